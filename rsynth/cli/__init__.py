@@ -1,0 +1,37 @@
+"""The `rsynth` command line: one thin module per command (parse, call, print)."""
+
+from __future__ import annotations
+
+import typer
+
+from rsynth import __version__
+from rsynth.cli import generate
+from rsynth.cli.common import console, run_cli
+
+app = typer.Typer(
+    name="rsynth",
+    help="Build step-labelled reasoning training data: synthesise, sample, verify, PRM-annotate, decontaminate, export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"rsynth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """rsynth: synthetic reasoning data with step labels."""
+
+
+app.add_typer(generate.app, name="generate")
+
+
+def main() -> None:
+    run_cli(app)

@@ -1,0 +1,85 @@
+"""What every command shares: the consoles, user-error handling and the summary table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A mistake in the command line, config or input: printed as one line, exit code 2."""
+
+
+class MissingExtra(Exception):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        super().__init__(f"{feature} needs the '{module}' package: pip install 'rsynth[{extra}]'")
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    from rsynth.data.readers import InputError
+    from rsynth.data.shards import OutputConflict
+
+    return (UserError, MissingExtra, InputError, OutputConflict)
+
+
+def run_cli(app: typer.Typer) -> None:
+    """Run the Typer app; user mistakes print one red line and exit 2 instead of a traceback."""
+    try:
+        app(standalone_mode=False)
+    except user_errors() as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/yellow]: finished work was saved; re-run the same command to resume")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code and formatting
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+def require(module: str, *, feature: str, extra: str) -> Any:
+    """Import an optional dependency or raise `MissingExtra` naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(feature, extra, module.split(".")[0]) from None
+
+
+def summary_table(title: str, counts: Mapping[str, Any]) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in counts.items():
+        table.add_row(str(key), f"{value:.3f}" if isinstance(value, float) else str(value))
+    return table
+
+
+def parse_range(spec: str, option: str) -> tuple[float, float]:
+    lo, sep, hi = spec.partition(":")
+    try:
+        lo_f, hi_f = float(lo or 0.0), float(hi or 1.0)
+    except ValueError:
+        raise UserError(f"{option} {spec!r}: expected LO:HI, e.g. 0.1:0.9") from None
+    if not sep or not (0.0 <= lo_f <= hi_f <= 1.0):
+        raise UserError(f"{option} {spec!r}: expected LO:HI with 0 <= LO <= HI <= 1")
+    return lo_f, hi_f

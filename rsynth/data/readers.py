@@ -1,0 +1,261 @@
+"""Input readers: JSONL/JSON, Parquet, Arrow, `save_to_disk` directories, rsynth output directories
+and hub dataset ids, all yielding the same `Record | RowError` stream.
+
+A file-level problem (missing, unreadable, unknown format) raises `InputError` with one line naming
+the file; a row-level problem (bad JSON, not an object, missing or mistyped field) becomes a
+`RowError` that the stage writes to its `errors` split, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(?::[\w.-]+)?$")
+RAW_LIMIT = 2000  # characters of the offending row kept in the errors split
+
+
+class InputError(Exception):
+    """A fatal, file-level input problem; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Record:
+    source: str
+    row: int  # 1-based line or row number in `source`
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RowError:
+    source: str
+    row: int
+    field: str | None
+    reason: str
+    raw: str
+
+    def as_row(self) -> dict[str, Any]:
+        return {"source": self.source, "row": self.row, "field": self.field, "reason": self.reason, "raw": self.raw}
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…"
+
+
+def parse_field_map(specs: Iterable[str]) -> dict[str, str]:
+    """Parse `--field name=column` options into {canonical name: source column}."""
+    mapping: dict[str, str] = {}
+    for spec in specs:
+        name, sep, column = spec.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise InputError(f"--field {spec!r}: expected NAME=COLUMN, e.g. --field problem=question")
+        mapping[name.strip()] = column.strip()
+    return mapping
+
+
+def _jsonl(path: Path, opener) -> Iterator[Record | RowError]:
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield RowError(str(path), lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}", _clip(line.rstrip("\n")))
+                continue
+            if not isinstance(obj, dict):
+                yield RowError(str(path), lineno, None, f"expected a JSON object, got {type(obj).__name__}", _clip(line.rstrip("\n")))
+                continue
+            yield Record(str(path), lineno, obj)
+
+
+def _json(path: Path) -> Iterator[Record | RowError]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    stripped = text.lstrip()
+    if not stripped.startswith("["):
+        yield from _jsonl(path, open)
+        return
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON array: {exc.msg} at line {exc.lineno}") from None
+    for i, obj in enumerate(items, start=1):
+        if isinstance(obj, dict):
+            yield Record(str(path), i, obj)
+        else:
+            yield RowError(str(path), i, None, f"expected a JSON object, got {type(obj).__name__}", _clip(json.dumps(obj)))
+
+
+def _table_batches(source: str, batches: Iterable[pa.RecordBatch]) -> Iterator[Record]:
+    row = 0
+    for batch in batches:
+        for obj in batch.to_pylist():
+            row += 1
+            yield Record(source, row, obj)
+
+
+def _arrow_file(path: Path) -> Iterator[Record]:
+    from rsynth.data.shards import read_arrow
+
+    yield from _table_batches(str(path), read_arrow(path).to_batches())
+
+
+def _parquet(path: Path) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    yield from _table_batches(str(path), pq.ParquetFile(path).iter_batches(batch_size=1024))
+
+
+def _directory(path: Path) -> Iterator[Record]:
+    from rsynth.data.shards import MANIFEST, read_split
+
+    if (path / MANIFEST).exists():
+        table = read_split(path, "data")
+        yield from _table_batches(str(path), [] if table is None else table.to_batches())
+        return
+    if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+        import datasets
+
+        ds = datasets.load_from_disk(str(path))
+        if isinstance(ds, datasets.DatasetDict):
+            split = "train" if "train" in ds else next(iter(ds))
+            ds = ds[split]
+        yield from _table_batches(str(path), ds.data.to_batches())
+        return
+    files = sorted(p for p in path.iterdir() if p.suffix in {".jsonl", ".parquet", ".arrow", ".json"})
+    if not files:
+        raise InputError(f"{path}: directory has no manifest.json, save_to_disk layout or data files")
+    for f in files:
+        yield from _file(f)
+
+
+def _hub(spec: str) -> Iterator[Record]:
+    name, _, split = spec.partition(":")
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(name, split=split or "train", streaming=True)
+        row = 0
+        for obj in ds:
+            row += 1
+            yield Record(f"hub:{name}", row, dict(obj))
+    except Exception as exc:  # the hub raises many types (offline, gated, missing split)
+        raise InputError(f"could not load hub dataset {spec!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def _file(path: Path) -> Iterator[Record | RowError]:
+    name = path.name.lower()
+    if name.endswith((".jsonl.gz", ".json.gz")):
+        yield from _jsonl(path, gzip.open)
+    elif name.endswith((".jsonl", ".ndjson")):
+        yield from _jsonl(path, open)
+    elif name.endswith(".json"):
+        yield from _json(path)
+    elif name.endswith(".parquet"):
+        yield from _parquet(path)
+    elif name.endswith(".arrow"):
+        yield from _arrow_file(path)
+    else:
+        raise InputError(f"{path}: unknown input format (expected .jsonl, .json, .parquet, .arrow or a dataset directory)")
+
+
+def check_input(spec: str) -> None:
+    """Fail at once, with one line, if `spec` is neither a readable path nor a hub id."""
+    path = Path(spec)
+    if path.exists():
+        if path.is_file():
+            try:
+                with open(path, "rb") as fh:
+                    fh.read(1)
+            except OSError as exc:
+                raise InputError(f"cannot read input file {spec}: {exc.strerror}") from None
+        return
+    if HUB_ID.match(spec) and not spec.startswith((".", "/")):
+        return
+    raise InputError(f"input file not found: {spec}")
+
+
+def read_records(spec: str) -> Iterator[Record | RowError]:
+    """Yield every row of the input named by `spec` (a path or a hub id like `openai/gsm8k:test`)."""
+    check_input(spec)
+    path = Path(spec)
+    if not path.exists():
+        yield from _hub(spec)
+        return
+    try:
+        if path.is_dir():
+            yield from _directory(path)
+        else:
+            yield from _file(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"cannot read {spec}: {str(exc).splitlines()[0]}") from None
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A canonical field a stage needs: its type, and whether a missing value is an error."""
+
+    name: str
+    kind: type = str
+    required: bool = True
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, (int, float)):
+            return str(value)
+        raise TypeError
+    if kind is list:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise TypeError
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+    return value
+
+
+_KIND_NAMES = {str: "a string", list: "a list of strings", int: "an integer", bool: "a boolean"}
+
+
+def map_fields(record: Record, specs: list[FieldSpec], mapping: dict[str, str]) -> dict[str, Any] | RowError:
+    """Pick and type-check a stage's fields from a record; unmapped columns pass through as-is."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        column = mapping.get(spec.name, spec.name)
+        value = record.data.get(column)
+        if value is None:
+            if spec.required:
+                where = spec.name if column == spec.name else f"{spec.name} (column {column!r})"
+                return RowError(record.source, record.row, column, f"missing field {where}", _clip(json.dumps(record.data, default=str)))
+            out[spec.name] = None
+            continue
+        try:
+            out[spec.name] = _coerce(value, spec.kind)
+        except TypeError:
+            return RowError(
+                record.source,
+                record.row,
+                column,
+                f"field {column!r} must be {_KIND_NAMES.get(spec.kind, spec.kind.__name__)}, got {type(value).__name__}",
+                _clip(json.dumps(record.data, default=str)),
+            )
+    used = {mapping.get(s.name, s.name) for s in specs}
+    out["_extra"] = {k: v for k, v in record.data.items() if k not in used}
+    return out

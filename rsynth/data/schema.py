@@ -1,0 +1,117 @@
+"""The one Arrow schema family every stage reads and writes.
+
+Problems, traces, error rows and OmegaPRM tree nodes each have a fixed schema so that every output
+directory loads with `datasets` without type inference surprises (a column of all-null labels would
+otherwise come back as `null` type and break concatenation across shards).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+DOMAINS = ("math", "lean", "code")
+
+SAMPLING_TYPE = pa.struct(
+    [
+        ("temperature", pa.float64()),
+        ("top_p", pa.float64()),
+        ("max_new_tokens", pa.int64()),
+        ("n", pa.int64()),
+    ]
+)
+
+PROVENANCE_TYPE = pa.struct(
+    [
+        ("model", pa.string()),
+        ("engine", pa.string()),
+        ("sampling", SAMPLING_TYPE),
+        ("seed", pa.int64()),
+        ("rsynth_version", pa.string()),
+        ("verifier", pa.string()),
+        ("verifier_version", pa.string()),
+    ]
+)
+
+PROBLEM_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("domain", pa.string()),
+        ("problem", pa.string()),
+        ("reference_answer", pa.string()),
+        ("gold_steps", pa.list_(pa.string())),
+        ("source", pa.string()),
+        ("metadata", pa.string()),  # JSON object: template knobs, passthrough input columns
+    ]
+)
+
+# Label fields (filled by annotate-prm; null until then). MC values are kept with the counts they
+# came from so hard, soft and thresholded labels can all be derived later without re-sampling.
+LABEL_FIELDS = [
+    ("label_method", pa.string()),
+    ("step_mc", pa.list_(pa.float64())),
+    ("step_k", pa.list_(pa.int64())),
+    ("step_correct", pa.list_(pa.int64())),
+    ("step_hard", pa.list_(pa.bool_())),
+    ("step_progress", pa.list_(pa.float64())),
+    ("first_error", pa.int64()),
+    ("trace_value_min", pa.float64()),
+]
+
+TRACE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("problem_id", pa.string()),
+        ("domain", pa.string()),
+        ("problem", pa.string()),
+        ("reference_answer", pa.string()),
+        ("sample_index", pa.int64()),
+        ("completion", pa.string()),
+        ("steps", pa.list_(pa.string())),
+        ("final_answer", pa.string()),
+        ("verdict", pa.string()),
+        ("num_tokens", pa.int64()),
+        ("finish_reason", pa.string()),
+        ("pass_rate", pa.float64()),
+        ("provenance", PROVENANCE_TYPE),
+        *LABEL_FIELDS,
+    ]
+)
+
+ERROR_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("row", pa.int64()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+TREE_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("problem_id", pa.string()),
+        ("question", pa.string()),
+        ("prefix_steps", pa.list_(pa.string())),
+        ("mc", pa.float64()),
+        ("k", pa.int64()),
+        ("correct", pa.int64()),
+        ("visits", pa.int64()),
+        ("depth", pa.int64()),
+    ]
+)
+
+
+def conform(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
+    """Return `row` restricted to the schema's columns, missing ones as null.
+
+    Stages add fields as they go; conforming at write time keeps every shard of a split on one
+    schema instead of trusting each stage to spell every column.
+    """
+    return {name: row.get(name) for name in schema.names}
+
+
+def empty_labels() -> dict[str, Any]:
+    return {name: None for name, _ in LABEL_FIELDS}

@@ -1,0 +1,16 @@
+"""Verifiers (math, code, lean) behind one interface (`rsynth.verifiers.base.Verifier`)."""
+
+from __future__ import annotations
+
+from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
+
+__all__ = ["Verdict", "Verifier", "VerifyItem", "get_verifier"]
+
+
+def get_verifier(name: str, **options) -> Verifier:
+    """Build a verifier by name; unknown names are a user error, not a traceback."""
+    if name == "math":
+        from rsynth.verifiers.math import MathVerifier
+
+        return MathVerifier(**options)
+    raise ValueError(f"unknown verifier {name!r} (expected: math)")
