@@ -1,0 +1,99 @@
+"""A durable completion cache in front of any engine, so no finished generation is paid for twice.
+
+Entries are keyed by a content hash of (engine identity, model, sampling params, seed, prompt) and
+stored in SQLite, committed after every engine call: a run killed at any moment loses at most the
+call in flight. Requests are cut into chunks at fixed positions of the caller's list and a chunk
+is either wholly cached or sent whole, so a resumed run sends the engine exactly the batches the
+interrupted run would have sent: the hf engine seeds each batch from its content, and this keeps its
+samples identical whether or not the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
+
+
+class CachedEngine(Engine):
+    def __init__(self, engine: Engine, path: Path | str) -> None:
+        super().__init__(engine.model)
+        self.inner = engine
+        self.name = engine.name
+        self.stats = engine.stats  # engine-side counters; cache hits do not touch them
+        self.hits = 0
+        self.misses = 0
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._lock = threading.Lock()
+
+    @property
+    def max_batch_prompts(self) -> int:
+        return self.inner.max_batch_prompts
+
+    def identity(self) -> dict:
+        return self.inner.identity()
+
+    def key(self, prompt: Prompt, params: SamplingParams) -> str:
+        payload = json.dumps(
+            [self.inner.identity(), params.n, params.temperature, params.top_p, params.max_new_tokens, params.seed,
+             list(params.stop), prompt.key()],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def _lookup(self, keys: list[str]) -> dict[str, list[Completion]]:
+        found: dict[str, list[Completion]] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                rows = self._db.execute(
+                    f"SELECT key, value FROM completions WHERE key IN ({','.join('?' * len(part))})", part
+                ).fetchall()
+                for k, v in rows:
+                    found[k] = [Completion(**c) for c in json.loads(v)]
+        return found
+
+    def _store(self, items: list[tuple[str, list[Completion]]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO completions VALUES (?, ?)",
+                [(k, json.dumps([c.as_dict() for c in comps])) for k, comps in items],
+            )
+            self._db.execute("COMMIT")
+
+    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        raise NotImplementedError  # generate() is overridden: cache hits must not count as engine work
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        keys = [self.key(p, params) for p in prompts]
+        found = self._lookup(keys)
+        chunk = max(1, self.inner.max_batch_prompts)
+        for start in range(0, len(prompts), chunk):
+            part = range(start, min(start + chunk, len(prompts)))
+            if all(keys[i] in found for i in part):
+                self.hits += len(part)
+                continue
+            self.misses += len(part)
+            todo: dict[str, Prompt] = {}
+            for i in part:
+                todo.setdefault(keys[i], prompts[i])  # identical prompts in one chunk are one request
+            results = self.inner.generate(list(todo.values()), params)
+            fresh = list(zip(todo.keys(), results))
+            self._store(fresh)
+            found.update(fresh)
+        return [found[k] for k in keys]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        self.inner.close()

@@ -1,0 +1,121 @@
+"""Engine for any OpenAI-compatible server (vllm serve, SGLang, TGI, llama.cpp server).
+
+Many requests are kept in flight (bounded by `concurrency`) so the server can batch them; one
+request per prompt carries `n`, so k rollouts from a prefix are one request. Transient failures
+(connection errors, timeouts, 408/409/429/5xx) are retried with exponential backoff; other 4xx
+answers are the user's to fix and fail at once with the server's message.
+
+Continuing a partial solution uses the chat API with the partial text as a final assistant message
+and `continue_final_message` (vLLM and SGLang honour it). Servers report only a total token count per
+request, so it is shared among the n choices in proportion to their text length.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams, prompt_seed
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class EngineRequestError(Exception):
+    """The server refused a request in a way retrying cannot fix (bad model name, bad params)."""
+
+
+class OpenAIEngine(Engine):
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        api_key: str | None = None,
+        concurrency: int = 32,
+        timeout: float = 600.0,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+    ) -> None:
+        super().__init__(model)
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.backoff = backoff
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=concurrency))
+        self._pool = ThreadPoolExecutor(concurrency)
+
+    @property
+    def max_batch_prompts(self) -> int:
+        return self.concurrency * 4
+
+    def identity(self) -> dict:
+        return {"engine": self.name, "model": self.model, "base_url": self.base_url}
+
+    def _body(self, prompt: Prompt, params: SamplingParams) -> dict:
+        messages = prompt.chat()
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "n": params.n,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_new_tokens,
+            "seed": prompt_seed(params.seed, prompt),
+        }
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if prompt.assistant_prefix:
+            body["messages"] = messages + [{"role": "assistant", "content": prompt.assistant_prefix}]
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        return body
+
+    def _post(self, body: dict) -> dict:
+        url = f"{self.base_url}/chat/completions"
+        for attempt in range(self.max_retries + 1):
+            try:
+                resp = self.client.post(url, json=body)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                if attempt == self.max_retries:
+                    raise EngineRequestError(f"{url}: {type(exc).__name__} after {attempt + 1} attempts: {exc}") from None
+            else:
+                if resp.status_code == 200:
+                    return resp.json()
+                if resp.status_code not in RETRY_STATUS or attempt == self.max_retries:
+                    raise EngineRequestError(f"{url}: HTTP {resp.status_code}: {_server_message(resp)}")
+            time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _one(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
+        data = self._post(self._body(prompt, params))
+        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+        texts = [(c.get("message") or {}).get("content") or c.get("text") or "" for c in choices]
+        total = (data.get("usage") or {}).get("completion_tokens")
+        chars = sum(len(t) for t in texts) or 1
+        comps = []
+        for choice, text in zip(choices, texts):
+            tokens = round(total * len(text) / chars) if total is not None else len(text.split())
+            comps.append(Completion(text=text, num_tokens=tokens, finish_reason=choice.get("finish_reason") or "stop"))
+        return comps
+
+    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        return list(self._pool.map(lambda p: self._one(p, params), prompts))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+
+def _server_message(resp: httpx.Response) -> str:
+    try:
+        err = resp.json().get("error", resp.json())
+        msg = err.get("message") if isinstance(err, dict) else err
+        return str(msg)[:300]
+    except ValueError:
+        return resp.text[:300] or resp.reason_phrase

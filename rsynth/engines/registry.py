@@ -1,0 +1,46 @@
+"""Building an engine from command-line choices."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from rsynth.engines.base import Engine
+
+ENGINES = ("auto", "hf", "vllm", "openai")
+
+
+def pick_engine(name: str) -> str:
+    """`auto` means vLLM when it is importable and a GPU is present, else transformers."""
+    if name != "auto":
+        return name
+    from rsynth.engines.vllm import cuda_available
+
+    return "vllm" if importlib.util.find_spec("vllm") is not None and cuda_available() else "hf"
+
+
+def make_engine(name: str, model: str | None, **options) -> Engine:
+    from rsynth.cli.common import UserError, require
+    from rsynth.engines.default_model import DEFAULT_MODEL, is_default, resolve_model
+
+    if name not in ENGINES:
+        raise UserError(f"--engine {name!r}: expected one of {', '.join(ENGINES)}")
+    name = pick_engine(name)
+    if name == "openai":
+        from rsynth.engines.openai import OpenAIEngine
+
+        if not model:
+            raise UserError("--engine openai needs --model (the model name the server serves)")
+        return OpenAIEngine(model, **{k: v for k, v in options.items() if k in {"base_url", "api_key", "concurrency", "timeout"}})
+    if name == "vllm":
+        from rsynth.engines.vllm import VLLMEngine
+
+        engine: Engine = VLLMEngine(resolve_model(model))
+    else:
+        require("transformers", feature="the hf engine", extra="hf")
+        from rsynth.engines.hf import HFEngine
+
+        kw = {k: v for k, v in options.items() if k in {"batch_rows", "device"}}
+        engine = HFEngine(resolve_model(model), **kw)
+    if is_default(model):
+        engine.model = DEFAULT_MODEL  # provenance and cache keys name the model, not a cache path
+    return engine

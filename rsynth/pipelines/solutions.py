@@ -1,0 +1,209 @@
+"""`generate solutions`: N sampled step-by-step solutions per problem, split, extracted, verified.
+
+Every sample is kept as a trace row (`data`), or, when its problem's pass rate falls outside
+`--keep-pass-rate`, as a `filtered` row whose `pass_rate` is the evidence: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rsynth import __version__
+from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
+from rsynth.pipelines.runner import Item, Rows
+from rsynth.steps import extract_final_answer, split_steps
+from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
+
+DEFAULT_INSTRUCTION = (
+    "Solve the following problem step by step. Write each step on its own line, separated by a blank "
+    "line, and finish with a final line of the form 'The answer is: <answer>'.\n\nProblem: {problem}"
+)
+
+PROBLEM_FIELDS = [
+    FieldSpec("problem", str),
+    FieldSpec("answer", str),
+    FieldSpec("id", str, required=False),
+]
+
+
+@dataclass
+class SolutionsConfig:
+    n_samples: int = 4
+    params: SamplingParams = field(default_factory=SamplingParams)
+    instruction: str = DEFAULT_INSTRUCTION
+    split_mode: str = "auto"
+    pass_rate_range: tuple[float, float] | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"n": self.n_samples, "params": self.params.provenance(), "seed": self.params.seed,
+                "instruction": self.instruction, "split": self.split_mode, "keep": self.pass_rate_range}
+
+
+@dataclass
+class Problem:
+    id: str
+    problem: str
+    answer: str
+
+
+def validate_problem(record: Record, mapping: dict[str, str]) -> Problem | RowError:
+    if "answer" not in mapping and "answer" not in record.data and "reference_answer" in record.data:
+        mapping = {**mapping, "answer": "reference_answer"}  # rsynth's own problem shards
+    view = map_fields(record, PROBLEM_FIELDS, mapping)
+    if isinstance(view, RowError):
+        return view
+    pid = view["id"] or f"{record.source.rsplit('/', 1)[-1].split('.')[0]}-{record.row}"
+    return Problem(pid, view["problem"], view["answer"])
+
+
+def trace_id(problem_id: str, sample: int, seed: int) -> str:
+    return f"{problem_id}/s{seed}/{sample}"
+
+
+class SolutionSampler:
+    """Turns a batch of problems into trace rows: one engine call with n samples per prompt."""
+
+    def __init__(self, engine: Engine, verifier: Verifier, config: SolutionsConfig) -> None:
+        self.engine = engine
+        self.verifier = verifier
+        self.config = config
+        self.stats = {"problems": 0, "traces": 0, "correct": 0, "filtered": 0, "generated_tokens": 0}
+        self.provenance = {
+            "model": engine.model,
+            "engine": engine.name,
+            "sampling": config.params.with_n(config.n_samples).provenance(),
+            "seed": config.params.seed,
+            "rsynth_version": __version__,
+            "verifier": verifier.name,
+            "verifier_version": verifier.version,
+        }
+
+    def prompt(self, problem: Problem) -> Prompt:
+        return Prompt.user(self.config.instruction.format(problem=problem.problem))
+
+    def __call__(self, items: list[Item]) -> dict[int, Rows]:
+        params = self.config.params.with_n(self.config.n_samples)
+        completions = self.engine.generate([self.prompt(it.value) for it in items], params)
+        checks = [VerifyItem(it.value.answer, extract_final_answer(c.text)) for it, comps in zip(items, completions) for c in comps]
+        return self._rows(items, completions, self.verifier.verify_batch(checks))
+
+    def _rows(self, items: list[Item], completions: list[list[Completion]], verdicts: list[Verdict]) -> dict[int, Rows]:
+        out: dict[int, Rows] = {}
+        v = iter(verdicts)
+        lo_hi = self.config.pass_rate_range
+        for it, comps in zip(items, completions):
+            p: Problem = it.value
+            batch = [(c, next(v)) for c in comps]
+            pass_rate = sum(vd.ok for _, vd in batch) / len(batch) if batch else 0.0
+            keep = lo_hi is None or lo_hi[0] <= pass_rate <= lo_hi[1]
+            rows: Rows = []
+            for j, (c, vd) in enumerate(batch):
+                rows.append(("data" if keep else "filtered", self._trace_row(p, j, c, vd, pass_rate)))
+                self.stats["generated_tokens"] += c.num_tokens
+                self.stats["correct"] += int(vd.ok)
+            self.stats["problems"] += 1
+            self.stats["traces" if keep else "filtered"] += len(batch)
+            out[it.index] = rows
+        return out
+
+    def _trace_row(self, p: Problem, j: int, c: Completion, vd: Verdict, pass_rate: float) -> dict[str, Any]:
+        return {
+            "id": trace_id(p.id, j, self.config.params.seed),
+            "problem_id": p.id,
+            "domain": "math",
+            "problem": p.problem,
+            "reference_answer": p.answer,
+            "sample_index": j,
+            "completion": c.text,
+            "steps": split_steps(c.text, self.config.split_mode),
+            "final_answer": extract_final_answer(c.text),
+            "verdict": vd.status,
+            "num_tokens": c.num_tokens,
+            "finish_reason": c.finish_reason,
+            "pass_rate": pass_rate,
+            "provenance": self.provenance,
+        }
+
+
+def run_key(stage: str, inputs: str, mapping: dict[str, str], engine: Engine, config: dict[str, Any], limit: int | None) -> str:
+    payload = json.dumps([stage, inputs, mapping, engine.identity(), config, limit], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _writer(out, stage: str, key: str, splits: dict, shard_size: int, overwrite: bool):
+    from rsynth.data.shards import ShardSetWriter
+
+    return ShardSetWriter(out, splits, stage=stage, run_key=key, shard_size=shard_size, overwrite=overwrite)
+
+
+def plan_solutions(input: str, mapping: dict[str, str], config: SolutionsConfig, limit: int | None) -> dict[str, Any]:
+    """What a run would do: valid and bad input rows, and how many samples it would draw."""
+    from rsynth.data.readers import read_records
+
+    valid = errors = 0
+    for i, rec in enumerate(read_records(input)):
+        if limit is not None and i >= limit:
+            break
+        ok = not isinstance(rec, RowError) and not isinstance(validate_problem(rec, mapping), RowError)
+        valid += ok
+        errors += not ok
+    return {"valid problems": valid, "bad rows (→ errors/)": errors, "samples to draw": valid * config.n_samples}
+
+
+def run_solutions(
+    input: str,
+    mapping: dict[str, str],
+    out,
+    engine: Engine,
+    config: SolutionsConfig,
+    *,
+    verify_timeout: float = 5.0,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Run `generate solutions` into `out`, resuming a killed run of the same command."""
+    import time
+
+    from rsynth.data.readers import read_records
+    from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
+    from rsynth.pipelines.runner import run_stage
+    from rsynth.verifiers.math import MathVerifier
+
+    key = run_key("generate-solutions", input, mapping, engine, config.fingerprint(), limit)
+    splits = {"data": TRACE_SCHEMA, "filtered": TRACE_SCHEMA, "errors": ERROR_SCHEMA}
+    writer = _writer(out, "generate-solutions", key, splits, shard_size, overwrite)
+    if writer.complete:
+        return {**writer.stats, "note": "already complete (nothing re-run)"}
+    with MathVerifier(timeout=verify_timeout) as verifier:
+        sampler = SolutionSampler(engine, verifier, config)
+        t0 = time.perf_counter()
+        seen = run_stage(
+            read_records(input),
+            writer,
+            validate=lambda r: validate_problem(r, mapping),
+            process=sampler,
+            batch_size=max(1, engine.max_batch_prompts // config.n_samples),
+            limit=limit,
+            description="sampling solutions",
+            quiet=quiet,
+        )
+        elapsed = time.perf_counter() - t0
+    s = sampler.stats
+    stats = {
+        "input rows": seen,
+        "traces (data/)": writer.rows("data"),
+        "filtered by pass rate (filtered/)": writer.rows("filtered"),
+        "bad input rows (errors/)": writer.rows("errors"),
+        "problems sampled this run": s["problems"],
+        "share correct this run": (s["correct"] / (s["traces"] + s["filtered"])) if s["traces"] + s["filtered"] else 0.0,
+        "generated tokens this run": s["generated_tokens"],
+        "tokens/s end-to-end": s["generated_tokens"] / elapsed if elapsed > 0 else 0.0,
+    }
+    writer.close(stats)
+    return stats
