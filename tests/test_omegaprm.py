@@ -199,9 +199,9 @@ def test_known_prefixes_are_reused_across_rollouts_that_share_steps():
     def policy(reqs):
         out = []
         for r in reqs:
-            rest = canon[len(r.prefix) : -1] + (f"end{next(made)}",)
-            dirty = "s3" in r.prefix
-            out.append([Rollout(rest, 30, None, not dirty and i % 2 == 0, "") for i in range(r.k)])
+            rest = canon[len(r.prefix) : -1]
+            ok = "s3" not in r.prefix
+            out.append([Rollout(rest + (f"end{next(made)}",), 30, None, ok and i % 2 == 0, "") for i in range(r.k)])
         seen.extend(r.prefix for r in reqs)
         return out
 
