@@ -208,4 +208,5 @@ def test_known_prefixes_are_reused_across_rollouts_that_share_steps():
     seen: list[tuple] = []
     res = drive(omegaprm_search(OmegaPRMConfig(max_search=10, k=4, k0=8), 0), policy)
     assert seen == [(), canon[:2], canon[:3]]
-    assert len(res.traces) == 10 and all(t.first_error == 2 for t in res.traces)
+    assert len(res.traces) == 4 + 2 and res.stop_reason == "pool_empty"  # wrong rollouts of () and s1,s2
+    assert all(t.first_error == 2 for t in res.traces)
