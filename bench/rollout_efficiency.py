@@ -35,9 +35,12 @@ class Method:
 
 
 METHODS = (
-    Method("math-shepherd n=8", lambda t, s: math_shepherd_search(MathShepherdConfig(n=8), t)),
-    Method("omegaprm k=8", lambda t, s: omegaprm_search(OmegaPRMConfig(k=8), s, t)),
-    Method("omegaprm k=4", lambda t, s: omegaprm_search(OmegaPRMConfig(k=4), s, t)),
+    Method("math-shepherd n=8 >=1/8", lambda t, s: math_shepherd_search(MathShepherdConfig(n=8), t)),
+    Method("math-shepherd n=8 >=2/8", lambda t, s: math_shepherd_search(MathShepherdConfig(n=8, rule="threshold=0.25"), t)),
+    Method("omegaprm k=8 >=1/8", lambda t, s: omegaprm_search(OmegaPRMConfig(k=8), s, t)),
+    Method("omegaprm k=8 >=2/8", lambda t, s: omegaprm_search(OmegaPRMConfig(k=8, min_correct=2), s, t)),
+    Method("omegaprm k=6 >=2/6", lambda t, s: omegaprm_search(OmegaPRMConfig(k=6, min_correct=2), s, t)),
+    Method("omegaprm k=4 >=1/4", lambda t, s: omegaprm_search(OmegaPRMConfig(k=4), s, t)),
 )
 
 
@@ -68,8 +71,10 @@ def main() -> None:
             f"Rollout efficiency, {args.traces} wrong traces per length, first error uniform, p={args.p}, "
             f"q={args.q}, {TOKENS_PER_STEP} tokens/remaining step. Math-Shepherd n=8 (the paper's N) rolls "
             "out every step but the last; OmegaPRM bisects (given-trace mode, no pool search) at k=8 "
-            "(equal per-estimate k) and k=4 (fewer rollouts per probe: it makes ~log2 M probes instead of "
-            "M-1, so each can afford to be cheaper). The last step is the trace's own verdict for both."
+            "(equal per-estimate k) and k=6, k=4 (~log2 M probes instead of M-1, so each can be cheaper). "
+            ">=c/k: a step/prefix counts as still-right when at least c of its k rollouts are (c=1 is "
+            "both papers' rule; c=2 resists lucky recoveries, q>0). Last step = the trace's own verdict. "
+            "Ratio: math-shepherd completions (either rule) over this row's."
         )
     )
     for col in ("steps", "method", "completions/trace", "tokens/trace", "first-error acc", "completions ms/this"):

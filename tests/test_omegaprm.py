@@ -210,3 +210,20 @@ def test_known_prefixes_are_reused_across_rollouts_that_share_steps():
     assert seen == [(), canon[:2], canon[:3]]
     assert len(res.traces) == 4 + 2 and res.stop_reason == "pool_empty"  # wrong rollouts of () and s1,s2
     assert all(t.first_error == 2 for t in res.traces)
+
+
+def test_min_correct_makes_bisection_resist_lucky_recoveries():
+    """With q > 0 a prefix past the error sometimes yields one right rollout; demanding two helps."""
+
+    def accuracy(min_correct):
+        rng, hits = random.Random(0), 0
+        for seed in range(150):
+            trace = planted_trace(32, rng.randrange(32))
+            cfg = OmegaPRMConfig(k=8, min_correct=min_correct)
+            res = drive(omegaprm_search(cfg, seed, trace), ScriptedPolicy(32, p=0.7, q=0.05, seed=seed))
+            hits += res.traces[0].first_error == true_first_error(trace.steps)
+        return hits / 150
+
+    assert accuracy(2) > accuracy(1) + 0.15
+    with pytest.raises(ValueError):
+        OmegaPRMConfig(k=4, min_correct=5)

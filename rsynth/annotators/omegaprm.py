@@ -55,10 +55,15 @@ class OmegaPRMConfig:
     max_search: int = 20  # pool selections
     rollout_budget: int = 200  # completions, pre-filter included
     search_given: bool = False  # after labelling a given trace, also search the pool its estimates fill
+    # Bisection treats a prefix as still-right when >= min_correct of its k rollouts are. 1 is the
+    # paper's MC > 0; 2 resists policies that sometimes guess right after an error (see the bench).
+    min_correct: int = 1
 
     def __post_init__(self) -> None:
         if min(self.k0, self.k, self.L) < 1 or min(self.max_search, self.rollout_budget) < 0:
             raise ValueError("k0, k and L must be >= 1; max_search and rollout_budget >= 0")
+        if not 1 <= self.min_correct <= self.k:
+            raise ValueError("min_correct must be in [1, k]")
         if not (0 < self.alpha <= 1 and 0 < self.beta <= 1 and self.c_puct >= 0):
             raise ValueError("alpha and beta must be in (0, 1], c_puct >= 0")
 
@@ -133,13 +138,14 @@ class Tree:
         """0-based index of the first wrong step of the wrong solution `steps`.
 
         Invariant: MC(steps[:left]) > 0 and MC(steps[:right]) = 0, the full wrong solution counting
-        as 0 without an estimate; the error is step right - 1 once the interval closes.
+        as 0 without an estimate; the error is step right - 1 once the interval closes. "> 0" means
+        at least min_correct of k rollouts right (a known node from another k is compared by MC).
         """
         right = len(steps)
         while right - left > 1:
             mid = (left + right) // 2
             node = yield from self.estimate(steps[:mid], counters)
-            left, right = (mid, right) if node.mc > 0 else (left, mid)
+            left, right = (mid, right) if node.mc >= self.config.min_correct / self.config.k else (left, mid)
         return right - 1
 
     def label(self, steps: Prefix, final_answer: str | None, correct: bool, first_error: int) -> LabelledTrace:
