@@ -1,0 +1,63 @@
+"""A controlled policy with planted first errors, for tests, benchmarks and scheduler dry runs.
+
+Solutions have a fixed number of steps; a step's text says whether it is a mistake. A rollout from a
+prefix with no mistake in it reaches the right answer with probability p, from one with a mistake
+with probability q (lucky recovery). Wrong rollouts from clean prefixes get a first error planted at
+a uniformly random continuation step, so the truth is known for every trace a search produces.
+A prefix that is already a whole solution continues with nothing, keeping its own verdict.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from rsynth.annotators.base import GivenTrace, Prefix, Replies, Rollout, RolloutRequest
+
+BAD = ": bad"
+
+
+def step_text(index: int, good: bool, tag: str) -> str:
+    return f"step {index} [{tag}]" + (": ok" if good else BAD)
+
+
+def planted_trace(num_steps: int, first_error: int | None) -> GivenTrace:
+    """A solution of `num_steps` steps whose first mistake is `first_error` (None: a correct one)."""
+    steps = tuple(step_text(i, i != first_error, "given") for i in range(num_steps))
+    correct = first_error is None
+    return GivenTrace(steps, correct, "right" if correct else "wrong")
+
+
+def true_first_error(steps: Prefix) -> int:
+    return next((i for i, s in enumerate(steps) if s.endswith(BAD)), -1)
+
+
+@dataclass
+class ScriptedPolicy:
+    num_steps: int
+    p: float = 0.7
+    q: float = 0.02
+    seed: int = 0
+    tokens_per_step: int = 30
+    batches: list[list[RolloutRequest]] = field(default_factory=list)  # every batch served, for inspection
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def __call__(self, requests: list[RolloutRequest]) -> Replies:
+        self.batches.append(list(requests))
+        return [[self.rollout(r.prefix) for _ in range(r.k)] for r in requests]
+
+    def rollout(self, prefix: Prefix) -> Rollout:
+        clean = true_first_error(prefix) < 0
+        rest = max(self.num_steps - len(prefix), 0)
+        if rest == 0:
+            correct, steps = clean, ()
+        else:
+            correct = self.rng.random() < (self.p if clean else self.q)
+            error_at = self.rng.randrange(rest) if clean and not correct else None
+            tag = f"{self.rng.randrange(16**6):06x}"
+            steps = tuple(step_text(len(prefix) + j, j != error_at, tag) for j in range(rest))
+        return Rollout(
+            steps, self.tokens_per_step * len(steps), "right" if correct else "wrong", correct, "correct" if correct else "incorrect"
+        )
