@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import generate
+from rsynth.cli import annotate, export, generate
 from rsynth.cli.common import console, run_cli
 
 app = typer.Typer(
@@ -31,6 +31,10 @@ def _root(
 
 
 app.add_typer(generate.app, name="generate")
+app.command("annotate-prm")(annotate.annotate_prm)
+app.command("export")(export.export)
+app.add_typer(export.import_app, name="import")
+app.command("eval-labels")(export.eval_labels)
 
 
 def main() -> None:

@@ -104,6 +104,27 @@ TREE_SCHEMA = pa.schema(
 )
 
 
+# One row per input question or trace: how its search ended and what it cost. Questions the
+# pre-filter found all-right or all-wrong appear only here, so every input row is accounted for.
+QUESTION_SCHEMA = pa.schema(
+    [
+        ("problem_id", pa.string()),
+        ("input_id", pa.string()),
+        ("problem", pa.string()),
+        ("reference_answer", pa.string()),
+        ("method", pa.string()),
+        ("outcome", pa.string()),  # searched | all_correct | all_wrong | labelled
+        ("stop_reason", pa.string()),
+        ("root_mc", pa.float64()),
+        ("traces", pa.int64()),
+        ("tree_nodes", pa.int64()),
+        ("requests", pa.int64()),
+        ("completions", pa.int64()),
+        ("generated_tokens", pa.int64()),
+    ]
+)
+
+
 def conform(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
     """Return `row` restricted to the schema's columns, missing ones as null.
 

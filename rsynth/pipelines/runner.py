@@ -60,38 +60,43 @@ def run_stage(
     process: Callable[[list[Item]], dict[int, Rows]],
     batch_size: int,
     limit: int | None = None,
-    total: int | None = None,
     description: str = "processing",
-    on_batch: Callable[[], None] | None = None,
     quiet: bool = False,
 ) -> int:
-    """Run a stage to completion; returns the number of input rows seen. Error rows go to `errors`."""
-    seen = 0
+    """Run a stage to completion; returns the number of input rows seen. Error rows go to `errors`.
+
+    Ctrl-C commits every finished input before the interrupt propagates, so a re-run resumes there.
+    """
     start = writer.cursor  # inputs before this are committed; the writer drops re-emitted partial rows
+    seen = 0
     with progress_bar(disable=quiet) as bar:
-        task = bar.add_task(description, total=min(total, limit) if total and limit else (limit or total))
+        task = bar.add_task(description, total=limit)
         bar.update(task, completed=start)
-        for batch in _batches(records, batch_size, limit):
-            seen = batch[-1][0] + 1
-            if seen <= start:
-                continue  # fully committed by an earlier run
-            outputs: dict[int, Rows] = {}
-            items = []
-            for i, rec in batch:
-                view = rec if isinstance(rec, RowError) else validate(rec)
-                if isinstance(view, RowError):
-                    outputs[i] = [("errors", view.as_row())]
-                else:
-                    items.append(Item(i, rec, view))
-            if items:
-                outputs.update(process(items))
-            for i, _ in batch:
-                if i < start:
-                    continue
-                for split, row in outputs.get(i, []):
-                    writer.add(split, row, i)
-                writer.input_done(i)
-            bar.update(task, completed=seen)
-            if on_batch:
-                on_batch()
+        try:
+            for batch in _batches(records, batch_size, limit):
+                seen = batch[-1][0] + 1
+                if seen > start:
+                    _emit(batch, writer, validate, process, start)
+                bar.update(task, completed=seen)
+        except KeyboardInterrupt:
+            writer.checkpoint()
+            raise
     return seen
+
+
+def _emit(batch, writer: ShardSetWriter, validate, process, start: int) -> None:
+    outputs: dict[int, Rows] = {}
+    items = []
+    for i, rec in batch:
+        view = rec if isinstance(rec, RowError) else validate(rec)
+        if isinstance(view, RowError):
+            outputs[i] = [("errors", view.as_row())]
+        else:
+            items.append(Item(i, rec, view))
+    if items:
+        outputs.update(process(items))
+    for i, _ in batch:
+        if i >= start:
+            for split, row in outputs.get(i, []):
+                writer.add(split, row, i)
+            writer.input_done(i)

@@ -1,0 +1,115 @@
+"""`rsynth export`, `rsynth import processbench` and `rsynth eval-labels`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rsynth.cli.common import UserError, console, summary_table
+
+
+def export(
+    input: Path = typer.Option(..., "--input", "-i", help="An annotate-prm output directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl (loads with datasets' json builder) or .parquet."),
+    fmt: str = typer.Option("trl", "--format", help="trl | math-shepherd | processbench | jsonl."),
+    label: str = typer.Option("hard", "--label", help="hard | soft | threshold=X (soft only with --format jsonl)."),
+    task: str = typer.Option("rsynth", "--task", help="math-shepherd: the `task` column."),
+) -> None:
+    """Write labelled traces as TRL stepwise, Math-Shepherd, ProcessBench or full JSONL rows."""
+    from rsynth.data.formats import ExportError, check_combination, dumps, export_row, parse_label
+    from rsynth.data.readers import check_input
+    from rsynth.data.shards import MANIFEST, atomic_write_bytes, iter_split_rows
+
+    check_input(str(input))
+    if not (input / MANIFEST).exists():
+        raise UserError(f"{input}: not an rsynth output directory (no {MANIFEST})")
+    try:
+        kind, threshold = parse_label(label)
+        check_combination(fmt, kind)
+        rows, skipped = [], 0
+        for row in iter_split_rows(input, "data"):
+            if row.get("step_hard") is None:
+                skipped += 1
+                continue
+            rows.append(export_row(row, fmt, kind, threshold, task))
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pylist(rows), sink)
+        atomic_write_bytes(out, sink.getvalue().to_pybytes())
+    else:
+        atomic_write_bytes(out, "".join(dumps(r) + "\n" for r in rows).encode())
+    console.print(summary_table(f"export --format {fmt} --label {label}", {"rows written": len(rows), "rows without labels (skipped)": skipped}))
+    loader = "parquet" if out.suffix == ".parquet" else "json"
+    console.print(f"wrote {out} — load with datasets.load_dataset('{loader}', data_files='{out}', split='train')")
+
+
+import_app = typer.Typer(help="Import external datasets as rsynth traces.", no_args_is_help=True)
+
+
+@import_app.command("processbench")
+def import_processbench(
+    file: str = typer.Argument(..., help="A ProcessBench JSON file (list of items) or JSONL."),
+    out: Path = typer.Option(..., "--out", "-o"),
+    answers: Optional[str] = typer.Option(None, "--answers", help="Reference answers joined by problem text, e.g. gsm8k_test.jsonl."),
+    question_field: str = typer.Option("question", "--question-field"),
+    answer_field: str = typer.Option("answer", "--answer-field", help="Answer column; GSM8K-style '#### N' endings are parsed."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+) -> None:
+    """Read ProcessBench items as traces (steps, verdict from final_answer_correct) for annotate-prm."""
+    from rsynth.data.formats import answer_after_hashes, processbench_trace
+    from rsynth.data.readers import FieldSpec, RowError, map_fields, read_records
+    from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
+    from rsynth.data.shards import ShardSetWriter
+
+    table: dict[str, str] = {}
+    if answers:
+        for rec in read_records(answers):
+            if not isinstance(rec, RowError) and isinstance(rec.data.get(question_field), str):
+                raw = str(rec.data.get(answer_field, ""))
+                table[rec.data[question_field].strip()] = answer_after_hashes(raw) or raw.strip()
+    specs = [FieldSpec("id", str), FieldSpec("problem", str), FieldSpec("steps", list), FieldSpec("final_answer_correct", bool)]
+    writer = ShardSetWriter(out, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="import-processbench",
+                            run_key=json.dumps([file, answers]), overwrite=overwrite)
+    joined = 0
+    for i, rec in enumerate(read_records(file)):
+        view = rec if isinstance(rec, RowError) else map_fields(rec, specs, {})
+        if isinstance(view, RowError):
+            writer.add("errors", view.as_row(), i)
+        else:
+            row = processbench_trace(view, table)
+            joined += row["reference_answer"] is not None
+            writer.add("data", row, i)
+        writer.input_done(i)
+    stats = {"traces": writer.rows("data"), "with reference answer": joined, "bad rows (errors/)": writer.rows("errors")}
+    writer.close(stats)
+    console.print(summary_table("import processbench", stats))
+
+
+def eval_labels(
+    pred: Path = typer.Option(..., "--pred", help="An annotate-prm output directory (first_error per trace id)."),
+    gold: str = typer.Option(..., "--gold", help="ProcessBench-format file with id and label."),
+) -> None:
+    """ProcessBench accuracy on erroneous and on correct items, and their F1."""
+    from rsynth.data.formats import processbench_scores
+    from rsynth.data.readers import FieldSpec, RowError, check_input, map_fields, read_records
+    from rsynth.data.shards import iter_split_rows
+
+    check_input(str(pred))
+    check_input(gold)
+    predictions = {r["id"]: r["first_error"] for r in iter_split_rows(pred, "data") if r.get("first_error") is not None}
+    items = []
+    for rec in read_records(gold):
+        view = rec if isinstance(rec, RowError) else map_fields(rec, [FieldSpec("id", str), FieldSpec("label", int)], {})
+        if isinstance(view, RowError):
+            raise UserError(f"{view.source}: row {view.row}: {view.reason}")
+        items.append(view)
+    console.print(summary_table(f"eval-labels {pred} vs {gold}", processbench_scores(predictions, items)))

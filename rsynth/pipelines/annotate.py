@@ -1,0 +1,305 @@
+"""`annotate-prm`: drive many searches at once and serve all their rollout requests in one engine call.
+
+Each question (or given trace) in a batch gets its own search generator. Every round, the scheduler
+collects the requests all live searches are waiting on, sends them as one `generate` call per
+distinct k (n=k per prefix, through the on-disk completion cache), verifies the distinct final
+answers once, and sends each search its rollouts. The searches never learn which engine served them.
+
+Resume: completions are cached as they finish, and question batches sit at fixed input positions,
+so a killed run replays its finished rounds from the cache (no engine call) and continues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Generator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsynth import __version__
+from rsynth.annotators import GivenTrace, MathShepherdConfig, OmegaPRMConfig, Rollout, RolloutRequest, SearchResult
+from rsynth.annotators.math_shepherd import math_shepherd_search
+from rsynth.annotators.omegaprm import omegaprm_search
+from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.engines.base import Engine, Prompt, SamplingParams
+from rsynth.pipelines.runner import Item, Rows
+from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION
+from rsynth.steps import extract_final_answer, join_steps, split_steps
+from rsynth.verifiers.base import Verifier, VerifyItem
+
+METHODS = ("omegaprm", "math-shepherd")
+INPUT_KINDS = ("auto", "problems", "traces")
+
+PROBLEM_FIELDS = [FieldSpec("problem", str), FieldSpec("answer", str), FieldSpec("id", str, required=False)]
+TRACE_FIELDS = [*PROBLEM_FIELDS, FieldSpec("steps", list), FieldSpec("correct", bool, required=False)]
+
+
+@dataclass
+class AnnotateConfig:
+    method: str = "omegaprm"
+    omegaprm: OmegaPRMConfig = field(default_factory=OmegaPRMConfig)
+    math_shepherd: MathShepherdConfig = field(default_factory=MathShepherdConfig)
+    n_solutions: int = 1  # math-shepherd from problems: solutions sampled per question
+    params: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048))
+    instruction: str = DEFAULT_INSTRUCTION
+    split_mode: str = "auto"
+    input_kind: str = "auto"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "omegaprm": asdict(self.omegaprm), "math_shepherd": asdict(self.math_shepherd),
+            "n_solutions": self.n_solutions, "params": self.params.provenance(), "seed": self.params.seed,
+            "instruction": self.instruction, "split": self.split_mode, "kind": self.input_kind,
+        }
+
+
+@dataclass
+class Task:
+    """One question to search, or one given trace to label."""
+
+    id: str
+    problem: str
+    answer: str
+    given: GivenTrace | None
+    passthrough: dict[str, Any]
+
+
+def _default_mapping(record: Record, mapping: dict[str, str]) -> dict[str, str]:
+    """rsynth's own shards say `reference_answer`; ProcessBench and traces say `final_answer_correct`/`verdict`."""
+    m = dict(mapping)
+    if "answer" not in m and "answer" not in record.data and "reference_answer" in record.data:
+        m["answer"] = "reference_answer"
+    return m
+
+
+def _given_correct(data: dict[str, Any], view: dict[str, Any]) -> bool | None:
+    if view.get("correct") is not None:
+        return view["correct"]
+    if isinstance(data.get("final_answer_correct"), bool):
+        return data["final_answer_correct"]
+    if isinstance(data.get("verdict"), str):
+        return data["verdict"] in ("correct", "pass", "proved")
+    return None
+
+
+def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier):
+    """Build the per-record validation for problems or traces (auto: traces when a steps column exists)."""
+
+    def validate(record: Record) -> Task | RowError:
+        m = _default_mapping(record, mapping)
+        as_traces = kind == "traces" or (kind == "auto" and m.get("steps", "steps") in record.data)
+        view = map_fields(record, TRACE_FIELDS if as_traces else PROBLEM_FIELDS, m)
+        if isinstance(view, RowError):
+            return view
+        tid = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
+        given = None
+        if as_traces:
+            steps = tuple(s for s in view["steps"] if s.strip())
+            if not steps:
+                return RowError(record.source, record.row, m.get("steps", "steps"), "trace has no steps", json.dumps(record.data, default=str)[:2000])
+            correct = _given_correct(record.data, view)
+            final = record.data.get("final_answer") or extract_final_answer(join_steps(list(steps)))
+            if correct is None:
+                (verdict,) = verifier.verify_batch([VerifyItem(view["answer"], final)])
+                correct = verdict.ok
+            given = GivenTrace(steps, correct, final)
+        return Task(tid, view["problem"], view["answer"], given, view["_extra"])
+
+    return validate
+
+
+class RoundScheduler:
+    """Runs a batch of searches to completion, one batched engine call per round and k."""
+
+    def __init__(self, engine: Engine, verifier: Verifier, config: AnnotateConfig) -> None:
+        self.engine = engine
+        self.verifier = verifier
+        self.config = config
+        self.verdict_cache: dict[tuple[str, str | None], tuple[bool, str]] = {}
+        self.stats = {"rounds": 0, "requests": 0, "completions": 0, "verifications": 0}
+        self.scheduler_seconds = 0.0  # time outside engine calls: splitting, verifying, searching
+
+    def search(self, task: Task, seed: int) -> Generator:
+        c = self.config
+        if c.method == "omegaprm":
+            return omegaprm_search(c.omegaprm, seed, task.given)
+        return math_shepherd_search(c.math_shepherd, task.given, c.n_solutions)
+
+    def prompt(self, task: Task, prefix: tuple[str, ...]) -> Prompt:
+        head = join_steps(list(prefix)) + "\n\n" if prefix else ""
+        return Prompt.user(self.config.instruction.format(problem=task.problem), assistant_prefix=head)
+
+    def run(self, tasks: list[Task]) -> list[SearchResult]:
+        results: list[SearchResult | None] = [None] * len(tasks)
+        pending: dict[int, list[RolloutRequest]] = {}
+        gens = {}
+        for i, task in enumerate(tasks):
+            gens[i] = self.search(task, self.config.params.seed)
+            self._advance(i, gens, pending, results, None)
+        while pending:
+            self.stats["rounds"] += 1
+            replies = self._serve(tasks, pending)
+            current, pending = pending, {}
+            for i in current:
+                self._advance(i, gens, pending, results, replies[i])
+        return [r for r in results if r is not None]
+
+    @staticmethod
+    def _advance(i, gens, pending, results, reply) -> None:
+        try:
+            pending[i] = next(gens[i]) if reply is None else gens[i].send(reply)
+        except StopIteration as stop:
+            results[i] = stop.value
+
+    def _serve(self, tasks: list[Task], pending: dict[int, list[RolloutRequest]]) -> dict[int, list[list[Rollout]]]:
+        by_k: dict[int, list[tuple[int, int, RolloutRequest]]] = {}
+        for i, reqs in pending.items():
+            for j, r in enumerate(reqs):
+                by_k.setdefault(r.k, []).append((i, j, r))
+        replies: dict[int, list[list[Rollout] | None]] = {i: [None] * len(reqs) for i, reqs in pending.items()}
+        for k in sorted(by_k):
+            entries = by_k[k]
+            prompts = [self.prompt(tasks[i], r.prefix) for i, _, r in entries]
+            completions = self.engine.generate(prompts, self.config.params.with_n(k))
+            t0 = time.perf_counter()
+            self.stats["requests"] += len(entries)
+            self.stats["completions"] += len(entries) * k
+            rollouts = self._rollouts(tasks, entries, completions)
+            for (i, j, _), ros in zip(entries, rollouts):
+                replies[i][j] = ros
+            self.scheduler_seconds += time.perf_counter() - t0
+        return replies  # type: ignore[return-value]
+
+    def _rollouts(self, tasks, entries, completions) -> list[list[Rollout]]:
+        """Split and verify every completion; each distinct (reference, answer) is verified once."""
+        parsed = []
+        for (i, _, r), comps in zip(entries, completions):
+            head = join_steps(list(r.prefix))
+            for c in comps:
+                full = f"{head}\n\n{c.text}" if head else c.text
+                parsed.append((tasks[i].answer, extract_final_answer(full), c, tuple(split_steps(c.text, self.config.split_mode))))
+        todo = sorted({(ref, ans) for ref, ans, _, _ in parsed if (ref, ans) not in self.verdict_cache}, key=str)
+        if todo:
+            verdicts = self.verifier.verify_batch([VerifyItem(ref, ans) for ref, ans in todo])
+            self.stats["verifications"] += len(todo)
+            for key, v in zip(todo, verdicts):
+                self.verdict_cache[key] = (v.ok, v.status)
+        it = iter(parsed)
+        out = []
+        for _, comps in zip(entries, completions):
+            group = []
+            for _ in comps:
+                ref, ans, c, steps = next(it)
+                ok, status = self.verdict_cache[(ref, ans)]
+                group.append(Rollout(steps, c.num_tokens, ans, ok, status))
+            out.append(group)
+        return out
+
+
+def result_rows(task: Task, result: SearchResult, config: AnnotateConfig, provenance: dict[str, Any]) -> Rows:
+    """Trace rows (data), tree nodes (tree) and the per-question summary (questions) of one search."""
+    rows: Rows = []
+    root = next((n for n in result.nodes if not n.prefix_steps), None)
+    for j, tr in enumerate(result.traces):
+        tid = task.id if task.given is not None and j == 0 else f"{task.id}/{config.method}/{j}"
+        rows.append(("data", {
+            **{k: v for k, v in task.passthrough.items() if k not in ("steps",)},
+            "id": tid,
+            "problem_id": task.passthrough.get("problem_id") or task.id,
+            "domain": "math",
+            "problem": task.problem,
+            "reference_answer": task.answer,
+            "sample_index": j,
+            "completion": join_steps(list(tr.steps)),
+            "steps": list(tr.steps),
+            "final_answer": tr.final_answer,
+            "verdict": "correct" if tr.correct else "incorrect",
+            "num_tokens": None,
+            "finish_reason": None,
+            "pass_rate": root.mc if root is not None else None,
+            "provenance": provenance,
+            **tr.labels,
+        }))
+    for node in result.nodes:
+        rows.append(("tree", {
+            "trace_id": None, "problem_id": task.id, "question": task.problem, "prefix_steps": list(node.prefix_steps),
+            "mc": node.mc, "k": node.k, "correct": node.correct, "visits": node.visits, "depth": node.depth,
+        }))
+    rows.append(("questions", {
+        "problem_id": task.id, "input_id": task.id, "problem": task.problem, "reference_answer": task.answer,
+        "method": config.method, "outcome": result.outcome, "stop_reason": result.stop_reason,
+        "root_mc": root.mc if root is not None else None, "traces": len(result.traces), "tree_nodes": len(result.nodes),
+        "requests": result.counters.requests, "completions": result.counters.completions,
+        "generated_tokens": result.counters.generated_tokens,
+    }))
+    return rows
+
+
+def run_key(input: str, mapping: dict[str, str], engine: Engine, config: AnnotateConfig, limit: int | None, batch: int) -> str:
+    payload = json.dumps(["annotate-prm", input, mapping, engine.identity(), config.fingerprint(), limit, batch], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def run_annotate(
+    input: str,
+    mapping: dict[str, str],
+    out: Path,
+    engine: Engine,
+    config: AnnotateConfig,
+    *,
+    concurrent_searches: int = 64,
+    verify_timeout: float = 5.0,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Annotate every input row of `input` into `out` (data/, tree/, questions/, errors/)."""
+    from rsynth.data.readers import read_records
+    from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
+    from rsynth.data.shards import ShardSetWriter
+    from rsynth.pipelines.runner import run_stage
+    from rsynth.verifiers.math import MathVerifier
+
+    key = run_key(input, mapping, engine, config, limit, concurrent_searches)
+    splits = {"data": TRACE_SCHEMA, "tree": TREE_SCHEMA, "questions": QUESTION_SCHEMA, "errors": ERROR_SCHEMA}
+    writer = ShardSetWriter(out, splits, stage="annotate-prm", run_key=key, shard_size=shard_size, overwrite=overwrite)
+    if writer.complete:
+        return {**writer.stats, "note": "already complete (nothing re-run)"}
+    with MathVerifier(timeout=verify_timeout) as verifier:
+        scheduler = RoundScheduler(engine, verifier, config)
+        provenance = {
+            "model": engine.model, "engine": engine.name, "sampling": config.params.provenance(), "seed": config.params.seed,
+            "rsynth_version": __version__, "verifier": verifier.name, "verifier_version": verifier.version,
+        }
+
+        def process(items: list[Item]) -> dict[int, Rows]:
+            results = scheduler.run([it.value for it in items])
+            return {it.index: result_rows(it.value, res, config, provenance) for it, res in zip(items, results)}
+
+        busy0, tok0 = engine.stats.busy_seconds, engine.stats.generated_tokens
+        t0 = time.perf_counter()
+        seen = run_stage(
+            read_records(input), writer, validate=make_validator(mapping, config.input_kind, verifier), process=process,
+            batch_size=concurrent_searches, limit=limit, description=f"annotating ({config.method})", quiet=quiet,
+        )
+        elapsed = time.perf_counter() - t0
+    busy = engine.stats.busy_seconds - busy0
+    stats = {
+        "input rows": seen,
+        "labelled traces (data/)": writer.rows("data"),
+        "tree nodes (tree/)": writer.rows("tree"),
+        "questions (questions/)": writer.rows("questions"),
+        "bad input rows (errors/)": writer.rows("errors"),
+        "rounds this run": scheduler.stats["rounds"],
+        "rollout requests this run": scheduler.stats["requests"],
+        "completions this run": scheduler.stats["completions"],
+        "engine tokens this run": engine.stats.generated_tokens - tok0,
+        "cache hits (prompts)": getattr(engine, "hits", 0),
+        "engine busy fraction": busy / elapsed if elapsed > 0 else 0.0,
+    }
+    writer.close(stats)
+    return stats
