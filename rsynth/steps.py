@@ -11,7 +11,7 @@ import re
 
 STEP_MARKER = re.compile(r"(?im)^\s*(?:\*\*)?step\s*\d+\s*[:.)]")
 SPLIT_MODES = ("auto", "step", "blank", "newline")
-ANSWER_IS = re.compile(r"(?i)the\s+(?:final\s+)?answer\s+is\s*[:：]?\s*(.+)")
+ANSWER_IS = re.compile(r"(?i)the\s+(?:final\s+)?answer\s+is\s*[:：]?[ \t]*")
 HASHES = re.compile(r"####\s*(.+)")
 
 
@@ -62,8 +62,8 @@ def last_boxed(text: str) -> str | None:
 
 def _clean_tail(ans: str) -> str:
     ans = ans.strip().splitlines()[0].strip() if ans.strip() else ""
-    ans = re.sub(r"^\$+|\$+$", "", ans).strip()
     ans = re.sub(r"[.。]+$", "", ans).strip()
+    ans = re.sub(r"^\$+|\$+$", "", ans).strip()
     return ans
 
 
@@ -72,9 +72,9 @@ def extract_final_answer(text: str) -> str | None:
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    matches = ANSWER_IS.findall(text)
-    if matches:
-        ans = matches[-1]
+    heads = list(ANSWER_IS.finditer(text))
+    if heads:
+        ans = text[heads[-1].end() :]  # the last statement wins: "The answer is: The answer is: 20" -> 20
         inner = last_boxed(ans)
         return inner if inner is not None else (_clean_tail(ans) or None)
     matches = HASHES.findall(text)

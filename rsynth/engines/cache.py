@@ -83,10 +83,10 @@ class CachedEngine(Engine):
             if all(keys[i] in found for i in part):
                 self.hits += len(part)
                 continue
-            self.misses += len(part)
             todo: dict[str, Prompt] = {}
             for i in part:
                 todo.setdefault(keys[i], prompts[i])  # identical prompts in one chunk are one request
+            self.misses += len(todo)
             results = self.inner.generate(list(todo.values()), params)
             fresh = list(zip(todo.keys(), results))
             self._store(fresh)

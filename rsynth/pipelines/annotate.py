@@ -298,7 +298,8 @@ def run_annotate(
         "rollout requests this run": scheduler.stats["requests"],
         "completions this run": scheduler.stats["completions"],
         "engine tokens this run": engine.stats.generated_tokens - tok0,
-        "cache hits (prompts)": getattr(engine, "hits", 0),
+        "engine prompts sent this run": getattr(engine, "misses", engine.stats.prompts),
+        "prompts served from cache this run": getattr(engine, "hits", 0),
         "engine busy fraction": busy / elapsed if elapsed > 0 else 0.0,
     }
     writer.close(stats)
