@@ -6,6 +6,7 @@ import typer
 
 from rsynth import __version__
 from rsynth.cli import generate
+from rsynth.cli import decontaminate
 from rsynth.cli.common import console, run_cli
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ def _root(
 
 
 app.add_typer(generate.app, name="generate")
+app.command("decontaminate")(decontaminate.decontaminate)
 
 
 def main() -> None:

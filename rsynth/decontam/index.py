@@ -127,15 +127,20 @@ def index_key(refs: list[ReferenceSet], config: IndexConfig) -> str:
     return h.hexdigest()[:20]
 
 
+def load_index(path: Path, config: IndexConfig) -> Index:
+    """Load a cached index file (workers load it by path instead of receiving it pickled)."""
+    with np.load(path) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        arrays = {name: z[name] for name in _ARRAYS}
+    return Index(config=config, benchmarks=meta["benchmarks"], item_ids=meta["item_ids"], dropped=meta["dropped"], **arrays)
+
+
 def load_or_build(refs: list[ReferenceSet], config: IndexConfig) -> tuple[Index, Path]:
     """Load the cached index for these references and settings, building and caching it once."""
     path = cache_dir() / f"index-{index_key(refs, config)}.npz"
     if path.exists():
         try:
-            with np.load(path) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                arrays = {name: z[name] for name in _ARRAYS}
-            return Index(config=config, benchmarks=meta["benchmarks"], item_ids=meta["item_ids"], dropped=meta["dropped"], **arrays), path
+            return load_index(path, config), path
         except (OSError, ValueError, KeyError):  # a corrupt or foreign file: rebuild over it
             pass
     index = build_index(refs, config)
