@@ -25,6 +25,8 @@ _REPLACEMENTS = [
     (re.compile(r"\\[()\[\]]|\\?\$"), " "),
 ]
 
+_SYMBOL_SPACE = re.compile(r" ?([^\w\s]) ?")
+
 # LaTeX command | word (Unicode letters) | digit run | one operator or symbol character.
 # Prose punctuation, braces, backslashes, `&` and quotes are not tokens.
 TOKEN_RE = re.compile(r"\\[a-z]+|[^\W\d_]+|\d+|[^\w\s.,;:?'\"`{}\\&#@$~‘’“”…]|_")
@@ -35,7 +37,8 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     for pattern, repl in _REPLACEMENTS:
         text = pattern.sub(repl, text)
-    return " ".join(text.lower().split())
+    text = " ".join(text.lower().split())
+    return _SYMBOL_SPACE.sub(r"\1", text)  # "x + (y)" and "x+(y)" are the same text
 
 
 def tokens(text: str) -> list[str]:
