@@ -61,15 +61,28 @@ class Options:
     overwrite: bool = False
 
 
-def _infer_schema(rows: list[dict[str, Any]], source: str) -> pa.Schema:
-    """Arrow schema of the first rows; all-null columns become strings."""
-    if not rows:
-        return pa.schema([])
+def _column_type(values: list[Any]) -> pa.DataType:
+    """Arrow type of a column's first values; with mixed types, the most common one wins, so a
+    few mistyped rows become errors instead of deciding (or breaking) the output schema."""
+    _arrow_errors = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
     try:
-        schema = pa.Table.from_pylist(rows).schema
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"{source}: the first {len(rows)} rows have no common column types: {str(exc).splitlines()[0]}") from None
-    return pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in schema])
+        kind = pa.array(values).type
+    except _arrow_errors:
+        votes: Counter[pa.DataType] = Counter()
+        for v in values:
+            if v is not None:
+                try:
+                    votes[pa.array([v]).type] += 1
+                except _arrow_errors:
+                    continue
+        kind = votes.most_common(1)[0][0] if votes else pa.string()
+    return pa.string() if pa.types.is_null(kind) else kind
+
+
+def _infer_schema(rows: list[dict[str, Any]]) -> pa.Schema:
+    """Output schema from the first rows: every column seen, in first-seen order."""
+    names = dict.fromkeys(k for row in rows for k in row)
+    return pa.schema([pa.field(name, _column_type([row.get(name) for row in rows])) for name in names])
 
 
 class _Router:
@@ -155,7 +168,7 @@ def run(opts: Options) -> dict[str, Any]:
 
     stream = iter(read_records(opts.input))
     head = list(islice(stream, SCHEMA_ROWS))
-    schema = _infer_schema([r.data for r in head if isinstance(r, Record)], opts.input)
+    schema = _infer_schema([r.data for r in head if isinstance(r, Record)])
     if "contamination" in schema.names:
         raise InputError(f"{opts.input}: input already has a 'contamination' column; rename it first")
     schemas = {"kept": schema, "removed": schema.append(pa.field("contamination", CONTAMINATION_TYPE)), "errors": ERROR_SCHEMA}
