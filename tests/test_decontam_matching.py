@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rsynth.decontam.hashing import TokenBatch
+from rsynth.decontam.hashing import TokenBatch, text_key
 from rsynth.decontam.index import IndexConfig, load_or_build
 from rsynth.decontam.matcher import Thresholds, match_batch
-from rsynth.decontam.normalise import normalise, tokens
+from rsynth.decontam.normalise import TOKEN_RE, normalise, tokens
 from rsynth.decontam.references import BUNDLED, load_references
 
 GSM8K_TRAIN = Path("/work/shared/seeds/gsm8k_train.jsonl")
@@ -52,7 +52,7 @@ def index(refs, tmp_path_factory):
 
 def _match(index, texts):
     rows = [tokens(t) for t in texts]
-    return match_batch(index, rows, TokenBatch.from_tokens(rows), Thresholds())
+    return match_batch(index, rows, [text_key(r) for r in rows], TokenBatch.from_tokens(rows), Thresholds())
 
 
 def test_normalise_keeps_math_and_drops_typography():
@@ -61,6 +61,11 @@ def test_normalise_keeps_math_and_drops_typography():
     assert tokens("2+3=5") == ["2", "+", "3", "=", "5"]
     assert tokens("2+3=5") != tokens("7-1=6")  # digits and operators are not folded
     assert tokens("x^2 - 1") != tokens("x^3 - 1")
+
+
+def test_fast_tokens_equal_tokens_of_normalised_text(refs):
+    texts = [t for ref in refs for t in ref.texts]
+    assert [tokens(t) for t in texts] == [TOKEN_RE.findall(normalise(t)) for t in texts]
 
 
 def test_all_bundled_sets_loaded(refs):

@@ -56,7 +56,8 @@ class Classifier:
     def __call__(self, texts: Sequence[str]) -> BatchResult:
         rows = [tokens(t) for t in texts]
         batch = TokenBatch.from_tokens(rows)
-        matches = match_batch(self.index, rows, batch, self.settings.thresholds)
+        keys = [text_key(r) for r in rows]
+        matches = match_batch(self.index, rows, keys, batch, self.settings.thresholds)
         reviews: list[Match | None] = [None] * len(rows)
         if self.semantic is not None:
             self._semantic(texts, matches, reviews)
@@ -64,7 +65,7 @@ class Classifier:
             ntokens=[len(r) for r in rows],
             matches=matches,
             reviews=reviews,
-            exact_keys=[text_key(r) for r in rows],
+            exact_keys=keys,
             dedup=dedup.features(batch) if self.settings.dedup else None,
         )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsynth.decontam.hashing import TokenBatch, text_key
+from rsynth.decontam.hashing import TokenBatch
 from rsynth.decontam.index import BLOOM_BITS, Index
 
 SPAN_CHARS = 500  # matched span kept in the report, in normalised tokens
@@ -106,11 +106,16 @@ def ngram_matches(index: Index, batch: TokenBatch, rows: Sequence[Sequence[str]]
     return best
 
 
-def match_batch(index: Index, rows: Sequence[Sequence[str]], batch: TokenBatch, th: Thresholds) -> list[Match | None]:
-    """Exact match first (cheapest, strongest evidence), then n-gram overlap, for each row."""
+def match_batch(
+    index: Index, rows: Sequence[Sequence[str]], keys: Sequence[int], batch: TokenBatch, th: Thresholds
+) -> list[Match | None]:
+    """Exact match first (cheapest, strongest evidence), then n-gram overlap, for each row.
+
+    `keys` are the rows' `text_key`s, computed once by the caller and shared with dedup.
+    """
     out: list[Match | None] = []
-    for toks in rows:
-        item = index.exact.get(text_key(toks))
+    for toks, key in zip(rows, keys):
+        item = index.exact.get(key)
         if item is None:
             out.append(None)
         else:

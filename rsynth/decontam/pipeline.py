@@ -33,6 +33,7 @@ from rsynth.decontam.matcher import Match, Thresholds
 from rsynth.decontam.references import load_references
 
 SCHEMA_ROWS = 1000
+SHARD_ROWS = 10_000  # fewer, larger shards: each commit is an fsync plus a manifest rewrite
 CONTAMINATION_TYPE = pa.struct(
     [("benchmark", pa.string()), ("item_id", pa.string()), ("stage", pa.string()), ("score", pa.float64()), ("span", pa.string())]
 )
@@ -174,7 +175,7 @@ def run(opts: Options) -> dict[str, Any]:
     schemas = {"kept": schema, "removed": schema.append(pa.field("contamination", CONTAMINATION_TYPE)), "errors": ERROR_SCHEMA}
     if opts.semantic:
         schemas["review"] = REVIEW_SCHEMA
-    writer = ShardSetWriter(opts.out, schemas, stage="decontaminate", run_key=_run_key(opts, index_id), primary="kept", overwrite=opts.overwrite)
+    writer = ShardSetWriter(opts.out, schemas, stage="decontaminate", run_key=_run_key(opts, index_id), primary="kept", shard_size=SHARD_ROWS, overwrite=opts.overwrite)
     router = _Router(writer, schemas)
     deduper = Deduper(opts.dedup_threshold) if opts.dedup else None
     removed_by: Counter[tuple[str, str]] = Counter()
