@@ -100,8 +100,11 @@ class _Router:
         names = set(schema.names)
         reasons: list[str | None] = []
         for row in rows:
-            extra = [k for k in row if k not in names]
-            reasons.append(f"column {extra[0]!r} is not among the columns of the first {SCHEMA_ROWS} rows" if extra else None)
+            if names.issuperset(row):
+                reasons.append(None)
+                continue
+            extra = next(k for k in row if k not in names)
+            reasons.append(f"column {extra!r} is not among the columns of the first {SCHEMA_ROWS} rows")
         try:
             pa.Table.from_pylist([r for r, why in zip(rows, reasons) if why is None], schema=schema)
             return reasons
