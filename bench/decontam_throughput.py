@@ -1,0 +1,159 @@
+"""Throughput and peak memory of `rsynth decontaminate` next to a naive pure-Python baseline.
+
+Synthetic rows are GSM8K training problems with re-drawn numbers (so they are distinct, realistic
+and clean) plus 1% copies of bundled benchmark items (exact, prefixed, truncated). Each run is a
+fresh process; rows/s counts everything a user waits for after start-up: reading the JSONL, index
+load, matching, writing the kept/removed/errors shards. The baseline does the same work with the
+same normalisation and windows, but with Python sets of n-gram tuples, one row at a time.
+
+    python bench/decontam_throughput.py [--rows 100000 1000000] [--naive-max 200000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEEDS = Path("/work/shared/seeds/gsm8k_train.jsonl")
+BENCH = ROOT / "rsynth" / "resources" / "benchmarks"
+
+
+def make_input(path: Path, rows: int, seed: int = 0) -> None:
+    """Write `rows` synthetic problems: 99% perturbed GSM8K-train, 1% benchmark copies."""
+    rng = random.Random(seed)
+    train = [json.loads(line)["question"] for line in SEEDS.open()]
+    items = []
+    for f in sorted(BENCH.glob("*.jsonl.gz")):
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            items.extend(json.loads(line)["text"] for line in fh)
+    number = re.compile(r"\d+")
+    with path.open("w") as out:
+        for i in range(rows):
+            if rng.random() < 0.01:
+                t = rng.choice(items)
+                t = rng.choice([t, "Question: " + t, t[: len(t) * 6 // 10] or t])
+            else:
+                t = number.sub(lambda m: str(rng.randint(2, 999)), rng.choice(train))
+            out.write(json.dumps({"id": f"syn-{i}", "problem": t, "answer": str(rng.randint(0, 999))}) + "\n")
+
+
+def _peak_mb() -> float:
+    """Peak RSS of this process plus its largest reaped child (worker processes), in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + kids) / 1024
+
+
+def child_rsynth(inp: Path, out: Path, workers: int) -> dict:
+    from rsynth.decontam.pipeline import Options, run
+
+    start = time.perf_counter()
+    report = run(Options(input=str(inp), out=out, against=["all"], workers=workers, overwrite=True))
+    seconds = time.perf_counter() - start
+    return {"rows": report["rows"], "removed": report["removed"], "seconds": seconds, "peak_mb": _peak_mb()}
+
+
+def child_naive(inp: Path, out: Path, limit: int) -> dict:
+    """The textbook implementation: dict of n-gram tuples -> items, per-row Python loops."""
+    from rsynth.decontam.index import IndexConfig
+    from rsynth.decontam.normalise import tokens
+    from rsynth.decontam.references import load_references
+
+    start = time.perf_counter()
+    cfg = IndexConfig()
+    grams: dict[tuple[str, ...], set[int]] = {}
+    sizes: list[int] = []
+    windows: list[int] = []
+    for ref in load_references(["all"], [], "problem"):
+        for text in ref.texts:
+            toks = tokens(text)
+            n = cfg.window(len(toks))
+            own = {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)} if n else set()
+            for g in own:
+                grams.setdefault(g, set()).add(len(sizes))
+            sizes.append(len(own))
+            windows.append(n)
+    df_ok = {g: s for g, s in grams.items() if len(s) <= cfg.max_df}
+    lengths = sorted({n for n in windows if n})
+    rows = removed = 0
+    out.mkdir(parents=True, exist_ok=True)
+    with inp.open() as fh, (out / "kept.jsonl").open("w") as kept, (out / "removed.jsonl").open("w") as rem:
+        for line in fh:
+            if rows >= limit:
+                break
+            rows += 1
+            row = json.loads(line)
+            toks = tokens(row["problem"])
+            hits: Counter[int] = Counter()
+            found: dict[int, set] = {}
+            for n in lengths:
+                for i in range(len(toks) - n + 1):
+                    g = tuple(toks[i : i + n])
+                    for item in df_ok.get(g, ()):
+                        if windows[item] == n:
+                            hits[item] += 1
+                            found.setdefault(item, set()).add(g)
+            flagged = any(
+                len(found[item]) / max(sizes[item], 1) >= 0.5 or hits[item] / max(len(toks) - windows[item] + 1, 1) >= 0.5 for item in hits
+            )
+            removed += flagged
+            (rem if flagged else kept).write(line)
+    seconds = time.perf_counter() - start
+    return {"rows": rows, "removed": removed, "seconds": seconds, "peak_mb": _peak_mb()}
+
+
+def _spawn(*args: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--naive-max", type=int, default=200_000, help="baseline rows per run (it is slow)")
+    ap.add_argument("--child", nargs=4, metavar=("KIND", "INPUT", "OUT", "ARG"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, inp, out, arg = args.child
+        fn = child_rsynth if kind == "rsynth" else child_naive
+        print(json.dumps(fn(Path(inp), Path(out), int(arg))))
+        return
+    lines = [
+        "| data rows | implementation | rows timed | seconds | rows/s | peak RSS (MiB) | removed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory(prefix="rsynth-bench-") as tmp:
+        for n in args.rows:
+            inp = Path(tmp) / f"in-{n}.jsonl"
+            make_input(inp, n)
+            runs = [
+                (f"rsynth, --workers {w}", _spawn("rsynth", str(inp), f"{tmp}/out-{n}-{w}", str(w)))
+                for w in sorted({1, args.workers})
+            ]
+            naive = _spawn("naive", str(inp), f"{tmp}/naive-{n}", str(args.naive_max))
+            note = "" if naive["rows"] == n else f" (first {naive['rows']:,} rows)"
+            runs.append((f"naive Python sets{note}", naive))
+            for name, r in runs:
+                lines.append(
+                    f"| {n:,} | {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['peak_mb']:.0f} | {r['removed']:,} |"
+                )
+            print("\n".join(lines[-len(runs):]), flush=True)
+    print("\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Benchmark decontamination and deduplication: normalise, index, match, route (see docs/decontaminate.md)."""
