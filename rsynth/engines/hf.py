@@ -19,6 +19,9 @@ class HFEngine(Engine):
         super().__init__(model)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # rsynth draws its own progress; per-load bars are noise
 
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
