@@ -255,7 +255,7 @@ class Sandbox:
             )
 
     def argv(self, work: Path, main: str) -> list[str]:
-        command = [self.python, "-I", main]
+        command = [self.python, "-s", main]  # not -I: it would also drop PYTHONHASHSEED
         if self.backend == "rlimit":
             return command
         env_args = [arg for key, value in _env().items() for arg in ("--setenv", key, value)]
