@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import generate
+from rsynth.cli import generate, verify
 from rsynth.cli.common import console, run_cli
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ def _root(
 
 
 app.add_typer(generate.app, name="generate")
+app.add_typer(verify.app, name="verify")
 
 
 def main() -> None:

@@ -13,4 +13,12 @@ def get_verifier(name: str, **options) -> Verifier:
         from rsynth.verifiers.math import MathVerifier
 
         return MathVerifier(**options)
-    raise ValueError(f"unknown verifier {name!r} (expected: math)")
+    if name == "code":
+        from rsynth.verifiers.code import CodeVerifier
+
+        return CodeVerifier(**options)
+    if name == "lean":
+        from rsynth.verifiers.lean import LeanVerifier
+
+        return LeanVerifier(**options)
+    raise ValueError(f"unknown verifier {name!r} (expected: math, code or lean)")

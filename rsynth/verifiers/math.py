@@ -14,6 +14,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from importlib.metadata import version
@@ -133,7 +134,9 @@ def check_pair(reference: str, candidate: str) -> tuple[str, str, str, str]:
 
 
 def _warmup() -> None:
-    """Import and exercise math-verify once so the first real item is not charged for it."""
+    """Import and exercise math-verify once so the first real item is not charged for it, and
+    silence its warning that its own timeouts are off (the pool enforces them)."""
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
     check_pair("1", "1")
 
 
