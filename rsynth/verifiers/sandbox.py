@@ -80,7 +80,7 @@ def _env() -> dict[str, str]:
     }
 
 
-def _pids_cgroup_root() -> Path | None:
+def pids_cgroup_root() -> Path | None:
     """A writable pids-controller directory (cgroup v1 `pids` or v2 with pids delegated), or None."""
     try:
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -245,7 +245,7 @@ class Sandbox:
         self.backend = backend
         self.bwrap = bwrap
         self.python = python_executable()
-        self.cgroup_root = _pids_cgroup_root()
+        self.cgroup_root = pids_cgroup_root()
         if backend == "rlimit" and not Sandbox._warned:
             Sandbox._warned = True
             log.warning(
