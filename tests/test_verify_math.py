@@ -139,6 +139,7 @@ def test_model_text_is_never_evaluated(verifier, tmp_path):
 def test_answer_extraction_and_text_answers():
     assert answer_text("We get $x=3$, so \\boxed{\\frac{1}{2}}.") == "\\frac{1}{2}"
     assert answer_text("#### 42") == "42"
+    assert answer_text("The answer is $0.5$.") == "0.5"
     assert text_answer("\\text{Evelyn}") == "evelyn"
     assert text_answer("p - q") is None  # letters that are variables stay math
     assert text_answer("C") is None and text_answer("C", bare_choice=True) == "c"

@@ -41,8 +41,8 @@ def answer_text(text: str) -> str:
     if boxed is not None:
         return boxed.strip()
     stated = extract_final_answer(text)
-    if stated is not None:
-        return stated.strip()
+    if stated is not None:  # "is $0.5$." comes back as "0.5$": the delimiters are not the answer
+        return stated.strip().strip("$").strip()
     return text.strip()
 
 
