@@ -249,9 +249,10 @@ class Sandbox:
         if backend == "rlimit" and not Sandbox._warned:
             Sandbox._warned = True
             log.warning(
-                "SANDBOX FALLBACK: bubblewrap not found; untrusted code runs with rlimits only "
+                "SANDBOX FALLBACK: running without bubblewrap (%s); untrusted code runs with rlimits only "
                 "(network, filesystem writes and signals to same-user processes are NOT blocked). "
-                "Install it with `make sandbox` (apt-get install bubblewrap)."
+                "Install it with `make sandbox` (apt-get install bubblewrap).",
+                "not installed" if not bwrap else "backend='rlimit' requested",
             )
 
     def argv(self, work: Path, main: str) -> list[str]:
