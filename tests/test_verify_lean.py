@@ -97,3 +97,16 @@ def test_comment_stripping_and_steps():
     assert "sorry" not in strip_comments(text) and "admit" not in strip_comments(text)
     assert 'axiom' in strip_comments('def s := "-- axiom"')  # string literals are kept
     assert [s for _, s in proof_steps(WRONG_STEP)] == ["constructor", "· exact hp", "· exact hp"]
+
+
+def test_lean_dojo_adapter_names_its_extra_when_missing():
+    """LeanDojo cannot run here (no elan, no network): the adapter must say how to get it."""
+    try:
+        import lean_dojo  # noqa: F401
+    except ImportError:
+        from rsynth.cli.common import MissingExtra
+
+        with pytest.raises(MissingExtra, match=r"rsynth\[lean-dojo\]"):
+            get_verifier("lean-dojo")
+    else:
+        pytest.skip("lean-dojo is installed; its replay needs a traced repository and a toolchain")

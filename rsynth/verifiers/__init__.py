@@ -21,4 +21,8 @@ def get_verifier(name: str, **options) -> Verifier:
         from rsynth.verifiers.lean import LeanVerifier
 
         return LeanVerifier(**options)
-    raise ValueError(f"unknown verifier {name!r} (expected: math, code or lean)")
+    if name == "lean-dojo":
+        from rsynth.verifiers.leandojo import LeanDojoVerifier
+
+        return LeanDojoVerifier(**options)
+    raise ValueError(f"unknown verifier {name!r} (expected: math, code, lean or lean-dojo)")

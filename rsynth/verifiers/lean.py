@@ -72,6 +72,18 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
+def refuse_escape_hatches(text: str) -> Verdict | None:
+    """The verdict for an empty proof or one using `sorry`/`admit`/an axiom/..., else None."""
+    if not text.strip():
+        return Verdict("error", False, {"reason": "empty proof"})
+    banned = BANNED.search(strip_comments(text))
+    if banned is None:
+        return None
+    word = banned.group(0)
+    status = "sorry" if word in ("sorry", "sorryAx", "admit") else "error"
+    return Verdict(status, False, {"reason": f"proof uses `{word}`"})
+
+
 def _statement(reference: str) -> str:
     """A theorem statement with any placeholder proof (`:= by sorry`) removed, whitespace squashed."""
     stmt = re.sub(r":=\s*(by\s*)?sorry\s*$", "", strip_comments(reference).strip())
@@ -179,14 +191,10 @@ class LeanVerifier(Verifier):
 
     def _precheck(self, item: VerifyItem) -> Verdict | None:
         text = item.candidate or ""
-        if not text.strip():
-            return Verdict("error", False, {"reason": "empty proof"})
+        refused = refuse_escape_hatches(text)
+        if refused is not None:
+            return refused
         code = strip_comments(text)
-        banned = BANNED.search(code)
-        if banned:
-            word = banned.group(0)
-            status = "sorry" if word in ("sorry", "sorryAx", "admit") else "error"
-            return Verdict(status, False, {"reason": f"proof uses `{word}`"})
         if "/-" in text and text.count("/-") != text.count("-/"):
             return Verdict("error", False, {"reason": "unterminated block comment"})
         if re.search(r"^\s*import\b", code, flags=re.M):
