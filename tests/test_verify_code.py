@@ -16,13 +16,14 @@ from rsynth.verifiers import get_verifier
 from rsynth.verifiers.base import VerifyItem
 from rsynth.verifiers.code import CodeVerifier
 from rsynth.verifiers.linelabels import first_breaking_line
-from rsynth.verifiers.sandbox import pids_cgroup_root
+from rsynth.verifiers.sandbox import bwrap_problem, pids_cgroup_root
 
 BENCH = Path("/work/shared/benchmarks")
 if not BENCH.exists():
     BENCH = Path(__file__).resolve().parents[1] / "shared" / "benchmarks"
-HAVE_BWRAP = shutil.which("bwrap") is not None
-needs_bwrap = pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap not installed: run `make sandbox`")
+BWRAP = shutil.which("bwrap")
+BWRAP_PROBLEM = bwrap_problem(BWRAP) if BWRAP else "not installed: run `make sandbox`"
+needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap unusable: {BWRAP_PROBLEM}")
 
 # Wraps the entry point so every return value changes (bool flips, numbers move by 1 + |x|, so
 # even tests with a relative tolerance notice): a broken variant of any canonical solution.

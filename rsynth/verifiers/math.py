@@ -22,7 +22,7 @@ from typing import Any
 
 from rsynth.steps import extract_final_answer, last_boxed
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
-from rsynth.verifiers.pool import HardTimeoutPool
+from rsynth.verifiers.pool import HardTimeoutPool, Outcome
 
 MAX_ANSWER_CHARS = 1000  # an extracted final answer longer than this is not an answer
 MAX_BRACE_DEPTH = 30
@@ -170,23 +170,21 @@ class MathVerifier(Verifier):
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         prepared = [self._prepare(it) for it in items]
-        todo = [i for i, p in enumerate(prepared) if not isinstance(p, Verdict)]
-        outcomes = self._pool.map([prepared[i] for i in todo]) if todo else []
-        verdicts: list[Verdict] = [p for p in prepared]  # type: ignore[misc]
-        for i, out in zip(todo, outcomes):
-            gold, pred = prepared[i]  # type: ignore[misc]
-            evidence: dict[str, Any] = {"reference_answer": _clip(gold), "candidate_answer": _clip(pred)}
-            if out.kind == "ok":
-                status, gp, cp, reason = out.value
-                evidence.update(reference_parsed=gp, candidate_parsed=cp)
-                if reason:
-                    evidence["reason"] = reason
-                verdicts[i] = Verdict(status, status == "correct", evidence)
-            elif out.kind == "timeout":
-                verdicts[i] = Verdict("timeout", False, {**evidence, "timeout_s": self.timeout})
-            else:  # MemoryError, RecursionError or a dead worker: the input defeated the parser
-                verdicts[i] = Verdict("unparseable", False, {**evidence, "reason": str(out.value)})
-        return verdicts
+        pairs = {i: p for i, p in enumerate(prepared) if not isinstance(p, Verdict)}
+        outcomes = dict(zip(pairs, self._pool.map(list(pairs.values())))) if pairs else {}
+        return [p if isinstance(p, Verdict) else self._verdict(p, outcomes[i]) for i, p in enumerate(prepared)]
+
+    def _verdict(self, pair: tuple[str, str], out: Outcome) -> Verdict:
+        evidence: dict[str, Any] = {"reference_answer": _clip(pair[0]), "candidate_answer": _clip(pair[1])}
+        if out.kind == "timeout":
+            return Verdict("timeout", False, {**evidence, "timeout_s": self.timeout})
+        if out.kind != "ok":  # MemoryError, RecursionError or a dead worker: the input defeated the parser
+            return Verdict("unparseable", False, {**evidence, "reason": str(out.value)})
+        status, gold_parsed, pred_parsed, reason = out.value
+        evidence.update(reference_parsed=gold_parsed, candidate_parsed=pred_parsed)
+        if reason:
+            evidence["reason"] = reason
+        return Verdict(status, status == "correct", evidence)
 
     def close(self) -> None:
         self._pool.close()

@@ -16,6 +16,7 @@ Several runs execute concurrently from one thread (`run_many` polls them): rlimi
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import resource
@@ -166,8 +167,18 @@ class _Running:
 
         self.start = time.monotonic()
         self.deadline = self.start + limits.wall_s
+        try:
+            self.proc = self._start(argv, work, io, preexec)
+        except (OSError, subprocess.SubprocessError):
+            if self.cgroup is not None:
+                self.cgroup.kill_all()
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    @staticmethod
+    def _start(argv: list[str], work: Path, io: Path, preexec) -> subprocess.Popen:
         with open(io / "stdin", "rb") as stdin, open(io / "stdout", "wb") as out, open(io / "stderr", "wb") as err:
-            self.proc = subprocess.Popen(
+            return subprocess.Popen(
                 argv,
                 stdin=stdin,
                 stdout=out,
@@ -222,10 +233,26 @@ class _Running:
 
         def make_writable(func, path, _exc) -> None:  # the program may have chmod-ed its files
             os.chmod(os.path.dirname(path), 0o700)
-            os.chmod(path, 0o700) if os.path.isdir(path) else None
+            if os.path.isdir(path):
+                os.chmod(path, 0o700)
             func(path)
 
         shutil.rmtree(self.root, onerror=make_writable)
+
+
+@functools.lru_cache(maxsize=None)
+def bwrap_problem(bwrap: str) -> str | None:
+    """Why bubblewrap cannot create its namespaces here (e.g. an unprivileged container), or None."""
+    try:
+        probe = subprocess.run(
+            [bwrap, "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if probe.returncode == 0 else (probe.stderr.strip().splitlines() or ["exit code %d" % probe.returncode])[-1]
 
 
 class Sandbox:
@@ -236,10 +263,11 @@ class Sandbox:
     def __init__(self, limits: Limits | None = None, backend: str = "auto") -> None:
         self.limits = limits or Limits()
         bwrap = shutil.which("bwrap")
+        broken = bwrap_problem(bwrap) if bwrap else "not installed"
         if backend == "auto":
-            backend = "bwrap" if bwrap else "rlimit"
-        if backend == "bwrap" and not bwrap:
-            raise RuntimeError("bubblewrap (bwrap) is not installed: run `make sandbox` or use backend='rlimit'")
+            backend = "rlimit" if broken else "bwrap"
+        if backend == "bwrap" and broken:
+            raise RuntimeError(f"bubblewrap cannot be used ({broken}): run `make sandbox` or use backend='rlimit'")
         if backend not in ("bwrap", "rlimit"):
             raise ValueError(f"unknown sandbox backend {backend!r} (expected auto, bwrap or rlimit)")
         self.backend = backend
@@ -252,7 +280,7 @@ class Sandbox:
                 "SANDBOX FALLBACK: running without bubblewrap (%s); untrusted code runs with rlimits only "
                 "(network, filesystem writes and signals to same-user processes are NOT blocked). "
                 "Install it with `make sandbox` (apt-get install bubblewrap).",
-                "not installed" if not bwrap else "backend='rlimit' requested",
+                broken or "backend='rlimit' requested",
             )
 
     def argv(self, work: Path, main: str) -> list[str]:
