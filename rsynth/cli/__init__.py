@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import annotate, decontaminate, export, generate
+from rsynth.cli import annotate, build, decontaminate, export, generate
 from rsynth.cli.common import console, run_cli
 
 app = typer.Typer(
@@ -36,6 +36,10 @@ app.command("export")(export.export)
 app.add_typer(export.import_app, name="import")
 app.command("eval-labels")(export.eval_labels)
 app.command("decontaminate")(decontaminate.decontaminate)
+app.command("build")(build.build)
+app.command("card")(build.card)
+app.command("push")(build.push)
+app.command("merge")(build.merge)
 
 
 def main() -> None:
