@@ -87,9 +87,9 @@ def test_demo_recipe_validates_and_plans():
 def test_kill_mid_stage_and_resume_gives_identical_rows(tiny_model, tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", f"""\
 out: {tmp_path / 'out'}
-defaults: {{engine: hf, model: {tiny_model}, batch-rows: 2, max-new-tokens: 24, temperature: 1.0}}
+defaults: {{engine: hf, model: {tiny_model}, batch-rows: 2, max-new-tokens: 16, temperature: 1.0}}
 stages:
-  - problems: {{template: arithmetic, n: 40, max-steps: 1}}
+  - problems: {{template: arithmetic, n: 20, max-steps: 1}}
   - solutions: {{input: problems, n-samples: 2, shard-size: 4}}
 """)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -105,11 +105,11 @@ stages:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed = json.loads(manifest.read_text())
-    assert not killed["complete"] and 0 < killed["cursor"] < 40
+    assert not killed["complete"] and 0 < killed["cursor"] < 20
     res = rsynth("build", str(recipe), "--dry-run")
     assert _actions(res.stdout) == {"problems": "skip", "solutions": "resume"}
     assert rsynth("build", str(recipe), "--quiet").returncode == 0
     fresh = rsynth("generate", "solutions", "--input", str(tmp_path / "out" / "problems"), "--out", str(tmp_path / "fresh"), "--engine", "hf",
-                   "--model", tiny_model, "--batch-rows", "2", "--max-new-tokens", "24", "--temperature", "1.0", "-n", "2", "--quiet")
+                   "--model", tiny_model, "--batch-rows", "2", "--max-new-tokens", "16", "--temperature", "1.0", "-n", "2", "--quiet")
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert list(iter_split_rows(tmp_path / "out" / "solutions")) == list(iter_split_rows(tmp_path / "fresh"))
