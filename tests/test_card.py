@@ -56,7 +56,7 @@ def test_card_metadata_points_at_real_shards(carded):
 
 def test_card_counts_provenance_and_label_stats(carded, tiny_model):
     text = (carded / "README.md").read_text()
-    assert "| labels | annotate-prm | 6 | 0 | 0 | tree rows: " in text
+    assert "| labels | annotate-prm | 6 | 0 | 0 | questions rows: 6, tree rows: " in text
     assert f"| labels | {tiny_model} | hf | temperature=1.0, top_p=0.9, max_new_tokens=8" in text
     assert "| labelled traces | 6 |" in text and "| traces with a first error | 6 |" in text
     assert "```yaml\nname: card-test" in text  # the recipe itself
