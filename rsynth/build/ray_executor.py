@@ -12,10 +12,12 @@ resumes block by block, and the merged result is row for row the local run's (se
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 from rsynth.build.stages import StageContext, StageKind
+from rsynth.data.shards import MANIFEST
 from rsynth.pipelines.partition import Shard, merge_outputs
 
 
@@ -70,8 +72,4 @@ def run_on_ray(kind: StageKind, ctx: StageContext, *, blocks: int = 4, replicas:
     if sorted(d["block"] for d in done) != list(range(blocks)):
         raise UserError(f"ray: stage {ctx.stage_id} finished {len(done)} of {blocks} blocks")
     merge_outputs([block_dir(ctx, i) for i in range(blocks)], ctx.out, overwrite=True)
-    from rsynth.data.shards import MANIFEST
-
-    import json
-
     return {**json.loads((ctx.out / MANIFEST).read_text())["stats"], "ray blocks": blocks, "ray replicas": replicas}

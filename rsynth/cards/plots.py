@@ -39,6 +39,9 @@ def counts_bar(values: list[int], path: Path, *, title: str, xlabel: str) -> Pat
 
 
 def _save(fig, plt, path: Path) -> Path:
+    from matplotlib.ticker import MaxNLocator
+
+    fig.axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))  # counts are whole numbers
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})  # no version stamp: same data, same bytes
