@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -30,7 +29,7 @@ def chain(tiny_model, tmp_path_factory):
 def test_every_stage_runs_and_chains(chain):
     recipe, out, res = chain
     record = json.loads((out / "build.json").read_text())
-    assert [s for s in record["stage_order"]] == ["problems", "decontaminate", "solutions", "filter", "annotate-prm", "labels", "export", "card"]
+    assert record["stage_order"] == ["problems", "decontaminate", "solutions", "filter", "annotate-prm", "labels", "export", "card"]
     assert all(record["stages"][s]["complete"] for s in record["stage_order"])
     assert len(list(iter_split_rows(out / "problems"))) == 6
     # decontaminate's kept/ feeds solutions: 6 problems x 2 samples
