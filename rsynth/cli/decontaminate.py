@@ -10,10 +10,12 @@ import typer
 from rich.table import Table
 
 from rsynth.cli.common import UserError, console, require
+from rsynth.cli.options import NUM_SHARDS, SHARD_INDEX
 from rsynth.data.readers import parse_field_map
 from rsynth.decontam.index import IndexConfig
 from rsynth.decontam.matcher import Thresholds
 from rsynth.decontam.pipeline import Options, run
+from rsynth.pipelines.partition import make_shard
 
 
 def _fraction(value: float, option: str) -> float:
@@ -66,6 +68,8 @@ def decontaminate(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes for matching."),
     batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Rows per batch sent to a worker."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output of a different run."),
+    num_shards: int = NUM_SHARDS,
+    shard_index: int = SHARD_INDEX,
 ) -> None:
     """Remove benchmark items (exact, n-gram, optional embedding matches) from training data."""
     if ngram < min_ngram:
@@ -94,6 +98,7 @@ def decontaminate(
         workers=workers,
         batch_size=batch_size,
         overwrite=overwrite,
+        shard=make_shard(num_shards, shard_index),
     )
     start = time.perf_counter()
     report = run(opts)

@@ -19,35 +19,19 @@ def export(
     task: str = typer.Option("rsynth", "--task", help="math-shepherd: the `task` column."),
 ) -> None:
     """Write labelled traces as TRL stepwise, Math-Shepherd, ProcessBench or full JSONL rows."""
-    from rsynth.data.formats import ExportError, check_combination, dumps, export_row, parse_label
+    from rsynth.data.formats import ExportError
     from rsynth.data.readers import check_input
-    from rsynth.data.shards import MANIFEST, atomic_write_bytes, iter_split_rows
+    from rsynth.data.shards import MANIFEST
+    from rsynth.pipelines.export import export_file
 
     check_input(str(input))
     if not (input / MANIFEST).exists():
         raise UserError(f"{input}: not an rsynth output directory (no {MANIFEST})")
     try:
-        kind, threshold = parse_label(label)
-        check_combination(fmt, kind)
-        rows, skipped = [], 0
-        for row in iter_split_rows(input, "data"):
-            if row.get("step_hard") is None:
-                skipped += 1
-                continue
-            rows.append(export_row(row, fmt, kind, threshold, task))
+        counts = export_file(input, out, fmt, label, task)
     except ExportError as exc:
         raise UserError(str(exc)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pylist(rows), sink)
-        atomic_write_bytes(out, sink.getvalue().to_pybytes())
-    else:
-        atomic_write_bytes(out, "".join(dumps(r) + "\n" for r in rows).encode())
-    console.print(summary_table(f"export --format {fmt} --label {label}", {"rows written": len(rows), "rows without labels (skipped)": skipped}))
+    console.print(summary_table(f"export --format {fmt} --label {label}", counts))
     loader = "parquet" if out.suffix == ".parquet" else "json"
     console.print(f"wrote {out} — load with datasets.load_dataset('{loader}', data_files='{out}', split='train')")
 

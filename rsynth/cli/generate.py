@@ -9,6 +9,7 @@ import typer
 
 from rsynth.cli import options as opt
 from rsynth.cli.common import UserError, console, parse_range, summary_table
+from rsynth.pipelines.partition import make_shard
 
 app = typer.Typer(help="Synthesise problems and sample step-by-step solutions.", no_args_is_help=True)
 
@@ -38,6 +39,8 @@ def problems(
     overwrite: bool = opt.OVERWRITE,
     limit: Optional[int] = opt.LIMIT,
     dry_run: bool = opt.DRY_RUN,
+    num_shards: int = opt.NUM_SHARDS,
+    shard_index: int = opt.SHARD_INDEX,
     quiet: bool = opt.QUIET,
 ) -> None:
     """Procedural problems with sympy-computed answers and gold steps, or LLM rewrites of seed problems."""
@@ -53,7 +56,8 @@ def problems(
         if dry_run:
             console.print(f"would write {count} '{template}' problems (seed {seed}) to {out}")
             return
-        stats = write_template_problems(out, template, count, seed, Knobs(max_steps, max_number), shard_size=shard_size, overwrite=overwrite)
+        stats = write_template_problems(out, template, count, seed, Knobs(max_steps, max_number), shard_size=shard_size, overwrite=overwrite,
+                                        shard=make_shard(num_shards, shard_index))
     else:
         from rsynth.data.readers import check_input, parse_field_map
         from rsynth.pipelines.problems import EvolveConfig, evolve_problems
@@ -65,7 +69,8 @@ def problems(
             return
         llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
         config = EvolveConfig(params=opt.sampling(temperature, top_p, max_new_tokens, seed), n_check=n_check, agreement=agreement)
-        stats = evolve_problems(from_seeds, mapping, out, llm, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
+        stats = evolve_problems(from_seeds, mapping, out, llm, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet,
+                                shard=make_shard(num_shards, shard_index))
     console.print(summary_table("generate problems", stats))
     console.print(f"problems in {out}/data/ — load with {opt.load_hint(out)}")
 
@@ -94,6 +99,8 @@ def solutions(
     overwrite: bool = opt.OVERWRITE,
     limit: Optional[int] = opt.LIMIT,
     dry_run: bool = opt.DRY_RUN,
+    num_shards: int = opt.NUM_SHARDS,
+    shard_index: int = opt.SHARD_INDEX,
     quiet: bool = opt.QUIET,
 ) -> None:
     """Sample N step-by-step solutions per problem, split steps, extract and verify final answers."""
@@ -121,6 +128,7 @@ def solutions(
         console.print(summary_table(f"plan: generate solutions from {input}", plan_solutions(input, mapping, config, limit)))
         return
     llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
-    stats = run_solutions(input, mapping, out, llm, config, verify_timeout=verify_timeout, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
+    stats = run_solutions(input, mapping, out, llm, config, verify_timeout=verify_timeout, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet,
+                          shard=make_shard(num_shards, shard_index))
     console.print(summary_table("generate solutions", stats))
     console.print(f"traces in {out}/data/ — load with {opt.load_hint(out)}")

@@ -24,6 +24,8 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace an output directory
 LIMIT = typer.Option(None, "--limit", help="Process only the first N input rows.")
 DRY_RUN = typer.Option(False, "--dry-run", help="Validate inputs and print the plan; sample nothing.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+NUM_SHARDS = typer.Option(1, "--num-shards", help="Split the input into N contiguous ranges (job arrays); join outputs with `rsynth merge`.")
+SHARD_INDEX = typer.Option(0, "--shard-index", help="Which range this job processes, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID).")
 FIELD = typer.Option([], "--field", "-f", help="Column mapping NAME=COLUMN, e.g. --field problem=question (repeatable).")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from rsynth.data.readers import FieldSpec, InputError, Record, RowError, _clip, map_fields, read_records
+from rsynth.data.readers import FieldSpec, InputError, Record, RowError, _clip, map_fields
 from rsynth.data.schema import ERROR_SCHEMA
 from rsynth.data.shards import ShardSetWriter, atomic_write_json
 from rsynth.decontam.classify import BatchResult, Classifier, SemanticSettings, Settings, init_worker, run_in_worker
@@ -31,6 +31,7 @@ from rsynth.decontam.dedup import Deduper
 from rsynth.decontam.index import IndexConfig, cache_dir, index_key, load_or_build
 from rsynth.decontam.matcher import Match, Thresholds
 from rsynth.decontam.references import load_references
+from rsynth.pipelines.partition import Shard, shard_records
 
 SCHEMA_ROWS = 1000
 SHARD_ROWS = 10_000  # fewer, larger shards: each commit is an fsync plus a manifest rewrite
@@ -60,6 +61,7 @@ class Options:
     workers: int = 1
     batch_size: int = 1024
     overwrite: bool = False
+    shard: Shard | None = None
 
 
 def _column_type(values: list[Any]) -> pa.DataType:
@@ -170,7 +172,7 @@ def run(opts: Options) -> dict[str, Any]:
         semantic = SemanticSettings(opts.semantic_threshold, opts.semantic_review, texts, cache_dir() / f"semantic-{index_id}.npy")
     settings = Settings(index_path, opts.config, opts.thresholds, opts.dedup, semantic)
 
-    stream = iter(read_records(opts.input))
+    stream = iter(shard_records(opts.input, opts.shard, None, opts.out))
     head = list(islice(stream, SCHEMA_ROWS))
     schema = _infer_schema([r.data for r in head if isinstance(r, Record)])
     if "contamination" in schema.names:

@@ -25,6 +25,7 @@ from rsynth.annotators.math_shepherd import math_shepherd_search
 from rsynth.annotators.omegaprm import omegaprm_search
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.engines.base import Engine, Prompt, SamplingParams
+from rsynth.pipelines.partition import Shard, keyed, shard_records
 from rsynth.pipelines.runner import Item, Rows
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION
 from rsynth.steps import extract_final_answer, join_steps, split_steps
@@ -256,15 +257,15 @@ def run_annotate(
     overwrite: bool = False,
     limit: int | None = None,
     quiet: bool = False,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     """Annotate every input row of `input` into `out` (data/, tree/, questions/, errors/)."""
-    from rsynth.data.readers import read_records
     from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
     from rsynth.data.shards import ShardSetWriter
     from rsynth.pipelines.runner import run_stage
     from rsynth.verifiers.math import MathVerifier
 
-    key = run_key(input, mapping, engine, config, limit, concurrent_searches)
+    key = run_key(keyed(input, shard), mapping, engine, config, limit, concurrent_searches)
     splits = {"data": TRACE_SCHEMA, "tree": TREE_SCHEMA, "questions": QUESTION_SCHEMA, "errors": ERROR_SCHEMA}
     writer = ShardSetWriter(out, splits, stage="annotate-prm", run_key=key, shard_size=shard_size, overwrite=overwrite)
     if writer.complete:
@@ -283,7 +284,7 @@ def run_annotate(
         busy0, tok0 = engine.stats.busy_seconds, engine.stats.generated_tokens
         t0 = time.perf_counter()
         seen = run_stage(
-            read_records(input), writer, validate=make_validator(mapping, config.input_kind, verifier), process=process,
+            shard_records(input, shard, limit, out), writer, validate=make_validator(mapping, config.input_kind, verifier), process=process,
             batch_size=concurrent_searches, limit=limit, description=f"annotating ({config.method})", quiet=quiet,
         )
         elapsed = time.perf_counter() - t0

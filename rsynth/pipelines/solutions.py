@@ -14,6 +14,7 @@ from typing import Any
 from rsynth import __version__
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
+from rsynth.pipelines.partition import Shard
 from rsynth.pipelines.runner import Item, Rows
 from rsynth.steps import extract_final_answer, split_steps
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
@@ -166,16 +167,17 @@ def run_solutions(
     overwrite: bool = False,
     limit: int | None = None,
     quiet: bool = False,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     """Run `generate solutions` into `out`, resuming a killed run of the same command."""
     import time
 
-    from rsynth.data.readers import read_records
     from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
+    from rsynth.pipelines.partition import keyed, shard_records
     from rsynth.pipelines.runner import run_stage
     from rsynth.verifiers.math import MathVerifier
 
-    key = run_key("generate-solutions", input, mapping, engine, config.fingerprint(), limit)
+    key = run_key("generate-solutions", keyed(input, shard), mapping, engine, config.fingerprint(), limit)
     splits = {"data": TRACE_SCHEMA, "filtered": TRACE_SCHEMA, "errors": ERROR_SCHEMA}
     writer = _writer(out, "generate-solutions", key, splits, shard_size, overwrite)
     if writer.complete:
@@ -184,7 +186,7 @@ def run_solutions(
         sampler = SolutionSampler(engine, verifier, config)
         t0 = time.perf_counter()
         seen = run_stage(
-            read_records(input),
+            shard_records(input, shard, limit, out),
             writer,
             validate=lambda r: validate_problem(r, mapping),
             process=sampler,

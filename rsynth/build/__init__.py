@@ -1,0 +1,1 @@
+"""`rsynth build`: recipes (YAML) that chain stages, validated up front, run with skip and resume."""
