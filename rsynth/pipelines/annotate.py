@@ -27,7 +27,7 @@ from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.pipelines.partition import Shard, keyed, shard_records
 from rsynth.pipelines.runner import Item, Rows
-from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION
+from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, read_problem
 from rsynth.steps import extract_final_answer, join_steps, split_steps
 from rsynth.verifiers.base import Verifier, VerifyItem
 
@@ -68,14 +68,6 @@ class Task:
     passthrough: dict[str, Any]
 
 
-def _default_mapping(record: Record, mapping: dict[str, str]) -> dict[str, str]:
-    """rsynth's own shards say `reference_answer`; ProcessBench and traces say `final_answer_correct`/`verdict`."""
-    m = dict(mapping)
-    if "answer" not in m and "answer" not in record.data and "reference_answer" in record.data:
-        m["answer"] = "reference_answer"
-    return m
-
-
 def _given_correct(data: dict[str, Any], view: dict[str, Any]) -> bool | None:
     if view.get("correct") is not None:
         return view["correct"]
@@ -90,17 +82,16 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier):
     """Build the per-record validation for problems or traces (auto: traces when a steps column exists)."""
 
     def validate(record: Record) -> Task | RowError:
-        m = _default_mapping(record, mapping)
-        as_traces = kind == "traces" or (kind == "auto" and m.get("steps", "steps") in record.data)
-        view = map_fields(record, TRACE_FIELDS if as_traces else PROBLEM_FIELDS, m)
+        as_traces = kind == "traces" or (kind == "auto" and mapping.get("steps", "steps") in record.data)
+        view = read_problem(record, mapping, TRACE_FIELDS if as_traces else PROBLEM_FIELDS)
         if isinstance(view, RowError):
             return view
-        tid = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
+        tid = view["id"]
         given = None
         if as_traces:
             steps = tuple(s for s in view["steps"] if s.strip())
             if not steps:
-                return RowError(record.source, record.row, m.get("steps", "steps"), "trace has no steps", json.dumps(record.data, default=str)[:2000])
+                return RowError(record.source, record.row, mapping.get("steps", "steps"), "trace has no steps", json.dumps(record.data, default=str)[:2000])
             correct = _given_correct(record.data, view)
             final = record.data.get("final_answer") or extract_final_answer(join_steps(list(steps)))
             if correct is None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rsynth import __version__
+from rsynth.data.formats import answer_after_hashes
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.pipelines.partition import Shard
@@ -51,14 +53,25 @@ class Problem:
     answer: str
 
 
-def validate_problem(record: Record, mapping: dict[str, str]) -> Problem | RowError:
+def read_problem(record: Record, mapping: dict[str, str], specs: list[FieldSpec] = PROBLEM_FIELDS) -> dict[str, Any] | RowError:
+    """`map_fields` for problem-shaped rows, with the defaults every sampling stage shares.
+
+    rsynth's own shards call the answer `reference_answer`; GSM8K's answer is a worked solution
+    ending "#### N", of which only N is the reference; rows without an id get FILE-ROW.
+    """
     if "answer" not in mapping and "answer" not in record.data and "reference_answer" in record.data:
-        mapping = {**mapping, "answer": "reference_answer"}  # rsynth's own problem shards
-    view = map_fields(record, PROBLEM_FIELDS, mapping)
+        mapping = {**mapping, "answer": "reference_answer"}
+    view = map_fields(record, specs, mapping)
     if isinstance(view, RowError):
         return view
-    pid = view["id"] or f"{record.source.rsplit('/', 1)[-1].split('.')[0]}-{record.row}"
-    return Problem(pid, view["problem"], view["answer"])
+    view["answer"] = answer_after_hashes(view["answer"]) or view["answer"]
+    view["id"] = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
+    return view
+
+
+def validate_problem(record: Record, mapping: dict[str, str]) -> Problem | RowError:
+    view = read_problem(record, mapping)
+    return view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"])
 
 
 def trace_id(problem_id: str, sample: int, seed: int) -> str:
