@@ -112,7 +112,6 @@ class RoundScheduler:
         self.config = config
         self.verdict_cache: dict[tuple[str, str | None], tuple[bool, str]] = {}
         self.stats = {"rounds": 0, "requests": 0, "completions": 0, "verifications": 0}
-        self.scheduler_seconds = 0.0  # time outside engine calls: splitting, verifying, searching
 
     def search(self, task: Task, seed: int) -> Generator:
         c = self.config
@@ -156,13 +155,11 @@ class RoundScheduler:
             entries = by_k[k]
             prompts = [self.prompt(tasks[i], r.prefix) for i, _, r in entries]
             completions = self.engine.generate(prompts, self.config.params.with_n(k))
-            t0 = time.perf_counter()
             self.stats["requests"] += len(entries)
             self.stats["completions"] += len(entries) * k
             rollouts = self._rollouts(tasks, entries, completions)
             for (i, j, _), ros in zip(entries, rollouts):
                 replies[i][j] = ros
-            self.scheduler_seconds += time.perf_counter() - t0
         return replies  # type: ignore[return-value]
 
     def _rollouts(self, tasks, entries, completions) -> list[list[Rollout]]:
