@@ -110,7 +110,7 @@ class LeanChecker:
         st = parse_statement(reference)
         assert st is not None  # refused by invalid_reference
         stated = st.with_opens(st.text)
-        head = f"```lean\n{stated} := by\n" + "".join(line + "\n" for line in prefix)
+        head = f"```lean\n{stated} := by\n" + "".join(f"  {line}\n" for line in prefix)
         return Prompt.user(self.instruction.format(statement=stated), assistant_prefix=head)
 
     def split(self, continuation: str) -> tuple[str, ...]:

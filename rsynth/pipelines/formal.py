@@ -219,10 +219,10 @@ def make_statement_validator(mapping: dict[str, str], header: str):
         raw = json.dumps(record.data, ensure_ascii=False, default=str)[:2000]
         st = parse_statement(view["statement"])
         if st is None:
-            return RowError(record.source, record.row, m["statement"], "no Lean theorem statement found", raw)
+            return RowError(record.source, record.row, m.get("statement", "statement"), "no Lean theorem statement found", raw)
         missing = [imp for imp in split_header(view["statement"])[0] if imp not in have]
         if missing:
-            return RowError(record.source, record.row, m["statement"], f"statement needs `{'; '.join(missing)}`: run with --header "
+            return RowError(record.source, record.row, m.get("statement", "statement"), f"statement needs `{'; '.join(missing)}`: run with --header "
                             f"'{chr(10).join(missing)}' and a Lean that has it (--lean-cmd 'lake env lean' --lean-cwd PROJECT)", raw)
         tid = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
         return FormalTask(tid, view["problem"] or "", st)

@@ -144,8 +144,9 @@ def extract_tactics(completion: str) -> str:
 
 
 def tactic_steps(tactics: str) -> list[str]:
-    """One step per non-blank, non-comment line of a tactic block (the Lean verifier's unit)."""
-    return [ln.rstrip() for ln in tactics.split("\n") if ln.strip() and not ln.strip().startswith("--")]
+    """One step per non-blank, non-comment line of a tactic block (the Lean verifier's unit),
+    dedented to the block's own base so steps from different sources join into one block."""
+    return [ln for ln in indent(tactics, by="").split("\n") if ln.strip() and not ln.strip().startswith("--")]
 
 
 def negated(st: Statement) -> Statement:
