@@ -46,6 +46,8 @@ STYLES = ("assert", "io", "stdio")
 class TestSpec:
     """How to run a task's tests with the code verifier (its `reference`, `style`, `entry_point`)."""
 
+    __test__ = False  # not a pytest class, despite the name
+
     tests: str
     style: str = "assert"
     entry_point: str | None = None
