@@ -41,6 +41,7 @@ NL = {  # problem -> the scripted model's formalization
     "Two plus three is five.": "```lean\ntheorem two_three : 2 + 3 = 5 := by sorry\n```",
     "Appending nothing keeps the length.": "```lean\ntheorem app_nil (xs : List Nat) : (xs ++ []).length = xs.length := by sorry\n```",
     "Something unformalizable.": "I am not sure how to write this.",
+    "A misspelt constant.": "```lean\ntheorem unbound : fooo = 3 := by sorry\n```",  # auto-bound without the strict check
 }
 PROOFS = {  # theorem name in the prompt -> scripted whole proofs
     "odd_ne_zero_negation": ["```lean\nintro hall\nexact hall 1 rfl\n```"],
@@ -148,6 +149,7 @@ def test_formal_filters_each_reason(lean_session):
         "Two plus three is five.": "trivial_closed_by_decide",
         "Appending nothing keeps the length.": "trivial_closed_by_simp",
         "Something unformalizable.": "no_statement",
+        "A misspelt constant.": "does_not_elaborate",
     }
     elab = json.loads(rejected["Adding a string to a number."]["evidence"])["does_not_elaborate"]
     assert elab["status"] == "error" and elab["message"]
@@ -241,6 +243,17 @@ def test_statement_text_helpers():
     assert indent("    cases h\n      · simp\n    omega") == "  cases h\n    · simp\n  omega"
     assert extract_tactics("```lean\ntheorem t : True := by\n  trivial\n```") == "  trivial"
     assert tactic_steps("  intro h\n\n  -- a comment\n  cases h\n    omega") == ["intro h", "cases h", "  omega"]
+
+
+def test_tagged_lean_messages_are_errors():
+    """Lean 4.2x writes `error(lean.kind): ...`; missing those would turn a failed proof into `proved`."""
+    from rsynth.verifiers.lean import LeanVerifier
+
+    out = ("/tmp/B.lean:4:4: error(lean.synthInstanceFailed): failed to synthesize instance\n  HAdd Nat String ?m.5\n"
+           "/tmp/B.lean:9:8: warning: declaration uses `sorry`\n")
+    msgs = LeanVerifier.parse_messages(out)
+    assert [(m["line"], m["severity"]) for m in msgs] == [(4, "error"), (9, "warning")]
+    assert msgs[0]["message"].startswith("failed to synthesize instance")
 
 
 def test_first_error_labels_paths():

@@ -156,11 +156,11 @@ class CodeConfig:
                 "style": self.style, "synth": self.synthesize_tests, "mutants": self.mutation_labels}
 
 
-def line_labels(num_lines: int, breaking: int) -> dict[str, Any]:
+def line_labels(num_lines: int, breaking: int, method: str = "mutation:first_breaking_line") -> dict[str, Any]:
     """PRLCoder labels for a single-line mutant: lines before the breaking one good, it bad, later
     unknown; `breaking` -1 (the mutant still passes) leaves every line good."""
     hard = [True] * num_lines if breaking < 0 else [True] * breaking + [False] + [None] * (num_lines - breaking - 1)
-    return {**empty_labels(), "label_method": "mutation:first_breaking_line", "step_hard": hard, "first_error": breaking}
+    return {**empty_labels(), "label_method": method, "step_hard": hard, "first_error": breaking}
 
 
 class CodeSampler:
@@ -236,7 +236,7 @@ class CodeSampler:
 
     def _trace(self, task: CodeTask, j: int, comp: Completion, program: str, v: Verdict, pass_rate: float) -> dict[str, Any]:
         steps = program.split("\n")
-        labels = line_labels(len(steps), -1) if v.ok else empty_labels()
+        labels = line_labels(len(steps), -1, "execution:tests_pass") if v.ok else empty_labels()  # a failing sample's first bad line is unknown
         return {
             "id": f"{task.id}/s{self.config.params.seed}/{j}", "problem_id": task.id, "domain": "code", "problem": task.prompt,
             "reference_answer": task.spec.to_json(), "sample_index": j, "completion": program, "steps": steps, "final_answer": None,

@@ -78,9 +78,9 @@ class FormalConfig:
 
 
 def statement_checks(st: Statement, header: str, heartbeats: int) -> list[tuple[str, VerifyItem]]:
-    """(rejection reason, Lean item) per filter. The elaboration item is first; the others reject
-    the statement when Lean PROVES them."""
-    checks = [("does_not_elaborate", VerifyItem(None, st.with_proof("sorry"), {"elaborate": True, "statement": st.text}))]
+    """(rejection reason, Lean item) per filter. The elaboration item is first (strict: no
+    auto-bound implicits); the others reject the statement when Lean PROVES them."""
+    checks = [("does_not_elaborate", VerifyItem(None, st.with_proof("sorry", strict=True), {"elaborate": True, "statement": st.text}))]
     if st.binders:
         checks.append(("vacuous_false_hypotheses", VerifyItem(None, st.theorem(f"{st.name}_vacuous", "False", VACUITY_TACTIC, heartbeats=heartbeats))))
     tactics = TRIVIAL_TACTICS + (MATHLIB_TRIVIAL if needs_mathlib(header) else ())

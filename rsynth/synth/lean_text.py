@@ -46,9 +46,12 @@ class Statement:
     def with_opens(self, text: str) -> str:
         return f"{self.opens}\n{text}" if self.opens else text
 
-    def with_proof(self, tactics: str) -> str:
-        """The statement closed by a tactic block (what the Lean verifier checks)."""
-        return self.with_opens(f"{self.text} := by\n{indent(tactics)}")
+    def with_proof(self, tactics: str, *, strict: bool = False) -> str:
+        """The statement closed by a tactic block (what the Lean verifier checks). `strict` turns
+        off auto-bound implicits: a misspelt name in a model's statement would otherwise become a
+        fresh universally quantified variable and the statement would still elaborate."""
+        strict_opt = "set_option autoImplicit false in\n" if strict else ""
+        return self.with_opens(f"{strict_opt}{self.text} := by\n{indent(tactics)}")
 
 
 def indent(tactics: str, by: str = "  ") -> str:
