@@ -133,8 +133,10 @@ def test_export_shapes(tiny_model_dir, tmp_path):
     assert run([sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(ms), "--format", "math-shepherd"]).returncode == 0
     row = json.loads(ms.read_text().splitlines()[0])
     assert set(row) == {"input", "label", "task"}
-    assert row["input"].count(" ки") == len(rows[0]["steps"]) and row["label"].endswith(" -")
-    assert row["label"].replace(" +", " ки").replace(" -", " ки") == row["input"]
+    steps = rows[0]["steps"]
+    assert row["input"] == rows[0]["problem"] + " " + "\n".join(f"{s} ки" for s in steps)
+    signs = ["+"] * (len(steps) - 1) + ["-"]  # the planted error is the last step
+    assert row["label"] == rows[0]["problem"] + " " + "\n".join(f"{s} {g}" for s, g in zip(steps, signs))
 
     res = run([sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(tmp_path / "x.jsonl"), "--format", "trl", "--label", "soft"])
     assert res.returncode == 2 and "int()" in res.stderr and "Traceback" not in res.stderr

@@ -9,7 +9,7 @@ planner, `--dry-run`, sharding and the Ray executor pick it up from the entry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from rsynth.cli import domain_options as dom
 from rsynth.cli import options as opt
 from rsynth.cli.common import UserError, console, summary_table
 from rsynth.pipelines.partition import make_shard
@@ -33,6 +34,11 @@ def annotate_prm(
     n_solutions: int = typer.Option(1, "--n-solutions", help="math-shepherd on problems: solutions sampled and labelled per question."),
     concurrent_searches: int = typer.Option(64, "--concurrent-searches", help="Questions searched at once; their rollouts share engine calls."),
     split: str = typer.Option("auto", "--split", help="Step splitting of rollouts: auto | step | blank | newline."),
+    domain: str = typer.Option("auto", "--domain", help="math | code (steps are program lines, run against the tests) | lean (steps are tactics, checked by Lean) | auto (the input's domain column, else math)."),
+    lean_cmd: Optional[str] = dom.LEAN_CMD,
+    lean_cwd: Optional[str] = dom.LEAN_CWD,
+    header: str = dom.LEAN_HEADER,
+    lean_timeout: float = dom.LEAN_TIMEOUT,
     engine: str = opt.ENGINE,
     model: Optional[str] = opt.MODEL,
     base_url: str = opt.BASE_URL,
@@ -43,7 +49,7 @@ def annotate_prm(
     top_p: float = opt.TOP_P,
     max_new_tokens: int = typer.Option(2048, "--max-new-tokens"),
     seed: int = opt.SEED,
-    verify_timeout: float = typer.Option(5.0, "--verify-timeout", help="Seconds per answer check; a timeout is that rollout's verdict."),
+    verify_timeout: float = typer.Option(5.0, "--verify-timeout", help="Seconds per answer check or program run; a timeout is that rollout's verdict."),
     shard_size: int = opt.SHARD_SIZE,
     overwrite: bool = opt.OVERWRITE,
     limit: Optional[int] = opt.LIMIT,
@@ -61,6 +67,7 @@ def annotate_prm(
     from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
     from rsynth.data.readers import check_input, parse_field_map
     from rsynth.pipelines.annotate import INPUT_KINDS, METHODS, AnnotateConfig, run_annotate
+    from rsynth.pipelines.checkers import DOMAINS, detect_domain
     from rsynth.steps import SPLIT_MODES
 
     check_input(input)
@@ -71,6 +78,10 @@ def annotate_prm(
         raise UserError(f"--input-kind {input_kind!r}: expected one of {', '.join(INPUT_KINDS)}")
     if split not in SPLIT_MODES:
         raise UserError(f"--split {split!r}: expected one of {', '.join(SPLIT_MODES)}")
+    if domain == "auto":
+        domain = detect_domain(input)
+    if domain not in DOMAINS:
+        raise UserError(f"--domain {domain!r}: expected one of auto, {', '.join(DOMAINS)}")
     try:
         config = AnnotateConfig(
             method=method,
@@ -81,15 +92,19 @@ def annotate_prm(
             params=opt.sampling(temperature, top_p, max_new_tokens, seed),
             split_mode=split,
             input_kind=input_kind,
+            domain=domain,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if dry_run:
         console.print(f"would annotate {input} with {method} into {out} ({concurrent_searches} searches at a time)")
         return
+    verifier = (dom.lean_verifier(lean_cmd, lean_cwd, header, lean_timeout) if domain == "lean"
+                else dom.code_verifier(verify_timeout, workers=2) if domain == "code" else None)
     llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
     stats = run_annotate(input, mapping, out, llm, config, concurrent_searches=concurrent_searches, verify_timeout=verify_timeout,
-                         shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet, shard=make_shard(num_shards, shard_index))
+                         shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet, shard=make_shard(num_shards, shard_index),
+                         verifier=verifier)
     console.print(summary_table("annotate-prm", stats))
     from rsynth.pipelines.label_summary import label_summary
 

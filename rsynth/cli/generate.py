@@ -1,4 +1,4 @@
-"""`rsynth generate problems|solutions`."""
+"""`rsynth generate problems|solutions|formal|proofs|code`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from rsynth.cli import domain_options as dom
 from rsynth.cli import options as opt
 from rsynth.cli.common import UserError, console, parse_range, summary_table
 from rsynth.pipelines.partition import make_shard
@@ -132,3 +133,163 @@ def solutions(
                           shard=make_shard(num_shards, shard_index))
     console.print(summary_table("generate solutions", stats))
     console.print(f"traces in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+def _sampling_engine(engine: str, model: Optional[str], base_url: str, api_key: Optional[str], concurrency: int, batch_rows: int, out: Path):
+    return opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
+
+
+@app.command("formal")
+def formal(
+    input: str = typer.Option(..., "--input", "-i", help="Natural-language problems (problem, optional id)."),
+    out: Path = opt.OUT,
+    n_samples: int = typer.Option(1, "--n-samples", "-n", help="Candidate statements sampled per problem."),
+    fields: list[str] = opt.FIELD,
+    min_quality: Optional[float] = typer.Option(None, "--min-quality", help="Have the model grade faithfulness 1-5 and keep statements graded >= this."),
+    trivial_heartbeats: int = typer.Option(20000, "--trivial-heartbeats", help="Heartbeat limit for the vacuity and trivial-tactic checks."),
+    lean_cmd: Optional[str] = dom.LEAN_CMD,
+    lean_cwd: Optional[str] = dom.LEAN_CWD,
+    header: str = dom.LEAN_HEADER,
+    lean_timeout: float = dom.LEAN_TIMEOUT,
+    engine: str = opt.ENGINE,
+    model: Optional[str] = opt.MODEL,
+    base_url: str = opt.BASE_URL,
+    api_key: Optional[str] = opt.API_KEY,
+    concurrency: int = opt.CONCURRENCY,
+    batch_rows: int = opt.BATCH_ROWS,
+    temperature: float = opt.TEMPERATURE,
+    top_p: float = opt.TOP_P,
+    max_new_tokens: int = opt.MAX_NEW_TOKENS,
+    seed: int = opt.SEED,
+    shard_size: int = opt.SHARD_SIZE,
+    overwrite: bool = opt.OVERWRITE,
+    limit: Optional[int] = opt.LIMIT,
+    dry_run: bool = opt.DRY_RUN,
+    quiet: bool = opt.QUIET,
+) -> None:
+    """Autoformalize problems into Lean 4 statements; keep those that elaborate and are not vacuous.
+
+    Rejected statements go to OUT/rejected with their reason: no_statement, does_not_elaborate,
+    vacuous_false_hypotheses, trivial_closed_by_<tactic>, low_quality."""
+    from rsynth.data.readers import check_input, parse_field_map
+    from rsynth.pipelines.formal import FormalConfig, run_formal
+
+    check_input(input)
+    mapping = parse_field_map(fields)
+    if n_samples < 1 or trivial_heartbeats < 1:
+        raise UserError("--n-samples and --trivial-heartbeats must be >= 1")
+    if min_quality is not None and not 1 <= min_quality <= 5:
+        raise UserError("--min-quality must be between 1 and 5")
+    config = FormalConfig(n_samples, opt.sampling(temperature, top_p, max_new_tokens, seed), header=header,
+                          trivial_heartbeats=trivial_heartbeats, min_quality=min_quality)
+    if dry_run:
+        console.print(f"would autoformalize {input} ({n_samples} statement(s) per problem) into {out}")
+        return
+    verifier = dom.lean_verifier(lean_cmd, lean_cwd, header, lean_timeout, statements=True)
+    llm = _sampling_engine(engine, model, base_url, api_key, concurrency, batch_rows, out)
+    stats = run_formal(input, mapping, out, llm, verifier, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
+    console.print(summary_table("generate formal", stats))
+    console.print(f"statements in {out}/data/, rejected ones in {out}/rejected/ — load with {opt.load_hint(out)}")
+
+
+@app.command("proofs")
+def proofs(
+    input: str = typer.Option(..., "--input", "-i", help="Lean statements: rsynth `generate formal` output, miniF2F rows (formal_statement), or --field statement=COL."),
+    out: Path = opt.OUT,
+    n_samples: int = typer.Option(4, "--n-samples", "-n", help="Whole proofs sampled per statement (and per negation)."),
+    fields: list[str] = opt.FIELD,
+    negation: bool = typer.Option(True, "--negation/--no-negation", help="Also try to prove each statement's negation; a proof rejects the statement."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Statements per Lean run (one run checks all their proofs)."),
+    lean_cmd: Optional[str] = dom.LEAN_CMD,
+    lean_cwd: Optional[str] = dom.LEAN_CWD,
+    header: str = dom.LEAN_HEADER,
+    lean_timeout: float = dom.LEAN_TIMEOUT,
+    engine: str = opt.ENGINE,
+    model: Optional[str] = opt.MODEL,
+    base_url: str = opt.BASE_URL,
+    api_key: Optional[str] = opt.API_KEY,
+    concurrency: int = opt.CONCURRENCY,
+    batch_rows: int = opt.BATCH_ROWS,
+    temperature: float = opt.TEMPERATURE,
+    top_p: float = opt.TOP_P,
+    max_new_tokens: int = opt.MAX_NEW_TOKENS,
+    seed: int = opt.SEED,
+    shard_size: int = opt.SHARD_SIZE,
+    overwrite: bool = opt.OVERWRITE,
+    limit: Optional[int] = opt.LIMIT,
+    dry_run: bool = opt.DRY_RUN,
+    quiet: bool = opt.QUIET,
+) -> None:
+    """Sample whole proofs, check them with Lean, label tactics from the first error."""
+    from rsynth.data.readers import RowError, check_input, parse_field_map, read_records
+    from rsynth.pipelines.formal import ProofsConfig, make_statement_validator, run_proofs
+
+    check_input(input)
+    mapping = parse_field_map(fields)
+    if n_samples < 1 or batch_size < 1:
+        raise UserError("--n-samples and --batch-size must be >= 1")
+    config = ProofsConfig(n_samples, opt.sampling(temperature, top_p, max_new_tokens, seed), header=header, negation=negation)
+    if dry_run:
+        validate = make_statement_validator(mapping, header)
+        views = [rec if isinstance(rec, RowError) else validate(rec) for i, rec in enumerate(read_records(input)) if limit is None or i < limit]
+        bad = [v for v in views if isinstance(v, RowError)]
+        plan = {"valid statements": len(views) - len(bad), "bad rows (→ errors/)": len(bad),
+                "proofs to sample": (len(views) - len(bad)) * n_samples * (2 if negation else 1)}
+        if bad:
+            plan["first bad row"] = f"row {bad[0].row}: {bad[0].reason}"
+        console.print(summary_table(f"plan: generate proofs from {input}", plan))
+        return
+    verifier = dom.lean_verifier(lean_cmd, lean_cwd, header, lean_timeout)
+    llm = _sampling_engine(engine, model, base_url, api_key, concurrency, batch_rows, out)
+    stats = run_proofs(input, mapping, out, llm, verifier, config, batch_size=batch_size, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
+    console.print(summary_table("generate proofs", stats))
+    console.print(f"proof traces in {out}/data/, per-statement outcomes in {out}/statements/ — load with {opt.load_hint(out)}")
+
+
+@app.command("code")
+def code(
+    input: str = typer.Option(..., "--input", "-i", help="Code tasks: HumanEval/MBPP+ rows, rsynth code tasks, or --field prompt=COL --field tests=COL."),
+    out: Path = opt.OUT,
+    n_samples: int = typer.Option(4, "--n-samples", "-n", help="Programs sampled per task."),
+    fields: list[str] = opt.FIELD,
+    style: str = dom.STYLE,
+    synthesize_tests: bool = typer.Option(False, "--synthesize-tests", help="Tasks without tests: the model writes asserts; those the reference solution passes are kept."),
+    mutation_labels: int = typer.Option(0, "--mutation-labels", help="Line labels: run up to M single-line mutants of each passing program (OUT/mutants)."),
+    verify_timeout: float = dom.CODE_TIMEOUT,
+    workers: int = dom.WORKERS,
+    engine: str = opt.ENGINE,
+    model: Optional[str] = opt.MODEL,
+    base_url: str = opt.BASE_URL,
+    api_key: Optional[str] = opt.API_KEY,
+    concurrency: int = opt.CONCURRENCY,
+    batch_rows: int = opt.BATCH_ROWS,
+    temperature: float = opt.TEMPERATURE,
+    top_p: float = opt.TOP_P,
+    max_new_tokens: int = opt.MAX_NEW_TOKENS,
+    seed: int = opt.SEED,
+    shard_size: int = opt.SHARD_SIZE,
+    overwrite: bool = opt.OVERWRITE,
+    limit: Optional[int] = opt.LIMIT,
+    dry_run: bool = opt.DRY_RUN,
+    quiet: bool = opt.QUIET,
+) -> None:
+    """Sample programs for tasks, run their tests in the sandbox, record pass rates and line labels."""
+    from rsynth.data.readers import check_input, parse_field_map
+    from rsynth.pipelines.codegen import STYLES, CodeConfig, run_code
+
+    check_input(input)
+    mapping = parse_field_map(fields)
+    if style not in STYLES:
+        raise UserError(f"--style {style!r}: expected one of {', '.join(STYLES)}")
+    if n_samples < 1 or mutation_labels < 0 or workers < 1:
+        raise UserError("--n-samples and --workers must be >= 1, --mutation-labels >= 0")
+    config = CodeConfig(n_samples, opt.sampling(temperature, top_p, max_new_tokens, seed), style=style,
+                        synthesize_tests=synthesize_tests, mutation_labels=mutation_labels)
+    if dry_run:
+        console.print(f"would sample {n_samples} program(s) per task of {input} into {out}")
+        return
+    llm = _sampling_engine(engine, model, base_url, api_key, concurrency, batch_rows, out)
+    with dom.code_verifier(verify_timeout, workers) as verifier:
+        stats = run_code(input, mapping, out, llm, verifier, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
+    console.print(summary_table("generate code", stats))
+    console.print(f"programs in {out}/data/ — load with {opt.load_hint(out)}")

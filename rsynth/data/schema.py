@@ -136,3 +136,25 @@ def conform(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
 
 def empty_labels() -> dict[str, Any]:
     return {name: None for name, _ in LABEL_FIELDS}
+
+
+# A candidate a filter turned down (generate formal, generate code --synthesize-tests): the problem
+# row it would have been, the filter's reason (does_not_elaborate, vacuous_false_hypotheses, ...)
+# and the evidence behind it as a JSON string (Lean message, sandbox stderr, grades).
+REJECTED_SCHEMA = pa.schema([*PROBLEM_SCHEMA, ("reason", pa.string()), ("evidence", pa.string())])
+
+# generate proofs: one row per statement: how many sampled proofs Lean accepted, and whether a
+# proof of the negation showed the statement false (then its traces go to `rejected/`).
+STATEMENT_OUTCOME_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("statement", pa.string()),
+        ("outcome", pa.string()),  # proved | unproved | negation_proved
+        ("proofs", pa.int64()),
+        ("proved", pa.int64()),
+        ("pass_rate", pa.float64()),
+        ("negation_proofs", pa.int64()),
+        ("negation_proved", pa.int64()),
+        ("evidence", pa.string()),  # JSON: the proved negation, or null
+    ]
+)

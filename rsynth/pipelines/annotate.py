@@ -23,12 +23,12 @@ from rsynth import __version__
 from rsynth.annotators import GivenTrace, MathShepherdConfig, OmegaPRMConfig, Rollout, RolloutRequest, SearchResult
 from rsynth.annotators.math_shepherd import math_shepherd_search
 from rsynth.annotators.omegaprm import omegaprm_search
-from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.data.readers import FieldSpec, Record, RowError
 from rsynth.engines.base import Engine, Prompt, SamplingParams
+from rsynth.pipelines.checkers import RolloutChecker, make_checker, verdict_word
 from rsynth.pipelines.partition import Shard, keyed, shard_records
 from rsynth.pipelines.runner import Item, Rows
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, read_problem
-from rsynth.steps import extract_final_answer, join_steps, split_steps
 from rsynth.verifiers.base import Verifier, VerifyItem
 
 METHODS = ("omegaprm", "math-shepherd")
@@ -48,13 +48,18 @@ class AnnotateConfig:
     instruction: str = DEFAULT_INSTRUCTION
     split_mode: str = "auto"
     input_kind: str = "auto"
+    domain: str = "math"  # math | code | lean: what a rollout's verdict means (rsynth.pipelines.checkers)
 
     def fingerprint(self) -> dict[str, Any]:
         return {
             "method": self.method, "omegaprm": asdict(self.omegaprm), "math_shepherd": asdict(self.math_shepherd),
             "n_solutions": self.n_solutions, "params": self.params.provenance(), "seed": self.params.seed,
             "instruction": self.instruction, "split": self.split_mode, "kind": self.input_kind,
+            **({"domain": self.domain} if self.domain != "math" else {}),  # math run keys stay as they were
         }
+
+    def checker(self) -> RolloutChecker:
+        return make_checker(self.domain, self.instruction, self.split_mode)
 
 
 @dataclass
@@ -78,8 +83,9 @@ def _given_correct(data: dict[str, Any], view: dict[str, Any]) -> bool | None:
     return None
 
 
-def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier):
+def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier, checker: RolloutChecker | None = None):
     """Build the per-record validation for problems or traces (auto: traces when a steps column exists)."""
+    checker = checker or make_checker("math", DEFAULT_INSTRUCTION, "auto")
 
     def validate(record: Record) -> Task | RowError:
         as_traces = kind == "traces" or (kind == "auto" and mapping.get("steps", "steps") in record.data)
@@ -87,15 +93,19 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier):
         if isinstance(view, RowError):
             return view
         tid = view["id"]
+        invalid = checker.invalid_reference(view["answer"])
+        if invalid:
+            return RowError(record.source, record.row, mapping.get("answer", "answer"), invalid, json.dumps(record.data, default=str)[:2000])
         given = None
         if as_traces:
             steps = tuple(s for s in view["steps"] if s.strip())
             if not steps:
                 return RowError(record.source, record.row, mapping.get("steps", "steps"), "trace has no steps", json.dumps(record.data, default=str)[:2000])
             correct = _given_correct(record.data, view)
-            final = record.data.get("final_answer") or extract_final_answer(join_steps(list(steps)))
+            check, answer = checker.check(view["answer"], steps, "")
+            final = record.data.get("final_answer") or answer
             if correct is None:
-                (verdict,) = verifier.verify_batch([VerifyItem(view["answer"], final)])
+                (verdict,) = verifier.verify_batch([check])
                 correct = verdict.ok
             given = GivenTrace(steps, correct, final)
         return Task(tid, view["problem"], view["answer"], given, view["_extra"])
@@ -110,7 +120,8 @@ class RoundScheduler:
         self.engine = engine
         self.verifier = verifier
         self.config = config
-        self.verdict_cache: dict[tuple[str, str | None], tuple[bool, str]] = {}
+        self.checker = config.checker()
+        self.verdict_cache: dict[tuple[str | None, str | None, str], tuple[bool, str]] = {}
         self.stats = {"rounds": 0, "requests": 0, "completions": 0, "verifications": 0}
 
     def search(self, task: Task, seed: int) -> Generator:
@@ -120,8 +131,7 @@ class RoundScheduler:
         return math_shepherd_search(c.math_shepherd, task.given, c.n_solutions)
 
     def prompt(self, task: Task, prefix: tuple[str, ...]) -> Prompt:
-        head = join_steps(list(prefix)) + "\n\n" if prefix else ""
-        return Prompt.user(self.config.instruction.format(problem=task.problem), assistant_prefix=head)
+        return self.checker.prompt(task.problem, task.answer, prefix)
 
     def run(self, tasks: list[Task]) -> list[SearchResult]:
         results: list[SearchResult | None] = [None] * len(tasks)
@@ -163,34 +173,39 @@ class RoundScheduler:
         return replies  # type: ignore[return-value]
 
     def _rollouts(self, tasks, entries, completions) -> list[list[Rollout]]:
-        """Split and verify every completion; each distinct (reference, answer) is verified once."""
+        """Split and verify every completion; each distinct verifier item is verified once."""
         parsed = []
         for (i, _, r), comps in zip(entries, completions):
-            head = join_steps(list(r.prefix))
             for c in comps:
-                full = f"{head}\n\n{c.text}" if head else c.text
-                parsed.append((tasks[i].answer, extract_final_answer(full), c, tuple(split_steps(c.text, self.config.split_mode))))
-        todo = sorted({(ref, ans) for ref, ans, _, _ in parsed if (ref, ans) not in self.verdict_cache}, key=str)
+                item, ans = self.checker.check(tasks[i].answer, r.prefix, c.text)
+                parsed.append((_item_key(item), item, ans, c, self.checker.split(c.text)))
+        todo = {key: item for key, item, *_ in parsed if key not in self.verdict_cache}
         if todo:
-            verdicts = self.verifier.verify_batch([VerifyItem(ref, ans) for ref, ans in todo])
-            self.stats["verifications"] += len(todo)
-            for key, v in zip(todo, verdicts):
+            keys = sorted(todo, key=str)
+            verdicts = self.verifier.verify_batch([todo[key] for key in keys])
+            self.stats["verifications"] += len(keys)
+            for key, v in zip(keys, verdicts):
                 self.verdict_cache[key] = (v.ok, v.status)
         it = iter(parsed)
         out = []
         for _, comps in zip(entries, completions):
             group = []
             for _ in comps:
-                ref, ans, c, steps = next(it)
-                ok, status = self.verdict_cache[(ref, ans)]
+                key, _, ans, c, steps = next(it)
+                ok, status = self.verdict_cache[key]
                 group.append(Rollout(steps, c.num_tokens, ans, ok, status))
             out.append(group)
         return out
 
 
+def _item_key(item: VerifyItem) -> tuple[str | None, str | None, str]:
+    return item.reference, item.candidate, json.dumps(item.extra, sort_keys=True)
+
+
 def result_rows(task: Task, result: SearchResult, config: AnnotateConfig, provenance: dict[str, Any]) -> Rows:
     """Trace rows (data), tree nodes (tree) and the per-question summary (questions) of one search."""
     rows: Rows = []
+    join = config.checker().join
     root = next((n for n in result.nodes if not n.prefix_steps), None)
     for j, tr in enumerate(result.traces):
         tid = task.id if task.given is not None and j == 0 else f"{task.id}/{config.method}/{j}"
@@ -198,14 +213,14 @@ def result_rows(task: Task, result: SearchResult, config: AnnotateConfig, proven
             **{k: v for k, v in task.passthrough.items() if k not in ("steps",)},
             "id": tid,
             "problem_id": task.passthrough.get("problem_id") or task.id,
-            "domain": "math",
+            "domain": config.domain,
             "problem": task.problem,
             "reference_answer": task.answer,
             "sample_index": j,
-            "completion": join_steps(list(tr.steps)),
+            "completion": join(tr.steps),
             "steps": list(tr.steps),
             "final_answer": tr.final_answer,
-            "verdict": "correct" if tr.correct else "incorrect",
+            "verdict": verdict_word(config.domain, tr.correct),
             "num_tokens": None,
             "finish_reason": None,
             "pass_rate": root.mc if root is not None else None,
@@ -246,8 +261,11 @@ def run_annotate(
     limit: int | None = None,
     quiet: bool = False,
     shard: Shard | None = None,
+    verifier: Verifier | None = None,
 ) -> dict[str, Any]:
-    """Annotate every input row of `input` into `out` (data/, tree/, questions/, errors/)."""
+    """Annotate every input row of `input` into `out` (data/, tree/, questions/, errors/).
+
+    `verifier` checks rollouts in `config.domain` (default: the math verifier); it is closed at the end."""
     from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
     from rsynth.data.shards import ShardSetWriter
     from rsynth.pipelines.runner import run_stage
@@ -258,7 +276,7 @@ def run_annotate(
     writer = ShardSetWriter(out, splits, stage="annotate-prm", run_key=key, shard_size=shard_size, overwrite=overwrite)
     if writer.complete:
         return {**writer.stats, "note": "already complete (nothing re-run)"}
-    with MathVerifier(timeout=verify_timeout) as verifier:
+    with verifier or MathVerifier(timeout=verify_timeout) as verifier:
         scheduler = RoundScheduler(engine, verifier, config)
         provenance = {
             "model": engine.model, "engine": engine.name, "sampling": config.params.provenance(), "seed": config.params.seed,
@@ -272,7 +290,7 @@ def run_annotate(
         busy0, tok0 = engine.stats.busy_seconds, engine.stats.generated_tokens
         t0 = time.perf_counter()
         seen = run_stage(
-            shard_records(input, shard, limit, out), writer, validate=make_validator(mapping, config.input_kind, verifier), process=process,
+            shard_records(input, shard, limit, out), writer, validate=make_validator(mapping, config.input_kind, verifier, scheduler.checker), process=process,
             batch_size=concurrent_searches, limit=limit, description=f"annotating ({config.method})", quiet=quiet,
         )
         elapsed = time.perf_counter() - t0

@@ -39,7 +39,8 @@ from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 SENTINEL_NAME = "rsynth_end_sentinel_missing"
 SENTINEL = f"theorem rsynth_end_sentinel : False := {SENTINEL_NAME}\n"
 BANNED = re.compile(r"\b(sorry|sorryAx|admit|axiom|unsafe|implemented_by|extern|skipKernelTC)\b|#exit\b")
-MESSAGE = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning|info): ?(?P<msg>.*)$")
+# Lean >= 4.2x tags some messages with their kind: `error(lean.unknownIdentifier): ...`.
+MESSAGE = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning|info)(?:\([\w.]+\))?: ?(?P<msg>.*)$")
 TIMEOUT_MESSAGES = ("deterministic timeout", "maximum recursion depth", "heartbeats")
 MESSAGE_CHARS = 1000
 
