@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,8 +195,9 @@ def read_records(spec: str) -> Iterator[Record | RowError]:
             yield from _directory(path)
         else:
             yield from _file(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"cannot read {spec}: {str(exc).splitlines()[0]}") from None
+    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:  # truncated/corrupt .gz: EOFError, zlib.error
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read {spec}: {first}") from None
 
 
 @dataclass(frozen=True)
