@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(?::[\w.-]+)?$")
+DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".gz", ".parquet", ".arrow", ".csv")
 RAW_LIMIT = 2000  # characters of the offending row kept in the errors split
 
 
@@ -178,8 +179,8 @@ def check_input(spec: str) -> None:
             except OSError as exc:
                 raise InputError(f"cannot read input file {spec}: {exc.strerror}") from None
         return
-    if HUB_ID.match(spec) and not spec.startswith((".", "/")):
-        return
+    if HUB_ID.match(spec) and not spec.startswith((".", "/")) and not spec.lower().endswith(DATA_SUFFIXES):
+        return  # "data/problems.jsonl" is a missing file, not a hub dataset
     raise InputError(f"input file not found: {spec}")
 
 
