@@ -116,3 +116,11 @@ def test_auto_picks_hf_without_vllm_gpu(tiny_model_dir: str) -> None:
         engine = make_engine("auto", tiny_model_dir, batch_rows=8)
         assert engine.name == "hf" and engine.model == tiny_model_dir and engine.max_batch_prompts == 8
         engine.close()
+
+
+def test_greedy_with_n_samples(tiny_engine: HFEngine) -> None:
+    """temperature 0 with n > 1 (e.g. `--temperature 0 --n-samples 4`) gives n copies of the greedy answer."""
+    out = tiny_engine.generate(PROMPTS[:2], SamplingParams(n=3, temperature=0.0, max_new_tokens=10))
+    single = tiny_engine.generate(PROMPTS[:2], SamplingParams(n=1, temperature=0.0, max_new_tokens=10))
+    assert [len(c) for c in out] == [3, 3]
+    assert all(comps == [one[0]] * 3 for comps, one in zip(out, single))

@@ -158,6 +158,9 @@ def test_json_array_non_objects(tmp_path: Path) -> None:
 def test_file_level_errors_are_one_line_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="input file not found: .*missing.jsonl"):
         check_input(str(tmp_path / "missing.jsonl"))
+    for relative in ("data/missing.jsonl", "out/problems.parquet", "a/b.jsonl.gz"):  # look like hub ids, are paths
+        with pytest.raises(InputError, match=f"input file not found: {relative}"):
+            check_input(relative)
     (tmp_path / "bad.json").write_text("[1, 2")
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 garbage")
     (tmp_path / "bad.arrow").write_bytes(b"\x00" * 40)
