@@ -221,3 +221,10 @@ def test_real_default_model_small_generate(tmp_path: Path, cli_env: dict[str, st
     data = read_split(out, "data").to_pylist()
     assert len(data) == 4 and {r["provenance"]["model"] for r in data} == {"SmolLM2-135M-Instruct"}
     assert all(r["num_tokens"] > 0 and " " in r["completion"] for r in data)  # real words, not byte soup
+
+
+def test_openai_unknown_model_is_one_line(tmp_path: Path, problems_file: Path, openai_server, cli_env: dict[str, str]) -> None:
+    """A 4xx from the server is the user's to fix: one line with the server's message, no traceback."""
+    openai_server.reset()
+    args = solutions_args(problems_file, tmp_path / "out", "no-such-model", "--engine", "openai", "--base-url", openai_server.base_url)
+    one_line_error(rsynth(args, cli_env), "HTTP 404", "no-such-model")
