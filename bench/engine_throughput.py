@@ -71,9 +71,13 @@ def measure(name: str, engine: Engine, problems: list[Problem], input_path: Path
     warm = SolutionsConfig(n_samples=1, params=SamplingParams(max_new_tokens=4, seed=99))
     raw_run(engine, problems[:1], warm)  # first-call costs (kernels, allocator) are paid by neither side
     best_raw, best_e2e = (0, float("inf")), (0, float("inf"))
-    for r in range(repeats):  # interleaved, best of each, so machine noise hits both sides alike
-        raw = raw_run(engine, problems, config)
-        e2e = e2e_run(engine, input_path, work / f"{name}-{r}", config)
+    for r in range(repeats):  # interleaved (ABBA order), best of each, so machine noise hits both sides alike
+        if r % 2 == 0:
+            raw = raw_run(engine, problems, config)
+            e2e = e2e_run(engine, input_path, work / f"{name}-{r}", config)
+        else:
+            e2e = e2e_run(engine, input_path, work / f"{name}-{r}", config)
+            raw = raw_run(engine, problems, config)
         best_raw = min(best_raw, raw, key=lambda x: x[1])
         best_e2e = min(best_e2e, e2e, key=lambda x: x[1])
     raw_tps = best_raw[0] / best_raw[1]
@@ -87,11 +91,11 @@ def main() -> None:
     ap.add_argument("--model", default="default", help="model id or path (default: embedded SmolLM2-135M-Instruct)")
     ap.add_argument("--tiny", action="store_true", help="use a freshly built tiny random model (quick run)")
     ap.add_argument("--engines", default="hf,openai,vllm", help="comma list; missing ones are skipped")
-    ap.add_argument("--problems", type=int, default=16)
+    ap.add_argument("--problems", type=int, default=6)
     ap.add_argument("--n-samples", type=int, default=4)
-    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--batch-rows", type=int, default=64, help="hf: sequences per forward batch")
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
 
     from rsynth.engines.default_model import DEFAULT_MODEL, is_default, resolve_model
