@@ -12,7 +12,7 @@ side on the same prompts, sampling parameters and batches:
 Seeds are per batch/prompt content, so both sides generate the same tokens; the ratio is therefore
 pure pipeline overhead. Target: ratio >= 0.9.
 
-    python bench/engine_throughput.py                 # SmolLM2-135M (the embedded default), ~3-5 min on 2 cores
+    python bench/engine_throughput.py                 # SmolLM2-135M (the embedded default), ~4 min on 2 idle cores
     python bench/engine_throughput.py --tiny          # a freshly built tiny random model, seconds
     python bench/engine_throughput.py --model PATH --problems 32 --n-samples 8
 """
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--model", default="default", help="model id or path (default: embedded SmolLM2-135M-Instruct)")
     ap.add_argument("--tiny", action="store_true", help="use a freshly built tiny random model (quick run)")
     ap.add_argument("--engines", default="hf,openai,vllm", help="comma list; missing ones are skipped")
-    ap.add_argument("--problems", type=int, default=6)
+    ap.add_argument("--problems", type=int, default=4)
     ap.add_argument("--n-samples", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--batch-rows", type=int, default=64, help="hf: sequences per forward batch")
