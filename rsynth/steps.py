@@ -62,6 +62,7 @@ def last_boxed(text: str) -> str | None:
 
 def _clean_tail(ans: str) -> str:
     ans = ans.strip().splitlines()[0].strip() if ans.strip() else ""
+    # sentence punctuation may sit outside the math delimiters ("is $5$."), so drop it before and after
     ans = re.sub(r"[.。]+$", "", ans).strip()
     ans = re.sub(r"^\$+|\$+$", "", ans).strip()
     return ans

@@ -28,8 +28,9 @@ class MissingExtra(Exception):
 def user_errors() -> tuple[type[BaseException], ...]:
     from rsynth.data.readers import InputError
     from rsynth.data.shards import OutputConflict
+    from rsynth.engines.openai import EngineRequestError  # unknown model, bad params, server unreachable
 
-    return (UserError, MissingExtra, InputError, OutputConflict)
+    return (UserError, MissingExtra, InputError, OutputConflict, EngineRequestError)
 
 
 def run_cli(app: typer.Typer) -> None:

@@ -128,6 +128,7 @@ def solutions(
     if dry_run:
         console.print(summary_table(f"plan: generate solutions from {input}", plan_solutions(input, mapping, config, limit)))
         return
+    _refuse_other_stage(out, "generate-solutions", overwrite)
     llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
     stats = run_solutions(input, mapping, out, llm, config, verify_timeout=verify_timeout, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet,
                           shard=make_shard(num_shards, shard_index))
@@ -293,3 +294,21 @@ def code(
         stats = run_code(input, mapping, out, llm, verifier, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
     console.print(summary_table("generate code", stats))
     console.print(f"programs in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+def _refuse_other_stage(out: Path, stage: str, overwrite: bool) -> None:
+    """Refuse an --out holding another command's output before loading a model (which can take minutes);
+    the writer still checks the full run key afterwards."""
+    import json
+
+    from rsynth.data.shards import MANIFEST, OutputConflict
+
+    path = out / MANIFEST
+    if overwrite or not path.exists():
+        return
+    try:
+        other = json.loads(path.read_text()).get("stage")
+    except (OSError, ValueError):
+        return
+    if other != stage:
+        raise OutputConflict(f"{out} holds output of a different run ({other}); pass --overwrite or choose another --out")

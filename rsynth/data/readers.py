@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(?::[\w.-]+)?$")
+DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".gz", ".parquet", ".arrow", ".csv")
 RAW_LIMIT = 2000  # characters of the offending row kept in the errors split
 
 
@@ -177,8 +179,8 @@ def check_input(spec: str) -> None:
             except OSError as exc:
                 raise InputError(f"cannot read input file {spec}: {exc.strerror}") from None
         return
-    if HUB_ID.match(spec) and not spec.startswith((".", "/")):
-        return
+    if HUB_ID.match(spec) and not spec.startswith((".", "/")) and not spec.lower().endswith(DATA_SUFFIXES):
+        return  # "data/problems.jsonl" is a missing file, not a hub dataset
     raise InputError(f"input file not found: {spec}")
 
 
@@ -194,8 +196,9 @@ def read_records(spec: str) -> Iterator[Record | RowError]:
             yield from _directory(path)
         else:
             yield from _file(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"cannot read {spec}: {str(exc).splitlines()[0]}") from None
+    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:  # truncated/corrupt .gz: EOFError, zlib.error
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read {spec}: {first}") from None
 
 
 @dataclass(frozen=True)

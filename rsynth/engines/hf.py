@@ -59,9 +59,12 @@ class HFEngine(Engine):
         texts = [render(self.tokenizer, p) for p in prompts]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         sample = params.temperature > 0
+        # greedy decoding rejects num_return_sequences > 1, and its n samples are identical anyway:
+        # decode once per prompt and repeat the completion n times
+        per_prompt = params.n if sample else 1
         kwargs = dict(
             max_new_tokens=params.max_new_tokens,
-            num_return_sequences=params.n,
+            num_return_sequences=per_prompt,
             pad_token_id=self.tokenizer.pad_token_id,
             do_sample=sample,
         )
@@ -75,10 +78,8 @@ class HFEngine(Engine):
         new = gen[:, enc["input_ids"].shape[1] :].tolist()
         results: list[list[Completion]] = []
         for p in range(len(prompts)):
-            comps = []
-            for seq in new[p * params.n : (p + 1) * params.n]:
-                comps.append(self._completion(seq, params))
-            results.append(comps)
+            comps = [self._completion(seq, params) for seq in new[p * per_prompt : (p + 1) * per_prompt]]
+            results.append(comps if sample else comps * params.n)
         return results
 
     def _completion(self, seq: list[int], params: SamplingParams) -> Completion:

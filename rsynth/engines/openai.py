@@ -97,10 +97,18 @@ class OpenAIEngine(Engine):
         choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
         texts = [(c.get("message") or {}).get("content") or c.get("text") or "" for c in choices]
         total = (data.get("usage") or {}).get("completion_tokens")
-        chars = sum(len(t) for t in texts) or 1
-        comps = []
-        for choice, text in zip(choices, texts):
-            tokens = round(total * len(text) / chars) if total is not None else len(text.split())
+        # share the request's total by cumulative rounding so the parts add up to it exactly
+        # (rounding each part on its own lost or invented tokens); all-empty texts share it evenly
+        weights = [len(t) for t in texts] if any(texts) else [1] * len(texts)
+        whole = sum(weights) or 1
+        comps, cum, given = [], 0, 0
+        for choice, text, weight in zip(choices, texts, weights):
+            cum += weight
+            if total is not None:
+                upto = round(total * cum / whole)
+                tokens, given = upto - given, upto
+            else:
+                tokens = len(text.split())
             comps.append(Completion(text=text, num_tokens=tokens, finish_reason=choice.get("finish_reason") or "stop"))
         return comps
 

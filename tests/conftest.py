@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny random chat model built locally (no hub), and an OpenAI-compatible server on it.
+
+The tiny model is real transformers code with random weights: every engine and pipeline test runs the
+true generate path in well under a second per call, on any machine, offline.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.tiny_model import build_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Path (str) of a tiny random Llama chat model with its tokenizer, built once per session."""
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-model")))
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir: str):
+    """One loaded HFEngine on the tiny model, shared by tests that only call generate."""
+    from rsynth.engines.hf import HFEngine
+
+    engine = HFEngine(tiny_model_dir, batch_rows=16)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def openai_server(tiny_engine) -> Iterator:
+    """An OpenAI-compatible HTTP server on 127.0.0.1 serving the tiny model (tests/openai_server.py)."""
+    from tests.openai_server import serve
+
+    server = serve(tiny_engine, model_name="tiny")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for `python -m rsynth` subprocesses: this checkout first, a private cache, offline hub."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["HF_HUB_OFFLINE"] = "1"
+    env["HF_DATASETS_OFFLINE"] = "1"
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    env["COLUMNS"] = "200"
+    return env

@@ -1,0 +1,111 @@
+"""Step splitting and final-answer extraction on real benchmark text (GSM8K, MATH-500) and on each mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rsynth.steps import extract_final_answer, join_steps, last_boxed, split_steps
+
+BENCH = Path("/work/shared/benchmarks")
+needs_bench = pytest.mark.skipif(not (BENCH / "gsm8k_test.jsonl").exists(), reason="shared/benchmarks not on this machine")
+
+
+def _rows(name: str, limit: int | None = None) -> list[dict]:
+    with open(BENCH / name) as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+@needs_bench
+def test_gsm8k_answers_extract_from_the_hashes_line() -> None:
+    """Every GSM8K solution ends '#### N': extraction must return exactly N (commas and all)."""
+    rows = _rows("gsm8k_test.jsonl")
+    assert len(rows) > 1000
+    for row in rows:
+        gold = row["answer"].rsplit("####", 1)[1].strip()
+        assert extract_final_answer(row["answer"]) == gold, row["id"]
+
+
+@needs_bench
+def test_gsm8k_solutions_split_into_their_lines() -> None:
+    """GSM8K has one step per line and no blank lines: auto mode must fall back to newline splitting."""
+    for row in _rows("gsm8k_test.jsonl", 300):
+        lines = [ln.strip() for ln in row["answer"].split("\n") if ln.strip()]
+        assert split_steps(row["answer"]) == lines
+        assert split_steps(row["answer"], "newline") == lines
+        assert split_steps(row["answer"])[-1].startswith("####")
+        # blank mode on text without blank lines is one step
+        assert split_steps(row["answer"], "blank") == [row["answer"].strip()]
+
+
+@needs_bench
+def test_math500_boxed_answers_with_nested_braces() -> None:
+    """MATH-500 has problem/answer only (no solutions): box each real answer inside solution-like text."""
+    rows = _rows("math500.jsonl")
+    assert set(rows[0]) == {"id", "problem", "answer"}
+    nested = 0
+    for row in rows:
+        ans = row["answer"]
+        text = f"We simplify $x = {{1}}$ first.\n\nSo the final result is $\\boxed{{{ans}}}$. Done {{ok}}."
+        assert last_boxed(text) == ans.strip(), row["id"]
+        assert extract_final_answer(text) == ans.strip(), row["id"]
+        nested += "{" in ans
+    assert nested > 50  # the set really exercises brace balancing
+
+
+@needs_bench
+def test_math500_answer_is_phrase() -> None:
+    """Without a box, 'The answer is: X' gives X with surrounding $ and a trailing period removed."""
+    for row in _rows("math500.jsonl", 200):
+        ans = row["answer"].strip()
+        if "\n" in ans or ans.endswith("."):
+            continue
+        assert extract_final_answer(f"Some work.\nThe answer is: ${ans}$.") == ans, row["id"]
+
+
+def test_last_boxed_takes_the_last_box_and_fbox() -> None:
+    assert last_boxed("\\boxed{1} then \\boxed{\\frac{2}{3}}") == "\\frac{2}{3}"
+    assert last_boxed("\\fbox{7}") == "7"
+    assert last_boxed("\\boxed{unclosed") is None
+    assert last_boxed("no box") is None
+
+
+def test_extract_priorities() -> None:
+    """A box beats 'The answer is', which beats '####'; no marker at all is None, not a guess."""
+    assert extract_final_answer("The answer is 4. \\boxed{5}") == "5"
+    assert extract_final_answer("#### 3\nThe answer is: 4") == "4"
+    assert extract_final_answer("The final answer is $\\boxed{12}$") == "12"
+    assert extract_final_answer("just 42") is None
+    assert extract_final_answer("The answer is:   ") is None
+
+
+STEP_TEXT = "Let me think.\nStep 1: add 2 and 3.\nIt is 5.\nStep 2: double it.\n\nStep 3: The answer is: 10"
+
+
+def test_step_marker_mode_keeps_multiline_steps_and_the_head() -> None:
+    assert split_steps(STEP_TEXT) == [
+        "Let me think.",
+        "Step 1: add 2 and 3.\nIt is 5.",
+        "Step 2: double it.",
+        "Step 3: The answer is: 10",
+    ]
+    assert split_steps(STEP_TEXT, "step") == split_steps(STEP_TEXT)
+    # a single marker is not enough evidence for auto, but is for explicit step mode
+    one = "Intro\nStep 1: only step"
+    assert split_steps(one, "step") == ["Intro", "Step 1: only step"]
+    assert split_steps(one) == ["Intro", "Step 1: only step"]  # auto → newline
+
+
+def test_blank_and_newline_modes() -> None:
+    text = "a = 1\nb = 2\n\n  \nc = 3\r\n\r\nanswer 3\n"
+    assert split_steps(text, "blank") == ["a = 1\nb = 2", "c = 3", "answer 3"]
+    assert split_steps(text) == split_steps(text, "blank")
+    assert split_steps(text, "newline") == ["a = 1", "b = 2", "c = 3", "answer 3"]
+    assert split_steps("   \n\n ") == []
+    steps = ["x", "y", "z"]
+    assert split_steps(join_steps(steps), "blank") == steps
+    with pytest.raises(ValueError, match="unknown step split mode"):
+        split_steps("x", "sentences")
