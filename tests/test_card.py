@@ -9,19 +9,19 @@ import struct
 import pytest
 import yaml
 
-from build_support import planted_traces, rsynth, tiny_model, write_recipe  # noqa: F401 (fixture)
+from build_support import planted_traces, rsynth, write_recipe
 from rsynth.data.shards import iter_split_rows
 
 
 @pytest.fixture(scope="module")
-def carded(tiny_model, tmp_path_factory):
+def carded(tiny_model_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("card")
     traces = planted_traces(tmp / "traces.jsonl")
     recipe = write_recipe(tmp / "r.yaml", f"""\
 name: card-test
 license: cc-by-4.0
 out: {tmp / 'out'}
-defaults: {{engine: hf, model: {tiny_model}, batch-rows: 2, max-new-tokens: 8, temperature: 1.0}}
+defaults: {{engine: hf, model: {tiny_model_dir}, batch-rows: 2, max-new-tokens: 8, temperature: 1.0}}
 stages:
   - annotate-prm: {{id: labels, source: {traces}, input-kind: traces, k0: 2, k: 2}}
   - card: {{pretty-name: Card test}}
@@ -54,10 +54,10 @@ def test_card_metadata_points_at_real_shards(carded):
         assert len(ds) == json.loads((carded / "labels" / "manifest.json").read_text())["splits"][split]["rows"]
 
 
-def test_card_counts_provenance_and_label_stats(carded, tiny_model):
+def test_card_counts_provenance_and_label_stats(carded, tiny_model_dir):
     text = (carded / "README.md").read_text()
     assert "| labels | annotate-prm | 6 | 0 | 0 | questions rows: 6, tree rows: " in text
-    assert f"| labels | {tiny_model} | hf | temperature=1.0, top_p=0.9, max_new_tokens=8" in text
+    assert f"| labels | {tiny_model_dir} | hf | temperature=1.0, top_p=0.9, max_new_tokens=8" in text
     assert "| labelled traces | 6 |" in text and "| traces with a first error | 6 |" in text
     assert "```yaml\nname: card-test" in text  # the recipe itself
 

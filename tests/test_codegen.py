@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from formal_helpers import ScriptedEngine, build_tiny_chat_model
+from formal_helpers import ScriptedEngine
 from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.shards import iter_split_rows
 from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
@@ -34,9 +34,6 @@ def verifier():
         yield v
 
 
-@pytest.fixture(scope="session")
-def tiny_chat_model(tmp_path_factory) -> str:
-    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat_model"))
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -166,16 +163,16 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rsynth", *args], capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_cli_code_and_annotate_with_a_real_tiny_model(tmp_path, tiny_chat_model):
+def test_cli_code_and_annotate_with_a_real_tiny_model(tmp_path, tiny_model_dir):
     tasks = write_jsonl(tmp_path / "tasks.jsonl", benchmark_rows()[:2])
-    res = cli("generate", "code", "--input", str(tasks), "--out", str(tmp_path / "code"), "--model", tiny_chat_model, "--engine", "hf",
+    res = cli("generate", "code", "--input", str(tasks), "--out", str(tmp_path / "code"), "--model", tiny_model_dir, "--engine", "hf",
               "--n-samples", "2", "--max-new-tokens", "12", "--mutation-labels", "2", "--quiet")
     assert res.returncode == 0, res.stderr
     data = list(iter_split_rows(tmp_path / "code", "data"))
     assert len(data) == 4 and all(r["verdict"] in ("error", "fail") and r["pass_rate"] == 0.0 for r in data)
     assert data[0]["provenance"]["engine"] == "hf" and data[0]["provenance"]["verifier"] == "code"
     traces = write_jsonl(tmp_path / "traces.jsonl", code_trace_rows()[:1])
-    res = cli("annotate-prm", "--input", str(traces), "--out", str(tmp_path / "labels"), "--model", tiny_chat_model, "--engine", "hf",
+    res = cli("annotate-prm", "--input", str(traces), "--out", str(tmp_path / "labels"), "--model", tiny_model_dir, "--engine", "hf",
               "--k", "2", "--max-new-tokens", "8", "--quiet")
     assert res.returncode == 0, res.stderr
     (trace,) = iter_split_rows(tmp_path / "labels", "data")

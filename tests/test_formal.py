@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from formal_helpers import RecordingVerifier, ReplayVerifier, ScriptedEngine, build_tiny_chat_model, key
+from formal_helpers import RecordingVerifier, ReplayVerifier, ScriptedEngine, key
 from rsynth.annotators import MathShepherdConfig
 from rsynth.data.shards import iter_split_rows
 from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
@@ -105,13 +105,10 @@ def tiny_cli(tmp: Path, model: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.fixture(scope="session")
-def tiny_chat_model(tmp_path_factory) -> str:
-    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat_model"))
 
 
 @pytest.fixture(scope="module")
-def lean_session(tmp_path_factory, tiny_chat_model):
+def lean_session(tmp_path_factory, tiny_model_dir):
     """One Lean batch for every scripted pipeline, and in parallel one real CLI proofs run."""
     if not HAVE_LEAN:
         pytest.skip("no Lean: run `make lean` to install the wasm Lean (or put `lean` on PATH)")
@@ -119,7 +116,7 @@ def lean_session(tmp_path_factory, tiny_chat_model):
 
     tmp = tmp_path_factory.mktemp("formal")
     stmts = write_jsonl(tmp / "cli_statements.jsonl", [{"id": "odd", "statement": ODD}])
-    cli = tiny_cli(tmp, tiny_chat_model, "proofs", "--input", str(stmts), "--out", str(tmp / "cli-proofs"), "--n-samples", "1")
+    cli = tiny_cli(tmp, tiny_model_dir, "proofs", "--input", str(stmts), "--out", str(tmp / "cli-proofs"), "--n-samples", "1")
     recorder = RecordingVerifier()
     pipelines(tmp, recorder, "record")
     items = list(recorder.items.values())
@@ -207,10 +204,10 @@ def test_cli_proofs_with_a_real_tiny_model_and_real_lean(lean_session):
 
 
 # -- no Lean needed ------------------------------------------------------------------------------
-def test_cli_formal_with_a_real_tiny_model(tmp_path, tiny_chat_model):
+def test_cli_formal_with_a_real_tiny_model(tmp_path, tiny_model_dir):
     """The random model writes no theorem, so every problem is rejected before Lean runs."""
     problems = write_jsonl(tmp_path / "nl.jsonl", [{"problem": "Show 1 + 1 = 2."}, {"problem": "Show 2 < 3."}])
-    proc = tiny_cli(tmp_path, tiny_chat_model, "formal", "--input", str(problems), "--out", str(tmp_path / "out"), "--lean-cmd", "true")
+    proc = tiny_cli(tmp_path, tiny_model_dir, "formal", "--input", str(problems), "--out", str(tmp_path / "out"), "--lean-cmd", "true")
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     rejected = list(iter_split_rows(tmp_path / "out", "rejected"))

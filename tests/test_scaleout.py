@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from build_support import chain_recipe, rsynth, tiny_model  # noqa: F401 (fixture)
+from build_support import chain_recipe, rsynth
 from rsynth.data.shards import iter_split_rows
 
 SAMPLE = ["--engine", "hf", "--batch-rows", "2", "--max-new-tokens", "8", "--temperature", "1.0", "-n", "2", "--quiet", "--shard-size", "3"]
@@ -17,12 +17,12 @@ def _all(out, splits=("data", "filtered", "errors")):
     return {s: list(iter_split_rows(out, s)) for s in splits}
 
 
-def test_two_shards_merged_equal_the_unsharded_run(tiny_model, tmp_path):
+def test_two_shards_merged_equal_the_unsharded_run(tiny_model_dir, tmp_path):
     problems = tmp_path / "problems.jsonl"
     rows = [{"id": f"p{i}", "problem": f"What is {i} + 2?", "answer": str(i + 2)} for i in range(7)]
     rows.insert(3, {"id": "bad", "problem": "no answer"})  # an error row keeps its place too
     problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    base = ["generate", "solutions", "--input", str(problems), "--model", tiny_model, *SAMPLE]
+    base = ["generate", "solutions", "--input", str(problems), "--model", tiny_model_dir, *SAMPLE]
     assert rsynth(*base, "--out", str(tmp_path / "full")).returncode == 0
     for i in (1, 0):
         res = rsynth(*base, "--out", str(tmp_path / f"s{i}"), "--num-shards", "2", "--shard-index", str(i))
@@ -47,10 +47,10 @@ def test_merge_refuses_an_incomplete_set(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'rsynth[ray]')")
-def test_ray_executor_gives_the_local_rows(tiny_model, tmp_path):
+def test_ray_executor_gives_the_local_rows(tiny_model_dir, tmp_path):
     (tmp_path / "l").mkdir()
     (tmp_path / "r").mkdir()
-    local, on_ray = chain_recipe(tmp_path / "l", tiny_model), chain_recipe(tmp_path / "r", tiny_model)
+    local, on_ray = chain_recipe(tmp_path / "l", tiny_model_dir), chain_recipe(tmp_path / "r", tiny_model_dir)
     assert rsynth("build", str(local), "--until", "solutions", "--quiet").returncode == 0
     res = rsynth("build", str(on_ray), "--until", "solutions", "--quiet", "--executor", "ray", "--ray-blocks", "3",
                  "--ray-replicas", "2", "--ray-num-cpus", "2", timeout=600)
