@@ -11,7 +11,6 @@ so a killed run replays its finished rounds from the cache (no engine call) and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Generator
@@ -28,7 +27,7 @@ from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.pipelines.checkers import RolloutChecker, make_checker, verdict_word
 from rsynth.pipelines.partition import Shard, keyed, shard_records
 from rsynth.pipelines.runner import Item, Rows
-from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, read_problem
+from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, read_problem, run_key
 from rsynth.verifiers.base import Verifier, VerifyItem
 
 METHODS = ("omegaprm", "math-shepherd")
@@ -242,11 +241,6 @@ def result_rows(task: Task, result: SearchResult, config: AnnotateConfig, proven
     return rows
 
 
-def run_key(input: str, mapping: dict[str, str], engine: Engine, config: AnnotateConfig, limit: int | None, batch: int) -> str:
-    payload = json.dumps(["annotate-prm", input, mapping, engine.identity(), config.fingerprint(), limit, batch], sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
 def run_annotate(
     input: str,
     mapping: dict[str, str],
@@ -271,7 +265,7 @@ def run_annotate(
     from rsynth.pipelines.runner import run_stage
     from rsynth.verifiers.math import MathVerifier
 
-    key = run_key(keyed(input, shard), mapping, engine, config, limit, concurrent_searches)
+    key = run_key("annotate-prm", keyed(input, shard), mapping, engine, {**config.fingerprint(), "batch": concurrent_searches}, limit)
     splits = {"data": TRACE_SCHEMA, "tree": TREE_SCHEMA, "questions": QUESTION_SCHEMA, "errors": ERROR_SCHEMA}
     writer = ShardSetWriter(out, splits, stage="annotate-prm", run_key=key, shard_size=shard_size, overwrite=overwrite)
     if writer.complete:
