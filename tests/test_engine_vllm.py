@@ -23,11 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def vllm_result(tiny_model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def vllm_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from tests.tiny_model import build_tiny_model
+
+    model = str(build_tiny_model(tmp_path_factory.mktemp("tiny-vllm"), head_dim=64))  # vLLM CPU kernels need head_dim >= 64
     out = tmp_path_factory.mktemp("vllm") / "result.json"
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "vllm_child.py"), tiny_model_dir, str(out)],
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "vllm_child.py"), model, str(out)],
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())

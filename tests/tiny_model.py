@@ -31,11 +31,12 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tiny_model(path: Path, *, vocab_size: int = 160, seed: int = 0) -> Path:
+def build_tiny_model(path: Path, *, vocab_size: int = 160, seed: int = 0, head_dim: int = 16) -> Path:
     """Train a small BPE tokenizer, give it a chat template, and save a 2-layer Llama with random weights.
 
     The vocabulary is kept small so that `<|end|>` (eos) is sampled now and then at temperature 1:
-    tests then see both finish reasons, "stop" and "length", from real generation.
+    tests then see both finish reasons, "stop" and "length", from real generation. vLLM's CPU
+    attention kernels only take real head sizes (64 and up), so its tests ask for head_dim=64.
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -55,8 +56,8 @@ def build_tiny_model(path: Path, *, vocab_size: int = 160, seed: int = 0) -> Pat
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=4 * head_dim,
+        intermediate_size=8 * head_dim,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
