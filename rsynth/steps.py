@@ -13,6 +13,7 @@ STEP_MARKER = re.compile(r"(?im)^\s*(?:\*\*)?step\s*\d+\s*[:.)]")
 SPLIT_MODES = ("auto", "step", "blank", "newline")
 ANSWER_IS = re.compile(r"(?i)the\s+(?:final\s+)?answer\s+is\s*[:：]?[ \t]*")
 HASHES = re.compile(r"####\s*(.+)")
+NUMBERED = re.compile(r"^\s*\d+[.)]\s")
 
 
 def split_steps(text: str, mode: str = "auto") -> list[str]:
@@ -29,11 +30,28 @@ def split_steps(text: str, mode: str = "auto") -> list[str]:
         steps = ([head] if head else []) + parts
     elif mode == "step":
         steps = [text]
-    elif mode == "blank" or (mode == "auto" and re.search(r"\n\s*\n", text)):
+    elif mode == "blank":
         steps = re.split(r"\n\s*\n", text)
+    elif mode == "auto" and re.search(r"\n\s*\n", text):
+        steps = [item for para in re.split(r"\n\s*\n", text) for item in _numbered_items(para)]
     else:
         steps = text.split("\n")
     return [s.strip() for s in steps if s.strip()]
+
+
+def _numbered_items(paragraph: str) -> list[str]:
+    """A paragraph written as a numbered list ("1. ... 2. ...") is one step per item; small models
+    often put a whole solution in one such paragraph between an intro and the answer line."""
+    lines = paragraph.split("\n")
+    if sum(bool(NUMBERED.match(line)) for line in lines) < 2:
+        return [paragraph]
+    items: list[list[str]] = []
+    for line in lines:
+        if NUMBERED.match(line) or not items:
+            items.append([line])
+        else:
+            items[-1].append(line)
+    return ["\n".join(item) for item in items]
 
 
 def join_steps(steps: list[str]) -> str:

@@ -109,3 +109,11 @@ def test_blank_and_newline_modes() -> None:
     assert split_steps(join_steps(steps), "blank") == steps
     with pytest.raises(ValueError, match="unknown step split mode"):
         split_steps("x", "sentences")
+
+
+def test_auto_splits_numbered_list_paragraphs_into_items() -> None:
+    """SmolLM2-style output: an intro, a numbered list in one paragraph, then the answer line."""
+    text = "To solve this:\n\n1. Ken has 8 shells.\n2. He keeps half:\n8 / 2 = 4.\n\nThe answer is: 4"
+    assert split_steps(text) == ["To solve this:", "1. Ken has 8 shells.", "2. He keeps half:\n8 / 2 = 4.", "The answer is: 4"]
+    assert split_steps(text, "blank") == ["To solve this:", "1. Ken has 8 shells.\n2. He keeps half:\n8 / 2 = 4.", "The answer is: 4"]
+    assert split_steps("Intro\n\n1. only one item\n\nend") == ["Intro", "1. only one item", "end"]
