@@ -43,6 +43,10 @@ def build(
 
     run_recipe(parsed, steps, quiet=quiet, executor=executor, ray_options=ray_options, on_stage=report)
     last = next((s for s in reversed(parsed.stages) if s.kind.name == "annotate-prm"), parsed.stages[-1])
+    if last.kind.name == "annotate-prm":
+        from rsynth.pipelines.label_summary import label_summary
+
+        console.print(summary_table(f"labels ({last.id})", label_summary(Path(parsed.out) / last.id)))
     console.print(f"build finished: {parsed.out}/ (one directory per stage, build.json records what ran)")
     console.print(f"load it: datasets.load_dataset('arrow', data_files='{parsed.out}/{last.id}/data/*.arrow', split='train')")
 
