@@ -43,10 +43,11 @@ def build(
 
     run_recipe(parsed, steps, quiet=quiet, executor=executor, ray_options=ray_options, on_stage=report)
     last = next((s for s in reversed(parsed.stages) if s.kind.name == "annotate-prm"), parsed.stages[-1])
-    if last.kind.name == "annotate-prm":
+    labels_dir = Path(parsed.out) / last.id
+    if last.kind.name == "annotate-prm" and (labels_dir / "manifest.json").exists():  # absent under --until
         from rsynth.pipelines.label_summary import label_summary
 
-        console.print(summary_table(f"labels ({last.id})", label_summary(Path(parsed.out) / last.id)))
+        console.print(summary_table(f"labels ({last.id})", label_summary(labels_dir)))
     console.print(f"build finished: {parsed.out}/ (one directory per stage, build.json records what ran)")
     console.print(f"load it: datasets.load_dataset('arrow', data_files='{parsed.out}/{last.id}/data/*.arrow', split='train')")
 
