@@ -170,3 +170,14 @@ def test_import_processbench_joins_gsm8k_answers(tmp_path):
     assert len(rows) == 400 and all(r["reference_answer"] for r in rows)
     first = rows[0]
     assert first["id"] == "gsm8k-0" and first["verdict"] == "incorrect" and len(first["steps"]) > 1
+
+
+def test_foreign_out_refused_before_the_model_loads(tmp_path):
+    """A --out holding another command's output is refused in one line before any model is loaded:
+    the model path here does not exist, so a load attempt would fail with a different error."""
+    problems = tmp_path / "problems"
+    res = run([sys.executable, "-m", "rsynth", "generate", "problems", "--n", "2", "--out", str(problems)])
+    assert res.returncode == 0, res.stderr
+    res = run(annotate_cmd(str(tmp_path / "no-such-model"), problems, problems))
+    assert res.returncode == 2 and "holds output of a different run (generate-problems)" in res.stderr
+    assert "Traceback" not in res.stderr

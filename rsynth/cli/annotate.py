@@ -101,7 +101,8 @@ def annotate_prm(
         return
     verifier = (dom.lean_verifier(lean_cmd, lean_cwd, header, lean_timeout) if domain == "lean"
                 else dom.code_verifier(verify_timeout, workers=2) if domain == "code" else None)
-    llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
+    llm = opt.sampling_engine(out, "annotate-prm", overwrite, engine, model, base_url=base_url, api_key=api_key,
+                              concurrency=concurrency, batch_rows=batch_rows)
     stats = run_annotate(input, mapping, out, llm, config, concurrent_searches=concurrent_searches, verify_timeout=verify_timeout,
                          shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet, shard=make_shard(num_shards, shard_index),
                          verifier=verifier)

@@ -68,7 +68,8 @@ def problems(
         if dry_run:
             console.print(f"would rewrite problems from {from_seeds} with {model or 'the default model'} into {out}")
             return
-        llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
+        llm = opt.sampling_engine(out, "generate-problems", overwrite, engine, model, base_url=base_url, api_key=api_key,
+                                  concurrency=concurrency, batch_rows=batch_rows)
         config = EvolveConfig(params=opt.sampling(temperature, top_p, max_new_tokens, seed), n_check=n_check, agreement=agreement)
         stats = evolve_problems(from_seeds, mapping, out, llm, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet,
                                 shard=make_shard(num_shards, shard_index))
@@ -128,16 +129,12 @@ def solutions(
     if dry_run:
         console.print(summary_table(f"plan: generate solutions from {input}", plan_solutions(input, mapping, config, limit)))
         return
-    _refuse_other_stage(out, "generate-solutions", overwrite)
-    llm = opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
+    llm = opt.sampling_engine(out, "generate-solutions", overwrite, engine, model, base_url=base_url, api_key=api_key,
+                              concurrency=concurrency, batch_rows=batch_rows)
     stats = run_solutions(input, mapping, out, llm, config, verify_timeout=verify_timeout, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet,
                           shard=make_shard(num_shards, shard_index))
     console.print(summary_table("generate solutions", stats))
     console.print(f"traces in {out}/data/ — load with {opt.load_hint(out)}")
-
-
-def _sampling_engine(engine: str, model: Optional[str], base_url: str, api_key: Optional[str], concurrency: int, batch_rows: int, out: Path):
-    return opt.build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows, cache=out / "cache.sqlite")
 
 
 @app.command("formal")
@@ -187,7 +184,8 @@ def formal(
         console.print(f"would autoformalize {input} ({n_samples} statement(s) per problem) into {out}")
         return
     verifier = dom.lean_verifier(lean_cmd, lean_cwd, header, lean_timeout, statements=True)
-    llm = _sampling_engine(engine, model, base_url, api_key, concurrency, batch_rows, out)
+    llm = opt.sampling_engine(out, "generate-formal", overwrite, engine, model, base_url=base_url, api_key=api_key,
+                              concurrency=concurrency, batch_rows=batch_rows)
     stats = run_formal(input, mapping, out, llm, verifier, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
     console.print(summary_table("generate formal", stats))
     console.print(f"statements in {out}/data/, rejected ones in {out}/rejected/ — load with {opt.load_hint(out)}")
@@ -241,7 +239,8 @@ def proofs(
         console.print(summary_table(f"plan: generate proofs from {input}", plan))
         return
     verifier = dom.lean_verifier(lean_cmd, lean_cwd, header, lean_timeout)
-    llm = _sampling_engine(engine, model, base_url, api_key, concurrency, batch_rows, out)
+    llm = opt.sampling_engine(out, "generate-proofs", overwrite, engine, model, base_url=base_url, api_key=api_key,
+                              concurrency=concurrency, batch_rows=batch_rows)
     stats = run_proofs(input, mapping, out, llm, verifier, config, batch_size=batch_size, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
     console.print(summary_table("generate proofs", stats))
     console.print(f"proof traces in {out}/data/, per-statement outcomes in {out}/statements/ — load with {opt.load_hint(out)}")
@@ -289,26 +288,9 @@ def code(
     if dry_run:
         console.print(f"would sample {n_samples} program(s) per task of {input} into {out}")
         return
-    llm = _sampling_engine(engine, model, base_url, api_key, concurrency, batch_rows, out)
+    llm = opt.sampling_engine(out, "generate-code", overwrite, engine, model, base_url=base_url, api_key=api_key,
+                              concurrency=concurrency, batch_rows=batch_rows)
     with dom.code_verifier(verify_timeout, workers) as verifier:
         stats = run_code(input, mapping, out, llm, verifier, config, shard_size=shard_size, overwrite=overwrite, limit=limit, quiet=quiet)
     console.print(summary_table("generate code", stats))
     console.print(f"programs in {out}/data/ — load with {opt.load_hint(out)}")
-
-
-def _refuse_other_stage(out: Path, stage: str, overwrite: bool) -> None:
-    """Refuse an --out holding another command's output before loading a model (which can take minutes);
-    the writer still checks the full run key afterwards."""
-    import json
-
-    from rsynth.data.shards import MANIFEST, OutputConflict
-
-    path = out / MANIFEST
-    if overwrite or not path.exists():
-        return
-    try:
-        other = json.loads(path.read_text()).get("stage")
-    except (OSError, ValueError):
-        return
-    if other != stage:
-        raise OutputConflict(f"{out} holds output of a different run ({other}); pass --overwrite or choose another --out")

@@ -38,6 +38,17 @@ def build_engine(engine: str, model: str | None, *, base_url: str, api_key: str 
     return CachedEngine(built, cache) if cache is not None else built
 
 
+def sampling_engine(out: Path, stage: str, overwrite: bool, engine: str, model: str | None, *, base_url: str, api_key: str | None,
+                    concurrency: int, batch_rows: int) -> Engine:
+    """The engine of a sampling command: refuse a foreign --out first, then load the model with the
+    completion cache kept in the output directory, so a re-run resumes without re-sampling."""
+    from rsynth.data.shards import refuse_other_stage
+
+    refuse_other_stage(out, stage, overwrite)
+    return build_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows,
+                        cache=out / "cache.sqlite")
+
+
 def sampling(temperature: float, top_p: float, max_new_tokens: int, seed: int) -> SamplingParams:
     return SamplingParams(n=1, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
 

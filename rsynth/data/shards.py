@@ -35,6 +35,24 @@ class OutputConflict(Exception):
     """The output directory holds a different run (other command or inputs)."""
 
 
+def _conflict(out: Path, stage: str | None) -> OutputConflict:
+    return OutputConflict(f"{out} holds output of a different run ({stage}); pass --overwrite or choose another --out")
+
+
+def refuse_other_stage(out: Path, stage: str, overwrite: bool) -> None:
+    """Refuse an output directory holding another command's output before a model is loaded (which
+    can take minutes); the writer still checks the full run key once the engine exists."""
+    path = Path(out) / MANIFEST
+    if overwrite or not path.exists():
+        return
+    try:
+        other = json.loads(path.read_text()).get("stage")
+    except (OSError, ValueError):
+        return
+    if other != stage:
+        raise _conflict(Path(out), other)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
@@ -120,10 +138,7 @@ class ShardSetWriter:
     # -- resume ---------------------------------------------------------------------------------
     def _load(self, manifest: dict[str, Any]) -> None:
         if manifest.get("run_key") != self.run_key:
-            raise OutputConflict(
-                f"{self.out} holds output of a different run ({manifest.get('stage')}); "
-                "pass --overwrite or choose another --out"
-            )
+            raise _conflict(self.out, manifest.get("stage"))
         self.cursor = manifest["cursor"]
         self._done_upto = self.cursor
         self.complete = manifest.get("complete", False)
