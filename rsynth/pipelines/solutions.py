@@ -153,12 +153,6 @@ def run_key(stage: str, inputs: str, mapping: dict[str, str], engine: Engine, co
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _writer(out, stage: str, key: str, splits: dict, shard_size: int, overwrite: bool):
-    from rsynth.data.shards import ShardSetWriter
-
-    return ShardSetWriter(out, splits, stage=stage, run_key=key, shard_size=shard_size, overwrite=overwrite)
-
-
 def plan_solutions(input: str, mapping: dict[str, str], config: SolutionsConfig, limit: int | None) -> dict[str, Any]:
     """What a run would do: valid and bad input rows, and how many samples it would draw."""
     from rsynth.data.readers import read_records
@@ -191,13 +185,14 @@ def run_solutions(
     import time
 
     from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
+    from rsynth.data.shards import ShardSetWriter
     from rsynth.pipelines.partition import keyed, shard_records
     from rsynth.pipelines.runner import run_stage
     from rsynth.verifiers.math import MathVerifier
 
     key = run_key("generate-solutions", keyed(input, shard), mapping, engine, config.fingerprint(), limit)
     splits = {"data": TRACE_SCHEMA, "filtered": TRACE_SCHEMA, "errors": ERROR_SCHEMA}
-    writer = _writer(out, "generate-solutions", key, splits, shard_size, overwrite)
+    writer = ShardSetWriter(out, splits, stage="generate-solutions", run_key=key, shard_size=shard_size, overwrite=overwrite)
     if writer.complete:
         return {**writer.stats, "note": "already complete (nothing re-run)"}
     with MathVerifier(timeout=verify_timeout) as verifier:
