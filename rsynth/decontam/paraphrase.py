@@ -32,34 +32,60 @@ GSM8K-train rows: 85% pass the signature gate, 3.6% the lexical screen as well.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from rsynth.config import param, params_of, validate_choices
 from rsynth.decontam.lexical import MIN_WORDS, LexicalIndex
 from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree
+from rsynth.engines.params import ENGINES
+from rsynth.errors import UserError
+
+
+_NO_JUDGE_IN_RECIPES = "a recipe's decontaminate stage keeps uncertain pairs in review/; run `rsynth decontaminate --judge-model` to judge them"
 
 
 @dataclass(frozen=True)
 class SemanticConfig:
-    """Settings of the `--semantic` stage (defaults measured on tests/fixtures/paraphrase_probe.jsonl)."""
+    """Settings of the `--semantic` stage (defaults measured on tests/fixtures/paraphrase_probe.jsonl).
+    Declared once: the `rsynth decontaminate` options and the recipe stage's keys come from here."""
 
-    threshold: float = field(default=0.92, metadata={"help": "Cosine at which a row without quantities (nothing to compare) is removed."})
-    review: float = field(default=0.8, metadata={"help": "Cosine at which a kept row is listed in review/ as a near miss."})
-    top_k: int = field(default=5, metadata={"help": "Reference neighbours by embedding considered per row."})
-    agree: float = field(default=0.8, metadata={"help": "Signature overlap at which quantities agree (paraphrase, when cosine >= cosine-floor)."})
-    band: float = field(default=0.5, metadata={"help": "Signature overlap from which a pair is uncertain (judge or review)."})
-    cosine_floor: float = field(default=0.75, metadata={"help": "Cosine a same-quantity neighbour needs to count as the same story."})
-    min_mass: float = field(default=0.8, metadata={"help": "IDF mass a signature needs to be compared (1.0: one number unique to one item; a common 2 weighs ~0.2)."})
-    lexical: float = field(default=0.2, metadata={"help": "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; 0 turns the lexical screen off."})
-    lexical_band: float = field(default=0.4, metadata={"help": "Word cosine a row needs with an item in the uncertain band of overlap to be embedded."})
-    embed_all: bool = field(default=False, metadata={"help": "Embed every row, also those the signature gate and lexical screen rule out (slower; completes near-miss reports)."})
-    judge_engine: str | None = field(default=None, metadata={"help": "Engine of the LLM judge for uncertain pairs (hf, vllm, openai, auto)."})
-    judge_model: str | None = field(default=None, metadata={"help": "Model of the LLM judge; without it uncertain pairs are kept and reviewed."})
+    threshold: float = param(0.92, "--semantic-threshold", "Cosine at which a row without quantities (nothing to compare) is removed.")
+    review: float = param(0.8, "--semantic-review", "Cosine at which a kept row is listed in review/ as a near miss.")
+    top_k: int = param(5, "--semantic-top-k", "Reference neighbours by embedding considered per row.")
+    agree: float = param(0.8, "--semantic-agree", "Signature overlap at which quantities agree (paraphrase, when cosine >= cosine-floor).")
+    band: float = param(0.5, "--semantic-band", "Signature overlap from which a pair is uncertain (judge or review).")
+    cosine_floor: float = param(0.75, "--semantic-cosine-floor", "Cosine a same-quantity neighbour needs to count as the same story.")
+    min_mass: float = param(0.8, "--semantic-min-mass", "IDF mass a signature needs to be compared (1.0: one number unique to one item; a common 2 weighs ~0.2).")
+    lexical: float = param(0.2, "--semantic-lexical", "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; "
+                                "0 (with --semantic-lexical-band 0) turns the lexical screen off.")
+    lexical_band: float = param(0.4, "--semantic-lexical-band", "Word cosine a row needs with an item in the uncertain band of overlap to be embedded.")
+    embed_all: bool = param(False, "--semantic-embed-all", "Embed every row, also those the signature gate and lexical screen rule out "
+                                                           "(slower; completes the near-miss listing in review/).")
+    judge_engine: str = param("auto", "--judge-engine", "Engine of the LLM judge for uncertain pairs.", choices=ENGINES, recipe=_NO_JUDGE_IN_RECIPES)
+    judge_model: str | None = param(None, "--judge-model", "Model of the LLM judge; without it uncertain pairs are kept and listed in review/.",
+                                    recipe=_NO_JUDGE_IN_RECIPES)
+
+    def __post_init__(self) -> None:
+        validate_choices(self)
+        for name in ("threshold", "review", "agree", "band", "cosine_floor"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise UserError(f"{_flag(name)} {value}: expected a number in (0, 1]")
+        for name in ("lexical", "lexical_band"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UserError(f"{_flag(name)} {getattr(self, name)}: expected a number in [0, 1]")
+        if self.top_k < 1 or self.min_mass < 0:
+            raise UserError("--semantic-top-k must be >= 1" if self.top_k < 1 else "--semantic-min-mass must be >= 0")
 
     @classmethod
     def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+        return {f.name: meta["help"] for f, meta, _ in params_of(cls)}
+
+
+def _flag(name: str) -> str:
+    return next(meta["flag"] for f, meta, _ in params_of(SemanticConfig) if f.name == name)
 
 
 @dataclass(frozen=True)

