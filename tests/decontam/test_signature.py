@@ -160,3 +160,17 @@ def test_weak_signatures_need_a_close_story(decider):
 def test_function_names_in_prose_and_ordinals():
     assert Signature.of("Implement `has_close_elements(numbers, threshold)` returning True if two numbers are close.").quantities == ("2", "fn:has_close_elements")
     assert Signature.of(r"Compute \log_x(y) at the third step.").quantities == ("3",)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"band": 0.0}, "--semantic-band 0.0: expected a number in (0, 1]"),
+    ({"lexical": 1.5}, "--semantic-lexical 1.5: expected a number in [0, 1]"),
+    ({"top_k": 0}, "--semantic-top-k must be >= 1"),
+    ({"judge_engine": "tpu"}, "--judge-engine 'tpu': expected one of"),
+])
+def test_semantic_config_names_the_flag_of_a_bad_value(kwargs, message):
+    from rsynth.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        SemanticConfig(**kwargs)
+    assert str(err.value).startswith(message)
