@@ -17,6 +17,9 @@ alone, each with its wall time and its CPU time (other jobs on the machine slow 
 the second) and the 1-minute load average when it ended.
 
     python bench/decontam_throughput.py --semantic 10000
+
+On a machine other jobs keep busy, run it with OMP_NUM_THREADS=1: torch's second thread otherwise
+spins for its share of the contended cores and CPU time stops measuring the work.
 """
 
 from __future__ import annotations
@@ -138,7 +141,7 @@ def semantic_table(rows: int, cache: str | None) -> None:
         os.environ["RSYNTH_CACHE"] = cache or f"{tmp}/cache"  # a private cache: the first run is truly cold
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         runs = (("cold (reference embeddings built)", "cold", inp, rows), ("warm", "warm", inp, rows),
-                ("warm, embed every row (no signature gate)", "all", head, small), ("n-gram stages only", "ngram", inp, rows))
+                ("warm, embed every row (no gate, no lexical screen)", "all", head, small), ("n-gram stages only", "ngram", inp, rows))
         runs = runs[1:] if cache else runs
         for label, mode, path, n in runs:
             r = _spawn("semantic", str(path), f"{tmp}/out-{mode}", mode)
