@@ -57,6 +57,9 @@ class AnnotateParams:
                            choices=("auto", "async", "lockstep"))
     max_live_searches: int = param(256, "--max-live-searches", "--scheduler async: searches in progress at once; a finished one is "
                                    "replaced by the next input.")
+    prefetch: bool = param(True, "--prefetch/--no-prefetch", "--scheduler async on vllm/openai: fill engine slots that would sit idle "
+                           "with the requests searches will probably make next (the next bisection probes); rows are unchanged, "
+                           "unused ones cost completions.")
     verify_workers: int = param(1, "--verify-workers", "Verifier processes (math: hard-timeout pool); verification overlaps "
                                 "generation under --scheduler async.")
     split: str = param("auto", "--split", "Step splitting of rollouts: auto | step | blank | newline.", choices=SPLIT_MODES)
