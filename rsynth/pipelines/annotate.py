@@ -381,7 +381,7 @@ def _summary(engine: Engine, scheduler: RoundScheduler, mode: str):
             "scheduler": mode,
             **({"rounds this run": scheduler.stats["rounds"]} if mode == "lockstep" else {}),
             "rollout requests this run": scheduler.stats["requests"],
-            **({"prefetched requests this run": scheduler.stats["prefetched"], "prefetched requests used": scheduler.stats["prefetch_used"],
+            **({"searches live (max)": scheduler.stats["live_max"], "prefetched requests this run": scheduler.stats["prefetched"], "prefetched requests used": scheduler.stats["prefetch_used"],
                 "prefetched completions unused": _unused(scheduler.stats)} if mode == "async" else {}),
             **usage_since(engine, used0),
             "engine tokens this run": engine.stats.generated_tokens - tok0,
