@@ -50,6 +50,9 @@ class Recorder(Engine):
     def identity(self) -> dict:
         return self.inner.identity()
 
+    def can_start(self, sequences: int) -> bool:
+        return self.inner.can_start(sequences)
+
     def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         raise NotImplementedError  # generate() forwards whole: the inner engine keeps the counters
 

@@ -297,7 +297,7 @@ def run_annotate(
     scheduler: str = "auto",
     max_live_searches: int = 256,
     verify_workers: int = 1,
-    prefetch: bool = True,
+    prefetch: bool = False,
 ) -> dict[str, Any]:
     """Annotate every input row of `input` into `out` (data/, tree/, questions/, errors/).
 
@@ -313,7 +313,7 @@ def run_annotate(
 def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConfig, *, concurrent_searches: int = 64,
                    verify_timeout: float = 5.0, limit: int | None = None, verifier: Verifier | None = None,
                    scheduler: str = "auto", max_live_searches: int = 256, verify_workers: int = 1,
-                   prefetch: bool = True) -> Stage:
+                   prefetch: bool = False) -> Stage:
     """annotate-prm as an executor stage: lock-step, batches of `concurrent_searches` questions, each
     batch one `RoundScheduler.run`; or async, a `Work.stream` of `AsyncScheduler` (pipelines/scheduler.py)."""
     from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA

@@ -125,7 +125,7 @@ class AsyncScheduler(RoundScheduler):
     """
 
     def __init__(self, engine: Engine, verifier: Verifier, config: AnnotateConfig, *, max_live_searches: int = 256,
-                 prefetch: bool = True) -> None:
+                 prefetch: bool = False) -> None:
         super().__init__(engine, verifier, config)
         if max_live_searches < 1:
             raise ValueError("--max-live-searches must be >= 1")
