@@ -63,7 +63,7 @@ def free_port() -> int:
 def start_server(python: str, model_dir: str, port: int, slots: int, log: Path) -> subprocess.Popen:
     cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--served-model-name", "policy",
            "--host", "127.0.0.1", "--port", str(port), "--max-num-seqs", str(slots), "--dtype", "float32",
-           "--enforce-eager", "--max-model-len", "2048", "--seed", "0", "--disable-log-requests"]
+           "--enforce-eager", "--max-model-len", "2048", "--seed", "0"]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.time() + 900
@@ -117,6 +117,23 @@ async def replay(engine: OpenAIEngine, calls) -> int:
     return sum(c.num_tokens for comps in outs for c in comps)
 
 
+def raw_server(port: int, slots: int, calls, sampler: Sampler) -> tuple[int, float, float]:
+    """(tokens, wall s, mean running) of `calls` replayed all at once, twice, keeping the faster pass:
+    on a shared machine the slower one measures the neighbours more than the server."""
+    best = None
+    for _ in range(2):
+        raw = OpenAIEngine("policy", base_url=f"http://127.0.0.1:{port}/v1", concurrency=4 * slots)
+        sampler.start()
+        t0 = time.perf_counter()
+        tokens = asyncio.run(replay(raw, calls))
+        wall = time.perf_counter() - t0
+        running = sampler.stop()
+        raw.close()
+        if best is None or tokens / wall > best[0] / best[1]:
+            best = (tokens, wall, running)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
@@ -135,7 +152,7 @@ def main() -> None:
     try:
         problems = tmp / "problems"
         w = ShardSetWriter(problems, {"data": PROBLEM_SCHEMA}, stage="bench", run_key="bench")
-        for i, row in enumerate(generate_problems("arithmetic", args.problems, 0, Knobs(max_steps=2, max_number=20))):
+        for i, row in enumerate(generate_problems("arithmetic", args.problems, 0, Knobs(max_steps=1, max_number=9))):
             w.add("data", row, i)
         w.close({})
         config = AnnotateConfig(
@@ -159,14 +176,8 @@ def main() -> None:
             tokens = engine.stats.generated_tokens
             engine.close()
 
-            raw = OpenAIEngine("policy", base_url=f"http://127.0.0.1:{port}/v1", concurrency=4 * args.max_num_seqs)
-            sampler.start()
-            t0 = time.perf_counter()
-            raw_tokens = asyncio.run(replay(raw, rec.calls))
-            raw_wall = time.perf_counter() - t0
-            raw_running = sampler.stop()
-            raw.close()
-            table.add_row(f"raw server, {scheduler}'s requests at once", str(len(rec.calls)), str(raw_tokens), f"{raw_wall:.1f}",
+            raw_tokens, raw_wall, raw_running = raw_server(port, args.max_num_seqs, rec.calls, sampler)
+            table.add_row(f"raw server, {scheduler}'s requests at once (best of 2)", str(len(rec.calls)), str(raw_tokens), f"{raw_wall:.1f}",
                           f"{raw_tokens / raw_wall:.1f}", f"{raw_running:.1f}", f"{raw_running / args.max_num_seqs:.2f}", "1.00")
             table.add_row(f"annotate-prm --scheduler {scheduler}", str(len(rec.calls)), str(tokens), f"{wall:.1f}", f"{tokens / wall:.1f}",
                           f"{running:.1f}", f"{running / args.max_num_seqs:.2f}", f"{(tokens / wall) / (raw_tokens / raw_wall):.2f}")
