@@ -42,14 +42,11 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from annotate_throughput import Recorder  # noqa: E402
+from annotate_throughput import Recorder, write_problems  # noqa: E402
 from rsynth.annotators import OmegaPRMConfig  # noqa: E402
-from rsynth.data.schema import PROBLEM_SCHEMA  # noqa: E402
-from rsynth.data.shards import ShardSetWriter  # noqa: E402
 from rsynth.engines.base import SamplingParams  # noqa: E402
 from rsynth.engines.openai import OpenAIEngine  # noqa: E402
 from rsynth.pipelines.annotate import AnnotateConfig, run_annotate  # noqa: E402
-from rsynth.synth.templates import Knobs, generate_problems  # noqa: E402
 
 RUNNING = re.compile(r"^vllm:num_requests_running\{[^}]*\}\s+([0-9.e+]+)", re.M)
 
@@ -151,10 +148,7 @@ def main() -> None:
     server = start_server(args.vllm_python, args.model_dir, port, args.max_num_seqs, tmp / "server.log")
     try:
         problems = tmp / "problems"
-        w = ShardSetWriter(problems, {"data": PROBLEM_SCHEMA}, stage="bench", run_key="bench")
-        for i, row in enumerate(generate_problems("arithmetic", args.problems, 0, Knobs(max_steps=1, max_number=9))):
-            w.add("data", row, i)
-        w.close({})
+        write_problems(problems, args.problems)
         config = AnnotateConfig(
             omegaprm=OmegaPRMConfig(k0=args.k0, k=args.k, max_search=4, rollout_budget=args.k0 + 8 * args.k),
             params=SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=args.max_new_tokens, seed=0),

@@ -68,6 +68,15 @@ class Recorder(Engine):
         await self.inner.aclose()
 
 
+def write_problems(path: Path, n: int) -> None:
+    """`n` one-step arithmetic questions with single-digit numbers: easy enough for a 135M model to
+    solve sometimes, so questions get searched rather than pre-filtered out."""
+    w = ShardSetWriter(path, {"data": PROBLEM_SCHEMA}, stage="bench", run_key="bench")
+    for i, row in enumerate(generate_problems("arithmetic", n, 0, Knobs(max_steps=1, max_number=9))):
+        w.add("data", row, i)
+    w.close({})
+
+
 def annotate(engine: Engine, problems: Path, out: Path, config: AnnotateConfig, concurrent: int,
              scheduler: str = "lockstep") -> tuple[float, int, float, "Recorder"]:
     rec = Recorder(engine)
@@ -93,10 +102,7 @@ def main() -> None:
     engine = make_engine(args.engine, args.model)
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-bench-"))
     problems = tmp / "problems"
-    w = ShardSetWriter(problems, {"data": PROBLEM_SCHEMA}, stage="bench", run_key="bench")
-    for i, row in enumerate(generate_problems("arithmetic", args.problems, 0, Knobs(max_steps=1, max_number=9))):
-        w.add("data", row, i)
-    w.close({})
+    write_problems(problems, args.problems)
     config = AnnotateConfig(
         omegaprm=OmegaPRMConfig(k0=args.k0, k=args.k, max_search=3, rollout_budget=args.k0 + 6 * args.k),
         params=SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=args.max_new_tokens, seed=0),
