@@ -247,7 +247,7 @@ def main() -> None:
     for cap in args.capacity:
         lock = run(cap, "lockstep", tmp / "problems", answers, tmp / f"lock-{cap}", args.live, args.batch)
         runs = [("lockstep", lock)]
-        variants = (("async, --max-live-searches only", False, False), ("async", False, True), ("async --prefetch", True, True))
+        variants = (("async, max-live only", False, False), ("async", False, True), ("async --prefetch", True, True))
         for name, prefetch, slots in variants:
             runs.append((name, run(cap, "async", tmp / "problems", answers, tmp / f"async-{cap}-{prefetch}-{slots}", args.live, args.batch,
                                    prefetch, slots)))
