@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth import __version__
+from rsynth.pipelines.provenance import provenance
 from rsynth.annotators import GivenTrace, MathShepherdConfig, OmegaPRMConfig, Rollout, RolloutRequest, SearchResult
 from rsynth.annotators.math_shepherd import math_shepherd_search
 from rsynth.annotators.omegaprm import omegaprm_search
@@ -326,13 +326,10 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
     def work() -> Iterator[Work]:
         with verifier or MathVerifier(timeout=verify_timeout, workers=verify_workers) as inner:
             checker = SerialVerifier(inner)  # validation and the async verify thread share it
-            provenance = {
-                "model": engine.model, "engine": engine.name, "sampling": config.params.provenance(), "seed": config.params.seed,
-                "rsynth_version": __version__, "verifier": checker.name, "verifier_version": checker.version,
-            }
+            row_provenance = provenance(engine, config.params, checker)
 
             def to_rows(task: Task, result: SearchResult) -> Rows:
-                return result_rows(task, result, config, provenance)
+                return result_rows(task, result, config, row_provenance)
 
             if mode == "async":
                 sched: RoundScheduler = AsyncScheduler(engine, checker, config, max_live_searches=max_live_searches, prefetch=prefetch)
