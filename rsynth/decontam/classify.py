@@ -91,8 +91,8 @@ class Classifier:
                 matches[i], reviews[i] = None, Match(m.benchmark, m.item_id, m.stage, m.score, m.span, ev.as_struct())
 
     def _semantic(self, texts: Sequence[str], matches: list[Match | None], reviews: list[Match | None]) -> int:
-        """Signatures for rows the cheaper stages kept; embed only those the signature gate lets
-        through (one batched call), then fill removals and review entries in place. Returns the
+        """Signatures for rows the cheaper stages kept; embed only those the signature gate and the
+        lexical screen let through (one batched call, each distinct text once), then fill removals and review entries in place. Returns the
         number of rows embedded."""
         from rsynth.decontam.signature import Signature
 
@@ -101,11 +101,14 @@ class Classifier:
         self._spare_template_siblings(texts, matches, reviews)
         todo = [i for i, m in enumerate(matches) if m is None and reviews[i] is None]
         sigs = [Signature.of(texts[i]) for i in todo]
-        need, by_signature = decider.gate(sigs)
+        need, by_signature = decider.gate(sigs, [texts[i] for i in todo])
         picked = np.flatnonzero(need)
         if picked.size == 0:
             return 0
-        sims = embedder.embed([texts[todo[p]] for p in picked]) @ embedder.ref.T
+        unique = list(dict.fromkeys(texts[todo[p]] for p in picked))  # a repeated text is embedded once
+        at = {t: n for n, t in enumerate(unique)}
+        vectors = embedder.embed(unique)
+        sims = vectors[[at[texts[todo[p]]] for p in picked]] @ embedder.ref.T
         for row_sims, p in zip(sims, picked.tolist()):
             ev = decider.decide(sigs[p], row_sims, by_signature[p])
             if ev is None:

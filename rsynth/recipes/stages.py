@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.config import params_of, recipe_key
+from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.partition import Partition
@@ -87,6 +88,7 @@ def config_from(cls: type, params: dict[str, Any]) -> Any:
 
 
 ENGINE_FIELDS = config_fields(EngineParams)
+SEMANTIC_FIELDS = tuple(f.name for f, _, _ in params_of(SemanticConfig))  # keys newer than the decontaminate stage
 INPUT_FIELDS = {
     "input": Field("str", None, "id of an earlier stage whose output this stage reads"),
     "source": Field("str", None, "external input: a file, dataset directory or hub id (openai/gsm8k:train)"),
@@ -136,8 +138,8 @@ def run_decontaminate(ctx: StageContext) -> dict[str, Any]:
     opts = Options(input=ctx.input, out=ctx.out, against=names, text_column=p["text-column"],
                    config=IndexConfig(n=p["ngram"], min_n=p["min-ngram"], max_df=p["max-df"]),
                    thresholds=Thresholds(item=p["item-threshold"], row=p["row-threshold"]), dedup=p["dedup"],
-                   dedup_threshold=p["dedup-threshold"], workers=p["workers"], batch_size=p["batch-size"],
-                   overwrite=ctx.overwrite, partition=ctx.partition)
+                   dedup_threshold=p["dedup-threshold"], semantic=p["semantic"], semantic_config=config_from(SemanticConfig, p),
+                   workers=p["workers"], batch_size=p["batch-size"], overwrite=ctx.overwrite, partition=ctx.partition)
     report = run(opts)
     return {k: report[k] for k in ("rows", "kept", "removed", "errors")}
 
@@ -251,11 +253,13 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     _kind("solutions", "N sampled step-by-step solutions per problem, verified", {
         **ENGINE_FIELDS, **config_fields(SolutionsParams),
     }, run_solutions, uses_engine=True),
-    _kind("decontaminate", "remove benchmark items (n-gram matches) and optionally duplicates", {
+    _kind("decontaminate", "remove benchmark items (n-gram matches, optionally rephrased ones) and optionally duplicates", {
         "against": Field("strs", "all", "bundled sets or hub ids, or 'all'"), "ngram": Field("int", 13), "min-ngram": Field("int", 6),
         "max-df": Field("int", 4), "item-threshold": Field("float", 0.5), "row-threshold": Field("float", 0.5),
         "dedup": Field("bool", False), "dedup-threshold": Field("float", 0.8), "text-column": Field("str", "problem"),
         "workers": Field("int", 1), "batch-size": Field("int", 1024),
+        "semantic": Field("bool", False, "also catch rephrased benchmark items (quantity signatures + MiniLM; the semantic extra)", hashed_at_default=False),
+        **config_fields(SemanticConfig, added=SEMANTIC_FIELDS),
     }, run_decontaminate, output_subdir="kept"),
     _kind("filter", "keep problems (or traces) whose sampled pass rate is in LO:HI", {
         "pass-rate": Field("range", REQUIRED), "emit": Field("str", "problems", choices=("problems", "traces")),

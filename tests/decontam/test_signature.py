@@ -78,8 +78,9 @@ def _sims(item: int, cosine: float) -> np.ndarray:
 
 
 def test_same_quantities_and_same_story_is_a_paraphrase(decider):
-    sig = Signature.of("Starting with seventeen cows, a farmer purchases 23 more and sells 9. How many cows remain?")
-    need, by_sig = decider.gate([sig])
+    text = "Starting with seventeen cows, a farmer purchases 23 more and sells 9. How many cows remain?"
+    sig = Signature.of(text)
+    need, by_sig = decider.gate([sig], [text])
     assert need[0] and by_sig[0].tolist() == [0]
     ev = decider.decide(sig, _sims(0, 0.8), by_sig[0])
     assert (ev.item, ev.rule) == (0, "paraphrase") and ev.overlap == pytest.approx(1.0)
@@ -88,26 +89,46 @@ def test_same_quantities_and_same_story_is_a_paraphrase(decider):
 
 
 def test_template_sibling_is_kept_and_not_even_embedded(decider):
-    sig = Signature.of("A farmer has 31 cows and buys 12 more, then sells 5. How many cows does he have now?")
-    need, by_sig = decider.gate([sig])
+    text = "A farmer has 31 cows and buys 12 more, then sells 5. How many cows does he have now?"
+    sig = Signature.of(text)
+    need, by_sig = decider.gate([sig], [text])
     assert not need[0]  # informative quantities that agree with no item: no embedding needed
     ev = decider.decide(sig, _sims(0, 0.97), by_sig[0])
     assert ev.rule == "near-miss"  # had it been embedded: listed for review, never removed
 
 
 def test_partly_agreeing_or_quantity_free_pairs_are_uncertain(decider):
-    partly = Signature.of("A farmer has 17 cows and buys 23 more, then sells 4. How many cows does he have now?")
-    need, by_sig = decider.gate([partly])
+    text = "A farmer has 17 cows and buys 23 more, then sells 4. How many cows does he have now?"
+    partly = Signature.of(text)
+    need, by_sig = decider.gate([partly], [text])
+    assert need[0]  # uncertain band, and the same words: embedded
     assert decider.decide(partly, _sims(0, 0.95), by_sig[0]).rule == "uncertain"
-    plain = Signature.of("Players alternate coin flips and whoever gets heads first wins; what is the chance the first player wins?")
-    assert decider.gate([plain])[0][0]  # nothing to compare: embed it
+    text = "Players alternate coin flips and whoever gets heads first wins; what is the chance the first player wins?"
+    plain = Signature.of(text)
+    assert decider.gate([plain], [text])[0][0]  # nothing to compare: embed it
     assert decider.decide(plain, _sims(1, 0.85), np.zeros(0, dtype=np.int64)).rule == "uncertain"
     assert decider.decide(plain, _sims(1, 0.95), np.zeros(0, dtype=np.int64)).rule == "near-copy"
 
 
+def test_same_numbers_in_another_story_are_screened_out_before_the_model(decider):
+    """The lexical screen: quantities that agree with an item but no shared content word is no
+    rewrite of it, so the row is kept without an embedding; a rewrite keeps the names and objects."""
+    other = "A library lends 17 novels on Monday and 23 on Tuesday, then 9 are returned late. How many novels were lent?"
+    rewrite = "There are 17 cows on a farm. The farmer buys another 23 and later sells 9 of them. How many cows are left?"
+    need, by_sig = decider.gate([Signature.of(other), Signature.of(rewrite)], [other, rewrite])
+    assert need.tolist() == [False, True] and by_sig[0].tolist() == [0]  # the signature alone would embed both
+    unscreened = ParaphraseDecider(REFS, SemanticConfig(lexical=0, lexical_band=0))
+    assert unscreened.gate([Signature.of(other)], [other])[0].tolist() == [True]
+    # a short item and a short row (few content words) cannot be screened: always embedded
+    short = ParaphraseDecider(["If $2^8=4^x$, what is the value of $x$?"], SemanticConfig())
+    row = "Find $x$ given that $4^x = 2^8$."
+    assert short.gate([Signature.of(row)], [row])[0].tolist() == [True]
+
+
 def test_evidence_is_serialisable(decider):
-    sig = Signature.of("What is the remainder of 2024 divided by 7?")
-    need, by_sig = decider.gate([sig])
+    text = "What is the remainder of 2024 divided by 7?"
+    sig = Signature.of(text)
+    need, by_sig = decider.gate([sig], [text])
     ev = decider.decide(sig, _sims(2, 0.9), by_sig[0])
     assert ev.rule == "paraphrase"
     assert json.loads(json.dumps(ev.as_struct()))["item_signature"] == "{2024, 7} asks: divided remainder"
@@ -139,3 +160,17 @@ def test_weak_signatures_need_a_close_story(decider):
 def test_function_names_in_prose_and_ordinals():
     assert Signature.of("Implement `has_close_elements(numbers, threshold)` returning True if two numbers are close.").quantities == ("2", "fn:has_close_elements")
     assert Signature.of(r"Compute \log_x(y) at the third step.").quantities == ("3",)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"band": 0.0}, "--semantic-band 0.0: expected a number in (0, 1]"),
+    ({"lexical": 1.5}, "--semantic-lexical 1.5: expected a number in [0, 1]"),
+    ({"top_k": 0}, "--semantic-top-k must be >= 1"),
+    ({"judge_engine": "tpu"}, "--judge-engine 'tpu': expected one of"),
+])
+def test_semantic_config_names_the_flag_of_a_bad_value(kwargs, message):
+    from rsynth.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        SemanticConfig(**kwargs)
+    assert str(err.value).startswith(message)

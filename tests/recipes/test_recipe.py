@@ -83,3 +83,17 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     assert "Traceback" not in res.stderr
     res = rsynth("build", str(path), "--from", "nope")
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_decontaminate_stage_takes_the_semantic_settings(tmp_path):
+    """`semantic` and its settings are recipe keys generated from SemanticConfig (the CLI's options)."""
+    from rsynth.decontam.paraphrase import SemanticConfig
+    from rsynth.recipes.stages import config_from
+
+    text = "stages:\n  - problems: {n: 2}\n  - decontaminate: {input: problems, semantic: true, semantic-lexical: 0.3, semantic-embed-all: true}\n"
+    stage = load_recipe(write_recipe(tmp_path / "r.yaml", text)).stage("decontaminate")
+    assert stage.params["semantic"] is True
+    assert config_from(SemanticConfig, stage.params) == SemanticConfig(lexical=0.3, embed_all=True)
+    bad = text.replace("semantic-lexical: 0.3", "semantic-lexicon: 0.3")
+    with pytest.raises(UserError, match="unknown key 'semantic-lexicon' \\(did you mean 'semantic-lexical'\\?\\)"):
+        load_recipe(write_recipe(tmp_path / "bad.yaml", bad))

@@ -1,0 +1,88 @@
+"""all-MiniLM-L6-v2 in a page of torch: what `--semantic` embeds with.
+
+The sentence-transformers model is a 6-layer BERT encoder, mean pooling over the attention mask
+and L2 normalisation (the bundled package's modules.json), inputs truncated to 256 word pieces
+(sentence_bert_config.json). Running it through sentence-transformers or transformers means
+importing them: on 2 busy cores that took longer than embedding the few hundred rows a warm run
+needs (sentence-transformers 9-28 s, transformers' BertModel 7-21 s, torch itself 3-7 s, measured
+here under load). This module needs torch, `tokenizers` (Rust) and `safetensors`, computes the
+same layers with the same torch kernels, and gives the same vectors (tests/decontam/test_semantic.py
+compares it with sentence-transformers: max abs difference ~1e-7).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
+BATCH = 64  # rows per forward pass: larger batches pad more and ran slower on 2 cores
+
+
+class MiniLM:
+    """The bundled BERT weights and tokenizer; `encode` gives unit-length sentence embeddings."""
+
+    def __init__(self, path: Path) -> None:
+        import torch
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        self.torch = torch
+        config = json.loads((path / "config.json").read_text())
+        self.heads, self.layers, self.eps = config["num_attention_heads"], config["num_hidden_layers"], config["layer_norm_eps"]
+        self.dim = config["hidden_size"]
+        self.w = load_file(str(path / "model.safetensors"))
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.no_padding()  # the file pads every text to 128 tokens; a batch is padded to its longest
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+
+    def _norm(self, x, name: str):
+        return self.torch.nn.functional.layer_norm(x, (self.dim,), self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
+
+    def _linear(self, x, name: str):
+        return self.torch.nn.functional.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
+
+    def _forward(self, ids, mask):
+        """BertModel's last hidden state (embeddings, then per layer: attention, add & norm, GELU
+        feed-forward, add & norm), eval mode."""
+        F, w = self.torch.nn.functional, self.w
+        batch, width = ids.shape
+        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:width] + w["embeddings.token_type_embeddings.weight"][0]
+        x = self._norm(x, "embeddings.LayerNorm")
+        bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * self.torch.finfo(x.dtype).min  # padding gets no attention
+
+        def heads(t):
+            return t.view(batch, width, self.heads, -1).transpose(1, 2)
+
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (heads(self._linear(x, p + f"attention.self.{n}")) for n in ("query", "key", "value"))
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(batch, width, self.dim)
+            x = self._norm(self._linear(a, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+            h = F.gelu(self._linear(x, p + "intermediate.dense"))
+            x = self._norm(self._linear(h, p + "output.dense") + x, p + "output.LayerNorm")
+        return x
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings, longest texts first so that each batch pads little."""
+        torch = self.torch
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), BATCH):
+            idx = order[start : start + BATCH]
+            encoded = self.tokenizer.encode_batch([texts[i] for i in idx])
+            width = max(len(e.ids) for e in encoded)
+            ids = torch.zeros((len(idx), width), dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, e in enumerate(encoded):
+                ids[r, : len(e.ids)] = torch.tensor(e.ids)
+                mask[r, : len(e.ids)] = 1
+            with torch.inference_mode():
+                hidden = self._forward(ids, mask)
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+        return out
