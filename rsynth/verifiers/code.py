@@ -47,7 +47,7 @@ EXIT_HARNESS_ERROR = 4  # the harness could not make itself non-dumpable
 
 def _harness_job(program: str, spec: dict[str, Any]) -> tuple[Job, str]:
     token = secrets.token_hex(16)
-    return Job({**HARNESS_FILES, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)}), token
+    return Job({**HARNESS_FILES, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)}, site=False), token
 
 
 def evalplus_tests(row: dict[str, Any]) -> str | None:

@@ -7,18 +7,23 @@ memory is inherited: the token, the tests and the expected outputs never exist h
 this process is the program's to tamper with (it may patch builtins, this script, the wire
 module); it only decides what goes back over the pipe, which the harness decodes as plain data.
 
-Usage: python -s codechild.py REQUEST_FD REPLY_FD (stdout and stderr are the harness's stderr).
+Usage: python -s -S codechild.py REQUEST_FD REPLY_FD (stdout and stderr are the harness's stderr).
 Protocol (`codewire.py` frames): first ["hello", [callable names], [[alias, module name], ...]]
 or ["load_error"] after the program failed to load (then exit code 3); then for each request
 [name, [args], [[keyword, value], ...]] one reply ["ok", value] or ["raise", type name, message].
 """
 
 import os
+import site
 import sys
 import traceback
 import types
 
 import codewire
+
+# Started with -S (the site module's .pth files cost ~100 ms a run on some machines); the program
+# still sees the base site-packages, as a program run on its own with -s does.
+sys.path.extend(p for p in site.getsitepackages() if p not in sys.path)
 
 EXIT_LOAD_ERROR = 3
 

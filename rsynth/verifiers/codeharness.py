@@ -25,7 +25,7 @@ If the program dies, this process ends the same way (its exit code, or its signa
 two shared one interpreter: `os._exit(0)` in a call is "exited before the tests finished", a CPU
 limit kill a timeout. A malformed reply is a failure.
 
-Usage: python -s main.py (in the scratch directory with token, spec.json, candidate.py,
+Usage: python -s -S main.py (in the scratch directory with token, spec.json, candidate.py,
 codechild.py, codewire.py, mbpp_types.py).
 """
 
@@ -41,6 +41,7 @@ import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
+import site  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 
@@ -73,7 +74,7 @@ class Program:
         reply_r, reply_w = os.pipe()
         os.set_inheritable(request_r, True)
         os.set_inheritable(reply_w, True)
-        argv = [sys.executable, "-s", "codechild.py", str(request_r), str(reply_w)]
+        argv = [sys.executable, "-s", "-S", "codechild.py", str(request_r), str(reply_w)]
         self.pid = os.posix_spawn(sys.executable, argv, os.environ)
         os.close(request_r)
         os.close(reply_w)
@@ -118,9 +119,12 @@ class Program:
         code = os.waitstatus_to_exitcode(status)
         print(f"the program ended during the tests ({f'signal {-code}' if code < 0 else f'exit code {code}'})", file=sys.stderr, flush=True)
         if code < 0:
-            signal.signal(-code, signal.SIG_DFL)
+            try:
+                signal.signal(-code, signal.SIG_DFL)
+            except (OSError, ValueError):  # SIGKILL, SIGSTOP: always the default
+                pass
             os.kill(os.getpid(), -code)
-            os._exit(128 - code)  # PID 1 of a namespace ignores its own signals
+            os._exit(128 - code)  # PID 1 of a namespace (unshare) ignores its own signals: 128 + N, as bwrap reports
         os._exit(code)
 
     def _violated(self, why):
@@ -239,6 +243,7 @@ def _take(name):
 def main():
     here = os.path.dirname(os.path.realpath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]
+    sys.path.extend(site.getsitepackages())  # started with -S; the tests may import installed packages
     token = _take("token")
     spec = json.loads(_take("spec.json"))
     inputs = spec.get("inputs") or []
