@@ -3,11 +3,13 @@
 Prints math pairs/s on MATH-500 answers and on the slow cases (repeating decimals, rationalised
 fractions, inequalities against intervals, hedged answers: 60 pairs), each against the previous
 path (plain math-verify `verify`, as before issue 13) with how many verdicts each gets right;
-sandboxed executions/s with 1 and 2 workers for every backend; and the sandbox's per-run overhead
-against a bare subprocess running the same program (ratios, not absolute times, carry over
-between machines).
+sandboxed executions/s with 1 and 2 workers for every backend; the sandbox's per-run overhead
+against a bare subprocess running the same program; and the code harness's cost (the program in
+an interpreter of its own, called over a pipe) against one sandboxed interpreter running the
+program and its tests together, as the harness did before (ratios, not absolute times, carry
+over between machines).
 
-    python bench/verify_throughput.py [--math-items 400] [--runs 40]
+    python bench/verify_throughput.py [--math-items 400] [--runs 40] [--skip-math]
 """
 
 from __future__ import annotations
@@ -141,14 +143,50 @@ def per_run_seconds(runs: int, backend: str | None) -> float:
     return (time.perf_counter() - start) / runs
 
 
+def harness_cases(calls: int) -> list[tuple[str, VerifyItem, str]]:
+    """(name, harness item, the same program and tests as one script): one call, and `calls` io cases."""
+    outputs = [sum(i * i for i in range(n)) for n in range(calls)]
+    io = VerifyItem(json.dumps({"inputs": [[n] for n in range(calls)], "outputs": [repr(o) for o in outputs]}), PROGRAM, {"style": "io", "entry_point": "f"})
+    loop = f"{PROGRAM}for n, want in enumerate({outputs!r}):\n    assert f(n) == want\n"
+    return [("assert, 1 call", VerifyItem("assert f(10) == 285", PROGRAM), PROGRAM + "assert f(10) == 285\n"),
+            (f"io, {calls} calls", io, loop)]
+
+
+def harness_table(runs: int, backend: str, console: Console) -> None:
+    """ms/item of the harness against one interpreter started as before (-s: site and its .pth
+    files run) and started bare (-S, as the harness starts both of its interpreters)."""
+    table = Table(title=f"code harness cost, sandbox={backend}, 1 worker ({runs} items each)")
+    for col in ("test", "one interpreter -s", "one interpreter -S", "harness (2 interpreters -S)", "vs -s", "vs -S"):
+        table.add_column(col, justify="left" if col == "test" else "right")
+    verifier = CodeVerifier(timeout=10, workers=1, sandbox=backend)
+    for name, item, script in harness_cases(200):
+        single = {}
+        for site in (True, False):
+            start = time.perf_counter()
+            results = verifier.sandbox.run_many([Job({"main.py": script}, site=site)] * runs)
+            single[site] = (time.perf_counter() - start) / runs
+            assert all(r.returncode == 0 for r in results), results[0].stderr
+        start = time.perf_counter()
+        verdicts = verifier.verify_batch([item] * runs)
+        harness = (time.perf_counter() - start) / runs
+        assert all(v.status == "pass" for v in verdicts), verdicts[0]
+        table.add_row(name, f"{single[True] * 1000:.1f} ms", f"{single[False] * 1000:.1f} ms", f"{harness * 1000:.1f} ms",
+                      f"{harness / single[True]:.2f}x", f"{harness / single[False]:.2f}x")
+    console.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--math-items", type=int, default=400)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--skip-math", action="store_true", help="only the code verifier's tables")
     args = parser.parse_args()
     backends = [*available_backends(), UNSAFE]
     console = Console(width=150)
-    math_table(args.math_items, console)
+    if not args.skip_math:
+        math_table(args.math_items, console)
+    for backend in available_backends():
+        harness_table(args.runs, backend, console)
 
     throughput = Table(title="sandboxed code verification throughput (programs/s)")
     throughput.add_column("verifier")

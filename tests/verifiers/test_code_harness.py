@@ -11,10 +11,13 @@ plain values decoded from the wire.
 
 from __future__ import annotations
 
+import io
 import json
+import math
 
 import pytest
 
+from rsynth.verifiers import codewire
 from rsynth.verifiers.base import VerifyItem
 from rsynth.verifiers.code import CodeVerifier
 from rsynth.verifiers.sandbox import available_backends
@@ -103,3 +106,75 @@ def test_programs_cannot_fake_a_pass_from_inside_the_harness(verifier):
     assert not wrong, wrong
     reached = got["reach_into_the_harness"].evidence["stderr_tail"]
     assert "REACHED::END" in reached, reached
+
+
+# What the tests see of the program: results as plain values, its callables and module imports.
+SEMANTICS = {
+    "namedtuple_is_its_tuple": ("assert f(1) == (1, 2)", "import collections\nP = collections.namedtuple('P', 'x y')\ndef f(x):\n    return P(x, 2)\n", {}, "pass"),
+    "nested_literals": (
+        "assert f(0) == {(1, 2): {3}, 'k': [frozenset({1}), 1 + 2j, b'x', None, -0.0]} and math.isnan(g()) and h() == 2 ** 20000",
+        "def f(x):\n    return {(1, 2): {3}, 'k': [frozenset({1}), 1 + 2j, b'x', None, -0.0]}\n"
+        "def g():\n    return float('nan')\ndef h():\n    return 2 ** 20000\n",
+        {}, "pass",
+    ),
+    "keyword_arguments": ("assert f(1, y=(2, 3)) == (1, (2, 3))", "def f(x, y=None):\n    return (x, y)\n", {}, "pass"),
+    "arguments_are_copies": ("a = [1]\nf(a)\nassert a == [1]", "def f(xs):\n    xs.append(2)\n", {}, "pass"),
+    "module_alias_is_the_harness_module": ("assert m.sqrt(4) == 2 and f(0) == 1", "import math as m\ndef f(x):\n    return 1\n", {}, "pass"),
+    "data_globals_are_not_visible": ("assert N == 3", "N = 3\ndef f(x):\n    return 1\n", {}, "fail"),
+    "opaque_result_keeps_its_truth": ("assert f('abc') and not f('xyz')", "import re\ndef f(s):\n    return re.match('a', s)\n", {}, "pass"),
+    "opaque_result_equals_no_literal": ("assert f(1) == [1]", "def f(x):\n    return iter([x])\n", {}, "fail"),
+    "builtin_exception_keeps_its_type": (
+        "try:\n    f(-1)\n    raise AssertionError('no error')\nexcept ValueError as e:\n    assert 'negative' in str(e)",
+        "def f(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x\n",
+        {}, "pass",
+    ),
+    "classes_are_callable_remotes": ("assert C(2).twice() == 4", "class C:\n    def __init__(self, x):\n        self.x = x\n    def twice(self):\n        return 2 * self.x\n", {}, "fail"),
+    "missing_io_entry_point_is_a_load_error": (IO_F2, "def g(x):\n    return 2\n", {"style": "io", "entry_point": "f"}, "error"),
+    "exception_at_import_is_a_load_error": (ASSERT_F2, "raise RuntimeError('no')\n", {}, "error"),
+    "loop_inside_a_call_is_a_timeout": (ASSERT_F2, "def f(x):\n    while True:\n        pass\n", {}, "timeout"),
+}
+
+
+def test_what_the_tests_see_of_the_program():
+    verifier = CodeVerifier(timeout=3.0, workers=2)
+    items = [VerifyItem(tests, program, extra) for tests, program, extra, _ in SEMANTICS.values()]
+    got = {n: v for n, v in zip(SEMANTICS, verifier.verify_batch(items))}
+    wrong = {n: (v.status, v.evidence.get("reason"), v.evidence.get("stderr_tail", "")[-300:]) for n, v in got.items() if v.status != SEMANTICS[n][3]}
+    assert not wrong, wrong
+    assert "NameError: name 'N' is not defined" in got["data_globals_are_not_visible"].evidence["stderr_tail"]
+
+
+def _round_trip(value, opaque=True):
+    stream = io.BytesIO(codewire.dumps([codewire.tag(value, opaque)]))
+    return codewire.recv(stream)[0]
+
+
+def test_wire_decodes_genuine_builtins_only():
+    class Liar(str):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = str.__hash__
+
+    for value in [None, True, 3, -0.0, 1e300, 1 + 2j, "a\udc80", b"\x00", [1, (2, [3])], {(1, 2): {3}, "k": frozenset({1})}, set(), 2**20000]:
+        back = _round_trip(value)
+        assert back == value and type(back) is type(value)
+    back = _round_trip(Liar("x"))
+    assert type(back) is str and back == "x" and back != "y"
+    assert math.isnan(_round_trip(float("nan"))) and _round_trip(float("-inf")) == float("-inf")
+    thing = _round_trip(object())
+    assert type(thing) is codewire.Opaque and thing.text.startswith("<object object") and bool(thing) and thing != thing.text
+    with pytest.raises(TypeError):
+        codewire.tag(object())  # the harness sends only literals
+
+
+@pytest.mark.parametrize("body", [b'{"t": [1]}', b'[{"x": 1}]', b'[{"t": 1}]', b'[{"s": [[1]]}]', b'[{"t": [1], "s": []}]', b"[1, ", b"[]"])
+def test_wire_rejects_malformed_messages(body):
+    with pytest.raises((ValueError, TypeError)):
+        codewire.recv(io.BytesIO(len(body).to_bytes(codewire.HEADER, "big") + body))
+
+
+def test_wire_refuses_a_giant_frame_without_reading_it():
+    with pytest.raises(ValueError):
+        codewire.recv(io.BytesIO((codewire.MAX_MESSAGE + 1).to_bytes(codewire.HEADER, "big")))
+    assert codewire.recv(io.BytesIO(b"\x00\x00\x00")) is None  # a stream that ends: None
