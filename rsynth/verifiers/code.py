@@ -1,8 +1,8 @@
 """Run untrusted Python programs against tests in the sandbox: pass | fail | timeout | error.
 
-Three test styles, chosen by `item.extra["style"]` (default "assert"):
-- "assert": `reference` is test code run in the program's namespace: plain `assert` lines (MBPP),
-  or a HumanEval `def check(candidate)`, which is then called with `extra["entry_point"]`.
+Four test styles, chosen by `item.extra["style"]` (default "assert"):
+- "assert": `reference` is test code: plain `assert` lines (MBPP), or a HumanEval
+  `def check(candidate)`, which is then called with `extra["entry_point"]`.
 - "io": `reference` is JSON `{"inputs": [[args...], ...], "outputs": [repr, ...], "atol": 0}`:
   the function `entry_point` is called on each input and compared with the expected value, within
   `atol` for floats (1e-6 when outputs are floats and atol is 0, as evalplus does).
@@ -13,12 +13,21 @@ Three test styles, chosen by `item.extra["style"]` (default "assert"):
   runs as "io" with evalplus's per-task input types (`mbpp_types.py`) and special oracles. The
   base asserts alone pass wrong programs that the plus inputs catch.
 - "stdio": `reference` is JSON `{"inputs": [stdin, ...], "outputs": [stdout, ...]}`; each case runs
-  the whole program once, and stdout must match up to trailing whitespace.
+  the whole program once, alone in the sandbox, and stdout must match up to trailing whitespace.
+  The expected outputs never enter the sandbox, so there is nothing to forge.
 
-A program "passes" only if the harness reaches its end and prints a per-run random token after the
-tests: a program that calls `os._exit(0)` halfway, or prints "OK", cannot fake a pass. The harness
-reads the token, the tests and the expected outputs into memory and deletes their files before the
-program is loaded, so the program cannot read the expected answers off the disk either.
+Threat model (assert, io, evalplus): the program is hostile and may do anything its sandbox allows.
+The tests, the expected outputs and the reference solutions are trusted. The tests and the
+comparisons run in a trusted harness (`codeharness.py`), the program in an interpreter of its own
+(`codechild.py`), started by exec from a harness that made itself non-dumpable. The harness calls
+the program's functions over a pipe and sees only the plain values `codewire.py` decodes, so the
+program cannot read the per-run token, return an object that equals anything, or patch what the
+tests use. A pass is the harness printing the token after the last test. One run (one sandbox, two
+interpreters) serves all the cases of an item. What the program can still do: answer as it likes
+(a lookup table of the test inputs passes, as in any test-based verifier), and shape the helpers a
+test calls that are its own functions (HumanEval/38's `encode_cyclic` is the program's, as in
+evalplus). Under `--sandbox unsafe-rlimit` the program has the user's own privileges (as root,
+CAP_SYS_PTRACE: it can trace the harness), so a pass there is no proof against a hostile program.
 """
 
 from __future__ import annotations
