@@ -14,11 +14,12 @@ comparison function). Now:
 3. It reads the token and the spec into memory and deletes their files.
 4. It starts the program with exec, not fork (`codechild.py` in a fresh interpreter: nothing of
    this process's memory is inherited), with its stdout sent to stderr and a private pipe pair.
-5. The tests run here. Every top-level callable of the program is a `Remote` here: calling it
-   sends the arguments over the pipe, and the result comes back through `codewire`, which
-   decodes only literal types (anything else is an `Opaque` stand-in compared by repr), so what
-   the tests compare is a genuine builtin whose `__eq__` cannot lie. Modules the program imported
-   at top level are this process's own import of the same standard-library module; any other
+5. The tests run here. Every top-level callable of the program is a `Remote` here (except names
+   that would shadow a builtin, unless it is the entry point): calling it sends the arguments
+   over the pipe, and the result comes back through `codewire`, which decodes only literal types
+   (anything else is an `Opaque` stand-in compared by repr), so what the tests compare is a
+   genuine builtin whose `__eq__` cannot lie. Standard-library modules the program imported at
+   top level under their own names are this process's own import of the same module; any other
    global of the program is invisible to the tests (a NameError, so the test fails).
 6. A pass is this process reaching its end and writing the token to the real stdout.
 If the program dies, this process ends the same way (its exit code, or its signal), as when the
@@ -156,14 +157,22 @@ class Remote:
         return f"<function {self.__name__} of the program>"
 
 
+def _callables(program, entry_point):
+    """The program's callables the tests may see: never a dunder name, nor one that would shadow a
+    builtin the tests use (a top-level `def abs(x): return 0` would make `abs(got - want) < eps`
+    pass), unless it is the entry point itself (Mbpp/126's is `sum`)."""
+    return {n: Remote(program, n) for n in program.names
+            if n.isidentifier() and not n.startswith("__") and (not hasattr(builtins, n) or n == entry_point)}
+
+
 def _modules(pairs):
-    """The program's top-level module imports, as this process's own standard-library modules."""
+    """The program's top-level module imports, as this process's own standard-library modules,
+    bound only under their own names (`import os as sys` binds nothing)."""
     found = {}
     for alias, name in pairs:
-        if name.partition(".")[0] in sys.stdlib_module_names and name not in NOT_IMPORTED:
+        if alias == name.partition(".")[0] and alias in sys.stdlib_module_names and alias not in NOT_IMPORTED:
             try:
-                __import__(name)
-                found[alias] = sys.modules[name]
+                found[alias] = __import__(name)  # the top-level package, as `import os.path` binds os
             except Exception:
                 pass
     return found
@@ -215,7 +224,7 @@ def _entry(program, spec):
 
 def run_assert(program, spec, _inputs):
     """MBPP asserts or a HumanEval `check(candidate)`, here, with the program's callables as remotes."""
-    ns = {"__name__": "__candidate__", **_modules(program.modules), **{n: Remote(program, n) for n in program.names}}
+    ns = {"__name__": "__candidate__", **_modules(program.modules), **_callables(program, spec.get("entry_point"))}
     ns["math"] = math  # MBPP asserts use math.isclose without importing it
     exec(compile(spec["tests"], "tests.py", "exec"), ns)
     if spec.get("entry_point") and "def check" in spec["tests"]:

@@ -4,8 +4,8 @@ Each program carries an attack and a wrong answer, so its verdict must be `fail`
 harness that ran the tests in the program's own interpreter (before the candidate moved to a
 process of its own), every attack in `FAKES` turned that wrong answer into a `pass`: it read the
 per-run token from the harness's globals, returned an object whose `==` always says yes, or
-monkeypatched what the tests use (`math.isclose`, builtins, `sys.modules`, the harness's
-`_matches`). Now the tests run in the trusted harness and see the program's results only as
+monkeypatched or shadowed what the tests use (`math.isclose`, builtins, `sys.modules`, the
+harness's `_matches`). Now the tests run in the trusted harness and see the program's results only as
 plain values decoded from the wire.
 """
 
@@ -42,6 +42,7 @@ FAKES = {
     "patched_builtin_sorted": ("assert sorted(f(1)) == [1, 2, 3]", "import builtins\nbuiltins.sorted = lambda *a, **k: [1, 2, 3]\ndef f(x):\n    return [0]\n", {}),
     "patched_builtin_len": ("assert len(f(1)) == 3", "import builtins\nbuiltins.len = lambda x: 3\ndef f(x):\n    return []\n", {}),
     "patched_builtin_isinstance": ("assert isinstance(f(1), list) and f(1) == []", "import builtins\nbuiltins.isinstance = lambda *a: True\n" + ALWAYS_EQUAL + "def f(x):\n    return AlwaysEqual()\n", {}),
+    "function_shadowing_a_builtin": ("assert abs(f(1) - 2.5) < 1e-9", "def abs(x):\n    return 0\ndef f(x):\n    return 0.0\n", {}),
     "fake_math_in_sys_modules": (
         CHECK_FABS,
         "import sys, types\nfake = types.ModuleType('math')\nfake.fabs = lambda x: 0.0\nsys.modules['math'] = fake\ndef f(x):\n    return 0.0\n",
@@ -119,7 +120,9 @@ SEMANTICS = {
     ),
     "keyword_arguments": ("assert f(1, y=(2, 3)) == (1, (2, 3))", "def f(x, y=None):\n    return (x, y)\n", {}, "pass"),
     "arguments_are_copies": ("a = [1]\nf(a)\nassert a == [1]", "def f(xs):\n    xs.append(2)\n", {}, "pass"),
-    "module_alias_is_the_harness_module": ("assert m.sqrt(4) == 2 and f(0) == 1", "import math as m\ndef f(x):\n    return 1\n", {}, "pass"),
+    "module_import_is_the_harness_module": ("assert sys.getsizeof(()) > 0 and f(0) == 1", "import sys\ndef f(x):\n    return 1\n", {}, "pass"),
+    "entry_point_may_be_named_like_a_builtin": ("assert sum(2, 3) == 5", "def sum(a, b):\n    return a + b\n", {"entry_point": "sum"}, "pass"),
+    "module_bound_only_under_its_own_name": ("assert sys.getsizeof(1) > 0", "import os as sys\ndef f(x):\n    return 1\n", {}, "fail"),
     "data_globals_are_not_visible": ("assert N == 3", "N = 3\ndef f(x):\n    return 1\n", {}, "fail"),
     "opaque_result_keeps_its_truth": ("assert f('abc') and not f('xyz')", "import re\ndef f(s):\n    return re.match('a', s)\n", {}, "pass"),
     "opaque_result_equals_no_literal": ("assert f(1) == [1]", "def f(x):\n    return iter([x])\n", {}, "fail"),
