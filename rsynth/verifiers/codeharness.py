@@ -34,7 +34,7 @@ import ctypes
 
 PR_SET_DUMPABLE = 4
 if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:  # first of all
-    raise SystemExit(4)
+    raise SystemExit(4)  # EXIT_HARNESS_ERROR
 
 # Imports come after the prctl on purpose. ast, signal and traceback are imported where they are
 # used (on the io path, or when something failed): with re and enum they cost ~25 ms of CPU a run.
@@ -50,6 +50,7 @@ import codewire  # noqa: E402
 import mbpp_types  # noqa: E402
 
 EXIT_LOAD_ERROR = 3  # the program did not load (syntax error, exception at import, missing entry point)
+EXIT_HARNESS_ERROR = 4  # raised above, before anything else
 SIGKILL = 9
 NOT_IMPORTED = {"antigravity", "this"}  # standard modules whose import does something
 
@@ -109,7 +110,7 @@ class Program:
     def _receive(self):
         try:
             message = codewire.recv(self._replies)
-        except (ValueError, TypeError, RecursionError, MemoryError) as exc:
+        except Exception as exc:  # malformed, too deep, too big (a complex of 10**400), out of memory
             self._violated(f"an undecodable reply ({type(exc).__name__}: {exc})")
         if message is None:
             self._gone()
@@ -129,7 +130,7 @@ class Program:
                 pass
             os.kill(os.getpid(), -code)
             os._exit(128 - code)  # PID 1 of a namespace (unshare) ignores its own signals: 128 + N, as bwrap reports
-        os._exit(code)
+        os._exit(1 if code == EXIT_HARNESS_ERROR else code)  # 4 would read as this harness's own failure
 
     def _violated(self, why):
         print(f"the program broke the call protocol: {why}", file=sys.stderr, flush=True)

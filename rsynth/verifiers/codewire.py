@@ -117,7 +117,8 @@ def send(stream, message):
 
 def recv(stream):
     """The next message (a list of decoded values), or None at the end of the stream. A malformed
-    frame raises ValueError (or TypeError, RecursionError: a set of lists, a too deep value)."""
+    frame raises ValueError (or TypeError, RecursionError, OverflowError: a set of lists, a too
+    deep value, a complex part past the float range)."""
     head = stream.read(HEADER)
     if len(head) < HEADER:
         return None

@@ -134,6 +134,7 @@ SEMANTICS = {
     "classes_are_callable_remotes": ("assert C(2).twice() == 4", "class C:\n    def __init__(self, x):\n        self.x = x\n    def twice(self):\n        return 2 * self.x\n", {}, "fail"),
     "missing_io_entry_point_is_a_load_error": (IO_F2, "def g(x):\n    return 2\n", {"style": "io", "entry_point": "f"}, "error"),
     "exception_at_import_is_a_load_error": (ASSERT_F2, "raise RuntimeError('no')\n", {}, "error"),
+    "exit_code_4_inside_a_call_is_not_a_harness_error": (ASSERT_F2, "import os\ndef f(x):\n    os._exit(4)\n", {}, "fail"),
     "loop_inside_a_call_is_a_timeout": (ASSERT_F2, "def f(x):\n    while True:\n        pass\n", {}, "timeout"),
 }
 
@@ -171,9 +172,9 @@ def test_wire_decodes_genuine_builtins_only():
         codewire.tag(object())  # the harness sends only literals
 
 
-@pytest.mark.parametrize("body", [b'{"t": [1]}', b'[{"x": 1}]', b'[{"t": 1}]', b'[{"s": [[1]]}]', b'[{"t": [1], "s": []}]', b"[1, ", b"[]"])
+@pytest.mark.parametrize("body", [b'[{"c": [1' + b"0" * 400 + b', 0]}]', b'{"t": [1]}', b'[{"x": 1}]', b'[{"t": 1}]', b'[{"s": [[1]]}]', b'[{"t": [1], "s": []}]', b"[1, ", b"[]"])
 def test_wire_rejects_malformed_messages(body):
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises((ValueError, TypeError, OverflowError)):
         codewire.recv(io.BytesIO(len(body).to_bytes(codewire.HEADER, "big") + body))
 
 
