@@ -141,7 +141,7 @@ class Program:
         try:
             os.kill(self.pid, SIGKILL)
             os.waitpid(self.pid, 0)
-        except ChildProcessError:
+        except (ProcessLookupError, ChildProcessError):
             pass
 
 
