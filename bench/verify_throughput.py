@@ -3,21 +3,26 @@
 Prints math pairs/s on MATH-500 answers and on the slow cases (repeating decimals, rationalised
 fractions, inequalities against intervals, hedged answers: 60 pairs), each against the previous
 path (plain math-verify `verify`, as before issue 13) with how many verdicts each gets right;
-sandboxed executions/s with 1 and 2 workers for every backend; and the sandbox's per-run overhead
-against a bare subprocess running the same program (ratios, not absolute times, carry over
-between machines).
+sandboxed executions/s with 1 and 2 workers for every backend; the sandbox's per-run overhead
+against a bare subprocess running the same program; and the code harness's cost (the program in
+an interpreter of its own, called over a pipe) against one sandboxed interpreter running the
+program and its tests together, as the harness did before (ratios, not absolute times, carry
+over between machines).
 
-    python bench/verify_throughput.py [--math-items 400] [--runs 40]
+    python bench/verify_throughput.py [--math-items 400] [--runs 40] [--skip-math]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -141,14 +146,63 @@ def per_run_seconds(runs: int, backend: str | None) -> float:
     return (time.perf_counter() - start) / runs
 
 
+def harness_cases(calls: int) -> list[tuple[str, VerifyItem, str]]:
+    """(name, harness item, the same program and tests as one script): one call, and `calls` io cases."""
+    outputs = [sum(i * i for i in range(n)) for n in range(calls)]
+    io = VerifyItem(json.dumps({"inputs": [[n] for n in range(calls)], "outputs": [repr(o) for o in outputs]}), PROGRAM, {"style": "io", "entry_point": "f"})
+    loop = f"{PROGRAM}for n, want in enumerate({outputs!r}):\n    assert f(n) == want\n"
+    return [("assert, 1 call", VerifyItem("assert f(10) == 285", PROGRAM), PROGRAM + "assert f(10) == 285\n"),
+            (f"io, {calls} calls", io, loop)]
+
+
+def harness_table(runs: int, backend: str, console: Console) -> None:
+    """Median ms/item of the harness against one interpreter started as before (-s: site and its
+    .pth files run) and started bare (-S, as the harness starts both of its interpreters), in wall
+    time and in CPU time of the whole run (all reaped descendants: supervisor, sandbox, harness,
+    program). The three take turns item by item, so a load spike on a shared machine hits them
+    alike; CPU time hardly depends on the load."""
+    table = Table(title=f"code harness cost, sandbox={backend}, 1 worker (median of {runs} items, interleaved)")
+    for col in ("test", "measure", "one interpreter -s", "one interpreter -S", "harness (2 interpreters -S)", "vs -s", "vs -S"):
+        table.add_column(col, justify="left" if col in ("test", "measure") else "right")
+    verifier = CodeVerifier(timeout=10, workers=1, sandbox=backend)
+
+    def timed(fn: Callable[[], bool]) -> tuple[float, float]:
+        cpu, start = _children_cpu(), time.perf_counter()
+        assert fn()
+        return time.perf_counter() - start, _children_cpu() - cpu
+
+    for name, item, script in harness_cases(200):
+        times: dict[str, list[tuple[float, float]]] = {"-s": [], "-S": [], "harness": []}
+        for _ in range(runs):
+            times["-s"].append(timed(lambda: verifier.sandbox.run(Job({"main.py": script})).returncode == 0))
+            times["-S"].append(timed(lambda: verifier.sandbox.run(Job({"main.py": script}, site=False)).returncode == 0))
+            times["harness"].append(timed(lambda: verifier.verify_batch([item])[0].status == "pass"))
+        # Under bwrap the sandboxed processes' CPU time never reaches this process (they are not
+        # reaped up the chain to the supervisor), so only its wall time is shown.
+        for i, measure in enumerate(("wall", "CPU") if backend != "bwrap" else ("wall",)):
+            med = {k: statistics.median(t[i] for t in v) for k, v in times.items()}
+            table.add_row(name if i == 0 else "", measure, *(f"{med[k] * 1000:.1f} ms" for k in ("-s", "-S", "harness")),
+                          f"{med['harness'] / med['-s']:.2f}x", f"{med['harness'] / med['-S']:.2f}x")
+    console.print(table)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--math-items", type=int, default=400)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--skip-math", action="store_true", help="only the code verifier's tables")
     args = parser.parse_args()
     backends = [*available_backends(), UNSAFE]
     console = Console(width=150)
-    math_table(args.math_items, console)
+    if not args.skip_math:
+        math_table(args.math_items, console)
+    for backend in backends:
+        harness_table(args.runs, backend, console)
 
     throughput = Table(title="sandboxed code verification throughput (programs/s)")
     throughput.add_column("verifier")

@@ -1,8 +1,8 @@
 """Run untrusted Python programs against tests in the sandbox: pass | fail | timeout | error.
 
-Three test styles, chosen by `item.extra["style"]` (default "assert"):
-- "assert": `reference` is test code run in the program's namespace: plain `assert` lines (MBPP),
-  or a HumanEval `def check(candidate)`, which is then called with `extra["entry_point"]`.
+Four test styles, chosen by `item.extra["style"]` (default "assert"):
+- "assert": `reference` is test code: plain `assert` lines (MBPP), or a HumanEval
+  `def check(candidate)`, which is then called with `extra["entry_point"]`.
 - "io": `reference` is JSON `{"inputs": [[args...], ...], "outputs": [repr, ...], "atol": 0}`:
   the function `entry_point` is called on each input and compared with the expected value, within
   `atol` for floats (1e-6 when outputs are floats and atol is 0, as evalplus does).
@@ -13,12 +13,21 @@ Three test styles, chosen by `item.extra["style"]` (default "assert"):
   runs as "io" with evalplus's per-task input types (`mbpp_types.py`) and special oracles. The
   base asserts alone pass wrong programs that the plus inputs catch.
 - "stdio": `reference` is JSON `{"inputs": [stdin, ...], "outputs": [stdout, ...]}`; each case runs
-  the whole program once, and stdout must match up to trailing whitespace.
+  the whole program once, alone in the sandbox, and stdout must match up to trailing whitespace.
+  The expected outputs never enter the sandbox, so there is nothing to forge.
 
-A program "passes" only if the harness reaches its end and prints a per-run random token after the
-tests: a program that calls `os._exit(0)` halfway, or prints "OK", cannot fake a pass. The harness
-reads the token, the tests and the expected outputs into memory and deletes their files before the
-program is loaded, so the program cannot read the expected answers off the disk either.
+Threat model (assert, io, evalplus): the program is hostile and may do anything its sandbox allows.
+The tests, the expected outputs and the reference solutions are trusted. The tests and the
+comparisons run in a trusted harness (`codeharness.py`), the program in an interpreter of its own
+(`codechild.py`), started by exec from a harness that made itself non-dumpable. The harness calls
+the program's functions over a pipe and sees only the plain values `codewire.py` decodes, so the
+program cannot read the per-run token, return an object that equals anything, or patch what the
+tests use. A pass is the harness printing the token after the last test. One run (one sandbox, two
+interpreters) serves all the cases of an item. What the program can still do: answer as it likes
+(a lookup table of the test inputs passes, as in any test-based verifier), and shape the helpers a
+test calls that are its own functions (HumanEval/38's `encode_cyclic` is the program's, as in
+evalplus). Under `--sandbox unsafe-rlimit` the program has the user's own privileges (as root,
+CAP_SYS_PTRACE: it can trace the harness), so a pass there is no proof against a hostile program.
 """
 
 from __future__ import annotations
@@ -35,92 +44,19 @@ from rsynth.verifiers import mbpp_types
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 from rsynth.verifiers.sandbox import Job, Limits, RunResult, Sandbox
 
-TYPES_SOURCE = Path(mbpp_types.__file__).read_text(encoding="utf-8")
+# The scratch files of a harness run besides token, spec.json and candidate.py: the trusted harness
+# as main.py, the program's side, the wire format and the MBPP+ input types. They are scripts for
+# the sandbox's interpreter (stdlib only), read as text here: importing codeharness would run it.
+HARNESS_FILES = {name: (Path(__file__).with_name(source)).read_text(encoding="utf-8") for name, source in
+                 {"main.py": "codeharness.py", "codechild.py": "codechild.py", "codewire.py": "codewire.py", "mbpp_types.py": "mbpp_types.py"}.items()}
 
 EXIT_LOAD_ERROR = 3  # the program itself did not load (syntax error, missing entry point)
-
-HARNESS = r'''
-import ast, copy, json, math, os, sys, traceback
-
-def _take(name):
-    with open(name, encoding="utf-8") as fh:
-        text = fh.read()
-    os.remove(name)
-    return text
-
-_token = _take("token")
-_spec = json.loads(_take("spec.json"))
-_inputs = _spec.get("inputs") or []
-if _spec.get("fix_types"):  # MBPP+: tuples, sets, complex numbers back (before the program loads)
-    _types = {}
-    exec(compile(_take("mbpp_types.py"), "mbpp_types.py", "exec"), _types)
-    _inputs = _types["restore_inputs"](_spec["fix_types"], _inputs)
-_out = os.dup(1)
-os.dup2(2, 1)  # the program's prints go to stderr; only the harness writes the real stdout
-
-def _close(got, want, atol):
-    if atol and isinstance(want, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
-        return math.isclose(got, want, rel_tol=0.0, abs_tol=atol) or (math.isnan(got) and math.isnan(want))
-    if atol and isinstance(want, (list, tuple)) and type(got) is type(want) and len(got) == len(want):
-        return all(_close(g, w, atol) for g, w in zip(got, want))
-    return got == want
-
-def _floats(v):
-    return isinstance(v, float) or (isinstance(v, (list, tuple)) and bool(v) and all(isinstance(i, float) for i in v))
-
-def _matches(got, want, atol, oracle):
-    value, as_repr = _expected(want)
-    if oracle == "any":
-        return True
-    if oracle == "not_none":
-        return (got is not None) == (value is not None)
-    if oracle == "zero_or_exact" and got == 0:
-        return True
-    if as_repr:
-        return repr(got) == want
-    if not atol and _floats(value):
-        atol = 1e-6
-    return _close(got, value, atol)
-
-def _expected(text):
-    try:
-        return ast.literal_eval(text), False
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text, True  # e.g. nan or an object repr: compare reprs instead
-
-_ns = {"__name__": "__candidate__"}
-try:
-    with open("candidate.py", encoding="utf-8") as _fh:
-        exec(compile(_fh.read(), "candidate.py", "exec"), _ns)
-    _fn = _ns[_spec["entry_point"]] if _spec.get("entry_point") and _spec["style"] != "assert" else None
-except BaseException:
-    traceback.print_exc()
-    os._exit(3)
-
-_payload = ""
-if _spec["style"] == "assert":
-    exec("import math", _ns)  # MBPP asserts use math.isclose without importing it
-    exec(compile(_spec["tests"], "tests.py", "exec"), _ns)
-    if _spec.get("entry_point") and "def check" in _spec["tests"]:
-        _ns["check"](_ns[_spec["entry_point"]])
-elif _spec["style"] == "record":
-    _payload = json.dumps([repr(_fn(*copy.deepcopy(args))) for args in _inputs])
-else:
-    for _i, (_args, _want) in enumerate(zip(_inputs, _spec["outputs"])):
-        _got = _fn(*copy.deepcopy(_args))
-        if not _matches(_got, _want, _spec.get("atol") or 0, _spec.get("oracle") or "exact"):
-            print(f"case {_i}: expected {_want[:200]}, got {repr(_got)[:200]}", file=sys.stderr)
-            os._exit(1)
-os.write(_out, (_payload + "\n" + _token + "\n").encode())
-'''
+EXIT_HARNESS_ERROR = 4  # the harness could not make itself non-dumpable
 
 
 def _harness_job(program: str, spec: dict[str, Any]) -> tuple[Job, str]:
     token = secrets.token_hex(16)
-    files = {"main.py": HARNESS, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)}
-    if spec.get("fix_types"):
-        files["mbpp_types.py"] = TYPES_SOURCE
-    return Job(files), token
+    return Job({**HARNESS_FILES, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)}, site=False), token
 
 
 def evalplus_tests(row: dict[str, Any]) -> str | None:
@@ -192,7 +128,7 @@ class CodeVerifier(Verifier):
         limits = Limits(wall_s=timeout, cpu_s=max(1, int(timeout)), memory_mb=memory_mb)
         self.sandbox = Sandbox(limits, backend=backend or sandbox)
         # the backend is part of the version, so every row's provenance and the card name it
-        self.version = f"2+sandbox-{self.sandbox.backend}"
+        self.version = f"3+sandbox-{self.sandbox.backend}"
         self._expected: dict[str, list[str] | str] = {}  # evalplus outputs per task (or why none), recorded once
         # The trusted reference records its outputs under evalplus's limits (4 GB; a minute for the
         # few MBPP+ tasks whose plus inputs are huge): a task must not fail for its own reference.
@@ -276,6 +212,8 @@ class CodeVerifier(Verifier):
                 continue
             if result.returncode == EXIT_LOAD_ERROR:
                 return Verdict("error", False, _evidence(result, reason="program did not load"))
+            if result.returncode == EXIT_HARNESS_ERROR:
+                return Verdict("error", False, _evidence(result, reason="the harness could not make itself non-dumpable"))
             ok, _ = _finished(result, token)
             if not ok:
                 reason = "exited before the tests finished" if result.returncode == 0 else "tests failed"

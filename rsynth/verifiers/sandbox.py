@@ -73,6 +73,7 @@ class Job:
     files: dict[str, str]
     main: str = "main.py"
     stdin: str = ""
+    site: bool = True  # False: `python -S` (no site module, so no .pth files run: the code harness needs only the stdlib)
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class _Running:
             self.cgroup = _Cgroup(sandbox.cgroup_root, f"rsynth-{os.getpid()}-{index}-{time.monotonic_ns()}", sandbox.limits.procs)
         limits = sandbox.limits
         spec = {
-            "argv": sandbox.argv(self.root, job.main),
+            "argv": sandbox.argv(self.root, job.main, site=job.site),
             "cwd": str(work),
             "env": _env(),
             "stdin": str(io / "stdin"), "stdout": str(io / "stdout"), "stderr": str(io / "stderr"),
@@ -211,8 +212,8 @@ class _Running:
             if tail and not hung and self.proc.returncode != -signal.SIGKILL:
                 crash += ": " + tail.splitlines()[-1]
         rc = outcome["returncode"]
-        if self.sandbox.backend == "bwrap" and rc is not None and rc > 128:
-            rc = 128 - rc  # bwrap reports a child killed by signal N as exit code 128 + N
+        if self.sandbox.backend in SAFE_BACKENDS and rc is not None and rc > 128:
+            rc = 128 - rc  # bwrap reports a child killed by signal N as 128 + N; so does the code harness as PID 1 under unshare
         # RLIMIT_CPU sends SIGXCPU, then SIGKILL at the hard limit: the program ran out of time.
         timed_out = outcome["timed_out"] or rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU)
         result = RunResult(
@@ -335,9 +336,9 @@ class Sandbox:
                 "(network, file reads and writes and signals to this user's processes are NOT blocked)."
             )
 
-    def argv(self, root: Path, main: str) -> list[str]:
+    def argv(self, root: Path, main: str, *, site: bool = True) -> list[str]:
         """The command the supervisor starts for a run whose scratch files are in `root`/work."""
-        command = [self.python, "-s", main]  # not -I: it would also drop PYTHONHASHSEED
+        command = [self.python, "-s", *([] if site else ["-S"]), main]  # not -I: it would also drop PYTHONHASHSEED
         if self.backend == UNSAFE:
             return command
         if self.backend == "unshare":

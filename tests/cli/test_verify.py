@@ -69,7 +69,7 @@ def test_verify_code_cli_humaneval_style_with_attacks(tmp_path):
     verdicts = {r["id"]: r["verdict"] for r in data}
     assert verdicts == {"HumanEval/0": "pass", "HumanEval/1": "pass", "HumanEval/2": "pass", "loop": "timeout", "env": "pass"}
     backend = json.loads(data[-1]["evidence"])["sandbox"]
-    assert backend in ("bwrap", "unshare") and {r["verifier_version"] for r in data} == {f"2+sandbox-{backend}"}
+    assert backend in ("bwrap", "unshare") and {r["verifier_version"] for r in data} == {f"3+sandbox-{backend}"}
     errors = read_split(out, "errors").to_pylist()
     assert len(errors) == 1 and errors[0]["field"] == "solution" and errors[0]["row"] == 6
 
@@ -124,7 +124,7 @@ def test_verify_code_refuses_without_a_sandbox_and_runs_when_unsafe_is_asked_for
         res = run("--out", str(tmp_path / out), flag, "unsafe-rlimit")
         assert res.returncode == 0, res.stderr
         (row,) = read_split(tmp_path / out, "data").to_pylist()
-        assert row["verdict"] == "pass" and row["verifier_version"] == "2+sandbox-unsafe-rlimit"
+        assert row["verdict"] == "pass" and row["verifier_version"] == "3+sandbox-unsafe-rlimit"
         assert json.loads(row["evidence"])["sandbox"] == "unsafe-rlimit"
 
 

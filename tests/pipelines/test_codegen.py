@@ -88,7 +88,7 @@ def test_generate_code_verdicts_pass_rates_tests_and_mutants(tmp_path, verifier)
     assert data["Mbpp/2/s0/0"]["verdict"] == "pass" and data["Mbpp/2/s0/0"]["pass_rate"] == 1.0
     mbpp_spec = TestSpec.from_json(data["Mbpp/2/s0/0"]["reference_answer"])  # MBPP+: base + plus inputs, evalplus style
     assert mbpp_spec.style == "evalplus" and len(json.loads(mbpp_spec.tests)["inputs"]) == len(bench[2]["base_input"]) + len(bench[2]["plus_input"])
-    assert data["Mbpp/2/s0/0"]["provenance"]["verifier_version"] == f"2+sandbox-{verifier.sandbox.backend}"
+    assert data["Mbpp/2/s0/0"]["provenance"]["verifier_version"] == f"3+sandbox-{verifier.sandbox.backend}"
     spec = TestSpec.from_json(data[f"{he0}/s0/0"]["reference_answer"])
     assert spec.entry_point == bench[0]["entry_point"] and "def check" in spec.tests
     # test synthesis: the wrong assert (max2(3, 1) == 1) is dropped, the task's samples run on the kept ones

@@ -156,8 +156,9 @@ def test_unsafe_rlimit_still_survives_its_programs(tmp_path, secret_file):
     names = ["kill_parent", "kill_group", "read_secret_env", "memory_bomb", "infinite_loop"]  # not kill(-1): as root, the machine
     if pids_cgroup_root() is not None:  # without one, root ignores RLIMIT_NPROC and setsid escapes
         names += ["fork_storm", "daemon"]
-    verifier = CodeVerifier(timeout=4.0, workers=2, memory_mb=512, sandbox=UNSAFE)  # the parent is the supervisor
-    code = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\ndef f():\n    return 1\n"
+    verifier = CodeVerifier(timeout=4.0, workers=2, memory_mb=512, sandbox=UNSAFE)
+    supervisor = "int(open(f'/proc/{os.getppid()}/stat').read().rsplit(')', 1)[1].split()[1])"  # the harness's parent
+    code = f"import os, signal\nos.kill({supervisor}, signal.SIGKILL)\ndef f():\n    return 1\n"
     verdicts = verifier.verify_batch([VerifyItem("assert f() == 1", c) for c in (code, HONEST[0], WRONG[0])])
     assert [v.status for v in verdicts] == ["error", "pass", "fail"]
     assert "supervisor died (killed by SIGKILL)" in verdicts[0].evidence["reason"]
