@@ -50,6 +50,23 @@ def openai_server(tiny_engine) -> Iterator:
     server.stop()
 
 
+# Files whose tests take minutes (kill-and-resume subprocess runs, sandboxed benchmark sweeps), run
+# first: under pytest-xdist a long file started last would run alone on one worker at the end. The
+# MBPP+ sweep (up to 4 GB per sandbox) comes after a few minutes, when the session's Lean run (two
+# 3.6 GB processes, started with the first test) is usually done.
+LONGEST_FIRST = ("recipes/test_build.py", "pipelines/test_annotate.py", "cli/test_generate.py", "verifiers/test_code.py",
+                 "decontam/test_probe.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first (stable: each file keeps its own order)."""
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith("tests/" + name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
+
 def _shared_tmp(config: pytest.Config, factory: pytest.TempPathFactory) -> Path:
     """This run's temporary directory, the same for every pytest-xdist worker of the run."""
     base = factory.getbasetemp()
