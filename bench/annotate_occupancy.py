@@ -26,6 +26,11 @@ sequential (one k-request per search) and a request returns with its LONGEST sam
 search fills about k x mean/max-of-k slots (~4 of 16 here); once every question is live (async with
 --max-live-searches >= questions) starvation is the run's own drain, which more questions fix.
 
+Rows per B: lock-step; async with exactly --max-live-searches live (an engine that cannot tell its
+idle slots); async as shipped (more questions go live while `can_start` reports idle slots); and
+async with --prefetch (likely next requests sent into idle slots once every question is live).
+"useful occupancy" counts only completions a search used.
+
 Usage: python bench/annotate_occupancy.py [--questions 256] [--capacity 256 1024] [--live 256]
 """
 
@@ -86,9 +91,9 @@ class SimEngine(Engine):
     name = "sim"
     request_seeded = True
 
-    def __init__(self, capacity: int, answers: dict[str, str]) -> None:
+    def __init__(self, capacity: int, answers: dict[str, str], tells_slots: bool = True) -> None:
         super().__init__("sim")
-        self.capacity, self.answers = capacity, answers
+        self.capacity, self.answers, self.tells_slots = capacity, answers, tells_slots
         self.now, self.step_no, self.running = 0.0, 0, 0
         self.waiting: deque[SimRequest] = deque()
         self.heap: list[_Seq] = []
@@ -170,6 +175,11 @@ class SimEngine(Engine):
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         return self._generate(prompts, params)  # occupancy is the simulator's own, in virtual time
 
+    def can_start(self, sequences: int) -> bool:
+        """Free slots for `sequences` beyond everything running and queued (vLLM: max_num_seqs)."""
+        queued = sum(len(r.lengths) - r.admitted for r in self.waiting)
+        return self.tells_slots and self.running + queued + sequences <= self.capacity
+
     async def agenerate(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
         future = asyncio.get_running_loop().create_future()
         req = self._request(prompt, params)
@@ -206,15 +216,17 @@ def write_problems(path: Path, n: int) -> dict[str, str]:
     return answers
 
 
-def run(capacity: int, scheduler: str, problems: Path, answers: dict[str, str], out: Path, live: int, batch: int) -> dict:
-    engine = SimEngine(capacity, answers)
+def run(capacity: int, scheduler: str, problems: Path, answers: dict[str, str], out: Path, live: int, batch: int,
+        prefetch: bool = False, tells_slots: bool = True) -> dict:
+    engine = SimEngine(capacity, answers, tells_slots)
     config = AnnotateConfig(omegaprm=OmegaPRMConfig(), params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048, seed=0))
     t0 = time.perf_counter()
     stats = run_annotate(str(problems), {}, out, engine, config, concurrent_searches=batch, max_live_searches=live,
-                         scheduler=scheduler, overwrite=True, quiet=True, verifier=ExactVerifier())
+                         scheduler=scheduler, overwrite=True, quiet=True, verifier=ExactVerifier(), prefetch=prefetch)
     occ = stats["sequences in flight (mean)"] / capacity
     return {"virtual_s": engine.now, "occupancy": occ, "p10": stats["sequences in flight (p10)"] / capacity,
-            "completions": stats["completions this run"], "real_s": time.perf_counter() - t0, "starved": engine.starved_s / engine.now,
+            "completions": stats["completions generated this run"],
+            "used": stats["completions generated this run"] - stats.get("prefetched completions unused", 0), "real_s": time.perf_counter() - t0, "starved": engine.starved_s / engine.now,
             "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist()}
 
 
@@ -229,15 +241,20 @@ def main() -> None:
     answers = write_problems(tmp / "problems", args.questions)
     table = Table(title=f"annotate-prm on a simulated continuous-batching engine ({args.questions} questions, OmegaPRM "
                         f"k0=32 k=16 budget 200; lockstep --concurrent-searches {args.batch}, async --max-live-searches {args.live})")
-    for col in ("B", "scheduler", "occupancy (mean)", "occupancy (p10)", "time to finish (virtual s)", "speed-up", "starved share", "completions", "rows equal"):
+    for col in ("B", "scheduler", "occupancy (mean)", "useful occupancy", "occupancy (p10)", "time to finish (virtual s)", "speed-up",
+                "starved share", "completions paid", "of them used", "rows equal"):
         table.add_column(col, justify="right")
     for cap in args.capacity:
         lock = run(cap, "lockstep", tmp / "problems", answers, tmp / f"lock-{cap}", args.live, args.batch)
-        asy = run(cap, "async", tmp / "problems", answers, tmp / f"async-{cap}", args.live, args.batch)
-        same = "yes" if lock["rows"] == asy["rows"] else "NO"
-        for name, r in (("lockstep", lock), ("async", asy)):
-            table.add_row(str(cap), name, f"{r['occupancy']:.2f}", f"{r['p10']:.2f}", f"{r['virtual_s']:.0f}",
-                          f"{lock['virtual_s'] / r['virtual_s']:.2f}x", f"{r['starved']:.2f}", str(r["completions"]), same)
+        runs = [("lockstep", lock)]
+        variants = (("async, max-live only", False, False), ("async", False, True), ("async --prefetch", True, True))
+        for name, prefetch, slots in variants:
+            runs.append((name, run(cap, "async", tmp / "problems", answers, tmp / f"async-{cap}-{prefetch}-{slots}", args.live, args.batch,
+                                   prefetch, slots)))
+        for name, r in runs:
+            table.add_row(str(cap), name, f"{r['occupancy']:.2f}", f"{r['occupancy'] * r['used'] / r['completions']:.2f}", f"{r['p10']:.2f}",
+                          f"{r['virtual_s']:.0f}", f"{lock['virtual_s'] / r['virtual_s']:.2f}x", f"{r['starved']:.2f}",
+                          str(r["completions"]), str(r["used"]), "yes" if r["rows"] == lock["rows"] else "NO")
     Console(width=200).print(table)
 
 

@@ -50,6 +50,9 @@ class Recorder(Engine):
     def identity(self) -> dict:
         return self.inner.identity()
 
+    def can_start(self, sequences: int) -> bool:
+        return self.inner.can_start(sequences)
+
     def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         raise NotImplementedError  # generate() forwards whole: the inner engine keeps the counters
 
@@ -63,6 +66,15 @@ class Recorder(Engine):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def write_problems(path: Path, n: int) -> None:
+    """`n` one-step arithmetic questions with single-digit numbers: easy enough for a 135M model to
+    solve sometimes, so questions get searched rather than pre-filtered out."""
+    w = ShardSetWriter(path, {"data": PROBLEM_SCHEMA}, stage="bench", run_key="bench")
+    for i, row in enumerate(generate_problems("arithmetic", n, 0, Knobs(max_steps=1, max_number=9))):
+        w.add("data", row, i)
+    w.close({})
 
 
 def annotate(engine: Engine, problems: Path, out: Path, config: AnnotateConfig, concurrent: int,
@@ -90,10 +102,7 @@ def main() -> None:
     engine = make_engine(args.engine, args.model)
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-bench-"))
     problems = tmp / "problems"
-    w = ShardSetWriter(problems, {"data": PROBLEM_SCHEMA}, stage="bench", run_key="bench")
-    for i, row in enumerate(generate_problems("arithmetic", args.problems, 0, Knobs(max_steps=1, max_number=9))):
-        w.add("data", row, i)
-    w.close({})
+    write_problems(problems, args.problems)
     config = AnnotateConfig(
         omegaprm=OmegaPRMConfig(k0=args.k0, k=args.k, max_search=3, rollout_budget=args.k0 + 6 * args.k),
         params=SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=args.max_new_tokens, seed=0),

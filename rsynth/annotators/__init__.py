@@ -1,6 +1,7 @@
 """Step-label searches (OmegaPRM, Math-Shepherd) as engine-agnostic generators; see docs/annotators.md."""
 
 from rsynth.annotators.base import (
+    Batch,
     GivenTrace,
     LabelledTrace,
     Rollout,
@@ -14,6 +15,7 @@ from rsynth.annotators.math_shepherd import MathShepherdConfig, math_shepherd_se
 from rsynth.annotators.omegaprm import OmegaPRMConfig, omegaprm_search
 
 __all__ = [
+    "Batch",
     "GivenTrace",
     "LabelledTrace",
     "MathShepherdConfig",

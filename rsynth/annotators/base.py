@@ -108,25 +108,39 @@ class SearchResult:
     stop_reason: str | None = None  # why a pool search ended: max_search | budget | pool_empty
 
 
+class Batch(list):
+    """The requests a search needs now (a plain list to drivers that ignore the rest), plus `likely`:
+    requests it will probably make next -- e.g. both possible next bisection probes.
+
+    A driver may serve `likely` requests early with slots an engine would otherwise leave idle
+    (rsynth.pipelines.scheduler's prefetch). They are hints, never answers: the search still asks for
+    each one when it needs it, so its result does not depend on whether a hint was used. That only
+    holds for drivers whose replies are a pure function of the request (request-seeded engines).
+    """
+
+    likely: tuple[RolloutRequest, ...] = ()
+
+
 Replies = list[list[Rollout]]
-Search = Generator[list[RolloutRequest], Replies, SearchResult]
+Search = Generator[Batch, Replies, SearchResult]
 Policy = Callable[[list[RolloutRequest]], Replies]
 
 
-def ask(requests: Sequence[RolloutRequest], counters: Counters) -> Generator[list[RolloutRequest], Replies, Replies]:
+def ask(requests: Sequence[RolloutRequest], counters: Counters, likely: Sequence[RolloutRequest] = ()) -> Generator[Batch, Replies, Replies]:
     """Yield `requests` as one batch (use with `yield from`) and return one rollout list per request.
 
     Identical prefixes (of the same draw) in one batch are merged into one request with the largest
     k, and each asker gets the first k of the shared rollouts: they estimate the same quantity, so
     sampling it twice would only cost completions. Nothing is yielded for an empty batch, so drivers
-    never see one.
+    never see one. `likely` rides along as the batch's hints (see `Batch`).
     """
     if not requests:
         return []
     merged: dict[tuple[Prefix, int], int] = {}
     for r in requests:
         merged[r.prefix, r.draw] = max(merged.get((r.prefix, r.draw), 0), r.k)
-    batch = [RolloutRequest(p, k, d) for (p, d), k in merged.items()]
+    batch = Batch(RolloutRequest(p, k, d) for (p, d), k in merged.items())
+    batch.likely = tuple(r for r in likely if (r.prefix, r.draw) not in merged)
     replies = yield batch
     if len(replies) != len(batch) or any(len(rs) != r.k for r, rs in zip(batch, replies)):
         raise ValueError("the driver must send back exactly k rollouts per request, in request order")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 from rsynth.annotators.base import (
+    Batch,
     Counters,
     GivenTrace,
     LabelledTrace,
@@ -219,35 +220,47 @@ class Tree:
             return self.config.dead_rate
         return wilson_lower(root.correct, root.k, self.rate_z)
 
-    def estimate(self, prefix: Prefix, counters: Counters) -> Generator[list[RolloutRequest], Replies, TreeNode]:
+    def estimate(self, prefix: Prefix, counters: Counters, then: Sequence[Prefix] = ()) -> Generator[Batch, Replies, TreeNode]:
         """MC(prefix) and its decision, or the known node without any request.
 
         Requests of `chunk` = k/chunks rollouts (draw 0, 1, ...) until T are right (alive,
         the same decision more draws would reach) or n* are drawn (dead); see `sequential_plan`.
         The node records the k actually drawn, so its MC value and soft label stay honest counts.
+        Each request carries as hints this estimate's next draw and the first request of each prefix
+        in `then` (what the caller may estimate next).
         """
         if prefix in self.nodes:
             return self.nodes[prefix]
         step = self.config.chunk
         n_max, need = sequential_plan(self.config, self.rate())
         rollouts: list[Rollout] = []
+        following = [self.first_request(p) for p in then if p not in self.nodes]
         while len(rollouts) < n_max and sum(r.correct for r in rollouts) < need:
             draw = len(rollouts) // step
-            (got,) = yield from ask([RolloutRequest(prefix, min(step, n_max - len(rollouts)), draw)], counters)
+            k = min(step, n_max - len(rollouts))
+            more = n_max - len(rollouts) - k
+            likely = [RolloutRequest(prefix, min(step, more), draw + 1)] if more > 0 else []
+            (got,) = yield from ask([RolloutRequest(prefix, k, draw)], counters, likely + following)
             rollouts += got
         return self.add(prefix, rollouts, sum(r.correct for r in rollouts) >= need)
 
-    def first_error(self, steps: Prefix, left: int, counters: Counters) -> Generator[list[RolloutRequest], Replies, int]:
+    def first_request(self, prefix: Prefix) -> RolloutRequest:
+        """The request an estimate of `prefix` would start with (a hint: see `Batch`)."""
+        return RolloutRequest(prefix, min(self.config.chunk, sequential_plan(self.config, self.rate())[0]), 0)
+
+    def first_error(self, steps: Prefix, left: int, counters: Counters) -> Generator[Batch, Replies, int]:
         """0-based index of the first wrong step of the wrong solution `steps`.
 
         Invariant: steps[:left] is still right and steps[:right] is not, the full wrong solution
         counting as not without an estimate; the error is step right - 1 once the interval closes.
-        "Still right" is the estimate's decision: at least min_correct right rollouts.
+        "Still right" is the estimate's decision: at least min_correct right rollouts. Each probe
+        hints at both probes that may follow it (alive: the right half's middle; dead: the left's).
         """
         right = len(steps)
         while right - left > 1:
             mid = (left + right) // 2
-            yield from self.estimate(steps[:mid], counters)
+            after = [steps[:m] for lo, hi in ((mid, right), (left, mid)) if hi - lo > 1 for m in [(lo + hi) // 2]]
+            yield from self.estimate(steps[:mid], counters, after)
             left, right = (mid, right) if self.alive[steps[:mid]] else (left, mid)
         return right - 1
 
@@ -292,7 +305,7 @@ class Tree:
 
     def search_pool(
         self, rng: random.Random, counters: Counters, traces: list[LabelledTrace]
-    ) -> Generator[list[RolloutRequest], Replies, str]:
+    ) -> Generator[Batch, Replies, str]:
         """Select and bisect pool rollouts until a limit is hit; return which one stopped it.
 
         A selection starts only if its worst case fits in the remaining budget, so the budget is

@@ -44,7 +44,7 @@ def annotate_prm(
     verifier = params.verifier(domain, lean)
     llm = opt.sampling_engine(out, "annotate-prm", run.overwrite, engine)
     stats = run_annotate(input, mapping, out, llm, config, concurrent_searches=params.concurrent_searches, verify_timeout=params.verify_timeout,
-                         verifier=verifier, scheduler=params.scheduler, max_live_searches=params.max_live_searches,
+                         verifier=verifier, scheduler=params.scheduler, max_live_searches=params.max_live_searches, prefetch=params.prefetch,
                          verify_workers=params.verify_workers, **run.stage_kwargs())
     console.print(summary_table("annotate-prm", stats))
     from rsynth.pipelines.label_summary import label_summary

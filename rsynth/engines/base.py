@@ -239,6 +239,13 @@ class Engine(ABC):
             self._serial = ThreadPoolExecutor(1, thread_name_prefix=f"rsynth-{self.name}")
         return await asyncio.get_running_loop().run_in_executor(self._serial, lambda: self.generate([prompt], params)[0])
 
+    def can_start(self, sequences: int) -> bool:
+        """Whether a request of `sequences` would start at once, delaying nothing already submitted.
+
+        The asynchronous scheduler only prefetches likely requests into such otherwise idle slots.
+        False where the engine cannot tell (hf: it runs one request at a time anyway)."""
+        return False
+
     async def aclose(self) -> None:
         """Release what the asynchronous path bound to the running event loop (HTTP clients)."""
 

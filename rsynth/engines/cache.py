@@ -54,6 +54,9 @@ class CachedEngine(Engine):
     def identity(self) -> dict:
         return self.inner.identity()
 
+    def can_start(self, sequences: int) -> bool:
+        return self.inner.can_start(sequences)
+
     def key(self, prompt: Prompt, params: SamplingParams) -> str:
         payload = json.dumps(
             [self.inner.identity(), params.n, params.temperature, params.top_p, params.max_new_tokens, params.seed,

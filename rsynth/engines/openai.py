@@ -169,6 +169,11 @@ class OpenAIEngine(Engine):
         self.count([comps])
         return comps
 
+    def can_start(self, sequences: int) -> bool:
+        """A free `--concurrency` slot and nobody waiting for one: the server's own capacity is not
+        known here, so `--concurrency` is taken as the user's statement of it."""
+        return self._async is not None and not self._async[2].locked()
+
     async def aclose(self) -> None:
         if self._async is not None and self._async[0] is asyncio.get_running_loop():
             await self._async[1].aclose()

@@ -56,6 +56,8 @@ class VLLMEngine(Engine):
         self.tokenizer = self.llm.get_tokenizer()
         config = getattr(self.llm, "model_config", None) or getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
         self.context: int | None = getattr(config, "max_model_len", None)
+        scheduler = getattr(getattr(self.llm.llm_engine, "vllm_config", None), "scheduler_config", None)
+        self.slots: int = getattr(scheduler, "max_num_seqs", 0) or 0  # sequences vLLM runs at once
         self._submitted: queue.SimpleQueue = queue.SimpleQueue()
         self._stepper: threading.Thread | None = None
         self._ids = itertools.count()
@@ -106,6 +108,11 @@ class VLLMEngine(Engine):
             comps = await future
         self.count([comps])
         return comps
+
+    def can_start(self, sequences: int) -> bool:
+        """Whether the asynchronous path's sequences in flight leave `sequences` of vLLM's
+        `max_num_seqs` free (so the request is scheduled at the next step, ahead of nothing)."""
+        return bool(self.slots) and self.stats.in_flight.level + sequences <= self.slots
 
     def _step_loop(self) -> None:
         """Own the engine: add what was submitted, step while anything runs, resolve what finished."""

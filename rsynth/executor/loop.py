@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from rsynth.data.readers import Record, RowError
 from rsynth.data.shards import ShardSetWriter
@@ -41,13 +42,26 @@ class Item:
     value: Any  # the stage's validated view of the record
 
 
-def progress_bar(disable: bool = False) -> Progress:
+class LiveColumn(ProgressColumn):
+    """Text asked of the stage at every refresh (rich redraws ~10 times a second on its own thread),
+    so a count such as sequences in flight stays live while no input row finishes."""
+
+    def __init__(self, status: Callable[[], str]) -> None:
+        super().__init__()
+        self.status = status
+
+    def render(self, task: Task) -> Text:
+        return Text(self.status(), style="cyan")
+
+
+def progress_bar(disable: bool = False, status: Callable[[], str] | None = None) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        *([LiveColumn(status)] if status is not None else []),
         disable=disable,
         transient=False,
     )
@@ -108,17 +122,18 @@ def run_stage(
     description: str = "processing",
     quiet: bool = False,
     after_batch: Callable[[], None] | None = None,
+    status: Callable[[], str] | None = None,
 ) -> int:
     """Run a stage to completion with `process` (batches) or `stream`; returns the input rows seen.
 
     Error rows go to `errors`. `total` sizes the progress bar. `after_batch` runs after each written
-    batch (e.g. to checkpoint stats). Ctrl-C commits every finished input before the interrupt
+    batch (e.g. to checkpoint stats); `status` is a live text on the progress line. Ctrl-C commits every finished input before the interrupt
     propagates, so a re-run resumes there."""
     if (process is None) == (stream is None):
         raise ValueError("run_stage needs exactly one of process= and stream=")
     start = writer.cursor  # inputs before this are committed; the writer drops re-emitted partial rows
     buffer = ReorderBuffer(writer, start)
-    with progress_bar(disable=quiet) as bar:
+    with progress_bar(disable=quiet, status=status) as bar:
         task = bar.add_task(description, total=total if total is not None else _total(records, limit))
         bar.update(task, completed=start)
         try:

@@ -70,6 +70,7 @@ class Work:
     description: str = "processing"
     summary: Callable[[Counts], dict[str, Any]] = _default_summary
     checkpoint_stats: bool = False  # write summary() into the manifest after every batch (resumable counters)
+    status: Callable[[], str] | None = None  # a live part of the progress line (e.g. sequences in flight), read on every refresh
 
 
 @dataclass
@@ -112,7 +113,7 @@ def execute(stage: Stage, target: Target) -> dict[str, Any]:
 
         seen = 0
         seen = run_stage(records, writer, validate=work.validate, process=work.process, stream=work.stream, batch_size=work.batch_size,
-                         limit=target.limit, description=work.description, quiet=target.quiet,
+                         limit=target.limit, description=work.description, quiet=target.quiet, status=work.status,
                          after_batch=checkpoint if work.checkpoint_stats else None)
         stats = work.summary(counts())
     writer.close(stats)

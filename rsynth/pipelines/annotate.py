@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth import __version__
+from rsynth.pipelines.provenance import provenance
 from rsynth.annotators import GivenTrace, MathShepherdConfig, OmegaPRMConfig, Rollout, RolloutRequest, SearchResult
 from rsynth.annotators.math_shepherd import math_shepherd_search
 from rsynth.annotators.omegaprm import omegaprm_search
@@ -297,21 +297,23 @@ def run_annotate(
     scheduler: str = "auto",
     max_live_searches: int = 256,
     verify_workers: int = 1,
+    prefetch: bool = False,
 ) -> dict[str, Any]:
     """Annotate every input row of `input` into `out` (data/, tree/, questions/, errors/).
 
     `scheduler`: lockstep (batches of `concurrent_searches`), async (`max_live_searches` searches
-    refilled continuously) or auto (see `pick_scheduler`). `verifier` checks rollouts in
+    refilled continuously, `prefetch`ing likely requests into idle engine slots) or auto (see `pick_scheduler`). `verifier` checks rollouts in
     `config.domain` (default: the math verifier with `verify_workers` processes); it is closed at the end."""
     stage = annotate_stage(mapping, engine, config, concurrent_searches=concurrent_searches, verify_timeout=verify_timeout,
                            limit=limit, verifier=verifier, scheduler=scheduler, max_live_searches=max_live_searches,
-                           verify_workers=verify_workers)
+                           verify_workers=verify_workers, prefetch=prefetch)
     return execute(stage, Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
 
 
 def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConfig, *, concurrent_searches: int = 64,
                    verify_timeout: float = 5.0, limit: int | None = None, verifier: Verifier | None = None,
-                   scheduler: str = "auto", max_live_searches: int = 256, verify_workers: int = 1) -> Stage:
+                   scheduler: str = "auto", max_live_searches: int = 256, verify_workers: int = 1,
+                   prefetch: bool = False) -> Stage:
     """annotate-prm as an executor stage: lock-step, batches of `concurrent_searches` questions, each
     batch one `RoundScheduler.run`; or async, a `Work.stream` of `AsyncScheduler` (pipelines/scheduler.py)."""
     from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
@@ -324,19 +326,17 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
     def work() -> Iterator[Work]:
         with verifier or MathVerifier(timeout=verify_timeout, workers=verify_workers) as inner:
             checker = SerialVerifier(inner)  # validation and the async verify thread share it
-            provenance = {
-                "model": engine.model, "engine": engine.name, "sampling": config.params.provenance(), "seed": config.params.seed,
-                "rsynth_version": __version__, "verifier": checker.name, "verifier_version": checker.version,
-            }
+            row_provenance = provenance(engine, config.params, checker)
 
             def to_rows(task: Task, result: SearchResult) -> Rows:
-                return result_rows(task, result, config, provenance)
+                return result_rows(task, result, config, row_provenance)
 
             if mode == "async":
-                sched: RoundScheduler = AsyncScheduler(engine, checker, config, max_live_searches=max_live_searches)
+                sched: RoundScheduler = AsyncScheduler(engine, checker, config, max_live_searches=max_live_searches, prefetch=prefetch)
                 yield Work(make_validator(mapping, config.input_kind, checker, sched.checker),
                            stream=lambda items: sched.stream(items, to_rows),  # type: ignore[attr-defined]
-                           description=f"annotating ({config.method}, async)", summary=_summary(engine, sched, mode))
+                           description=f"annotating ({config.method}, async)", summary=_summary(engine, sched, mode),
+                           status=sched.status)  # type: ignore[attr-defined]
                 return
             sched = RoundScheduler(engine, checker, config)
 
@@ -353,6 +353,11 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
     key = lambda inputs: run_key("annotate-prm", inputs, mapping, engine, fingerprint, limit)  # noqa: E731
     return Stage("annotate-prm", {"data": TRACE_SCHEMA, "tree": TREE_SCHEMA, "questions": QUESTION_SCHEMA, "errors": ERROR_SCHEMA},
                  key=key, work=work)
+
+
+def _unused(stats: dict[str, int]) -> int:
+    """Prefetched completions no search asked for: the price of prefetching (requests are used whole)."""
+    return stats["prefetched_completions"] - stats.get("prefetched_completions_used", 0)
 
 
 def _summary(engine: Engine, scheduler: RoundScheduler, mode: str):
@@ -373,6 +378,8 @@ def _summary(engine: Engine, scheduler: RoundScheduler, mode: str):
             "scheduler": mode,
             **({"rounds this run": scheduler.stats["rounds"]} if mode == "lockstep" else {}),
             "rollout requests this run": scheduler.stats["requests"],
+            **({"searches live (max)": scheduler.stats["live_max"], "prefetched requests this run": scheduler.stats["prefetched"], "prefetched requests used": scheduler.stats["prefetch_used"],
+                "prefetched completions unused": _unused(scheduler.stats)} if mode == "async" else {}),
             **usage_since(engine, used0),
             "engine tokens this run": engine.stats.generated_tokens - tok0,
             "engine busy fraction": occupancy["busy"],

@@ -56,7 +56,10 @@ class AnnotateParams:
                            "lockstep (rounds over batches of questions) | auto (async on vllm/openai, lockstep on hf).",
                            choices=("auto", "async", "lockstep"))
     max_live_searches: int = param(256, "--max-live-searches", "--scheduler async: searches in progress at once; a finished one is "
-                                   "replaced by the next input.")
+                                   "replaced by the next input, and more (up to 4x) go live while the engine reports idle slots.")
+    prefetch: bool = param(False, "--prefetch/--no-prefetch", "--scheduler async on vllm/openai, once every question is live: fill idle "
+                           "engine slots with the requests searches will probably make next (the next bisection probes). Rows are "
+                           "unchanged; unused ones cost completions (docs/annotators.md has the trade-off).")
     verify_workers: int = param(1, "--verify-workers", "Verifier processes (math: hard-timeout pool); verification overlaps "
                                 "generation under --scheduler async.")
     split: str = param("auto", "--split", "Step splitting of rollouts: auto | step | blank | newline.", choices=SPLIT_MODES)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsynth import __version__
+from rsynth.pipelines.provenance import provenance
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
@@ -173,8 +173,7 @@ class CodeSampler:
 
     def __init__(self, engine: Engine, verifier: Verifier, config: CodeConfig) -> None:
         self.engine, self.verifier, self.config = engine, verifier, config
-        self.provenance = {"model": engine.model, "engine": engine.name, "sampling": config.params.with_n(config.n_samples).provenance(),
-                           "seed": config.params.seed, "rsynth_version": __version__, "verifier": verifier.name, "verifier_version": verifier.version}
+        self.provenance = provenance(engine, config.params.with_n(config.n_samples), verifier)
 
     def synthesize(self, tasks: list[CodeTask]) -> dict[str, tuple[list[str], list[str]]]:
         """(kept, dropped) assert lines per task id, each line run alone against the reference."""

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rsynth import __version__
+from rsynth.pipelines.provenance import provenance
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, STATEMENT_OUTCOME_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Engine, Prompt, SamplingParams
@@ -257,8 +257,7 @@ class ProofSampler:
 
     def __init__(self, engine: Engine, verifier: Verifier, config: ProofsConfig) -> None:
         self.engine, self.verifier, self.config = engine, verifier, config
-        self.provenance = {"model": engine.model, "engine": engine.name, "sampling": config.params.with_n(config.n_samples).provenance(),
-                           "seed": config.params.seed, "rsynth_version": __version__, "verifier": verifier.name, "verifier_version": verifier.version}
+        self.provenance = provenance(engine, config.params.with_n(config.n_samples), verifier)
 
     def targets(self, task: FormalTask) -> list[Statement]:
         return [task.statement, negated(task.statement)] if self.config.negation else [task.statement]

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth import __version__
+from rsynth.pipelines.provenance import provenance
 from rsynth.annotators.judge import TEMPLATE_NAME, critic_prompt, majority_vote, parse_first_error
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.config import param
@@ -81,8 +81,7 @@ class Judge:
         self.engine = engine
         self.config = config
         self.stats = {"traces": 0, "judgements": 0, "unparseable judgements": 0, "judge tokens": 0}
-        self.provenance = {"model": engine.model, "engine": engine.name, "sampling": config.params().provenance(),
-                           "seed": config.params().seed, "rsynth_version": __version__, "template": TEMPLATE_NAME}
+        self.provenance = provenance(engine, config.params(), template=TEMPLATE_NAME)
 
     def __call__(self, items: list[Item]) -> dict[int, Rows]:
         tasks: list[JudgeTask] = [it.value for it in items]

@@ -13,7 +13,14 @@ search is an asyncio task:
   math verifier's hard-timeout process pool, `--verify-workers` processes), so it overlaps
   generation and never blocks the event loop;
 - each finished search's rows are yielded at once (`stream`, the executor's `Work.stream`), and the
-  executor's reorder buffer writes them in input order.
+  executor's reorder buffer writes them in input order;
+- prefetch: a search's batch carries the requests it will probably make next (`Batch.likely`: both
+  possible next bisection probes, an estimate's next chunk). When the engine says a request would
+  start at once without delaying anything (`Engine.can_start`), such hints are sent early, oldest
+  search first; when the search then asks for one, it gets the request already running or done.
+  Bisection is sequential, so without this a search has one request in flight, and a large engine
+  with few live searches idles. A hint the search never asks for costs its completions (counted as
+  prefetched but unused); rows are unchanged, because a reply depends only on (prompt, params).
 
 Identical rows: a search is a pure function of its replies, and a reply is a pure function of
 (prompt, params) on request-seeded engines (vllm, openai) and of the verifier's verdicts, so this
@@ -31,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rsynth.annotators import Rollout, RolloutRequest, SearchResult
 from rsynth.data.readers import RowError
-from rsynth.engines.base import Engine
+from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.errors import PromptTooLong
 from rsynth.pipelines.annotate import AnnotateConfig, RoundScheduler, Task, draw_params
 from rsynth.executor.loop import Item, Rows
@@ -117,7 +124,8 @@ class AsyncScheduler(RoundScheduler):
     both build identical rollouts from identical completions.
     """
 
-    def __init__(self, engine: Engine, verifier: Verifier, config: AnnotateConfig, *, max_live_searches: int = 256) -> None:
+    def __init__(self, engine: Engine, verifier: Verifier, config: AnnotateConfig, *, max_live_searches: int = 256,
+                 prefetch: bool = False) -> None:
         super().__init__(engine, verifier, config)
         if max_live_searches < 1:
             raise ValueError("--max-live-searches must be >= 1")
@@ -125,6 +133,20 @@ class AsyncScheduler(RoundScheduler):
         self.live = 0
         self.verify_queue = VerifyQueue(verifier)
         self._verdicts_pending: dict[tuple, asyncio.Future] = {}
+        # prefetch is only sound where a reply is a pure function of the request (see module docstring)
+        self.prefetch = prefetch and engine.request_seeded
+        self._hints: dict[int, tuple[Task, tuple[RolloutRequest, ...]]] = {}  # live search -> its likely next requests
+        self._fetched: dict[tuple[Prompt, SamplingParams], tuple[int, asyncio.Task]] = {}  # request -> (search, engine call)
+        self._reserved = 0  # sequences of prefetches created but not yet handed to the engine
+        self._changed: asyncio.Event | None = None  # slots freed or a search now waits on the engine: drive looks again
+        self._input_open = True
+        self._at_engine: dict[int, int] = {}  # live search -> its requests the engine is working on
+        self._first_k = config.omegaprm.k0 if config.method == "omegaprm" else config.math_shepherd.n
+        self.stats.update(prefetched=0, prefetched_completions=0, prefetch_used=0, prefetched_completions_used=0, live_max=0)
+
+    def status(self) -> str:
+        """The progress line's live part: what the engine is working on right now."""
+        return f"{self.engine.stats.in_flight.level} seqs in flight, {self.live} searches live"
 
     def stream(self, items: Iterator[Item], to_rows: Callable[[Task, SearchResult], Rows]) -> Iterator[tuple[int, Rows]]:
         """Search every item; yield (input index, rows) the moment each search finishes (any order).
@@ -152,7 +174,10 @@ class AsyncScheduler(RoundScheduler):
 
     async def drive(self, items: Iterator[Item], emit: Callable[[tuple[int, Rows]], None],
                     to_rows: Callable[[Task, SearchResult], Rows]) -> None:
-        """The event loop's main task: keep `max_live` searches going until the input runs out.
+        """The event loop's main task: keep `max_live` searches going until the input runs out, and
+        more (up to 4x) while the engine says it has idle slots (`Engine.can_start`), checked each
+        time a request comes back: bisection keeps one request per search in flight, so a large
+        engine needs more live searches than a small one.
 
         Finished searches ahead of the oldest live one wait in the writer's reorder buffer; they are
         capped at 4x `max_live` (memory). A search that fails (the engine's one-line error) cancels
@@ -161,23 +186,36 @@ class AsyncScheduler(RoundScheduler):
         done_ahead: list[int] = []  # finished input indexes, a heap; those above the oldest live one are held
         source = iter(items)
         exhausted = False
+        cap = 4 * self.max_live
+        self._changed = asyncio.Event()  # bound to this stream's loop
         try:
             while True:
                 while done_ahead and (not live or done_ahead[0] < min(live.values())):
                     heapq.heappop(done_ahead)
-                while not exhausted and len(live) < self.max_live and len(done_ahead) < 4 * self.max_live:
+                extra = 0  # searches admitted for idle slots this turn: their first requests are not sent yet
+                while not exhausted and len(done_ahead) < cap and len(live) < cap:
+                    if len(live) >= self.max_live:
+                        if len(self._at_engine) < len(live) or not self.engine.can_start((extra + 1) * self._first_k):
+                            break  # a search between requests is about to fill the slot itself
+                        extra += 1
                     item = next(source, None)
                     if item is None:
                         exhausted = True
                     else:
                         live[asyncio.create_task(self._search(item, emit, to_rows))] = item.index
                 self.live = len(live)
+                self.stats["live_max"] = max(self.stats["live_max"], self.live)
+                self._input_open = not exhausted and len(live) < cap  # new questions come before prefetches
                 if not live:
                     return
-                done, _ = await asyncio.wait(live, return_when=asyncio.FIRST_COMPLETED)
+                self._changed.clear()
+                back = asyncio.ensure_future(self._changed.wait())
+                done, _ = await asyncio.wait([*live, back], return_when=asyncio.FIRST_COMPLETED)
+                back.cancel()
                 for t in done:
-                    heapq.heappush(done_ahead, live.pop(t))
-                    t.result()
+                    if t in live:
+                        heapq.heappush(done_ahead, live.pop(t))
+                        t.result()
         finally:
             for t in live:
                 t.cancel()
@@ -188,21 +226,89 @@ class AsyncScheduler(RoundScheduler):
         task: Task = item.value
         search = self.search(task, self.config.params.seed)
         replies = None
-        while True:
-            try:
-                requests = next(search) if replies is None else search.send(replies)
-            except StopIteration as stop:
-                emit((item.index, to_rows(task, stop.value)))
-                return
-            try:
-                replies = list(await asyncio.gather(*(self._serve_one(task, r) for r in requests)))
-            except PromptTooLong as exc:  # that question's error row; the other searches go on
-                emit((item.index, [("errors", RowError.of(item.record, str(exc)).as_row())]))
-                return
+        try:
+            while True:
+                try:
+                    requests = next(search) if replies is None else search.send(replies)
+                except StopIteration as stop:
+                    emit((item.index, to_rows(task, stop.value)))
+                    return
+                self._hints[item.index] = (task, getattr(requests, "likely", ()))
+                self._pump()
+                try:
+                    replies = list(await asyncio.gather(*(self._serve_one(task, r, item.index) for r in requests)))
+                except PromptTooLong as exc:  # that question's error row; the other searches go on
+                    emit((item.index, [("errors", RowError.of(item.record, str(exc)).as_row())]))
+                    return
+        finally:
+            self._forget(item.index)
 
-    async def _serve_one(self, task: Task, request: RolloutRequest) -> list[Rollout]:
-        params = draw_params(self.config.params, request.k, request.draw)
-        completions = await self.engine.agenerate(self.prompt(task, request.prefix), params)
+    def _call(self, task: Task, request: RolloutRequest) -> tuple[Prompt, SamplingParams]:
+        return self.prompt(task, request.prefix), draw_params(self.config.params, request.k, request.draw)
+
+    def _pump(self) -> None:
+        """Send likely requests, oldest live search first, while the engine has idle slots for them."""
+        if not self.prefetch or self._input_open:
+            return
+        loop = asyncio.get_running_loop()
+        for index in sorted(self._hints):
+            task, likely = self._hints[index]
+            for request in likely:
+                call = self._call(task, request)
+                if call in self._fetched:
+                    continue
+                if not self.engine.can_start(self._reserved + request.k):
+                    return
+                self._reserved += request.k
+                fetch = loop.create_task(self._fetch(*call))
+                fetch.add_done_callback(self._fetch_done)
+                self._fetched[call] = (index, fetch)
+                self.stats["prefetched"] += 1
+                self.stats["prefetched_completions"] += request.k
+
+    async def _fetch(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
+        self._reserved -= params.n  # the engine counts it from here on (engines mark requests before awaiting)
+        return await self.engine.agenerate(prompt, params)
+
+    def _fetch_done(self, fetch: asyncio.Task) -> None:
+        if not fetch.cancelled():
+            fetch.exception()  # retrieved: an unused prefetch's failure is nobody's; a used one re-raises to its search
+            self._request_back()
+
+    def _wake(self) -> None:
+        """Engine slots or waiting searches changed: `drive` looks again at admitting a question."""
+        if self._changed is not None:
+            self._changed.set()
+
+    def _request_back(self) -> None:
+        """Slots were freed: wake `drive` and prefetch into what is left."""
+        self._wake()
+        self._pump()
+
+    def _forget(self, index: int) -> None:
+        """A finished search's hints and unused prefetches are dropped (still running ones finish and
+        land in the completion cache)."""
+        self._hints.pop(index, None)
+        for call in [c for c, (i, _) in self._fetched.items() if i == index]:
+            del self._fetched[call]
+
+    async def _serve_one(self, task: Task, request: RolloutRequest, index: int) -> list[Rollout]:
+        prompt, params = call = self._call(task, request)
+        fetched = self._fetched.pop(call, None)
+        self._at_engine[index] = self._at_engine.get(index, 0) + 1
+        self._wake()
+        try:
+            if fetched is not None:
+                self.stats["prefetch_used"] += 1
+                self.stats["prefetched_completions_used"] += request.k
+                completions = await fetched[1]
+            else:
+                completions = await self.engine.agenerate(prompt, params)
+        finally:
+            self._at_engine[index] -= 1
+            if not self._at_engine[index]:
+                del self._at_engine[index]
+        self._request_back()
         self.stats["requests"] += 1
         self.stats["completions"] += request.k
         parsed = [self.parse(task.answer, request.prefix, c) for c in completions]

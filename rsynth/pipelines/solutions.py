@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsynth import __version__
+from rsynth.pipelines.provenance import provenance
 from rsynth.data.formats import answer_after_hashes
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
@@ -91,15 +91,7 @@ class SolutionSampler:
         self.verifier = verifier
         self.config = config
         self.stats = {"problems": 0, "traces": 0, "correct": 0, "filtered": 0, "generated_tokens": 0, "no_answer": 0}
-        self.provenance = {
-            "model": engine.model,
-            "engine": engine.name,
-            "sampling": config.params.with_n(config.n_samples).provenance(),
-            "seed": config.params.seed,
-            "rsynth_version": __version__,
-            "verifier": verifier.name,
-            "verifier_version": verifier.version,
-        }
+        self.provenance = provenance(engine, config.params.with_n(config.n_samples), verifier)
 
     def prompt(self, problem: Problem) -> Prompt:
         return Prompt.user(self.config.instruction.format(problem=problem.problem))

@@ -164,7 +164,7 @@ def run_annotate(ctx: StageContext) -> dict[str, Any]:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
     return run_annotate(ctx.input, _mapping(ctx), ctx.out, ctx.engine, config, concurrent_searches=params.concurrent_searches,
                         verify_timeout=params.verify_timeout, verifier=params.verifier(domain, config_from(LeanParams, p)),
-                        scheduler=params.scheduler, max_live_searches=params.max_live_searches, verify_workers=params.verify_workers,
+                        scheduler=params.scheduler, max_live_searches=params.max_live_searches, prefetch=params.prefetch, verify_workers=params.verify_workers,
                         **_engine_run(ctx))
 
 

@@ -206,3 +206,28 @@ def test_a_wrong_given_trace_first_learns_the_pass_rate_of_its_question():
     assert all(n.prefix_steps for n in none.nodes)
     right = drive(omegaprm_search(cfg, 0, planted_trace(16, None)), lambda reqs: pytest.fail("no rollouts"))
     assert right.traces[0].first_error == -1  # a right given trace still costs nothing
+
+
+@pytest.mark.parametrize("first_error", [0, 5, 17, 30])
+def test_every_bisection_request_was_hinted_by_the_batch_before_it(first_error):
+    """`Batch.likely` names the estimate's next chunk and both possible next probes, so a driver that
+    prefetched the hints would have every bisection request already running (the first probe of a
+    given trace follows the question's pass-rate request, which cannot know the trace's length)."""
+    from rsynth.annotators.base import Batch
+
+    policy = ScriptedPolicy(32, p=0.7, q=0.02, seed=first_error)
+    search = omegaprm_search(OmegaPRMConfig(), 0, planted_trace(32, first_error))
+    batches: list[Batch] = []
+    try:
+        batch = next(search)
+        while True:
+            batches.append(batch)
+            batch = search.send(policy(batch))
+    except StopIteration as stop:
+        result = stop.value
+    bisection = batches[2:]  # after the pass-rate request and the first probe
+    assert len(bisection) >= 3 and result.traces[0].first_error == first_error
+    for before, now in zip(batches[1:], bisection):
+        assert isinstance(now, Batch) and len(now) == 1
+        assert now[0] in before.likely
+        assert all(r.prefix != now[0].prefix or r.draw != now[0].draw for r in now.likely)

@@ -94,3 +94,23 @@ def test_partitions_concatenate_to_the_whole_run(tmp_path, work):
     assert ids == _data(tmp_path / "all")[0]
     keys = {json.loads((tmp_path / f"p{k}" / "manifest.json").read_text())["run_key"] for k in range(3)}
     assert len(keys) == 3  # a partition never resumes into another's directory
+
+
+def test_the_progress_line_shows_the_live_status_and_the_input_total():
+    """A stage's `status` is read at every redraw (e.g. sequences in flight while no row finishes)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from rsynth.executor.loop import progress_bar
+
+    calls = iter(range(100))
+    bar = progress_bar(status=lambda: f"{next(calls)} seqs in flight")
+    task = bar.add_task("annotating", total=40)
+    bar.update(task, completed=3)
+    out = StringIO()
+    console = Console(file=out, width=200)
+    console.print(bar.make_tasks_table(bar.tasks))
+    console.print(bar.make_tasks_table(bar.tasks))
+    first, second = out.getvalue().splitlines()
+    assert "3/40" in first and "0 seqs in flight" in first and "1 seqs in flight" in second

@@ -60,15 +60,39 @@ def test_async_and_lockstep_rows_are_identical_on_the_openai_engine(openai_serve
     assert manifest["stats"]["sequences in flight (mean)"] > 0
 
 
-def test_async_keeps_at_most_max_live_searches(openai_server, tmp_path: Path) -> None:
-    """OmegaPRM has one request in flight per search, so the server never sees more than max-live."""
-    openai_server.reset()
-    engine = OpenAIEngine("tiny", base_url=openai_server.base_url, concurrency=8, backoff=0.01)
+def test_async_admits_questions_beyond_max_live_only_for_idle_slots(openai_server, tmp_path: Path) -> None:
+    """OmegaPRM keeps one request per search in flight: with --concurrency 8 and --max-live-searches 2
+    the engine has idle slots, so more questions go live (never past the slots); with --concurrency 2
+    it has none, and two searches stay live."""
     config = _configs()[0]
-    run_annotate(str(planted_traces(tmp_path / "in.jsonl", 6)), {}, tmp_path / "out", engine, config, max_live_searches=2,
-                 scheduler="async", quiet=True)
-    engine.close()
-    assert 1 <= openai_server.max_in_flight <= 2 and len(read_split(tmp_path / "out", "questions")) == 6
+    inp = planted_traces(tmp_path / "in.jsonl", 6)
+    for concurrency, low, high in ((8, 3, 8), (2, 1, 2)):
+        openai_server.reset()
+        engine = OpenAIEngine("tiny", base_url=openai_server.base_url, concurrency=concurrency, backoff=0.01)
+        stats = run_annotate(str(inp), {}, tmp_path / f"out{concurrency}", engine, config, max_live_searches=2,
+                             scheduler="async", quiet=True, prefetch=False)
+        engine.close()
+        assert low <= stats["searches live (max)"] <= high and openai_server.max_in_flight <= concurrency
+        assert len(read_split(tmp_path / f"out{concurrency}", "questions")) == 6
+
+
+def test_prefetch_fills_idle_slots_and_leaves_rows_unchanged(openai_server, tmp_path: Path) -> None:
+    """With 2 live searches and 8 slots, prefetch sends likely next probes early: more requests in
+    flight than searches, some of them used, within --concurrency, and the same rows as without."""
+    inp = planted_traces(tmp_path / "in.jsonl", 6)
+    config = _configs()[0]
+    stats = {}
+    for prefetch in (False, True):
+        openai_server.reset()
+        engine = OpenAIEngine("tiny", base_url=openai_server.base_url, concurrency=8, backoff=0.01)
+        stats[prefetch] = run_annotate(str(inp), {}, tmp_path / str(prefetch), engine, config, max_live_searches=2,
+                                       scheduler="async", quiet=True, prefetch=prefetch)
+        engine.close()
+    assert 2 < openai_server.max_in_flight <= 8  # prefetch and questions admitted for idle slots
+    on = stats[True]
+    assert 0 < on["prefetched requests used"] <= on["prefetched requests this run"]
+    assert on["rollout requests this run"] == stats[False]["rollout requests this run"]
+    assert _rows(tmp_path / "True") == _rows(tmp_path / "False")
 
 
 def test_async_and_lockstep_rows_are_identical_on_hf_with_one_request_per_batch(tiny_model_dir: str, tmp_path: Path) -> None:
