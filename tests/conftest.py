@@ -50,6 +50,56 @@ def openai_server(tiny_engine) -> Iterator:
     server.stop()
 
 
+# Files whose tests take minutes (kill-and-resume subprocess runs, sandboxed benchmark sweeps), run
+# first: under pytest-xdist a long file started last would run alone on one worker at the end. The
+# MBPP+ sweep (up to 4 GB per sandbox) comes after a few minutes, when the session's Lean run (two
+# 3.6 GB processes, started with the first test) is usually done.
+LONGEST_FIRST = ("recipes/test_build.py", "pipelines/test_annotate.py", "cli/test_generate.py", "verifiers/test_code.py",
+                 "decontam/test_probe.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first (stable: each file keeps its own order)."""
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith("tests/" + name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)
+
+
+def _shared_tmp(config: pytest.Config, factory: pytest.TempPathFactory) -> Path:
+    """This run's temporary directory, the same for every pytest-xdist worker of the run."""
+    base = factory.getbasetemp()
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+@pytest.fixture(scope="session")
+def lean_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """The session's one real Lean batch (tests/lean_support.py): every Lean check of the suite."""
+    from tests.lean_support import LeanRun, have_lean
+
+    if not have_lean():
+        pytest.skip("no Lean: run `make lean` to install the wasm Lean (or put `lean` on PATH)")
+    run = LeanRun(_shared_tmp(request.config, tmp_path_factory) / "lean-run", tmp_path_factory.mktemp("lean-items"),
+                  lambda: request.getfixturevalue("tiny_model_dir"))
+    yield run
+    run.close(wait=request.session.testsfailed == 0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _lean_starts_first(request: pytest.FixtureRequest) -> None:
+    """Start the Lean batch before the first test when any selected test needs it: its minutes of
+    wasm start-up then overlap the rest of the suite. A failure to start is left for the Lean tests
+    to report (they ask for `lean_run` again and get its error), never charged to every test."""
+    from tests.lean_support import have_lean
+
+    if have_lean() and any("lean_run" in item.fixturenames for item in request.session.items):
+        try:
+            request.getfixturevalue("lean_run")
+        except Exception:
+            pass
+
+
 @pytest.fixture()
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for `python -m rsynth` subprocesses: this checkout first, a private cache, offline hub."""

@@ -1,22 +1,23 @@
 """generate formal / generate proofs / annotate-prm on Lean, against the real wasm Lean.
 
-Every Lean check of this file runs in ONE Lean process: the pipelines first run with a verifier
-that records what they ask (their requests do not depend on verdicts), all recorded items are
-checked in one batch, then the pipelines run again answered from that batch (an unrecorded item
-fails the test). Alongside, the CLI runs once for real with a tiny random model and real Lean.
+Every Lean check of this file runs in the session's ONE Lean process (tests/lean_support.py, shared
+with tests/verifiers/test_lean.py and started before the first test): the pipelines first run with a
+verifier that records what they ask (their requests do not depend on verdicts), all recorded items
+are checked in that batch, then the pipelines run again answered from it (an unrecorded item fails
+the test). Alongside, the CLI runs once for real with a tiny random model and real Lean.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests import lean_support
 from tests.formal_helpers import RecordingVerifier, ReplayVerifier, ScriptedEngine, key
 from rsynth.annotators import MathShepherdConfig
 from rsynth.data.shards import iter_split_rows
@@ -24,10 +25,8 @@ from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
 from rsynth.pipelines.formal import FormalConfig, ProofsConfig, first_error_labels, run_formal, run_proofs
 from rsynth.verifiers.lean_syntax import extract_tactics, indent, negated, parse_statement, split_header, tactic_steps
 from rsynth.verifiers.base import Verdict
-from rsynth.verifiers.lean import wasm_installed
 from tests.paths import BENCHMARKS, REPO
 
-HAVE_LEAN = wasm_installed() or shutil.which("lean") is not None
 MINIF2F = BENCHMARKS / "minif2f_lean4.jsonl"
 if not MINIF2F.exists():
     MINIF2F = REPO / "rsynth" / "resources" / "benchmarks" / "minif2f.jsonl.gz"
@@ -100,31 +99,39 @@ def pipelines(tmp: Path, verifier, phase: str) -> dict[str, Path]:
     return outs
 
 
+def tiny_cli_argv(model: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "rsynth", "generate", *args, "--model", model, "--engine", "hf", "--max-new-tokens", "12", "--quiet"]
+
+
 def tiny_cli(tmp: Path, model: str, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "rsynth", "generate", *args, "--model", model, "--engine", "hf", "--max-new-tokens", "12", "--quiet"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(tiny_cli_argv(model, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+@lean_support.contribute("formal")
+def recorded_items(scratch: Path) -> list:
+    """Phase one: what the scripted pipelines ask Lean (their requests do not depend on verdicts)."""
+    recorder = RecordingVerifier()
+    pipelines(scratch, recorder, "record")
+    return list(recorder.items.values())
+
+
+@lean_support.launch("formal-cli")
+def cli_proofs(out: Path, model: str) -> list[str]:
+    """The real CLI proofs run (tiny random model, real Lean), started beside the shared batch."""
+    stmts = write_jsonl(out.parent / "cli_statements.jsonl", [{"id": "odd", "statement": ODD}])
+    return tiny_cli_argv(model, "proofs", "--input", str(stmts), "--out", str(out), "--n-samples", "1")
 
 
 @pytest.fixture(scope="module")
-def lean_session(tmp_path_factory, tiny_model_dir):
-    """One Lean batch for every scripted pipeline, and in parallel one real CLI proofs run."""
-    if not HAVE_LEAN:
-        pytest.skip("no Lean: run `make lean` to install the wasm Lean (or put `lean` on PATH)")
-    from rsynth.pipelines.formal import StatementChecker
-
-    tmp = tmp_path_factory.mktemp("formal")
-    stmts = write_jsonl(tmp / "cli_statements.jsonl", [{"id": "odd", "statement": ODD}])
-    cli = tiny_cli(tmp, tiny_model_dir, "proofs", "--input", str(stmts), "--out", str(tmp / "cli-proofs"), "--n-samples", "1")
-    recorder = RecordingVerifier()
-    pipelines(tmp, recorder, "record")
-    items = list(recorder.items.values())
-    verdicts = StatementChecker(timeout=1200).verify_batch(items)
-    outs = pipelines(tmp, ReplayVerifier({key(it): v for it, v in zip(items, verdicts)}), "replay")
-    stdout, stderr = cli.communicate(timeout=1200)
-    return {**outs, "cli-proofs": tmp / "cli-proofs", "cli": (cli.returncode, stdout, stderr)}
+def lean_session(tmp_path_factory, lean_run):
+    """Phase two: the pipelines again, answered from the session's one Lean batch
+    (tests/lean_support.py); and the CLI run's result."""
+    items = lean_run.items("formal")
+    verdicts = lean_run.verdicts("formal")
+    outs = pipelines(tmp_path_factory.mktemp("formal"), ReplayVerifier({key(it): v for it, v in zip(items, verdicts)}), "replay")
+    cli = lean_run.command("formal-cli")
+    return {**outs, "cli-proofs": cli["out"], "cli": (cli["rc"], cli["stdout"], cli["stderr"])}
 
 
 def rows(out: Path, split: str) -> dict[str, dict]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from rsynth.verifiers import get_verifier
 from rsynth.verifiers.base import VerifyItem
-from rsynth.verifiers.lean import LeanVerifier, proof_steps, strip_comments, wasm_installed
-
-HAVE_LEAN = wasm_installed() or shutil.which("lean") is not None
+from rsynth.verifiers.lean import LeanVerifier, proof_steps, strip_comments
+from tests import lean_support
 
 ONE_PLUS_ONE = "theorem one_add_one : 1 + 1 = 2 := by\n  decide"
 FALSE_THEOREM = "theorem two_two_five : 2 + 2 = 5 := by\n  decide"
@@ -28,24 +25,29 @@ NEW_AXIOM = "axiom cheat : 2 + 2 = 5\ntheorem t : 2 + 2 = 5 := cheat"
 EXIT = "theorem early : 1 = 1 := rfl\n#exit"
 
 
+ITEMS = [
+    VerifyItem("theorem one_add_one : 1 + 1 = 2 := by sorry", ONE_PLUS_ONE),
+    VerifyItem(None, FALSE_THEOREM),
+    VerifyItem(None, WRONG_STEP),
+    VerifyItem(None, SAME_NAME_A),
+    VerifyItem(None, SAME_NAME_B),
+    VerifyItem(None, SORRY),
+    VerifyItem(None, ADMIT),
+    VerifyItem(None, NEW_AXIOM),
+    VerifyItem(None, EXIT),
+    VerifyItem("theorem one_add_one : 1 + 1 = 2 := by sorry", "theorem one_add_one : 0 = 0 := rfl"),
+]
+
+
+@lean_support.contribute("verifier")
+def _items(scratch):
+    return ITEMS
+
+
 @pytest.fixture(scope="module")
-def lean_results():
-    if not HAVE_LEAN:
-        pytest.skip("no Lean: run `make lean` to install the wasm Lean (or put `lean` on PATH)")
-    items = [
-        VerifyItem("theorem one_add_one : 1 + 1 = 2 := by sorry", ONE_PLUS_ONE),
-        VerifyItem(None, FALSE_THEOREM),
-        VerifyItem(None, WRONG_STEP),
-        VerifyItem(None, SAME_NAME_A),
-        VerifyItem(None, SAME_NAME_B),
-        VerifyItem(None, SORRY),
-        VerifyItem(None, ADMIT),
-        VerifyItem(None, NEW_AXIOM),
-        VerifyItem(None, EXIT),
-        VerifyItem("theorem one_add_one : 1 + 1 = 2 := by sorry", "theorem one_add_one : 0 = 0 := rfl"),
-    ]
-    verifier = get_verifier("lean", timeout=1200)
-    return verifier.verify_batch(items)
+def lean_results(lean_run):
+    """Verdicts for ITEMS from the session's one Lean batch (tests/lean_support.py)."""
+    return lean_run.verdicts("verifier")
 
 
 @pytest.mark.slow
@@ -84,6 +86,18 @@ def test_rejects_sorry_admit_axiom_and_exit(lean_results):
 @pytest.mark.slow
 def test_rejects_proof_of_a_different_statement(lean_results):
     assert lean_results[9].status == "error" and "reference theorem" in lean_results[9].evidence["reason"]
+
+
+def test_the_shared_batch_checks_these_items_as_the_lean_verifier_does():
+    """The session batch runs through `StatementChecker` (it also holds the formal pipelines'
+    items): for these items its prechecks and its Lean file are the plain verifier's."""
+    from rsynth.pipelines.formal import StatementChecker
+
+    plain, shared = LeanVerifier(command="true"), StatementChecker(command="true")
+    assert type(get_verifier("lean", command="true")) is LeanVerifier
+    assert [plain._precheck(it) for it in ITEMS] == [shared._precheck(it) for it in ITEMS]
+    todo = [i for i, it in enumerate(ITEMS) if plain._precheck(it) is None]
+    assert plain._build(ITEMS, todo) == shared._build(ITEMS, todo)
 
 
 def test_lean_stopping_early_is_not_a_proof():
