@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -114,6 +115,13 @@ async def replay(engine: OpenAIEngine, calls) -> int:
     return sum(c.num_tokens for comps in outs for c in comps)
 
 
+def client_cpu() -> float:
+    """CPU seconds of this process and its finished children (the verifier pool): on a machine the
+    server shares, what annotate-prm's own work takes from the decoding."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def raw_server(port: int, slots: int, calls, sampler: Sampler) -> tuple[int, float, float]:
     """(tokens, wall s, mean running) of `calls` replayed all at once, twice, keeping the faster pass:
     on a shared machine the slower one measures the neighbours more than the server."""
@@ -156,25 +164,28 @@ def main() -> None:
         sampler = Sampler(port)
         table = Table(title=f"annotate-prm against vllm serve ({Path(args.model_dir).name}, --max-num-seqs {args.max_num_seqs}, "
                             f"{args.problems} questions, k0={args.k0}, k={args.k}, max_new_tokens={args.max_new_tokens})")
-        for col in ("run", "requests", "tokens", "wall s", "tokens/s", "server running (mean)", "occupancy", "end-to-end / raw"):
+        for col in ("run", "requests", "tokens", "wall s", "tokens/s", "server running (mean)", "occupancy", "end-to-end / raw",
+                    "client CPU s"):
             table.add_column(col, justify="right")
         for scheduler in args.schedulers:
             engine = OpenAIEngine("policy", base_url=f"http://127.0.0.1:{port}/v1", concurrency=args.max_num_seqs)
             rec = Recorder(engine)
             sampler.start()
+            cpu0 = client_cpu()
             t0 = time.perf_counter()
             run_annotate(str(problems), {}, tmp / scheduler, rec, config, scheduler=scheduler, concurrent_searches=args.problems,
                          max_live_searches=args.max_num_seqs, overwrite=True, quiet=True)
             wall = time.perf_counter() - t0
+            cpu = client_cpu() - cpu0
             running = sampler.stop()
             tokens = engine.stats.generated_tokens
             engine.close()
 
             raw_tokens, raw_wall, raw_running = raw_server(port, args.max_num_seqs, rec.calls, sampler)
             table.add_row(f"raw server, {scheduler}'s requests at once (best of 2)", str(len(rec.calls)), str(raw_tokens), f"{raw_wall:.1f}",
-                          f"{raw_tokens / raw_wall:.1f}", f"{raw_running:.1f}", f"{raw_running / args.max_num_seqs:.2f}", "1.00")
+                          f"{raw_tokens / raw_wall:.1f}", f"{raw_running:.1f}", f"{raw_running / args.max_num_seqs:.2f}", "1.00", "")
             table.add_row(f"annotate-prm --scheduler {scheduler}", str(len(rec.calls)), str(tokens), f"{wall:.1f}", f"{tokens / wall:.1f}",
-                          f"{running:.1f}", f"{running / args.max_num_seqs:.2f}", f"{(tokens / wall) / (raw_tokens / raw_wall):.2f}")
+                          f"{running:.1f}", f"{running / args.max_num_seqs:.2f}", f"{(tokens / wall) / (raw_tokens / raw_wall):.2f}", f"{cpu:.0f}")
         Console(width=200).print(table)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
