@@ -357,7 +357,7 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
 
 def _unused(stats: dict[str, int]) -> int:
     """Prefetched completions no search asked for: the price of prefetching (requests are used whole)."""
-    return stats["prefetched_completions"] - stats.get("prefetched_completions_used", 0)
+    return stats["prefetched_completions"] - stats["prefetched_completions_used"]
 
 
 def _summary(engine: Engine, scheduler: RoundScheduler, mode: str):

@@ -135,7 +135,7 @@ class AsyncScheduler(RoundScheduler):
         self._verdicts_pending: dict[tuple, asyncio.Future] = {}
         # prefetch is only sound where a reply is a pure function of the request (see module docstring)
         self.prefetch = prefetch and engine.request_seeded
-        self._hints: dict[int, tuple[Task, tuple[RolloutRequest, ...]]] = {}  # live search -> its likely next requests
+        self._hints: dict[int, list[tuple[Prompt, SamplingParams]]] = {}  # live search -> its likely next requests
         self._fetched: dict[tuple[Prompt, SamplingParams], tuple[int, asyncio.Task]] = {}  # request -> (search, engine call)
         self._reserved = 0  # sequences of prefetches created but not yet handed to the engine
         self._changed: asyncio.Event | None = None  # slots freed or a search now waits on the engine: drive looks again
@@ -233,8 +233,9 @@ class AsyncScheduler(RoundScheduler):
                 except StopIteration as stop:
                     emit((item.index, to_rows(task, stop.value)))
                     return
-                self._hints[item.index] = (task, getattr(requests, "likely", ()))
-                self._pump()
+                if self.prefetch:  # built once per batch: `_pump` runs on every request's return
+                    self._hints[item.index] = [self._call(task, r) for r in getattr(requests, "likely", ())]
+                    self._pump()
                 try:
                     replies = list(await asyncio.gather(*(self._serve_one(task, r, item.index) for r in requests)))
                 except PromptTooLong as exc:  # that question's error row; the other searches go on
@@ -252,19 +253,18 @@ class AsyncScheduler(RoundScheduler):
             return
         loop = asyncio.get_running_loop()
         for index in sorted(self._hints):
-            task, likely = self._hints[index]
-            for request in likely:
-                call = self._call(task, request)
+            for call in self._hints[index]:
                 if call in self._fetched:
                     continue
-                if not self.engine.can_start(self._reserved + request.k):
+                k = call[1].n
+                if not self.engine.can_start(self._reserved + k):
                     return
-                self._reserved += request.k
+                self._reserved += k
                 fetch = loop.create_task(self._fetch(*call))
                 fetch.add_done_callback(self._fetch_done)
                 self._fetched[call] = (index, fetch)
                 self.stats["prefetched"] += 1
-                self.stats["prefetched_completions"] += request.k
+                self.stats["prefetched_completions"] += k
 
     async def _fetch(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
         self._reserved -= params.n  # the engine counts it from here on (engines mark requests before awaiting)
@@ -276,8 +276,9 @@ class AsyncScheduler(RoundScheduler):
             self._request_back()
 
     def _wake(self) -> None:
-        """Engine slots or waiting searches changed: `drive` looks again at admitting a question."""
-        if self._changed is not None:
+        """Engine slots or waiting searches changed: `drive` looks again at admitting a question
+        (only while there are questions to admit: the drain needs no wake-ups)."""
+        if self._changed is not None and self._input_open:
             self._changed.set()
 
     def _request_back(self) -> None:
