@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rsynth.steps import ANSWER_IS, extract_answer, last_boxed
+from rsynth.answers import ANSWER_IS, extract_answer, last_boxed
 from rsynth.verifiers.base import VerifyItem
 from rsynth.verifiers.math import MathVerifier
 

@@ -75,7 +75,7 @@ ANSWER_FALLBACK_HELP = ("Math answer extraction, the same in generate solutions 
 def answer_fallback(spec: str, where: str = "") -> str:
     """`--answer-fallback` / recipe `answer-fallback` checked and normalised ("boxed, hashes" ->
     "boxed,hashes"), or a one-line UserError prefixed with `where`."""
-    from rsynth.steps import parse_answer_fallback
+    from rsynth.answers import parse_answer_fallback
 
     try:
         return ",".join(parse_answer_fallback(spec))

@@ -18,7 +18,7 @@ PACKAGE = REPO / "rsynth"
 
 # Lower number = lower layer. Packages in one layer may import each other.
 LAYERS: dict[str, int] = {
-    "errors": 0, "config": 0, "steps": 0, "__init__": 0, "resources": 0,
+    "errors": 0, "config": 0, "steps": 0, "answers": 0, "__init__": 0, "resources": 0,
     "data": 1,
     "executor": 2,
     "annotators": 3, "engines": 3, "verifiers": 3, "decontam": 3, "synth": 3,

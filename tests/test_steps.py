@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rsynth.steps import extract_final_answer, join_steps, last_boxed, split_steps
+from rsynth.steps import join_steps, split_steps
+from rsynth.answers import extract_final_answer, last_boxed
 from tests.paths import BENCHMARKS as BENCH
 
 needs_bench = pytest.mark.skipif(not (BENCH / "gsm8k_test.jsonl").exists(), reason="shared/benchmarks not on this machine")
@@ -121,7 +122,7 @@ def test_auto_splits_numbered_list_paragraphs_into_items() -> None:
 
 def test_answer_fallback_chain_order_and_last_number() -> None:
     """The default chain adds the last number of the last step after the explicit markers."""
-    from rsynth.steps import DEFAULT_ANSWER_FALLBACK, extract_answer, last_number, parse_answer_fallback
+    from rsynth.answers import DEFAULT_ANSWER_FALLBACK, extract_answer, last_number, parse_answer_fallback
 
     assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "answer-is", "hashes", "last-number")
     assert extract_answer("Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.") == "13"
@@ -142,7 +143,7 @@ def test_last_number_recovers_gsm8k_answers_without_their_hashes_line() -> None:
     97.3% in docs/annotators.md); without it nothing is read."""
     import re
 
-    from rsynth.steps import extract_answer
+    from rsynth.answers import extract_answer
 
     rows = _rows("gsm8k_test.jsonl")
     hits = 0

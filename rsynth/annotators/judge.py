@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rsynth.steps import last_boxed
+from rsynth.answers import last_boxed
 
 TEMPLATE_NAME = "processbench-critic"
 

@@ -38,7 +38,7 @@ from rsynth.annotators.base import (
     ask,
     label_trace,
 )
-from rsynth.steps import NO_ANSWER
+from rsynth.answers import NO_ANSWER
 
 METHOD = "omegaprm"
 TIE_EPS = 1e-12

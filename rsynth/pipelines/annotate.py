@@ -33,7 +33,7 @@ from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
 from rsynth.pipelines.domains import RolloutChecker, make_checker, no_answer, verdict_word
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, read_problem, run_key
-from rsynth.steps import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
 from rsynth.verifiers.base import Verifier, VerifyItem
 
 METHODS = ("omegaprm", "math-shepherd")

@@ -14,7 +14,8 @@ from rsynth.engines.base import SamplingParams
 from rsynth.errors import UserError
 from rsynth.pipelines.annotate import INPUT_KINDS, METHODS, AnnotateConfig
 from rsynth.pipelines.domains import DOMAINS
-from rsynth.steps import DEFAULT_ANSWER_FALLBACK, SPLIT_MODES
+from rsynth.steps import SPLIT_MODES
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK
 from rsynth.verifiers.lean_params import LeanParams
 from rsynth.verifiers.sandbox import CHOICES as SANDBOXES
 

@@ -16,7 +16,8 @@ from typing import Protocol
 from rsynth.engines.base import Prompt
 from rsynth.pipelines.codegen import SOLVE_INSTRUCTION, TestSpec, code_steps
 from rsynth.pipelines.formal import PROVE_INSTRUCTION
-from rsynth.steps import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract_answer, join_steps, split_steps
+from rsynth.steps import join_steps, split_steps
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract_answer
 from rsynth.verifiers.base import VerifyItem
 from rsynth.errors import UserError
 from rsynth.verifiers.lean_params import LeanParams

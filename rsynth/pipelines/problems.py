@@ -16,7 +16,8 @@ from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition, take
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute, ready
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, run_key
-from rsynth.steps import extract_final_answer, split_steps
+from rsynth.steps import split_steps
+from rsynth.answers import extract_final_answer
 from rsynth.synth.templates import TEMPLATES, Knobs, generate_problems
 
 TEMPLATE_CHOICES = (*TEMPLATES, "mixed")

@@ -21,7 +21,8 @@ from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
-from rsynth.steps import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract_answer, split_steps
+from rsynth.steps import split_steps
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract_answer
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 
 DEFAULT_INSTRUCTION = (

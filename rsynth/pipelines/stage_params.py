@@ -11,7 +11,8 @@ from rsynth.errors import UserError
 from rsynth.pipelines.codegen import STYLES, CodeConfig
 from rsynth.pipelines.formal import FormalConfig, ProofsConfig
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, SolutionsConfig
-from rsynth.steps import DEFAULT_ANSWER_FALLBACK, SPLIT_MODES
+from rsynth.steps import SPLIT_MODES
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK
 from rsynth.verifiers.sandbox import CHOICES as SANDBOXES
 
 

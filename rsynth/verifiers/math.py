@@ -30,7 +30,7 @@ from fractions import Fraction
 from importlib.metadata import version
 from typing import Any
 
-from rsynth.steps import extract_final_answer, last_boxed
+from rsynth.answers import extract_final_answer, last_boxed
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 from rsynth.verifiers.pool import HardTimeoutPool, Outcome
 

@@ -14,7 +14,7 @@ import pytest
 from rsynth.annotators.base import Counters, Rollout, RolloutRequest, ask, drive
 from rsynth.annotators.omegaprm import OmegaPRMConfig, Tree, binom_cdf, omegaprm_search, sequential_plan
 from rsynth.annotators.scripted import ScriptedPolicy, planted_trace, true_first_error
-from rsynth.steps import NO_ANSWER
+from rsynth.answers import NO_ANSWER
 
 
 def ro(correct: bool, steps=("x", "y"), tokens: int = 60, status: str | None = None) -> Rollout:

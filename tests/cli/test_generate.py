@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from rsynth.data.shards import MANIFEST, read_arrow, read_split
-from rsynth.steps import extract_answer, split_steps
+from rsynth.steps import split_steps
+from rsynth.answers import extract_answer
 
 VALID = [{"question": f"Tom has {i} apples and buys {i + 1} more. How many apples does he have?", "answer": str(2 * i + 1),
           "id": f"p{i}"} for i in range(6)]

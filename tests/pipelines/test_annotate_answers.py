@@ -20,7 +20,7 @@ from rsynth.pipelines.annotate import AnnotateConfig, RoundScheduler, Task, draw
 from rsynth.pipelines.domains import verdict_word
 from rsynth.executor.loop import Item
 from rsynth.pipelines.solutions import Problem, SolutionsConfig, SolutionSampler
-from rsynth.steps import NO_ANSWER, extract_answer
+from rsynth.answers import NO_ANSWER, extract_answer
 from rsynth.verifiers.math import MathVerifier
 
 TEXTS = ["Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.", "So she has 12 pencils.", "She is happy.", "The answer is 13"]
