@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "data": 1,
     "executor": 2,
     "annotators": 3, "engines": 3, "verifiers": 3, "decontam": 3, "synth": 3,
-    "pipelines": 4, "cards": 4,
+    "pipelines": 4, "cards": 4, "rewards": 4,
     "recipes": 5,
     "cli": 6, "__main__": 6,
     "api": 7,  # the Python API runs the CLI's commands

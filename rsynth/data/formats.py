@@ -17,7 +17,9 @@ import json
 import re
 from typing import Any
 
-FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf")
+from rsynth.data.formats_rl import RL_FORMATS
+
+FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf", *RL_FORMATS)
 SOFT_FORMATS = ("jsonl", "openrlhf")  # formats whose label column can hold floats
 STEP_TAG = "ки"  # Math-Shepherd's step-end token
 DEFAULT_SEPARATOR = "\n"  # TRL PRMConfig.step_separator's default

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.data.formats import DEFAULT_SEPARATOR, STEP_TAG, ExportError
+from rsynth.data.formats_rl import RL_FORMATS
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -43,6 +44,10 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
     kind, threshold = parse_label(label)
     check_combination(fmt, kind)
     check_export_path(out)
+    if fmt in RL_FORMATS:  # prompts + ground truth for RL trainers: labels play no part
+        from rsynth.pipelines.export_rl import export_rl_file
+
+        return export_rl_file(input, out, fmt)
     separator = parse_separator(step_separator)
     check = PlaceholderCheck(placeholder, tokenizer, kind) if fmt == "openrlhf" else None
     rows, skipped, with_sep = [], 0, 0
