@@ -136,3 +136,16 @@ def _lean_items(scratch):
 def test_lean_reward_items_get_real_lean_verdicts(lean_run):
     """The items the reward builds from rollouts, checked in the suite's one real Lean run."""
     assert [v.status for v in lean_run.verdicts("rewards")] == [status for _, status in LEAN_ROLLOUTS]
+
+
+@pytest.mark.parametrize("module", ["rsynth.rewards.verl", "rsynth.rewards.trl", "rsynth.rewards.openrlhf", "rsynth.rewards.server"])
+def test_reward_modules_load_no_cli(module):
+    import subprocess
+    import sys
+
+    from tests.paths import REPO
+
+    code = f"import sys, {module}; bad = [m for m in sys.modules if m == 'typer' or m.startswith('rsynth.cli')]; print(bad)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stderr
