@@ -45,9 +45,11 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
     check_combination(fmt, kind)
     check_export_path(out)
     if fmt in RL_FORMATS:  # prompts + ground truth for RL trainers: labels play no part
-        from rsynth.pipelines.export_rl import export_rl_file
+        from rsynth.pipelines.export_rl import rl_export
 
-        return export_rl_file(input, out, fmt)
+        rl_rows, rl_counts = rl_export(input, out, fmt)
+        write_rows(out, rl_rows)
+        return rl_counts
     separator = parse_separator(step_separator)
     check = PlaceholderCheck(placeholder, tokenizer, kind) if fmt == "openrlhf" else None
     rows, skipped, with_sep = [], 0, 0

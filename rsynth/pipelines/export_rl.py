@@ -26,15 +26,13 @@ TRAINERS = {
 }
 
 
-def export_rl_file(input: Path, out: Path, fmt: str) -> dict[str, Any]:
-    """Write `input`'s data split as `fmt` rows to `out` (suffix: .parquet, .jsonl or .json)."""
+def rl_export(input: Path, out: Path, fmt: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The `fmt` rows of `input`'s data split, and counts naming how to train on `out`."""
     from rsynth.data.shards import iter_split_rows
-    from rsynth.pipelines.export import write_rows
 
     rows, counts = rl_rows(iter_split_rows(input, "data"), fmt, INSTRUCTIONS)
     if not rows:
         reason = counts.get("first skipped", "its data split is empty")
         raise ExportError(f"{input}: nothing to export as {fmt}: {reason}")
-    write_rows(out, rows)
     counts["train with"] = TRAINERS[fmt].replace("OUT", str(out))
-    return counts
+    return rows, counts
