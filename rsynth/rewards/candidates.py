@@ -73,10 +73,11 @@ def detect_domain(ground_truth: str, hint: str | None = None) -> str:
     text = ground_truth.strip()
     if text.startswith("{"):
         try:
-            if isinstance(json.loads(text), dict) and "tests" in json.loads(text):
-                return "code"
+            spec = json.loads(text)
         except ValueError:
-            pass
+            spec = None
+        if isinstance(spec, dict) and "tests" in spec:
+            return "code"
     if re.match(r"(?:(?:open|import)\b[^\n]*\n\s*)*(?:theorem|lemma)\s", text) and parse_statement(text):
         return "lean"
     return "math"

@@ -55,7 +55,7 @@ class RewardParams:
                             "hashes, last-number (each once)") from None
 
     @classmethod
-    def from_kwargs(cls, options: dict[str, Any]) -> "RewardParams":
+    def from_kwargs(cls, options: dict[str, Any]) -> RewardParams:
         """The params named in `options` (a trainer's reward kwargs); other keys are ignored, since
         trainers pass their own extras (verl's `reward_router_address`, TRL's `trainer_state`)."""
         names = {f.name for f in fields(cls)}

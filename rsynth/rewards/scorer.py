@@ -160,7 +160,7 @@ class RewardScorer:
                 v.close()
             self._verifiers = {}
 
-    def __enter__(self) -> "RewardScorer":
+    def __enter__(self) -> RewardScorer:  # noqa: PYI034 -- the class is not subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -218,7 +218,7 @@ class Batcher:
             flat = [r for rollouts, _ in jobs for r in rollouts]
             try:
                 rewards = self.scorer.score(flat)
-            except BaseException as exc:  # a broken verifier fails its callers, not the thread
+            except BaseException as exc:  # noqa: BLE001 -- a broken verifier fails its callers, not the thread
                 for _, fut in jobs:
                     fut.set_exception(exc)
                 continue

@@ -62,14 +62,14 @@ def _handler(batcher: Batcher) -> type[BaseHTTPRequestHandler]:
                     raise ValueError(f"a JSON body of 1 to {MAX_BODY} bytes is needed (Content-Length {length})")
                 body = json.loads(self.rfile.read(length))
                 if not isinstance(body, dict) or not isinstance(body.get("query"), list):
-                    raise ValueError('expected a JSON object with a "query" list (and "prompts", "labels")')
+                    raise ValueError('expected a JSON object with a "query" list (and "prompts", "labels")')  # noqa: TRY004
                 todo = rollouts([str(q) for q in body["query"]], body.get("prompts"), body.get("labels"), body.get("domains"))
             except (ValueError, TypeError) as exc:
                 self._send(400, {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
                 return
             try:
                 self._send(200, response_body(batcher.score(todo)))
-            except Exception as exc:  # the verifier could not run (no sandbox, no Lean): say so
+            except Exception as exc:  # noqa: BLE001 -- the verifier could not run (no sandbox, no Lean): say so
                 self._send(500, {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
 
     return Handler
@@ -93,7 +93,7 @@ class RewardServer:
     def serve_forever(self) -> None:
         self.httpd.serve_forever()
 
-    def start(self) -> "RewardServer":
+    def start(self) -> RewardServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
         return self

@@ -61,9 +61,11 @@ def test_the_cache_verifies_an_answer_once(scorer):
 
 def test_a_big_batch_runs_on_the_configured_workers(scorer):
     rollouts = [Rollout(str(n), f"\\boxed{{{n + n % 2}}}", "math") for n in range(200)]
+    before = {p.pid for p in multiprocessing.active_children()}
     rewards = scorer.score(rollouts)
+    started = {p.pid for p in multiprocessing.active_children()} - before
     assert [r.score for r in rewards] == [1.0 if n % 2 == 0 else 0.0 for n in range(200)]
-    assert len(multiprocessing.active_children()) <= 2  # the math pool's workers, not one per rollout
+    assert len(started) <= 2  # at most the math pool's 2 workers (none if running already), not one per rollout
 
 
 def test_code_rewards_run_the_tests_in_the_sandbox(scorer):
@@ -146,6 +148,6 @@ def test_reward_modules_load_no_cli(module):
     from tests.paths import REPO
 
     code = f"import sys, {module}; bad = [m for m in sys.modules if m == 'typer' or m.startswith('rsynth.cli')]; print(bad)"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stderr

@@ -90,5 +90,5 @@ def test_a_busy_port_is_a_one_line_error(server):
     port = server.url.rsplit(":", 1)[1].strip("/")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     res = subprocess.run([sys.executable, "-m", "rsynth", "serve-reward", "--port", port], capture_output=True, text=True,
-                         env=env, cwd=REPO, timeout=120)
+                         env=env, cwd=REPO, timeout=120, check=False)
     assert res.returncode == 2 and "cannot listen on 127.0.0.1" in res.stderr and len(res.stderr.strip().splitlines()) == 1
