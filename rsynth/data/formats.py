@@ -41,7 +41,7 @@ def parse_label(spec: str) -> tuple[str, float | None]:
 def check_combination(fmt: str, label: str) -> None:
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    if label == "soft" and fmt not in SOFT_FORMATS:
+    if label == "soft" and fmt not in SOFT_FORMATS and fmt not in RL_FORMATS:  # RL rows carry no step labels
         raise ExportError(
             f"--format {fmt} stores boolean/step-sign labels, so soft (float) labels would be truncated "
             "(TRL's PRMTrainer casts labels with int(), turning 0.75 into 0); use --format jsonl or openrlhf for soft labels, "

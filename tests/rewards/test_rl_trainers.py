@@ -120,6 +120,25 @@ def test_verl_reads_the_export_and_scores_with_rsynth(exports, tiny_model_dir, t
             assert got == want, (pid, text)
 
 
+def test_verl_async_reward_batches_concurrent_calls(exports, tmp_path):
+    """verl awaits a coroutine reward per sample; concurrent samples share verifier batches."""
+    pytest.importorskip("verl", reason="needs verl 0.9.1 (make install)")
+    import asyncio
+
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config = _verl_config(tmp_path)
+    config.reward.custom_reward_function.name = "compute_score_async"
+    fn = get_custom_reward_fn(config)
+
+    async def run():
+        calls = [fn(data_source="rsynth/math", solution_str=f"\\boxed{{{n}}}", ground_truth=str(n - n % 2), extra_info={})
+                 for n in range(10, 30)]
+        return await asyncio.gather(*calls)
+
+    assert asyncio.run(run()) == [0.0 if n % 2 else 1.0 for n in range(10, 30)]
+
+
 def test_verl_default_grader_against_rsynth():
     """verl's stock MATH grader compares normalised strings: it misses equal values written
     differently and pays a hedge whose last box is right; rsynth's reward does neither."""
