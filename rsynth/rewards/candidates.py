@@ -2,9 +2,9 @@
 
 Each domain reduces the completion to what its verdict depends on, so that the verdict cache is
 keyed by (ground truth, answer) and not by the whole text:
-- math: every `\\boxed{}` of the answer part (the last one is the answer, the others are checked as
-  hedges by the math verifier), else the answer the extraction rules find (by default only an answer
-  the text marks itself: "the answer is", "####"); none is `no_answer`, reward 0;
+- math: the answer rsynth's extraction rules find (by default only one the text marks itself:
+  `\\boxed{}`, "the answer is", "####"; none is `no_answer`, reward 0), written as the last box after
+  every other box of the text, which the math verifier checks as hedges;
 - code: the last fenced code block (else the text), run against the tests in the ground truth;
 - lean: the tactic block of the proof, closed under the ground truth's statement (a model cannot
   swap in an easier theorem: the statement always comes from the ground truth).
@@ -96,14 +96,19 @@ def prepare(domain: str, ground_truth: Any, completion: str, answer_rules: str) 
 
 
 def _math(truth: str, text: str, answer_rules: str) -> Prepared | Settled:
-    boxes = boxed_answers(text)
-    if boxes:  # the verifier reads the last box as the answer and the others as hedges
-        candidate = "\n".join(f"\\boxed{{{b}}}" for b in boxes)
-        return Prepared("math", ("math", truth.strip(), candidate), VerifyItem(truth, candidate), True)
     found = extract(text, answer_rules)
     if found.answer is None:
         return Settled("no_answer", "no answer the extraction rules accept")
-    return Prepared("math", ("math", truth.strip(), found.answer), VerifyItem(truth, found.answer), found.explicit)
+    boxes = boxed_answers(text)
+    if not boxes or _squash(boxes[-1]) != _squash(found.answer):
+        boxes.append(found.answer)  # an answer stated after the boxes is the answer; the boxes stay as hedges
+    # the verifier reads the last box as the answer and checks the others as hedges
+    candidate = "\n".join(f"\\boxed{{{b}}}" for b in boxes)
+    return Prepared("math", ("math", truth.strip(), candidate), VerifyItem(truth, candidate), found.explicit)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def _code(truth: str, text: str) -> Prepared | Settled:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from rsynth.answers import parse_answer_fallback
+from rsynth.answers import ANSWER_RULES, EXPLICIT_RULES, parse_answer_fallback
 from rsynth.config import param, validate_choices
 from rsynth.errors import UserError
 
 SANDBOXES = ("auto", "bwrap", "unshare", "unsafe-rlimit")
-EXPLICIT_CHAIN = "boxed,answer-is,hashes"  # the answer the text marks itself; no last-number guess
+EXPLICIT_CHAIN = ",".join(r for r in ANSWER_RULES if r in EXPLICIT_RULES)  # answers the text marks; no guess
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,9 @@ class RewardParams:
     sandbox: str = param("auto", "--sandbox", "Code sandbox: auto | bwrap | unshare | unsafe-rlimit (no isolation).",
                          choices=SANDBOXES)
     answer_rules: str = param(EXPLICIT_CHAIN, "--answer-rules",
-                              "Math answers without \\boxed{}: comma-separated rules of rsynth's extraction (boxed, answer-is, "
-                              "hashes, last-number). The default rewards only an answer the text marks; add last-number to "
-                              "accept a guessed trailing number.")
+                              "Math answer extraction: comma-separated rules of rsynth's extraction (as --answer-fallback). "
+                              "The default rewards only an answer the text marks; add last-number to accept a guessed "
+                              "trailing number.")
     format_weight: float = param(0.0, "--format-weight",
                                  "Added to the reward when the answer is marked in the expected form (math: \\boxed{} or "
                                  "'the answer is'; code: a fenced block; lean: a lean block), right or wrong. 0: off.")
@@ -51,8 +51,8 @@ class RewardParams:
         try:
             parse_answer_fallback(self.answer_rules)
         except ValueError:
-            raise UserError(f"--answer-rules {self.answer_rules!r}: expected a comma-separated order of boxed, answer-is, "
-                            "hashes, last-number (each once)") from None
+            raise UserError(f"--answer-rules {self.answer_rules!r}: expected a comma-separated order of "
+                            f"{', '.join(ANSWER_RULES)} (each once)") from None
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> RewardParams:
