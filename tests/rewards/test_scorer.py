@@ -97,9 +97,9 @@ def test_the_domain_comes_from_the_hint_or_the_ground_truth():
 
 def test_a_lean_rollout_keeps_the_ground_truth_statement():
     """A model that restates an easier theorem is still checked against the ground truth's."""
-    prep = prepare("lean", STATEMENT, "```lean\ntheorem two_eq : True := by\n  trivial\n```", "boxed")
+    prep = prepare("lean", STATEMENT, "```lean\ntheorem two_eq : True := by\n  exact True.intro\n```", "boxed")
     assert prep.item.candidate.startswith("theorem two_eq :\n    (1 : Nat) + 1 = 2 := by")
-    assert prep.item.candidate.rstrip().endswith("trivial")
+    assert prep.item.candidate.rstrip().endswith("exact True.intro")
 
 
 def test_lean_sorry_scores_zero_without_running_lean():
@@ -125,7 +125,7 @@ def test_params_are_validated_with_the_flag_name():
 LEAN_ROLLOUTS = [
     ("```lean\ntheorem two_eq : (1 : Nat) + 1 = 2 := by\n  decide\n```", "proved"),  # whole theorem restated
     ("The goal closes by computation:\n```lean\ndecide\n```", "proved"),  # tactics only
-    ("```lean\ntheorem two_eq : True := by\n  trivial\n```", "error"),  # an easier statement: its proof fails here
+    ("```lean\ntheorem two_eq : True := by\n  exact True.intro\n```", "error"),  # an easier statement: its proof fails here
 ]
 
 
