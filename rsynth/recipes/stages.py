@@ -240,8 +240,7 @@ def run_judge(ctx: StageContext) -> dict[str, Any]:
 def run_consensus(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.consensus import run_consensus
 
-    return run_consensus(ctx.input, ctx.out, config_from(ConsensusConfig, ctx.params), shard_size=ctx.params["shard-size"],
-                         overwrite=ctx.overwrite, partition=ctx.partition)
+    return run_consensus(ctx.input, ctx.out, config_from(ConsensusConfig, ctx.params), **_engine_run(ctx))
 
 
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
