@@ -166,7 +166,7 @@ def _directory(path: Path) -> Iterator[Record]:
     from rsynth.data.shards import MANIFEST, read_split
 
     if (path / MANIFEST).exists():
-        table = read_split(path, "data")
+        table = read_split(path)  # its main split: data/, or kept/ for a decontaminate output
         yield from _table_batches(str(path), [] if table is None else table.to_batches())
         return
     if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
@@ -287,7 +287,10 @@ def count_records(spec: str) -> int | None:
     path = Path(spec)
     try:
         if path.is_dir() and (path / "manifest.json").exists():
-            return int(json.loads((path / "manifest.json").read_text())["splits"]["data"]["rows"])
+            from rsynth.data.shards import main_split
+
+            manifest = json.loads((path / "manifest.json").read_text())
+            return int(manifest["splits"][main_split(manifest)]["rows"])
         if path.is_file() and path.name.lower().endswith(".parquet"):
             import pyarrow.parquet as pq
 

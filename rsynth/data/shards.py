@@ -330,6 +330,7 @@ class ShardSetWriter:
         manifest = {
             "rsynth_version": __version__,
             "stage": self.stage,
+            "primary": self.primary,  # the main split: what the next command reads (`main_split`)
             "run_key": self.run_key,
             "inputs": self.input_ids,
             "cursor": self.cursor,
@@ -373,10 +374,22 @@ class ShardSetWriter:
                 "completions generated this run": 0, **{f"stored: {k}": v for k, v in self.stats.items()}}
 
 
-def read_split(out_dir: Path | str, split: str = "data") -> pa.Table | None:
-    """Read one split of an rsynth output directory as a table (None if it has no rows)."""
+# Older manifests name no main split; decontaminate's was always kept/.
+_LEGACY_PRIMARY = {"decontaminate": "kept"}
+
+
+def main_split(manifest: dict[str, Any]) -> str:
+    """The split of an output that the next command reads: the manifest's `primary` (data/ for most
+    stages, kept/ for decontaminate)."""
+    return manifest.get("primary") or _LEGACY_PRIMARY.get(manifest.get("stage") or "", "data")
+
+
+def read_split(out_dir: Path | str, split: str | None = None) -> pa.Table | None:
+    """Read one split of an rsynth output directory as a table (None if it has no rows); by default
+    its main split (`main_split`)."""
     out = Path(out_dir)
     manifest = load_manifest(out)
+    split = split or main_split(manifest)
     shards = manifest["splits"].get(split, {}).get("shards", [])
     files = [out / s["file"] for s in shards if s["rows"]]  # an empty split's 0-row shard adds nothing
     if not files:
@@ -387,7 +400,7 @@ def read_split(out_dir: Path | str, split: str = "data") -> pa.Table | None:
         raise OutputError(f"{out}: a shard of its {split} split is unreadable ({str(exc).splitlines()[0]})") from None
 
 
-def iter_split_rows(out_dir: Path | str, split: str = "data") -> Iterator[dict[str, Any]]:
+def iter_split_rows(out_dir: Path | str, split: str | None = None) -> Iterator[dict[str, Any]]:
     table = read_split(out_dir, split)
     if table is not None:
         yield from table.to_pylist()
