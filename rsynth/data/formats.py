@@ -1,4 +1,4 @@
-"""Export and import formats for step-labelled traces (REFERENCE §3), as pure row conversions.
+"""Export and import formats (TRL stepwise, Math-Shepherd, OpenRLHF, ProcessBench) as pure row conversions.
 
 Step separator: the string between steps wherever a format joins them into one text (Math-Shepherd,
 OpenRLHF). TRL's rows keep steps as a list; its PRMTrainer appends its own `step_separator` (default
