@@ -139,8 +139,9 @@ def test_commands_that_read_rows_take_the_common_options(name):
     assert {"--quiet", "--limit", "--overwrite", "--num-shards", "--shard-index", "--shard-size"} <= flags
 
 
-def test_export_takes_quiet():
-    assert "--quiet" in _flags(_command(("export",)))
+@pytest.mark.parametrize("path", [("export",), ("import", "processbench")], ids=" ".join)
+def test_commands_that_print_a_summary_take_quiet(path):
+    assert "--quiet" in _flags(_command(path))
 
 
 def _changed(value):

@@ -55,12 +55,14 @@ def import_processbench(
     question_field: str = typer.Option("question", "--question-field"),
     answer_field: str = typer.Option("answer", "--answer-field", help="Answer column; GSM8K-style '#### N' endings are parsed."),
     overwrite: bool = typer.Option(False, "--overwrite"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and warnings."),
 ) -> None:
     """Read ProcessBench items as traces (steps, verdict from final_answer_correct) for annotate-prm."""
     from rsynth.pipelines.processbench import import_processbench as run_import
 
     stats = run_import(file, out, answers, question_field=question_field, answer_field=answer_field, overwrite=overwrite)
-    console.print(summary_table("import processbench", stats))
+    if not quiet:
+        console.print(summary_table("import processbench", stats))
 
 
 def eval_labels(
