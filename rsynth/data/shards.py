@@ -202,6 +202,24 @@ def manifest_problem(manifest: Any) -> str | None:
     return None
 
 
+def output_damage(out: Path | str) -> tuple[str, str] | None:
+    """("manifest" | "shard", one line) for the first damaged part of a finished stage directory, or
+    None: what a build checks before it skips a stage whose output it is about to trust."""
+    out = Path(out)
+    if not (out / MANIFEST).exists():
+        return None
+    try:
+        manifest = load_manifest(out)
+    except OutputError as exc:
+        return "manifest", str(exc).split(": re-run")[0]
+    for info in manifest["splits"].values():
+        for entry in info["shards"]:
+            problem = shard_problem(out, entry)
+            if problem:
+                return "shard", f"{out / entry['file']} is damaged ({problem})"
+    return None
+
+
 def damaged_manifest(path: Path, why: str) -> OutputError:
     """The one line for a manifest that cannot be read: what is wrong and the way out that keeps the cache."""
     cache = path.parent / "cache.sqlite"

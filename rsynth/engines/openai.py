@@ -241,14 +241,20 @@ class OpenAIEngine(Engine):
             except RequestTooLong as exc:
                 return exc
 
-        results = list(self._pool.map(one, prompts))
+        futures = [self._pool.submit(one, p) for p in prompts]
+        try:
+            results = [f.result() for f in futures]
+        except BaseException:  # the run stops: requests not yet sent are not sent (nor waited for at close)
+            for f in futures:
+                f.cancel()
+            raise
         refused = {i: f"too_long: {r}" for i, r in enumerate(results) if isinstance(r, RequestTooLong)}
         if refused:
             raise PromptTooLong(refused, {i: r for i, r in enumerate(results) if not isinstance(r, RequestTooLong)})
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
 
 

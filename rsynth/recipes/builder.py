@@ -117,8 +117,21 @@ def plan(recipe: Recipe, start: str | None = None, until: str | None = None) -> 
         elif not rec.get("complete"):
             steps.append(Step(s, "resume", "interrupted: continues from its manifest and completion cache", h))
         else:
-            steps.append(Step(s, "skip", "finished with the same parameters and inputs", h))
+            steps.append(_checked_skip(recipe, s, h))
     return steps
+
+
+def _checked_skip(recipe: Recipe, s: StageDef, h: str) -> Step:
+    """A finished stage is skipped only if its output is intact: a damaged shard resumes it (the
+    writer redoes the damaged part, sampled rows from its cache), a damaged manifest re-runs it
+    over its kept cache."""
+    from rsynth.data.shards import output_damage
+
+    damage = output_damage(stage_dir(recipe, s))
+    if damage is None:
+        return Step(s, "skip", "finished with the same parameters and inputs", h)
+    kind, line = damage
+    return Step(s, "resume" if kind == "shard" else "rerun", f"{line}: redone from its completion cache", h)
 
 
 def _versions() -> dict[str, str]:
