@@ -15,6 +15,11 @@ from rsynth.engines.registry import ENGINES
 from rsynth.errors import UserError
 
 
+# how the client talks to a server, not what it samples: no part of a build stage's hash, so raising
+# the timeout of a finished or interrupted build re-runs nothing
+CLIENT_KEYS = ("request-timeout", "max-retries")
+
+
 @dataclass
 class EngineParams:
     engine: str = param("auto", "--engine", "hf | vllm | openai | auto (vllm when importable and a GPU is present, else hf).", choices=ENGINES)

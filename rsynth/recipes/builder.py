@@ -66,9 +66,11 @@ def _source_fingerprint(spec: str | None) -> Any:
 
 def _unhashed(stage: StageDef, key: str, value: Any) -> bool:
     """A key added to a stage kind later, left at its default, keeps older builds' hashes (and so
-    their finished stages) as they were."""
+    their finished stages) as they were; client settings (`CLIENT_KEYS`) never count."""
+    from rsynth.engines.params import CLIENT_KEYS
+
     spec = stage.kind.fields.get(key)
-    return spec is not None and not spec.hashed_at_default and value == spec.default
+    return spec is not None and (key in CLIENT_KEYS or (not spec.hashed_at_default and value == spec.default))
 
 
 def stage_hashes(recipe: Recipe) -> dict[str, str]:

@@ -154,3 +154,25 @@ def test_doctor_exit_codes(tmp_path: Path, cli_env, clean) -> None:
     bad = rsynth(["doctor", str(tmp_path / "empty")], cli_env)
     one_line_error(bad, str(tmp_path / "empty"), "neither a build output")
     assert bad.returncode == 2
+
+
+def test_client_settings_are_recipe_keys_outside_the_stage_hash(tmp_path: Path) -> None:
+    """`request-timeout` and `max-retries` are recipe keys (also under defaults:) that change no sample,
+    so raising them on an interrupted build resumes it instead of re-running it."""
+    from rsynth.engines.params import EngineParams
+    from rsynth.recipes.builder import stage_hashes
+    from rsynth.recipes.recipe import load_recipe
+    from rsynth.recipes.stages import config_from
+
+    source = jsonl(tmp_path / "p.jsonl", GOOD)
+
+    def recipe(extra: str) -> Path:
+        path = tmp_path / f"r{len(extra)}.yaml"
+        path.write_text(f"name: t\nout: {tmp_path / 'out'}\ndefaults: {{engine: openai, model: tiny{extra}}}\n"
+                        f"stages:\n  - solutions: {{id: s, source: {source}, fields: [problem=question]}}\n")
+        return path
+
+    plain, tuned = load_recipe(recipe("")), load_recipe(recipe(", request-timeout: 7.5, max-retries: 1"))
+    assert stage_hashes(plain) == stage_hashes(tuned)
+    params = config_from(EngineParams, tuned.stages[0].params)
+    assert params.request_timeout == 7.5 and params.max_retries == 1
