@@ -135,7 +135,7 @@ class CachedEngine(Engine):
             rows += self._db.execute(f"SELECT key, value FROM completions WHERE key IN ({','.join('?' * len(part))})", part).fetchall()
         return rows
 
-    def _store(self, items: list[tuple[str, list[Completion]]], n: int) -> None:
+    def _store(self, items: list[tuple[str, list[Completion]]], n: int, *, recover: bool = True) -> None:
         """Commit `items`; an entry that is not exactly `n` completions is never stored (it would be
         replayed by every later run)."""
         rows = [(k, json.dumps([c.as_dict() for c in comps])) for k, comps in items if len(comps) == n]
@@ -151,9 +151,11 @@ class CachedEngine(Engine):
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise OutputError(f"cannot write the completion cache {self.path}: {exc}") from None
-            except sqlite3.DatabaseError as exc:  # damaged under us: keep going with a fresh file
+            except sqlite3.DatabaseError as exc:  # damaged under us: keep going with a fresh file (once)
+                if not recover:
+                    raise OutputError(f"cannot write the completion cache {self.path}: {exc}") from None
                 self._move_aside(exc)
-                self._store(items, n)
+                self._store(items, n, recover=False)
 
     def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         raise NotImplementedError  # generate() is overridden: cache hits must not count as engine work
