@@ -68,8 +68,11 @@ def starts_processes(item: pytest.Item) -> bool:
     if fn is None:
         return False
     names = set(fn.__code__.co_names)
+    helpers = [fn.__globals__.get(n) for n in names]  # one level down: a module's own helper that runs the child
+    helper_spawns = any(getattr(h, "__code__", None) is not None and "subprocess" in h.__code__.co_names
+                        and h.__module__ == fn.__module__ for h in helpers)
     cli = fn.__globals__.get("rsynth")
-    return bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))) or "subprocess" in names or (
+    return bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))) or "subprocess" in names or helper_spawns or (
         "rsynth" in names and callable(cli) and not isinstance(cli, type(pytest)))
 
 
