@@ -158,3 +158,12 @@ def test_a_plain_script_without_a_main_guard(tmp_path):
                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.count("VERDICTS") == 1 and "['correct', 'incorrect']" in res.stdout
+
+
+def test_generate_problems_and_its_validation(tmp_path):
+    problems = rsynth.generate_problems(5, out=tmp_path / "p", template="arithmetic", max_steps=1)
+    assert list(problems) == ["data"] and len(problems["data"]) == 5
+    again = rsynth.generate_problems(5, out=tmp_path / "p", template="arithmetic", max_steps=1)  # already complete: same rows
+    assert again["data"]["id"] == problems["data"]["id"]
+    with pytest.raises(rsynth.UserError, match="--template 'poetry'"):
+        rsynth.generate_problems(5, template="poetry")
