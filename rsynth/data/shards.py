@@ -329,7 +329,11 @@ class ShardSetWriter:
         self._done_upto = 0
         claim_output(self.out)
         if (self.out / MANIFEST).exists() and not overwrite:
-            self._load(load_manifest(self.out))
+            try:
+                self._load(load_manifest(self.out))
+            except BaseException:  # refused (another run, a changed input): a library caller's process lives on
+                release_output(self.out)
+                raise
         else:
             self._clear()
             self.input_ids = [input_identity(spec) for spec in self._inputs]
