@@ -23,6 +23,10 @@ def export(
              "to train with (TRL's default \\n). \\n and \\t are read as newline and tab."),
     placeholder: str = typer.Option("ки", "--placeholder", help="openrlhf: the step placeholder token (--placeholder_token); must be one token of --tokenizer."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="openrlhf: the reward model's tokenizer (path or hub id) the placeholder is checked against."),
+    unestimated: str = typer.Option(
+        "refuse", "--unestimated",
+        help="soft/threshold labels of a step whose MC was never estimated: refuse (stop, naming it) | drop (leave the trace out) "
+             "| mask (null label; --format jsonl). Never filled in from the hard label."),
 ) -> None:
     """Write labelled traces as TRL stepwise, Math-Shepherd, OpenRLHF, ProcessBench or full JSONL rows."""
     from rsynth.data.formats import ExportError
@@ -34,7 +38,8 @@ def export(
     if not (input / MANIFEST).exists():
         raise UserError(f"{input}: not an rsynth output directory (no {MANIFEST})")
     try:
-        counts = export_file(input, out, fmt, label, task, step_separator=step_separator, placeholder=placeholder, tokenizer=tokenizer)
+        counts = export_file(input, out, fmt, label, task, step_separator=step_separator, placeholder=placeholder, tokenizer=tokenizer,
+                             unestimated=unestimated)
     except ExportError as exc:
         raise UserError(str(exc)) from None
     if not load_manifest(input).get("complete"):

@@ -177,7 +177,8 @@ def run_export(ctx: StageContext) -> dict[str, Any]:
     p = ctx.params
     try:
         return export_file(Path(ctx.input), ctx.out / export_name(p), p["format"], p["label"], p["task"],
-                           step_separator=p["step-separator"], placeholder=p["placeholder"], tokenizer=p["tokenizer"])
+                           step_separator=p["step-separator"], placeholder=p["placeholder"], tokenizer=p["tokenizer"],
+                           unestimated=p["unestimated"])
     except ExportError as exc:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
 
@@ -290,6 +291,8 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
         "step-separator": Field("str", "\n", "text between joined steps; for trl the PRMConfig.step_separator (recorded in the card)"),
         "placeholder": Field("str", "ки", "openrlhf: step placeholder, one token of `tokenizer`"),
         "tokenizer": Field("str", None, "openrlhf: reward model tokenizer the placeholder is checked against"),
+        "unestimated": Field("str", "refuse", "soft/threshold labels of never-estimated steps: refuse | drop | mask (jsonl)",
+                             ("refuse", "drop", "mask"), False),
     }, run_export, shardable=False),
     _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", {
         "pretty-name": Field("str", None),
