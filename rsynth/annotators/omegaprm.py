@@ -185,7 +185,7 @@ class Tree:
         correct = sum(r.correct for r in rollouts)
         node = TreeNode(prefix, correct / len(rollouts), len(rollouts), correct, 1, len(prefix))
         self.nodes[prefix] = node
-        self.alive[prefix] = correct >= self.config.min_correct if alive is None else alive
+        self.alive[prefix] = node.alive = correct >= self.config.min_correct if alive is None else alive
         passes = self.alive[prefix] or (not prefix and correct > 0)
         if node.mc < 1 and (passes if self.config.pool_alive_only else node.mc > 0):
             for r in rollouts:
