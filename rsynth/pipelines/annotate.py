@@ -109,7 +109,8 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier, check
             if not steps:
                 return RowError(record.source, record.row, mapping.get("steps", "steps"), "trace has no steps", json.dumps(record.data, default=str)[:2000])
             correct = _given_correct(record.data, view)
-            check, answer = checker.check(view["answer"], steps, "")
+            reason = record.data.get("finish_reason")  # a given generation cut at max tokens has no guessed answer
+            check, answer = checker.check(view["answer"], steps, "", reason if isinstance(reason, str) else "stop")
             final = record.data.get("final_answer") or answer
             if correct is None:
                 (verdict,) = verifier.verify_batch([check])
@@ -182,7 +183,7 @@ class RoundScheduler:
     def parse(self, answer: str, prefix: tuple[str, ...], c: Completion) -> tuple:
         """(verdict-cache key, verifier item, final answer, completion, steps) of one completion; the
         key is None when no answer was found (its own verdict, never sent to the verifier)."""
-        item, ans = self.checker.check(answer, prefix, c.text)
+        item, ans = self.checker.check(answer, prefix, c.text, c.finish_reason)
         key = None if no_answer(self.checker.domain, ans) else item_key(item)
         return key, item, ans, c, self.checker.split(c.text)
 

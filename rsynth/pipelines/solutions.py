@@ -22,7 +22,7 @@ from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
 from rsynth.steps import split_steps
-from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract_answer
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 
 DEFAULT_INSTRUCTION = (
@@ -80,6 +80,19 @@ def validate_problem(record: Record, mapping: dict[str, str]) -> Problem | RowEr
     return view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"])
 
 
+def truncated(finish_reason: str | None) -> bool:
+    """A generation that did not end by itself (cut at max tokens, or no stop reported)."""
+    return finish_reason != "stop"
+
+
+def final_answer(text: str, chain: tuple[str, ...] | str, finish_reason: str | None = "stop") -> str | None:
+    """The answer of a solution, or None (no_answer). A truncated generation keeps only an answer it
+    marked explicitly before the cut (box, "the answer is", ####): a guessing rule such as last-number
+    would read an intermediate figure ("60 / 40 = 1.") as the answer of a solution that never ended."""
+    found = extract(text, chain)
+    return found.answer if found.explicit or not truncated(finish_reason) else None
+
+
 def trace_id(problem_id: str, sample: int, seed: int) -> str:
     return f"{problem_id}/s{seed}/{sample}"
 
@@ -100,7 +113,7 @@ class SolutionSampler:
     def __call__(self, items: list[Item]) -> dict[int, Rows]:
         params = self.config.params.with_n(self.config.n_samples)
         completions = self.engine.generate([self.prompt(it.value) for it in items], params)
-        answers = [extract_answer(c.text, self.config.answer_fallback) for comps in completions for c in comps]
+        answers = [final_answer(c.text, self.config.answer_fallback, c.finish_reason) for comps in completions for c in comps]
         return self._rows(items, completions, answers, self.verify(items, completions, answers))
 
     def verify(self, items: list[Item], completions: list[list[Completion]], answers: list[str | None]) -> list[Verdict]:
