@@ -61,3 +61,42 @@ def estimate_shares(traces: list[dict[str, Any]]) -> tuple[int, int, int]:
         estimated += sum(m is not None for m in mc[:-1])
         unvalued += sum(m is None for m in mc)
     return steps, estimated, unvalued
+
+
+def rollout_backed(out: Path | str) -> dict[str, bool | None]:
+    """Per trace id of an annotate-prm output: whether its label rests on rollout estimates.
+
+    False: a trace of several steps none of which (but the last, its own verdict) was estimated --
+    in given mode, a trace with a right final answer is labelled all-positive this way, so its -1 is
+    the verdict, not a measurement of its steps. A one-step trace counts as backed (its verdict is
+    its only step's label). None: the row carries no `step_mc` to tell.
+    """
+    return {r["id"]: is_backed(r) for r in iter_split_rows(out, "data")}
+
+
+def is_backed(row: dict[str, Any]) -> bool | None:
+    """One trace row's answer for `rollout_backed`."""
+    mc = row.get("step_mc")
+    return None if mc is None else len(mc) < 2 or any(m is not None for m in mc[:-1])
+
+
+def contradictions(rows: list[dict[str, Any]]) -> int:
+    """(problem, step prefix) pairs that carry both hard labels somewhere in `rows` (must be 0)."""
+    seen: dict[tuple[str, tuple[str, ...]], set] = {}
+    for r in rows:
+        for i, h in enumerate(r.get("step_hard") or []):
+            if h is not None:
+                seen.setdefault((r["problem"], tuple(r["steps"][: i + 1])), set()).add(h)
+    return sum(len(v) > 1 for v in seen.values())
+
+
+def rollout_report(pred: dict[str, int], gold: list[dict[str, Any]], backed: dict[str, bool | None]) -> dict[str, Any]:
+    """How much of each ProcessBench accuracy comes from items labelled without rollouts."""
+    out: dict[str, Any] = {}
+    for name, items in (("erroneous", [g for g in gold if g["label"] != -1]), ("correct", [g for g in gold if g["label"] == -1])):
+        hits = [g for g in items if pred.get(g["id"]) == g["label"]]
+        bare = [g for g in items if backed.get(g["id"]) is False]
+        bare_hits = [g for g in hits if backed.get(g["id"]) is False]
+        out[f"{name} items labelled without rollouts"] = len(bare)
+        out[f"share of accuracy ({name}) from them"] = len(bare_hits) / len(hits) if hits else 0.0
+    return out
