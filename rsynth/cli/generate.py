@@ -24,7 +24,7 @@ app = typer.Typer(help="Synthesise problems and sample step-by-step solutions.",
 def problems(
     out: Path = opt.OUT,
     template: str = typer.Option("mixed", "--template", "-t", help="arithmetic | linear | fractions | percent | mixed."),
-    n: int = typer.Option(100, "--n", help="Number of problems."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of problems (default 100); with --from: rewrites per seed problem (default 1)."),
     max_steps: int = typer.Option(3, "--max-steps", help="Difficulty: operations chained per problem."),
     max_number: int = typer.Option(20, "--max-number", help="Difficulty: size of the numbers."),
     from_seeds: Optional[str] = typer.Option(None, "--from", help="Seed problems to rewrite with --model instead of templates."),
@@ -42,6 +42,7 @@ def problems(
 
         if template not in TEMPLATE_CHOICES:
             raise UserError(f"--template {template!r}: expected one of {', '.join(TEMPLATE_CHOICES)}")
+        n = 100 if n is None else n
         if n < 0 or max_steps < 1 or max_number < 2:
             raise UserError("--n must be >= 0, --max-steps >= 1 and --max-number >= 2")
         count = min(n, run.limit) if run.limit is not None else n
@@ -53,12 +54,20 @@ def problems(
     else:
         from rsynth.pipelines.problems import EvolveConfig, evolve_problems
 
+        per_seed = 1 if n is None else n
+        if per_seed < 1:
+            raise UserError("--n with --from: rewrites per seed problem, must be >= 1")
         mapping = opt.input_mapping(from_seeds, fields)
         if dry_run:
-            console.print(f"would rewrite problems from {from_seeds} with {engine.model or 'the default model'} into {out}")
+            from rsynth.data.readers import plan_rows
+            from rsynth.pipelines.problems import validate_seed
+
+            plan = plan_rows(from_seeds, lambda rec: validate_seed(rec, mapping), run.limit)
+            console.print(summary_table(f"plan: rewrite problems from {from_seeds} with {engine.model or 'the default model'} into {out}",
+                                        {**plan, "rewrites per seed": per_seed}))
             return
         llm = opt.sampling_engine(out, "generate-problems", run.overwrite, engine)
-        config = EvolveConfig(params=engine.sampling(), n_check=n_check, agreement=agreement)
+        config = EvolveConfig(params=engine.sampling(), n_check=n_check, agreement=agreement, per_seed=per_seed)
         stats = evolve_problems(from_seeds, mapping, out, llm, config, **run.stage_kwargs())
     console.print(summary_table("generate problems", stats))
     console.print(f"problems in {out}/data/ — load with {opt.load_hint(out)}")
@@ -110,7 +119,13 @@ def formal(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
     if dry_run:
-        console.print(f"would autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}")
+        from functools import partial
+
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.formal import _validate_problem
+
+        plan = plan_rows(input, partial(_validate_problem, mapping), run.limit)
+        console.print(summary_table(f"plan: autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}", plan))
         return
     verifier = lean.verifier(StatementChecker)
     llm = opt.sampling_engine(out, "generate-formal", run.overwrite, engine)
@@ -132,19 +147,15 @@ def proofs(
     run: RunParams = RunParams(),
 ) -> None:
     """Sample whole proofs, check them with Lean, label tactics from the first error."""
-    from rsynth.data.readers import RowError, read_records
     from rsynth.pipelines.formal import make_statement_validator, run_proofs
 
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
     if dry_run:
-        validate = make_statement_validator(mapping, lean.header)
-        views = [rec if isinstance(rec, RowError) else validate(rec) for i, rec in enumerate(read_records(input)) if run.limit is None or i < run.limit]
-        bad = [v for v in views if isinstance(v, RowError)]
-        plan = {"valid statements": len(views) - len(bad), "bad rows (→ errors/)": len(bad),
-                "proofs to sample": (len(views) - len(bad)) * params.n_samples * (2 if params.negation else 1)}
-        if bad:
-            plan["first bad row"] = f"row {bad[0].row}: {bad[0].reason}"
+        from rsynth.data.readers import plan_rows
+
+        plan = plan_rows(input, make_statement_validator(mapping, lean.header), run.limit)
+        plan["proofs to sample"] = plan["valid rows"] * params.n_samples * (2 if params.negation else 1)
         console.print(summary_table(f"plan: generate proofs from {input}", plan))
         return
     verifier = lean.verifier()
@@ -171,7 +182,11 @@ def code(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling())
     if dry_run:
-        console.print(f"would sample {params.n_samples} program(s) per task of {input} into {out}")
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.codegen import make_task_validator
+
+        plan = plan_rows(input, make_task_validator(mapping, params.style, params.synthesize_tests), run.limit)
+        console.print(summary_table(f"plan: sample {params.n_samples} program(s) per task of {input} into {out}", plan))
         return
     verifier = params.verifier()  # no usable sandbox: refused before the model loads
     llm = opt.sampling_engine(out, "generate-code", run.overwrite, engine)

@@ -365,3 +365,30 @@ def map_fields(record: Record, specs: list[FieldSpec], mapping: dict[str, str]) 
     used = {mapping.get(s.name, s.name) for s in specs}
     out["_extra"] = {k: v for k, v in record.data.items() if k not in used}
     return out
+
+
+def plan_rows(spec: str, validate: Callable[[Record], Any], limit: int | None = None) -> dict[str, Any]:
+    """What `--dry-run` reports for a sampling command: each row of `spec` (up to `limit`) through the
+    command's own validation, without sampling. An input whose every row fails for one and the same
+    reason is refused with that reason (InputError, exit 2), as the run itself would be."""
+    valid, bad = 0, []
+    for i, rec in enumerate(read_records(spec)):
+        if limit is not None and i >= limit:
+            break
+        view = rec if isinstance(rec, RowError) else validate(rec)
+        if isinstance(view, RowError):
+            bad.append(view)
+        else:
+            valid += 1
+    if bad and not valid and len({b.reason for b in bad}) == 1:
+        raise InputError(f"{spec}: every row ({len(bad)}) would go to errors/ for the same reason: {bad[0].reason}{field_hint(bad[0].reason)}")
+    plan: dict[str, Any] = {"valid rows": valid, "bad rows (→ errors/)": len(bad)}
+    if bad:
+        plan["first bad row"] = f"row {bad[0].row}: {bad[0].reason}"
+    return plan
+
+
+def field_hint(reason: str) -> str:
+    """The fix to name after a row error reason shared by a whole input: a missing field's mapping."""
+    name = reason.split()[2] if reason.startswith("missing field ") else None  # "missing field NAME (column 'C')"
+    return f"; name its column with --field {name}=COLUMN" if name else ""

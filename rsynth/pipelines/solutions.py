@@ -175,16 +175,11 @@ def run_key(stage: str, inputs: str, mapping: dict[str, str], engine: Engine, co
 
 def plan_solutions(input: str, mapping: dict[str, str], config: SolutionsConfig, limit: int | None) -> dict[str, Any]:
     """What a run would do: valid and bad input rows, and how many samples it would draw."""
-    from rsynth.data.readers import read_records
+    from rsynth.data.readers import plan_rows
 
-    valid = errors = 0
-    for i, rec in enumerate(read_records(input)):
-        if limit is not None and i >= limit:
-            break
-        ok = not isinstance(rec, RowError) and not isinstance(validate_problem(rec, mapping), RowError)
-        valid += ok
-        errors += not ok
-    return {"valid problems": valid, "bad rows (→ errors/)": errors, "samples to draw": valid * config.n_samples}
+    plan = plan_rows(input, lambda rec: validate_problem(rec, mapping), limit)
+    valid = plan.pop("valid rows")
+    return {"valid problems": valid, **plan, "samples to draw": valid * config.n_samples}
 
 
 def run_solutions(input: str, mapping: dict[str, str], out, engine: Engine, config: SolutionsConfig, *, verify_timeout: float = 5.0,

@@ -1,0 +1,102 @@
+"""Whole-input failures are errors, dry runs validate rows, `generate problems --from` keeps only
+problems (issue 22). Real GSM8K / ProcessBench / HumanEval rows; a scripted model over real HTTP."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.build_support import rsynth
+from tests.formal_helpers import ScriptedEngine
+from tests.paths import BENCHMARKS
+from rsynth.data.shards import iter_split_rows
+
+
+def gsm8k_rows(path: Path, n: int = 4) -> Path:
+    """GSM8K rows as published: `question`/`answer`, no `problem` column (needs --field problem=question)."""
+    with open(BENCHMARKS / "gsm8k_test.jsonl") as fh:
+        path.write_text("".join(line for _, line in zip(range(n), fh)))
+    return path
+
+
+def table(stdout: str) -> dict[str, str]:
+    return {c[0]: c[1] for line in stdout.splitlines() if len(c := [x.strip() for x in line.split("│") if x.strip()]) == 2}
+
+
+def one_line_error(res, *needles: str) -> None:
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr, res.stderr
+    for needle in needles:
+        assert needle in res.stderr, res.stderr
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A scripted model: rewrites (a problem, a solution, a statement without a question) and solutions."""
+    from tests.openai_server import serve
+
+    def script(prompt):
+        user = prompt.messages[-1][1]
+        if "Write a new math word problem" in user:
+            return ["Mia has 3 boxes with 4 pens each. How many pens does she have?",
+                    "Mia has 3 boxes with 4 pens each, so she has 3 * 4 = 12 pens.\nThe answer is: 12",
+                    "Mia has 3 boxes with 4 pens each."]
+        return ["3 * 4 = 12\nThe answer is: 12"]
+
+    srv = serve(ScriptedEngine(script), model_name="scripted")
+    yield srv
+    srv.stop()
+
+
+def test_a_run_whose_every_row_fails_alike_exits_2_with_the_fix(tmp_path, server):
+    seeds = gsm8k_rows(tmp_path / "gsm8k.jsonl")
+    res = rsynth("generate", "solutions", "-i", str(seeds), "-o", str(tmp_path / "sol"), "--engine", "openai", "--model", "scripted",
+                 "--base-url", server.base_url, "--quiet")
+    one_line_error(res, "every row (4) went to", "missing field problem", "--field problem=COLUMN")
+    assert len(list(iter_split_rows(tmp_path / "sol", "errors"))) == 4  # the rows are still there to read
+    res = rsynth("generate", "solutions", "-i", str(seeds), "-o", str(tmp_path / "sol2"), "--engine", "openai", "--model", "scripted",
+                 "--base-url", server.base_url, "--quiet", "--field", "problem=question")
+    assert res.returncode == 0, res.stderr  # mapped: every row is a trace
+
+
+@pytest.mark.parametrize("command", [
+    ("generate", "solutions"), ("annotate-prm",), ("judge",), ("generate", "formal"), ("generate", "code"), ("generate", "problems"),
+])
+def test_every_sampling_dry_run_validates_the_rows(tmp_path, command):
+    seeds = gsm8k_rows(tmp_path / "gsm8k.jsonl")
+    flag = "--from" if command == ("generate", "problems") else "--input"
+    res = rsynth(*command, flag, str(seeds), "-o", str(tmp_path / "o"), "--dry-run")
+    one_line_error(res, "every row (4) would go to errors/", "missing field")
+    assert not (tmp_path / "o").exists()
+
+
+def test_dry_runs_count_valid_and_bad_rows(tmp_path):
+    pb = json.loads((BENCHMARKS / "processbench_gsm8k.json").read_text())[:3]
+    traces = tmp_path / "pb.jsonl"
+    rows = [{"id": g["id"], "problem": g["problem"], "answer": "1", "steps": g["steps"]} for g in pb] + [{"id": "x", "steps": ["a"]}]
+    traces.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = rsynth("annotate-prm", "--input", str(traces), "-o", str(tmp_path / "o"), "--dry-run", env={"COLUMNS": "200"})
+    assert res.returncode == 0, res.stderr
+    assert table(res.stdout)["valid rows"] == "3" and table(res.stdout)["first bad row"] == "row 4: missing field problem"
+    with gzip.open(BENCHMARKS / "humaneval.jsonl.gz", "rt") as fh:
+        (tmp_path / "he.jsonl").write_text("".join(next(fh) for _ in range(3)))
+    res = rsynth("generate", "code", "--input", str(tmp_path / "he.jsonl"), "-o", str(tmp_path / "c"), "--dry-run", env={"COLUMNS": "200"})
+    assert res.returncode == 0 and table(res.stdout)["valid rows"] == "3", res.stdout + res.stderr
+
+
+def test_problems_from_honours_n_and_rejects_non_problems_with_reasons(tmp_path, server):
+    seeds = gsm8k_rows(tmp_path / "gsm8k.jsonl", 2)
+    out = tmp_path / "rw"
+    res = rsynth("generate", "problems", "--from", str(seeds), "--field", "problem=question", "--n", "3", "-o", str(out),
+                 "--engine", "openai", "--model", "scripted", "--base-url", server.base_url, "--quiet")
+    assert res.returncode == 0, res.stderr
+    kept = list(iter_split_rows(out))
+    rejected = list(iter_split_rows(out, "rejected"))
+    assert len(kept) + len(rejected) == 6  # 3 rewrites for each of 2 seeds, every one accounted for
+    assert [r["problem"] for r in kept] == ["Mia has 3 boxes with 4 pens each. How many pens does she have?"] * 2
+    assert all(r["reference_answer"] == "12" for r in kept) and len({r["id"] for r in kept + rejected}) == 6
+    assert sorted(r["reason"] for r in rejected) == ["no_question", "no_question", "states_an_answer", "states_an_answer"]
+    assert all(json.loads(r["evidence"])["seed_problem"] for r in rejected)
