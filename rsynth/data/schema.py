@@ -76,6 +76,7 @@ TRACE_SCHEMA = pa.schema(
         ("pass_rate", pa.float64()),
         ("provenance", PROVENANCE_TYPE),
         *LABEL_FIELDS,
+        ("source_ref", pa.string()),  # the input row it came from: FILE@SHA8:ROW (rsynth.data.readers.source_ref)
     ]
 )
 

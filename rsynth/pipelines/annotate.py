@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.annotators import GivenTrace, Rollout, RolloutRequest, SearchResult
-from rsynth.data.readers import FieldSpec, Record, RowError
+from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError
 from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
 from rsynth.engines.base import Engine
 from rsynth.executor.loop import Item, Rows
@@ -80,7 +80,7 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier, check
                 (verdict,) = verifier.verify_batch([check])
                 correct = verdict.ok
             given = GivenTrace(steps, correct, final)
-        return Task(tid, view["problem"], view["answer"], given, view["_extra"])
+        return Task(tid, view["problem"], view["answer"], given, {**view["_extra"], SOURCE_REF: view[SOURCE_REF]})
 
     return validate
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.pipelines.provenance import provenance
-from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
@@ -124,6 +124,7 @@ class CodeTask:
     spec: TestSpec | None  # None: tests to synthesize
     reference: str | None  # reference solution (needed to keep synthesized tests)
     entry_point: str | None = None
+    source_ref: str | None = None  # FILE@SHA8:ROW of the task row (readers.source_ref)
 
 
 TASK_FIELDS = [FieldSpec("prompt", str), FieldSpec("id", str, required=False), FieldSpec("entry_point", str, required=False),
@@ -134,6 +135,12 @@ TEST_COLUMNS = ("reference_answer", "test", "assertion", "tests")
 
 def make_task_validator(mapping: dict[str, str], style: str, synthesize: bool):
     def validate(record: Record) -> CodeTask | RowError:
+        task = _validate(record)
+        if isinstance(task, CodeTask):
+            task.source_ref = source_ref(record)
+        return task
+
+    def _validate(record: Record) -> CodeTask | RowError:
         m = dict(mapping)
         for name, alts in DEFAULTS.items():
             if name not in m and name not in record.data:
@@ -142,7 +149,7 @@ def make_task_validator(mapping: dict[str, str], style: str, synthesize: bool):
         if isinstance(view, RowError):
             return view
         raw = json.dumps(record.data, ensure_ascii=False, default=str)[:2000]
-        tid = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
+        tid = view["id"] or source_ref(record)
         column = m.get("tests") or next((c for c in TEST_COLUMNS if record.data.get(c)), None)
         ref = view["reference_solution"]
         if ref is not None and view["entry_point"] and not re.search(rf"^\s*def\s+{re.escape(view['entry_point'])}\b", ref, flags=re.M):
@@ -256,6 +263,7 @@ class CodeSampler:
                 "problem": task.prompt, "reference_answer": task.spec.to_json(), "sample_index": j, "completion": m.program,
                 "steps": steps, "final_answer": None, "verdict": v.status, "num_tokens": None, "finish_reason": None,
                 "pass_rate": None, "provenance": self.provenance, **line_labels(len(steps), -1 if v.ok else m.line),
+                SOURCE_REF: task.source_ref,
             }))
         return out
 
@@ -266,7 +274,7 @@ class CodeSampler:
             "id": f"{task.id}/s{self.config.params.seed}/{j}", "problem_id": task.id, "domain": "code", "problem": task.prompt,
             "reference_answer": task.spec.to_json(), "sample_index": j, "completion": program, "steps": steps, "final_answer": None,
             "verdict": v.status, "num_tokens": comp.num_tokens, "finish_reason": comp.finish_reason, "pass_rate": pass_rate,
-            "provenance": self.provenance, **labels,
+            "provenance": self.provenance, **labels, SOURCE_REF: task.source_ref,
         }
 
     @staticmethod

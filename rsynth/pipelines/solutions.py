@@ -16,7 +16,7 @@ from typing import Any
 
 from rsynth.pipelines.provenance import provenance
 from rsynth.data.formats import answer_after_hashes
-from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
@@ -57,13 +57,15 @@ class Problem:
     id: str
     problem: str
     answer: str
+    source_ref: str | None = None  # FILE@SHA8:ROW of the input row (readers.source_ref)
 
 
 def read_problem(record: Record, mapping: dict[str, str], specs: list[FieldSpec] = PROBLEM_FIELDS) -> dict[str, Any] | RowError:
     """`map_fields` for problem-shaped rows, with the defaults every sampling stage shares.
 
     rsynth's own shards call the answer `reference_answer`; GSM8K's answer is a worked solution
-    ending "#### N", of which only N is the reference; rows without an id get FILE-ROW.
+    ending "#### N", of which only N is the reference; every row names its origin (`source_ref`,
+    FILE@SHA8:ROW, see `readers.source_ref`), which is also the id of a row without one.
     """
     if "answer" not in mapping and "answer" not in record.data and "reference_answer" in record.data:
         mapping = {**mapping, "answer": "reference_answer"}
@@ -71,13 +73,14 @@ def read_problem(record: Record, mapping: dict[str, str], specs: list[FieldSpec]
     if isinstance(view, RowError):
         return view
     view["answer"] = answer_after_hashes(view["answer"]) or view["answer"]
-    view["id"] = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
+    view[SOURCE_REF] = source_ref(record)
+    view["id"] = view["id"] or view[SOURCE_REF]
     return view
 
 
 def validate_problem(record: Record, mapping: dict[str, str]) -> Problem | RowError:
     view = read_problem(record, mapping)
-    return view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"])
+    return view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"], view[SOURCE_REF])
 
 
 def truncated(finish_reason: str | None) -> bool:
@@ -160,6 +163,7 @@ class SolutionSampler:
             "finish_reason": c.finish_reason,
             "pass_rate": pass_rate,
             "provenance": self.provenance,
+            SOURCE_REF: p.source_ref,
         }
 
 

@@ -90,7 +90,9 @@ def test_dry_run_plans_without_loading_a_model(tmp_path: Path, problems_file: Pa
     proc = rsynth(solutions_args(problems_file, tmp_path / "out", "/no/such/model", "--dry-run"), cli_env)
     assert proc.returncode == 0, proc.stderr
     plan = dict(_table_rows(proc.stdout))
+    first_bad = plan.pop("first bad row")
     assert plan == {"valid problems": "6", "bad rows (→ errors/)": "4", "samples to draw": "12"}
+    assert first_bad.startswith("row 3: invalid JSON")
     assert not (tmp_path / "out").exists()
     proc = rsynth(solutions_args(problems_file, tmp_path / "out", "/no/such/model", "--dry-run", "--limit", "4"), cli_env)
     assert dict(_table_rows(proc.stdout))["valid problems"] == "3"

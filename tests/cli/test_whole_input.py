@@ -100,3 +100,31 @@ def test_problems_from_honours_n_and_rejects_non_problems_with_reasons(tmp_path,
     assert all(r["reference_answer"] == "12" for r in kept) and len({r["id"] for r in kept + rejected}) == 6
     assert sorted(r["reason"] for r in rejected) == ["no_question", "no_question", "states_an_answer", "states_an_answer"]
     assert all(json.loads(r["evidence"])["seed_problem"] for r in rejected)
+
+
+def test_rows_without_ids_get_stable_source_refs_carried_through_every_stage(tmp_path, server):
+    """ids from the source file's identity and row; every trace names them, after annotate-prm too."""
+    with open(BENCHMARKS / "gsm8k_test.jsonl") as fh:
+        rows = [json.loads(line) for _, line in zip(range(4), fh)]
+    src = tmp_path / "gsm8k.jsonl"
+    src.write_text("".join(json.dumps({"question": r["question"], "answer": r["answer"]}) + "\n" for r in rows))  # no ids
+    base = ["--engine", "openai", "--model", "scripted", "--base-url", server.base_url, "--quiet"]
+    for out in ("a", "b"):
+        res = rsynth("generate", "solutions", "-i", str(src), "-o", str(tmp_path / out), "--field", "problem=question", "--n-samples", "2", *base)
+        assert res.returncode == 0, res.stderr
+    a, b = (sorted(iter_split_rows(tmp_path / o), key=lambda r: r["id"]) for o in ("a", "b"))
+    assert [r["id"] for r in a] == [r["id"] for r in b]  # the same file gives the same ids in every build
+    refs = sorted({r["source_ref"] for r in a})
+    name, _, digest_rows = refs[0].partition("@")
+    assert name == "gsm8k" and refs == [f"gsm8k@{digest_rows.split(':')[0]}:{i}" for i in range(1, 5)]
+    assert all(r["problem_id"] == r["source_ref"] for r in a)
+    # a later stage reading the intermediate output keeps the original file and row, not the shard's
+    res = rsynth("annotate-prm", "--input", str(tmp_path / "a"), "-o", str(tmp_path / "labels"), "--k", "2", "--k0", "2",
+                 "--max-new-tokens", "16", *base)
+    assert res.returncode == 0, res.stderr
+    labelled = list(iter_split_rows(tmp_path / "labels"))
+    assert labelled and {r["source_ref"] for r in labelled} <= set(refs)
+    src.write_text(src.read_text() + json.dumps({"question": "What is 1 + 1?", "answer": "#### 2"}) + "\n")
+    res = rsynth("generate", "solutions", "-i", str(src), "-o", str(tmp_path / "c"), "--field", "problem=question", "--n-samples", "1", *base)
+    assert res.returncode == 0, res.stderr
+    assert not {r["source_ref"] for r in iter_split_rows(tmp_path / "c")} & set(refs)  # an edited file: new references
