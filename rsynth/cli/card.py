@@ -13,7 +13,7 @@ from rsynth.cli.common import console, summary_table
 def card(
     directory: Path = typer.Argument(..., help="A build output (with build.json) or one stage's output directory."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where README.md and plots/ go (default: DIR)."),
-    pretty_name: Optional[str] = typer.Option(None, "--pretty-name"),
+    pretty_name: Optional[str] = typer.Option(None, "--pretty-name", help="Dataset title on the card (default: the directory name)."),
 ) -> None:
     """Write a Hugging Face dataset card (README.md with YAML metadata) and PNG plots."""
     from rsynth.cards.card import write_card

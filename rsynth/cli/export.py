@@ -58,11 +58,11 @@ import_app = typer.Typer(help="Import external datasets as rsynth traces.", no_a
 @import_app.command("processbench")
 def import_processbench(
     file: str = typer.Argument(..., help="A ProcessBench JSON file (list of items) or JSONL."),
-    out: Path = typer.Option(..., "--out", "-o"),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory for the imported traces."),
     answers: Optional[str] = typer.Option(None, "--answers", help="Reference answers joined by problem text, e.g. gsm8k_test.jsonl."),
-    question_field: str = typer.Option("question", "--question-field"),
+    question_field: str = typer.Option("question", "--question-field", help="--answers file: the column holding the problem text the items are joined on."),
     answer_field: str = typer.Option("answer", "--answer-field", help="Answer column; GSM8K-style '#### N' endings are parsed."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
 ) -> None:
     """Read ProcessBench items as traces (steps, verdict from final_answer_correct) for annotate-prm."""
     from rsynth.pipelines.processbench import import_processbench as run_import
