@@ -57,7 +57,15 @@ class EvolveConfig:
     n_check: int = 4
     agreement: float = 0.75
     instruction: str = REWRITE_INSTRUCTION
-    per_seed: int = 1  # rewrites sampled per seed problem (`--n` with `--from`)
+    per_seed: int = 1  # rewrites sampled per seed problem (see `rewrite_plan`)
+    total: int | None = None  # rewrites in all (`--n` with `--from`); None: per_seed for every seed
+
+
+def rewrite_plan(n: int, seeds: int) -> tuple[int, int]:
+    """(rewrites per seed, seed rows to read) for `n` rewrites in total from `seeds` seed rows:
+    spread evenly, first seeds first, and no seed read that would get none."""
+    per_seed = max(1, -(-n // max(seeds, 1)))
+    return per_seed, min(seeds, -(-n // per_seed))
 
 
 ANSWER_STATEMENT = re.compile(r"(?im)^\s*(?:\*\*)?(?:final\s+)?(?:answer|solution)\s*(?:\*\*)?\s*[:：]")
@@ -111,12 +119,17 @@ def evolve_problems(
 
 def evolve_stage(mapping: dict[str, str], engine: Engine, config: EvolveConfig, limit: int | None) -> Stage:
     fingerprint = {"params": config.params.provenance(), "seed": config.params.seed, "n": config.n_check, "agree": config.agreement,
-                   "instr": config.instruction, **({"per_seed": config.per_seed} if config.per_seed != 1 else {})}
+                   "instr": config.instruction,
+                   **({"per_seed": config.per_seed, "total": config.total} if config.per_seed != 1 or config.total is not None else {})}
+
+    def quota(index: int) -> int:
+        """Rewrites kept from the seed at input position `index`: the last seed may get fewer."""
+        return config.per_seed if config.total is None else max(0, min(config.per_seed, config.total - index * config.per_seed))
 
     def process(items: list[Item]) -> dict[int, Rows]:
         rewrites = engine.generate([Prompt.user(config.instruction.format(problem=it.value["problem"])) for it in items],
                                    config.params.with_n(config.per_seed))
-        cands = [(it, j, c.text.strip()) for it, group in zip(items, rewrites) for j, c in enumerate(group)]
+        cands = [(it, j, c.text.strip()) for it, group in zip(items, rewrites) for j, c in enumerate(group) if j < quota(it.index)]
         why = [not_a_problem(text) for _, _, text in cands]
         checked = [cand for cand, w in zip(cands, why) if w is None]
         solved = iter(engine.generate([Prompt.user(DEFAULT_INSTRUCTION.format(problem=t)) for _, _, t in checked],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -90,16 +91,21 @@ def test_dry_runs_count_valid_and_bad_rows(tmp_path):
 def test_problems_from_honours_n_and_rejects_non_problems_with_reasons(tmp_path, server):
     seeds = gsm8k_rows(tmp_path / "gsm8k.jsonl", 2)
     out = tmp_path / "rw"
-    res = rsynth("generate", "problems", "--from", str(seeds), "--field", "problem=question", "--n", "3", "-o", str(out),
-                 "--engine", "openai", "--model", "scripted", "--base-url", server.base_url, "--quiet")
+    args = ["--field", "problem=question", "--engine", "openai", "--model", "scripted", "--base-url", server.base_url, "--quiet"]
+    res = rsynth("generate", "problems", "--from", str(seeds), "--n", "6", "-o", str(out), *args)
     assert res.returncode == 0, res.stderr
     kept = list(iter_split_rows(out))
     rejected = list(iter_split_rows(out, "rejected"))
-    assert len(kept) + len(rejected) == 6  # 3 rewrites for each of 2 seeds, every one accounted for
+    assert len(kept) + len(rejected) == 6  # --n 6 rewrites in total: 3 for each of 2 seeds, every one accounted for
     assert [r["problem"] for r in kept] == ["Mia has 3 boxes with 4 pens each. How many pens does she have?"] * 2
     assert all(r["reference_answer"] == "12" for r in kept) and len({r["id"] for r in kept + rejected}) == 6
     assert sorted(r["reason"] for r in rejected) == ["no_question", "no_question", "states_an_answer", "states_an_answer"]
     assert all(json.loads(r["evidence"])["seed_problem"] for r in rejected)
+    res = rsynth("generate", "problems", "--from", str(seeds), "--n", "3", "-o", str(tmp_path / "rw3"), *args)
+    assert res.returncode == 0, res.stderr
+    ids = [r["id"] for split in ("data", "rejected") for r in iter_split_rows(tmp_path / "rw3", split)]
+    per_seed = sorted(Counter(i.split("-rw")[0] for i in ids).values())
+    assert per_seed == [1, 2]  # 3 in total over 2 seeds: 2 from the first, 1 from the second
 
 
 def test_rows_without_ids_get_stable_source_refs_carried_through_every_stage(tmp_path, server):
