@@ -15,7 +15,7 @@ Columns:
   is left to score F1 on with estimates only (n/a): the figure the first F1 hides.
 
     PYTHONPATH=. python bench/label_quality.py                 # all 400 traces, every regime (~1 min)
-    PYTHONPATH=. python bench/label_quality.py --items 100 --search-given
+    PYTHONPATH=. python bench/label_quality.py --search-given --pool-any   # where contradictions used to arise
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ PB = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "pro
 REGIMES = [  # (name, p, q, decline)
     ("easy, no recovery", 0.8, 0.0, "step"),
     ("easy, lucky recoveries", 0.8, 0.2, "step"),
+    ("many lucky recoveries", 0.8, 0.4, "step"),
     ("hard, lucky recoveries", 0.3, 0.1, "step"),
     ("gradual decline", 0.7, 0.05, "gradual"),
 ]
@@ -72,13 +73,15 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=0, help="first N items only (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the scripted policies and searches")
     ap.add_argument("--search-given", action="store_true", help="also search the pool of wrong rollouts (more traces per item)")
+    ap.add_argument("--pool-any", action="store_true", help="pool wrong rollouts of any 0 < MC < 1 state (the paper), not only alive ones")
     args = ap.parse_args()
     items = json.loads(args.gold.read_text())
     items = items[: args.items] if args.items else items
-    config = OmegaPRMConfig(search_given=args.search_given)
+    config = OmegaPRMConfig(search_given=args.search_given, pool_alive_only=not args.pool_any)
     cols = ["traces/item", "labels/trace", "estimated", "contradictions", "acc err", "acc correct", "F1 (all)", "F1 (estimated only)",
             "items (est.)"]
-    print(f"{len(items)} ProcessBench GSM8K items, OmegaPRM given mode{' + pool search' if args.search_given else ''}\n")
+    extra = (" + pool search" if args.search_given else "") + (" (--pool-any)" if args.pool_any else "")
+    print(f"{len(items)} ProcessBench GSM8K items, OmegaPRM given mode{extra}\n")
     print("| regime | p | q | " + " | ".join(cols) + " |")
     print("|---|---|---|" + "---|" * len(cols))
     for name, p, q, decline in REGIMES:
