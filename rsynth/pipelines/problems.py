@@ -122,6 +122,8 @@ def evolve_stage(mapping: dict[str, str], engine: Engine, config: EvolveConfig, 
                    "instr": config.instruction,
                    **({"per_seed": config.per_seed, "total": config.total} if config.per_seed != 1 or config.total is not None else {})}
 
+    reasons: Counter[str] = Counter()
+
     def quota(index: int) -> int:
         """Rewrites kept from the seed at input position `index`: the last seed may get fewer."""
         return config.per_seed if config.total is None else max(0, min(config.per_seed, config.total - index * config.per_seed))
@@ -151,11 +153,13 @@ def evolve_stage(mapping: dict[str, str], engine: Engine, config: EvolveConfig, 
                     row.update(reference_answer=answer, gold_steps=split_steps(best))
             row["metadata"] = json.dumps(meta)
             split = "data" if reason is None else "rejected"
+            reasons[reason or "kept"] += 1
             out_rows.setdefault(it.index, []).append((split, row if reason is None else {**row, "reason": reason, "evidence": row["metadata"]}))
         return out_rows
 
     def summary(c: Counts) -> dict[str, Any]:
         return {"seed rows": c.seen, "problems kept (data/)": c.rows["data"], "rejected (rejected/)": c.rows["rejected"],
+                **{f"rejected {r} (this run)": n for r, n in sorted(reasons.items()) if r != "kept"},
                 "bad input rows (errors/)": c.rows["errors"]}
 
     work = Work(lambda rec: validate_seed(rec, mapping), process, batch_size=max(1, engine.max_batch_prompts // (config.n_check * config.per_seed)),
