@@ -43,6 +43,7 @@ PROBLEM_SCHEMA = pa.schema(
         ("gold_steps", pa.list_(pa.string())),
         ("source", pa.string()),
         ("metadata", pa.string()),  # JSON object: template knobs, passthrough input columns
+        ("source_ref", pa.string()),  # the input row it came from: FILE@SHA8:ROW (null for template problems)
     ]
 )
 

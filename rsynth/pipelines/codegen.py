@@ -280,7 +280,7 @@ class CodeSampler:
     @staticmethod
     def _task_row(task: CodeTask, spec: TestSpec | None) -> dict[str, Any]:
         return {"id": task.id, "domain": "code", "problem": task.prompt, "reference_answer": spec.to_json() if spec else None,
-                "gold_steps": code_steps(task.reference or ""), "source": "synthesize-tests", "metadata": None}
+                "gold_steps": code_steps(task.reference or ""), "source": "synthesize-tests", "metadata": None, SOURCE_REF: task.source_ref}
 
 
 def _entry(task: CodeTask) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.data.readers import FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA
 from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
@@ -102,7 +102,8 @@ def validate_seed(record: Record, mapping: dict[str, str]) -> dict | RowError:
     view = map_fields(record, SEED_FIELDS, mapping)
     if isinstance(view, RowError):
         return view
-    view["id"] = view["id"] or f"seed-{record.row}"
+    view["source_ref"] = source_ref(record)
+    view["id"] = view["id"] or view["source_ref"]
     return view
 
 
@@ -140,7 +141,7 @@ def evolve_stage(mapping: dict[str, str], engine: Engine, config: EvolveConfig, 
         for (it, j, text), reason in zip(cands, why):
             seed_id = it.value["id"]
             row = {"id": f"{seed_id}-rw{config.params.seed}" + (f"-{j}" if j else ""), "domain": "math", "problem": text,
-                   "reference_answer": None, "gold_steps": [], "source": f"rewrite:{seed_id}"}
+                   "reference_answer": None, "gold_steps": [], "source": f"rewrite:{seed_id}", "source_ref": it.value["source_ref"]}
             meta: dict[str, Any] = {"seed_problem": it.value["problem"]}
             if reason is None:
                 sols = next(solved)
