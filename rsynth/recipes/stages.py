@@ -288,7 +288,7 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     _kind("consensus", "keep traces where the MC and judge first errors agree; the rest to filtered/", config_fields(ConsensusConfig),
           run_consensus, configs=(ConsensusConfig,)),
     _kind("export", "labelled traces as TRL / Math-Shepherd / ProcessBench / JSONL", {
-        **config_fields(ExportParams, step_separator="\n"),
+        **config_fields(ExportParams, step_separator="\n", added=("unestimated",)),
         "file": Field("str", None, "file name inside OUT/<id>/ (.jsonl, .json or .parquet); default <format>.jsonl"),
     }, run_export, shardable=False, configs=(ExportParams,)),
     _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", config_fields(CardParams), run_card,
