@@ -9,6 +9,7 @@ import typer
 from rsynth.cli import app
 from rsynth.config import params_of, recipe_key
 from rsynth.decontam.paraphrase import SemanticConfig
+from rsynth.decontam.params import DecontamParams, JudgeParams
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.params import RunParams
@@ -24,7 +25,7 @@ GENERATED = [
     (("generate", "code"), "code", (CodeParams, EngineParams, RunParams)),
     (("generate", "formal"), "formal", (FormalParams, LeanParams, EngineParams, RunParams)),
     (("generate", "proofs"), "proofs", (ProofsParams, LeanParams, EngineParams, RunParams)),
-    (("decontaminate",), "decontaminate", (SemanticConfig,)),
+    (("decontaminate",), "decontaminate", (DecontamParams, SemanticConfig, JudgeParams, RunParams)),
 ]
 
 

