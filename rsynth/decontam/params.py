@@ -34,6 +34,11 @@ class DecontamParams:
                                            kind="strs")
     against_field: str = param("problem", "--against-field", "Text column of --against-file and hub benchmarks (also: a bare --field COLUMN).")
     text_column: str = param("problem", "--text-column", "Input column holding the text to check (also: --field text=COLUMN).")
+    answer_column: str = param("auto", "--answer-column", "Column with the row's reference answer (auto: reference_answer, answer, "
+                               "final_answer, ...; none: ignore answers). Without one, a marked answer in the text (####, boxed, Answer:).")
+    solution_column: str = param("auto", "--solution-column", "Column with the row's reference program (auto: solution, "
+                                 "canonical_solution, code, ...; none: do not execute).")
+    tests_column: str = param("auto", "--tests-column", "Column with the row's own tests (auto: tests, test, test_list; none).")
     ngram: int = param(13, "--ngram", "n-gram length for long items.")
     min_ngram: int = param(6, "--min-ngram", "Shortest window for short items; shorter items are exact-match only.")
     max_df: int = param(4, "--max-df", "Ignore n-grams found in more than this many reference items (boilerplate).")

@@ -58,16 +58,21 @@ class SemanticConfig:
     lexical: float = param(0.2, "--semantic-lexical", "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; "
                                 "0 (with --semantic-lexical-band 0) turns the lexical screen off.")
     lexical_band: float = param(0.4, "--semantic-lexical-band", "Word cosine a row needs with an item in the uncertain band of overlap to be embedded.")
+    answer_floor: float = param(0.6, "--semantic-answer-floor", "Cosine a neighbour with an equal answer (and agreeing quantities) needs "
+                                                               "to be the same problem.")
+    code_floor: float = param(0.5, "--semantic-code-floor", "Cosine a code item needs to be run against the row's program.")
+    answer_lexical: float = param(0.15, "--semantic-answer-lexical", "Word cosine an item with the row's answer needs to be a candidate "
+                                                                     "(and the row embedded).")
     embed_all: bool = param(False, "--semantic-embed-all", "Embed every row, also those the signature gate and lexical screen rule out "
                                                            "(slower; completes the near-miss listing in review/).")
 
     def __post_init__(self) -> None:
         validate_choices(self)
-        for name in ("threshold", "review", "agree", "band", "cosine_floor"):
+        for name in ("threshold", "review", "agree", "band", "cosine_floor", "answer_floor", "code_floor"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise UserError(f"{_flag(name)} {value}: expected a number in (0, 1]")
-        for name in ("lexical", "lexical_band"):
+        for name in ("lexical", "lexical_band", "answer_lexical"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{_flag(name)} {getattr(self, name)}: expected a number in [0, 1]")
         if self.top_k < 1 or self.min_mass < 0:
@@ -93,13 +98,20 @@ class Evidence:
     row_signature: str
     item_signature: str
     judge: str | None = None
+    row_answer: str | None = None
+    item_answer: str | None = None
+    execution: str | None = None
 
     def as_struct(self) -> dict[str, object]:
         return {"cosine": None if self.cosine is None else round(self.cosine, 4), "signature_overlap": round(self.overlap, 4), "rule": self.rule,
-                "row_signature": self.row_signature, "item_signature": self.item_signature, "judge": self.judge}
+                "row_signature": self.row_signature, "item_signature": self.item_signature, "judge": self.judge,
+                "row_answer": self.row_answer, "item_answer": self.item_answer, "execution": self.execution}
 
 
-_RANK = {"paraphrase": 3, "near-copy": 3, "uncertain": 2, "near-miss": 1}
+# removal rules, then the policy case (review, or removed with --strict), the judge's case, near misses
+REMOVED = ("paraphrase", "near-copy", "same-answer", "same-behaviour")
+_RANK = {"paraphrase": 3, "near-copy": 3, "same-answer": 3, "same-behaviour": 3, "another-question": 2.5, "uncertain": 2, "near-miss": 1,
+         "template-sibling": 1}
 
 
 class ParaphraseDecider:
@@ -170,19 +182,34 @@ class ParaphraseDecider:
         out[picked] = close.any(axis=1)
         return out
 
-    def judge_pair(self, sig: Signature, item: int, cosine: float) -> Evidence | None:
-        """The rule for one (row, item) pair (module docstring), or None when the pair says nothing."""
+    def judge_pair(self, sig: Signature, item: int, cosine: float, answer: bool | None = None,
+                   execution: bool | None = None) -> Evidence | None:
+        """The rule for one (row, item) pair (module docstring), or None when the pair says nothing.
+        `answer`: whether the row's answer equals the item's (None: one has none); `execution`:
+        whether the row's program passes the item's tests (None: not run)."""
         c = self.config
         ref = self.refs[item]
         overlap = self.weights.overlap(sig, ref)
         row_mass, item_mass = self.weights.mass(sig), float(self.ref_mass[item])
         rule = None
-        if min(row_mass, item_mass) >= c.min_mass:  # informative on both sides: the quantities decide
+        if execution is True and cosine >= c.code_floor:  # the row's program solves the item's task
+            rule = "same-behaviour"
+        elif execution is False:  # it does not: another task, however close the words
+            rule = "another-question" if cosine >= c.review else None
+        elif answer is True:  # same answer: the same problem when the question and quantities agree
+            if asks_agree(sig, ref) and cosine >= c.answer_floor and (overlap >= c.band or (row_mass < c.min_mass and cosine >= c.review)):
+                rule = "same-answer"
+            elif cosine >= c.review:
+                rule = "uncertain"
+        elif answer is False:  # another answer: a sibling, or the same setup asking another question
+            if overlap >= c.agree and cosine >= c.cosine_floor:
+                rule = "another-question"
+        elif min(row_mass, item_mass) >= c.min_mass:  # informative on both sides: the quantities decide
             if overlap >= c.band and cosine >= c.cosine_floor:
-                rule = "paraphrase" if overlap >= c.agree and asks_agree(sig, ref) else "uncertain"
+                rule = self._by_quantities(sig, ref, overlap)
         elif sig.quantities and ref.quantities:  # weak evidence: agreeing quantities need a close story
             if overlap >= c.band and cosine >= c.review:
-                rule = "paraphrase" if overlap >= c.agree and asks_agree(sig, ref) else "uncertain"
+                rule = self._by_quantities(sig, ref, overlap)
         elif not sig.quantities and cosine >= c.review:  # the row has nothing to compare: the embedding alone
             rule = "near-copy" if cosine >= c.threshold else "uncertain"
         if rule is None and cosine >= c.review:
@@ -190,6 +217,11 @@ class ParaphraseDecider:
         if rule is None:
             return None
         return Evidence(int(item), float(cosine), overlap, rule, sig.describe(), ref.describe())
+
+    def _by_quantities(self, sig: Signature, ref: Signature, overlap: float) -> str:
+        if overlap < self.config.agree:
+            return "uncertain"
+        return "paraphrase" if asks_agree(sig, ref) else "another-question"
 
     def template_sibling(self, sig: Signature, item: int) -> Evidence | None:
         """Evidence that an n-gram match is the item's template with other quantities: both sides have
@@ -200,13 +232,19 @@ class ParaphraseDecider:
             return None
         return Evidence(int(item), None, overlap, "template-sibling", sig.describe(), ref.describe())
 
-    def decide(self, sig: Signature, sims: np.ndarray, by_signature: np.ndarray) -> Evidence | None:
-        """Strongest evidence over the top-k neighbours and the best signature matches."""
+    def candidates(self, sims: np.ndarray, by_signature: np.ndarray, extra: Sequence[int] = ()) -> list[int]:
+        """The items a row is compared with: its top-k by cosine, its best signature matches, and
+        `extra` (items with its answer, code items for a program)."""
         k = min(self.config.top_k, sims.size)
         top = np.argpartition(-sims, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+        return list(dict.fromkeys([*top.tolist(), *by_signature.tolist(), *extra]))
+
+    def decide(self, sig: Signature, sims: np.ndarray, items: Sequence[int], answers: dict[int, bool | None] | None = None,
+               executions: dict[int, bool | None] | None = None) -> Evidence | None:
+        """Strongest evidence over the candidate items."""
         best: Evidence | None = None
-        for item in dict.fromkeys([*top.tolist(), *by_signature.tolist()]):
-            ev = self.judge_pair(sig, item, float(sims[item]))
+        for item in items:
+            ev = self.judge_pair(sig, item, float(sims[item]), (answers or {}).get(item), (executions or {}).get(item))
             if ev is not None and (best is None or (_RANK[ev.rule], ev.cosine or 0.0) > (_RANK[best.rule], best.cosine or 0.0)):
                 best = ev
         return best

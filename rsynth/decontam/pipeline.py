@@ -32,6 +32,7 @@ from rsynth.decontam.classify import BatchResult, Classifier, SemanticSettings, 
 from rsynth.decontam.dedup import Deduper
 from rsynth.decontam.index import IndexConfig, cache_dir, index_key, load_or_build
 from rsynth.decontam.judge import ask_judge
+from rsynth.decontam.keys import row_facts
 from rsynth.decontam.matcher import Match, Thresholds
 from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.decontam.params import DecontamParams
@@ -143,13 +144,14 @@ def plan(params: DecontamParams, semantic: SemanticConfig = SemanticConfig(), qu
     item_of = {(ref.name, i): n for n, (ref, i) in enumerate((ref, i) for ref in refs for i in ref.ids)}
     sem = None
     if params.semantic:
-        from rsynth.decontam.semantic import Embedder, cache_key
+        from rsynth.decontam.semantic import cache_key, ensure_reference_embeddings
 
         path = cache_dir() / f"semantic-{cache_key([ref.digest() for ref in refs])}.npy"
-        if params.workers > 1:
-            Embedder(ref_texts, path, quiet=quiet)  # a cold cache is built once here, not by every worker at once
+        # shipped arrays for the bundled sets, embedded once here for the others (not by every worker)
+        ensure_reference_embeddings([(ref.name, ref.digest(), ref.texts) for ref in refs], path, quiet)
         sem = SemanticSettings(semantic, ref_texts, path, quiet)
-    settings = Settings(index_path, config, Thresholds(item=params.item_threshold, row=params.row_threshold), params.dedup, sem)
+    settings = Settings(index_path, config, Thresholds(item=params.item_threshold, row=params.row_threshold), params.dedup, sem,
+                        params.strict)
     summary = {"items": len(index.item_ids), "ngrams": int(index.keys.size), "boilerplate_ngrams_dropped": index.dropped}
     return Plan(params, refs, index_key(refs, config), summary, settings, ref_texts, item_of)
 
@@ -205,16 +207,18 @@ class _Classify:
         else:
             self.local = Classifier(settings)
 
-    def __call__(self, texts: list[str]) -> list[BatchResult]:
-        chunks = [texts[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+    def __call__(self, texts: list[str], facts: list[tuple]) -> list[BatchResult]:
+        spans = [(i, i + self.batch_size) for i in range(0, len(texts), self.batch_size)]
         if self.pool is None:
             assert self.local is not None
-            return [self.local(c) for c in chunks]
-        return [f.result() for f in [self.pool.submit(run_in_worker, c) for c in chunks]]
+            return [self.local(texts[a:b], facts[a:b]) for a, b in spans]
+        return [f.result() for f in [self.pool.submit(run_in_worker, texts[a:b], facts[a:b]) for a, b in spans]]
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        if self.local is not None:
+            self.local.close()
 
 
 def _judge_uncertain(texts: list[str], result: BatchResult, judge: Engine, p: Plan) -> None:
@@ -275,7 +279,9 @@ def decontaminate_stage(p: Plan, input: str, out: Path, semantic: SemanticConfig
         def process(items: list[Item]) -> dict[int, Rows]:
             items = [it for it in items if it.index >= cursor]
             texts = [it.value for it in items]
-            results = classify(texts)
+            facts = [row_facts(it.record.data, it.value, params.answer_column, params.solution_column, params.tests_column).as_tuple()
+                     if params.semantic else (None, None, None) for it in items]
+            results = classify(texts, facts)
             out_rows: dict[int, Rows] = {}
             offset = 0
             for result in results:
