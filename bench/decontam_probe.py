@@ -97,7 +97,9 @@ def main() -> None:
         outcomes[mode] = classify(rows, MODES[mode])
         print(f"{mode}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s (load average {os.getloadavg()[0]:.1f})", file=sys.stderr)
     header = "| {} | mode | rephrased | candidate recall | recall | negatives | FP rate | review |\n|---|---|---|---|---|---|---|---|"
+    domain = {"humaneval": "code", "mbppplus": "code", None: "control"}
     for title, key in (("part", lambda r: r["split"]),
+                       ("part / domain", lambda r: f"{r['split']} / {domain.get(r['bench'], 'maths')}"),
                        ("part / benchmark", lambda r: f"{r['split']} / {r['bench'] or 'control'}"),
                        ("part / kind / style", lambda r: f"{r['split']} / {r['kind']} / {r['style']}")):
         print(header.format(title))

@@ -37,6 +37,20 @@ def _bind(program: str, name: str, target: str | None) -> str:
     return f"{program}\n\n{name} = {target}\n"
 
 
+def _item_tests(key: Key, program: str):
+    """The item's tests for `program`: MBPP+ inputs with outputs recorded from the canonical solution
+    (evalplus style) where the key has them, else the item's assert tests."""
+    import json
+
+    from rsynth.verifiers.base import VerifyItem
+
+    if key.inputs:
+        spec = {"task_id": key.task_id, "entry_point": key.entry_point, "solution": key.solution, "inputs": json.loads(key.inputs),
+                "atol": key.atol}
+        return VerifyItem(json.dumps(spec), program, {"style": "evalplus"})
+    return VerifyItem(key.tests, program, {"style": "assert", "entry_point": key.entry_point})
+
+
 class ExecutionChecker:
     """Runs (row, item) pairs in the sandbox, batched; a verdict per pair: True (same behaviour),
     False (fails the other's tests), None (could not run: no sandbox, no tests, an error)."""
@@ -71,7 +85,7 @@ class ExecutionChecker:
                 fn = main_function(solution, prompt)
                 if fn is not None:
                     program = _bind(solution, key.entry_point or "", fn)
-                    jobs.append((i, "item-tests", VerifyItem(key.tests, program, {"style": "assert", "entry_point": key.entry_point})))
+                    jobs.append((i, "item-tests", _item_tests(key, program)))
             if tests and key.solution:
                 called = next((f for f in functions(tests) if f), None)
                 program = _bind(key.solution, called or "", key.entry_point)

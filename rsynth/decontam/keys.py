@@ -42,6 +42,9 @@ class Key:
     entry_point: str | None = None
     solution: str | None = None
     tests: str | None = None
+    inputs: str | None = None  # MBPP+: JSON list of argument lists; outputs come from `solution` in the sandbox
+    atol: float = 0.0
+    task_id: str | None = None
 
     @property
     def is_code(self) -> bool:
@@ -55,7 +58,9 @@ def bundled_keys() -> dict[tuple[str, str], Key]:
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         for line in fh:
             r = json.loads(line)
-            out[(r["benchmark"], r["id"])] = Key(r.get("answer"), r.get("entry_point"), r.get("solution"), r.get("tests"))
+            inputs = json.dumps(r["inputs"]) if r.get("inputs") else None
+            out[(r["benchmark"], r["id"])] = Key(r.get("answer"), r.get("entry_point"), r.get("solution"), r.get("tests"), inputs,
+                                                 float(r.get("atol") or 0), r["id"])
     return out
 
 

@@ -58,21 +58,24 @@ class SemanticConfig:
     lexical: float = param(0.2, "--semantic-lexical", "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; "
                                 "0 (with --semantic-lexical-band 0) turns the lexical screen off.")
     lexical_band: float = param(0.4, "--semantic-lexical-band", "Word cosine a row needs with an item in the uncertain band of overlap to be embedded.")
-    answer_floor: float = param(0.6, "--semantic-answer-floor", "Cosine a neighbour with an equal answer (and agreeing quantities) needs "
-                                                               "to be the same problem.")
+    answer_floor: float = param(0.5, "--semantic-answer-floor", "Cosine a neighbour with an equal answer and agreeing quantities "
+                                                               "(overlap >= agree) needs to be the same problem.")
     code_floor: float = param(0.5, "--semantic-code-floor", "Cosine a code item needs to be run against the row's program.")
     answer_lexical: float = param(0.15, "--semantic-answer-lexical", "Word cosine an item with the row's answer needs to be a candidate "
                                                                      "(and the row embedded).")
+    code_near: float = param(0.75, "--semantic-code-near", "Cosine at which a code row without a program of its own is its nearest "
+                                                           "code item (with --semantic-code-margin over the next one).")
+    code_margin: float = param(0.08, "--semantic-code-margin", "How much nearer that code item must be than the next nearest.")
     embed_all: bool = param(False, "--semantic-embed-all", "Embed every row, also those the signature gate and lexical screen rule out "
                                                            "(slower; completes the near-miss listing in review/).")
 
     def __post_init__(self) -> None:
         validate_choices(self)
-        for name in ("threshold", "review", "agree", "band", "cosine_floor", "answer_floor", "code_floor"):
+        for name in ("threshold", "review", "agree", "band", "cosine_floor", "answer_floor", "code_floor", "code_near"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise UserError(f"{_flag(name)} {value}: expected a number in (0, 1]")
-        for name in ("lexical", "lexical_band", "answer_lexical"):
+        for name in ("lexical", "lexical_band", "answer_lexical", "code_margin"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{_flag(name)} {getattr(self, name)}: expected a number in [0, 1]")
         if self.top_k < 1 or self.min_mass < 0:
@@ -196,8 +199,11 @@ class ParaphraseDecider:
             rule = "same-behaviour"
         elif execution is False:  # it does not: another task, however close the words
             rule = "another-question" if cosine >= c.review else None
-        elif answer is True:  # same answer: the same problem when the question and quantities agree
-            if asks_agree(sig, ref) and cosine >= c.answer_floor and (overlap >= c.band or (row_mass < c.min_mass and cosine >= c.review)):
+        elif answer is True:  # same answer: the same problem when the quantities agree and the story is close
+            close = asks_agree(sig, ref) or cosine >= c.review  # questions reworded past word overlap, same story
+            agree = ((overlap >= c.agree and cosine >= c.answer_floor) or (overlap >= c.band and cosine >= c.cosine_floor)
+                     or (row_mass < c.min_mass and cosine >= c.review))
+            if close and agree:
                 rule = "same-answer"
             elif cosine >= c.review:
                 rule = "uncertain"
@@ -217,6 +223,15 @@ class ParaphraseDecider:
         if rule is None:
             return None
         return Evidence(int(item), float(cosine), overlap, rule, sig.describe(), ref.describe())
+
+    def code_neighbour(self, sig: Signature, item: int, cosine: float, margin: float) -> Evidence | None:
+        """A code row with no program to run: its nearest code item, when clearly nearer than any other
+        (a renamed task keeps its docstring's meaning; a sibling task sits about as close to two items)."""
+        c = self.config
+        if cosine < c.code_near or margin < c.code_margin:
+            return None
+        ref = self.refs[item]
+        return Evidence(int(item), cosine, self.weights.overlap(sig, ref), "near-copy", sig.describe(), ref.describe())
 
     def _by_quantities(self, sig: Signature, ref: Signature, overlap: float) -> str:
         if overlap < self.config.agree:

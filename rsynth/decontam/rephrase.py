@@ -33,7 +33,7 @@ from rsynth.decontam.index import Index
 from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical
 from rsynth.decontam.matcher import Match
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
-from rsynth.decontam.signature import Signature, asks_another, functions
+from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed
 
 WINDOW_WORDS = 120  # prompts longer than this are also scored window by window
 MAX_WINDOWS = 8
@@ -105,15 +105,15 @@ class RephraseStage:
             assert m is not None
             sig, ref = Signature.of(texts[i]), self.decider.refs[item]
             overlap = self.decider.weights.overlap(sig, ref)
-            if runs_ok is True or same_answer is True:
+            changed = numbers_changed(sig, ref) or self.decider.template_sibling(sig, item) is not None
+            if runs_ok is True or (same_answer is True and not changed):
                 continue  # the same problem: the removal stands
             if runs_ok is False or same_answer is False or asks_another(sig, ref):
-                rule = "another-question" if overlap >= self.decider.config.band or runs_ok is False else "template-sibling"
-            else:
-                sibling = self.decider.template_sibling(sig, item)
-                if sibling is None:
-                    continue
+                rule = "another-question" if (overlap >= self.decider.config.band and not changed) or runs_ok is False else "template-sibling"
+            elif changed:
                 rule = "template-sibling"
+            else:
+                continue
             ev = Evidence(item, None, overlap, rule, sig.describe(), ref.describe())
             self._place(i, Match(m.benchmark, m.item_id, m.stage, m.score, m.span, self._evidence(ev, facts[i], runs_ok)), rule, matches, reviews)
 
@@ -153,9 +153,13 @@ class RephraseStage:
         at = {t: n for n, t in enumerate(unique)}
         sims = self.embedder.embed(unique) @ self.embedder.ref.T
         k = self.decider.config.top_k
+        code_near: dict[int, tuple[int, float, float]] = {}  # unit -> (nearest code item, its cosine, the margin over the next)
         for p in code_units:  # a code row is compared with the nearest code items, whatever else is near
             row = sims[at[unit_texts[p]]]
-            extra.setdefault(p, []).extend(self.code_items[np.argsort(-row[self.code_items], kind="stable")[:k]].tolist())
+            order = self.code_items[np.argsort(-row[self.code_items], kind="stable")[:k]]
+            extra.setdefault(p, []).extend(order.tolist())
+            if order.size >= 2:
+                code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]))
         cands = {int(p): self.decider.candidates(sims[at[unit_texts[p]]], by_signature[p], extra.get(int(p), ())) for p in picked}
         # answers and executions for the pairs that can use them, in two batched calls
         ans_pairs = [(p, item) for p, items in cands.items() for item in items
@@ -169,6 +173,8 @@ class RephraseStage:
             self.considered[units[p][0]].update(items)
             ev = self.decider.decide(sigs[p], sims[at[unit_texts[p]]], items, {it: answers.get((p, it)) for it in items},
                                      {it: runs.get((p, it)) for it in items})
+            if p in code_near and not (facts[units[p][0]][1] or facts[units[p][0]][2]) and (ev is None or ev.rule not in REMOVED):
+                ev = self.decider.code_neighbour(sigs[p], *code_near[p]) or ev
             if ev is None:
                 continue
             i = units[p][0]

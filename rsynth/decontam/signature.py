@@ -143,7 +143,7 @@ def _word_runs(text: str) -> list[tuple[int, int, str]]:
 # followed by one of them is stored in the family's base unit, so "4 hours" and "240 minutes" are
 # the same element. Imperial and metric lengths stay apart (a rewrite into the other system gives
 # non-round numbers and is rare); ambiguous one-letter units ("m", "h", "in", "l") are left alone.
-_UNIT_FACTORS: dict[str, tuple[str, Fraction]] = {}
+_UNIT_FACTORS: dict[str, tuple[str, Fraction]] = {}  # noqa: E305
 for _names, _family, _factor in (
     ("second seconds sec secs", "s", 1), ("minute minutes min mins", "s", 60), ("hour hours hr hrs", "s", 3600),
     ("day days", "s", 86400), ("week weeks", "s", 604800),
@@ -157,6 +157,8 @@ for _names, _family, _factor in (
     for _name in _names.split():
         _UNIT_FACTORS[_name] = (_family, Fraction(_factor))
 _UNIT = re.compile(r"[ \t]*-?[ \t]*(?:of[ \t]+)?(?P<a>an?[ \t]+)?(?:square[ \t]+|cubic[ \t]+)?([A-Za-z]+)\b")
+_PER = re.compile(r"[ \t]*(?:per|an?|/|every|each)[ \t]*([A-Za-z]+)\b")
+_RATES = {"mph": ("in", Fraction(63360), "s", Fraction(3600)), "kph": ("mm", Fraction(10**6), "s", Fraction(3600))}
 
 
 def _in_base_unit(text: str, end: int, value: Fraction) -> Fraction:
@@ -165,9 +167,16 @@ def _in_base_unit(text: str, end: int, value: Fraction) -> Fraction:
     m = _UNIT.match(text, end)
     if m is None:
         return value
-    unit = _UNIT_FACTORS.get(m.group(2).lower())
+    word = m.group(2).lower()
+    if word in _RATES:  # "18 mph": a speed in base units per second
+        return value * _RATES[word][1] / _RATES[word][3]
+    unit = _UNIT_FACTORS.get(word)
     if unit is None or "square" in m.group(0) or "cubic" in m.group(0) or (m.group("a") and value >= 1):
         return value  # "half a foot" is 6 inches; "$10 a day" and "twice a day" are rates
+    per = _PER.match(text, m.end())
+    below = _UNIT_FACTORS.get(per.group(1).lower()) if per else None
+    if below is not None and below[0] != unit[0]:  # "18 miles per hour" = "0.3 miles per minute"
+        return value * unit[1] / below[1]
     return value * unit[1]
 
 
@@ -206,7 +215,7 @@ def functions(text: str) -> list[str]:
 
 def numbers(text: str) -> list[str]:
     """Normalised quantities of `text`, as canonical fraction strings, in order of appearance."""
-    text = unicodedata.normalize("NFKC", text).replace("{,}", ",")
+    text = unicodedata.normalize("NFKC", text).replace("{,}", ",").replace("\u2212", "-")
     if "\\" in text or "$" in text:
         text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
         text = _FRAC_SHORT.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
@@ -323,10 +332,19 @@ def asks_agree(a: Signature, b: Signature) -> bool:
 
 
 def asks_another(row: Signature, item: Signature) -> bool:
-    """Stricter than `not asks_agree`, for rows that copy an item's words (n-gram matches): the
-    row's question keeps under half of the item's question words ("how many pieces were taken by
-    the guests" -> "how many pieces did she cut"). A row without a question of its own (a
-    truncated copy) does not disagree."""
+    """Stricter than `not asks_agree`, for rows that copy an item's words (n-gram matches): each
+    question has words the other lacks and they share under 60% of their words ("how much does
+    Lloyd make on eggs per week" -> "how many dozens of eggs does Lloyd sell per day"). A row
+    without a question of its own (a truncated copy) does not disagree."""
     if len(row.ask) < 2 or len(item.ask) < 2:
         return False
-    return len(row.ask & item.ask) < 0.5 * len(item.ask)
+    shared = len(row.ask & item.ask)
+    return bool(row.ask - item.ask) and bool(item.ask - row.ask) and shared < 0.6 * len(row.ask | item.ask)
+
+
+def numbers_changed(row: Signature, item: Signature) -> bool:
+    """The row has a quantity the item lacks and lacks one the item has: one number changed (a
+    truncated or wrapped copy only loses quantities, or keeps them all)."""
+    a = {q for q in row.quantities if not q.startswith("fn:")}
+    b = {q for q in item.quantities if not q.startswith("fn:")}
+    return bool(a - b) and bool(b - a)
