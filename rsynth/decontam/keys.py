@@ -185,3 +185,15 @@ class AnswerComparer:
         if self._verifier is not None:
             self._verifier.close()
             self._verifier = None
+
+
+# factors between units a rewrite may ask its answer in (hours -> minutes, feet -> inches, kg -> g, ...)
+_UNIT_RATIOS = frozenset(Fraction(x) for x in (60, 3600, 24, 7, 12, 36, 3, 5280, 63360, 10, 100, 1000, 16, 2000))
+
+
+def unit_ratio(row: str, item: str) -> bool:
+    """The two answers differ by a factor between units ("300" minutes for "5" hours)."""
+    a, b = number(row), number(item)
+    if not a or not b:
+        return False
+    return a / b in _UNIT_RATIOS or b / a in _UNIT_RATIOS

@@ -141,6 +141,9 @@ class ParaphraseDecider:
         self.ref_matrix = sparse.csr_matrix((vals, (cols, rows)), shape=shape, dtype=np.float32).toarray()
         self._sparse = sparse
         self.lexical = LexicalIndex(reference_texts)
+        # items whose answer no other item has and which is no small integer (3159, 3\sqrt{13}): such an
+        # answer is evidence on its own, like a rare number in the signature (set by the caller)
+        self.rare_answers: set[int] = set()
 
     def gate(self, sigs: Sequence[Signature], texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         """(needs embedding, candidate items by signature) per row: set-weighted Dice over all
@@ -185,11 +188,12 @@ class ParaphraseDecider:
         out[picked] = close.any(axis=1)
         return out
 
-    def judge_pair(self, sig: Signature, item: int, cosine: float, answer: bool | None = None,
+    def judge_pair(self, sig: Signature, item: int, cosine: float, answer: bool | str | None = None,
                    execution: bool | None = None) -> Evidence | None:
         """The rule for one (row, item) pair (module docstring), or None when the pair says nothing.
         `answer`: whether the row's answer equals the item's (None: one has none); `execution`:
-        whether the row's program passes the item's tests (None: not run)."""
+        whether the row's program passes the item's tests (None: not run). `answer` "unit": the
+        answers differ by a factor between units."""
         c = self.config
         ref = self.refs[item]
         overlap = self.weights.overlap(sig, ref)
@@ -199,10 +203,15 @@ class ParaphraseDecider:
             rule = "same-behaviour"
         elif execution is False:  # it does not: another task, however close the words
             rule = "another-question" if cosine >= c.review else None
+        elif answer == "unit":  # the same answer asked in another unit (5 hours, 300 minutes): the quantities must all agree
+            if overlap >= c.agree and cosine >= c.cosine_floor and asks_agree(sig, ref):
+                rule = "same-answer"
+            elif cosine >= c.review:
+                rule = "uncertain"
         elif answer is True:  # same answer: the same problem when the quantities agree and the story is close
             close = asks_agree(sig, ref) or cosine >= c.review  # questions reworded past word overlap, same story
             agree = ((overlap >= c.agree and cosine >= c.answer_floor) or (overlap >= c.band and cosine >= c.cosine_floor)
-                     or (row_mass < c.min_mass and cosine >= c.review))
+                     or (row_mass < c.min_mass and cosine >= c.review) or (item in self.rare_answers and cosine >= c.answer_floor))
             if close and agree:
                 rule = "same-answer"
             elif cosine >= c.review:

@@ -30,7 +30,7 @@ import numpy as np
 from rsynth.decontam.classify import VERBATIM, Facts, SemanticSettings
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
-from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical
+from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
 from rsynth.decontam.matcher import Match
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
 from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed
@@ -68,6 +68,7 @@ class RephraseStage:
             if key is not None and key.answer:
                 by_answer.setdefault(canonical(key.answer), []).append(i)
         self.by_answer = {a: np.array(v, dtype=np.int64) for a, v in by_answer.items()}
+        self.decider.rare_answers = {int(v[0]) for a, v in self.by_answer.items() if len(v) == 1 and _distinctive(a)}
         self.code_items = np.array([i for i, k in enumerate(self.keys) if k is not None and k.is_code], dtype=np.int64)
         self.answers = AnswerComparer()
         self.execution = ExecutionChecker()
@@ -106,6 +107,7 @@ class RephraseStage:
             sig, ref = Signature.of(texts[i]), self.decider.refs[item]
             overlap = self.decider.weights.overlap(sig, ref)
             changed = numbers_changed(sig, ref) or self.decider.template_sibling(sig, item) is not None
+            same_answer = False if same_answer == "unit" else same_answer
             if runs_ok is True or (same_answer is True and not changed):
                 continue  # the same problem: the removal stands
             if runs_ok is False or same_answer is False or asks_another(sig, ref):
@@ -121,8 +123,8 @@ class RephraseStage:
         keyed = [(k, f[0], self.keys[item]) for k, (f, item) in enumerate(pairs)]
         asked = [(k, a, key.answer) for k, a, key in keyed if a and key is not None and key.answer]
         out: list[bool | None] = [None] * len(pairs)
-        for (k, _, _), verdict in zip(asked, self.answers.compare([(a, b) for _, a, b in asked])):
-            out[k] = verdict
+        for (k, a, b), verdict in zip(asked, self.answers.compare([(a, b) for _, a, b in asked])):
+            out[k] = "unit" if verdict is False and unit_ratio(a, b) else verdict
         return out
 
     def _runs(self, triples: Sequence[tuple[str, Facts, int]]) -> list[bool | None]:
@@ -207,6 +209,17 @@ class RephraseStage:
                 need[p] = True
                 code_units.append(p)
         return extra, code_units
+
+
+def _distinctive(answer: str) -> bool:
+    """Not a small whole number (the answer of many unrelated problems)."""
+    from fractions import Fraction
+
+    try:
+        value = Fraction(answer)
+    except (ValueError, ZeroDivisionError):
+        return True
+    return value.denominator != 1 or abs(value) >= 100
 
 
 def _stronger(a: Evidence, b: Evidence) -> bool:

@@ -103,7 +103,7 @@ def _word_value(run: str) -> Fraction | None:
         if after_and and w in _DENOMINATORS and current:  # "one and a half": 1 + 1/2
             current += Fraction(1, _DENOMINATORS[w])
         elif current and w in _DENOMINATORS and current.denominator == 1 and current < 20:  # "three quarters"
-            current = current / _DENOMINATORS[w]
+            current = Fraction(current) / _DENOMINATORS[w]
         elif w not in _WORDS and w in _DENOMINATORS:  # "thirds" with no count before it
             current = Fraction(1, _DENOMINATORS[w])
         elif w in _UNITS:
@@ -122,7 +122,7 @@ def _word_value(run: str) -> Fraction | None:
         else:
             current = (current or 1) * _WORDS[w]
         after_and = False
-    return total + current if seen else None
+    return Fraction(total + current) if seen else None
 
 
 def _word_runs(text: str) -> list[tuple[int, int, str]]:

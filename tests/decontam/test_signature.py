@@ -193,6 +193,7 @@ def test_judge_params_name_the_flag_of_a_bad_engine():
         ("It costs one and a half times as much; three quarters are sold.", "It costs 1.5 times as much; 3/4 are sold."),
         ("Two thirds of the class and a third of the teachers.", "2/3 of the class and 1/3 of the teachers."),
         ("He watches TV for a couple of hours.", "He watches TV for 2 hours."),
+        ("Only fourth-fifth of the maximum, and one-fifth of it.", "Only 4/5 of the maximum, and 1/5 of it."),
     ],
 )
 def test_units_and_number_words_a_rewrite_converts(a, b):
