@@ -144,6 +144,7 @@ class ParaphraseDecider:
         # items whose answer no other item has and which is no small integer (3159, 3\sqrt{13}): such an
         # answer is evidence on its own, like a rare number in the signature (set by the caller)
         self.rare_answers: set[int] = set()
+        self.last_dice = np.zeros((0, len(self.refs)), dtype=np.float32)
 
     def gate(self, sigs: Sequence[Signature], texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         """(needs embedding, candidate items by signature) per row: set-weighted Dice over all
@@ -161,6 +162,7 @@ class ParaphraseDecider:
         present = self._sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
         shared = present @ self.ref_matrix  # weight of the elements each (row, item) pair shares
         dice_all = 2 * shared / np.maximum(mass[:, None] + self.ref_mass[None, :], 1e-9)
+        self.last_dice = dice_all  # (rows x items) overlaps of this batch, reused by the answer lookup
         row, item = np.nonzero(dice_all >= self.config.band)
         dice = dice_all[row, item]
         order = np.lexsort((item, -dice, row))  # per row, best agreement first (ties: lower item)

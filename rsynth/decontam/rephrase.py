@@ -147,7 +147,7 @@ class RephraseStage:
         unit_texts = [w for _, w in units]
         sigs = [Signature.of(w) for w in unit_texts]
         need, by_signature = self.decider.gate(sigs, unit_texts)
-        extra, code_units = self._extra_candidates(units, facts, need)
+        extra, code_units = self._extra_candidates(units, facts, need, sigs)
         picked = np.flatnonzero(need)
         if picked.size == 0:
             return 0
@@ -188,8 +188,8 @@ class RephraseStage:
             self._place(i, m, ev.rule, matches, reviews)
         return len({units[p][0] for p in picked})
 
-    def _extra_candidates(self, units: Sequence[tuple[int, str]], facts: Sequence[Facts],
-                          need: np.ndarray) -> tuple[dict[int, list[int]], list[int]]:
+    def _extra_candidates(self, units: Sequence[tuple[int, str]], facts: Sequence[Facts], need: np.ndarray,
+                          sigs: Sequence[Signature]) -> tuple[dict[int, list[int]], list[int]]:
         """Items with the row's answer and close words, and the code units (compared with the
         nearest code items once embedded); marks their units as needing an embedding (in place)."""
         c = self.decider.config
@@ -197,9 +197,14 @@ class RephraseStage:
         with_answer = [p for p, (i, _) in enumerate(units) if facts[i][0] and canonical(facts[i][0]) in self.by_answer]
         if with_answer:
             lex, _ = self.decider.lexical.similarity([units[p][1] for p in with_answer])
+            dice, rare = self.decider.last_dice, self.decider.rare_answers
             for row, p in enumerate(with_answer):
                 items = self.by_answer[canonical(facts[units[p][0]][0])]
-                close = items[lex[row, items] >= c.answer_lexical]
+                # close words, and quantities that agree (or an answer no other item has, or a row with
+                # no informative quantities): a shared small answer alone is no reason to embed a row
+                weak = self.decider.weights.mass(sigs[p]) < c.min_mass
+                agree = (dice[p, items] >= c.band) | np.array([it in rare for it in items.tolist()], dtype=bool) | weak
+                close = items[(lex[row, items] >= c.answer_lexical) & agree]
                 if close.size:
                     extra[p] = close.tolist()
                     need[p] = True
