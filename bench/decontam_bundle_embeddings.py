@@ -26,8 +26,13 @@ def main() -> None:
         t0 = time.perf_counter()
         array = Embedder.build_array(ref.texts, quiet=True).astype(np.float16)
         np.save(OUT / f"{ref.name}.npy", array)
-        index[ref.name] = {"digest": ref.digest(), "model": model_version(), "items": len(ref.texts), "sha256": _checksum(array),
-                           "dtype": "float16"}
+        index[ref.name] = {
+            "digest": ref.digest(),
+            "model": model_version(),
+            "items": len(ref.texts),
+            "sha256": _checksum(array),
+            "dtype": "float16",
+        }
         print(f"{ref.name}: {len(ref.texts)} items in {time.perf_counter() - t0:.1f} s", flush=True)
     (OUT / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     print(f"{sum(f.stat().st_size for f in OUT.glob('*.npy')) / 1e6:.1f} MB in {OUT}")

@@ -49,15 +49,24 @@ def classify(rows: list[dict], params: DecontamParams) -> list[dict]:
     clf = Classifier(p.settings)
     texts = [r["problem"] for r in rows]
     data = [{k: v for k, v in r.items() if k in ("problem", "answer", "solution") and v is not None} for r in rows]
-    facts = [row_facts(d, t, params.answer_column, params.solution_column, params.tests_column).as_tuple() for d, t in zip(data, texts)]
+    facts = [
+        row_facts(d, t, params.answer_column, params.solution_column, params.tests_column).as_tuple()
+        for d, t in zip(data, texts)
+    ]
     out = []
     for start in range(0, len(rows), 256):
-        res = clf(texts[start:start + 256], facts[start:start + 256])
+        res = clf(texts[start : start + 256], facts[start : start + 256])
         considered = clf.semantic.considered if clf.semantic is not None else [set() for _ in res.matches]
         for j, (m, rv) in enumerate(zip(res.matches, res.reviews)):
             seen = {clf.index.describe(i)[1] for i in considered[j]} | ({m.item_id} if m is not None else set())
-            out.append({"removed": m.item_id if m is not None else None, "rule": (m.evidence or {}).get("rule", m.stage) if m else None,
-                        "review": rv.item_id if rv is not None else None, "considered": seen})
+            out.append(
+                {
+                    "removed": m.item_id if m is not None else None,
+                    "rule": (m.evidence or {}).get("rule", m.stage) if m else None,
+                    "review": rv.item_id if rv is not None else None,
+                    "considered": seen,
+                }
+            )
     clf.close()
     return out
 
@@ -76,8 +85,18 @@ def table(rows: list[dict], outcomes: dict[str, list[dict]], key) -> list[tuple]
             hit = sum(res[i]["removed"] == rows[i]["item_id"] for i in pos)
             fp = sum(res[i]["removed"] is not None for i in neg)
             review = sum(res[i]["review"] is not None for i in groups[g])
-            lines.append((g, mode, len(pos), cand / len(pos) if pos else None, hit / len(pos) if pos else None, len(neg),
-                          fp / len(neg) if neg else None, review))
+            lines.append(
+                (
+                    g,
+                    mode,
+                    len(pos),
+                    cand / len(pos) if pos else None,
+                    hit / len(pos) if pos else None,
+                    len(neg),
+                    fp / len(neg) if neg else None,
+                    review,
+                )
+            )
     return lines
 
 
@@ -95,13 +114,18 @@ def main() -> None:
     for mode in args.modes.split(","):
         t0 = time.perf_counter()
         outcomes[mode] = classify(rows, MODES[mode])
-        print(f"{mode}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s (load average {os.getloadavg()[0]:.1f})", file=sys.stderr)
+        print(
+            f"{mode}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s (load average {os.getloadavg()[0]:.1f})",
+            file=sys.stderr,
+        )
     header = "| {} | mode | rephrased | candidate recall | recall | negatives | FP rate | review |\n|---|---|---|---|---|---|---|---|"
     domain = {"humaneval": "code", "mbppplus": "code", None: "control"}
-    for title, key in (("part", lambda r: r["split"]),
-                       ("part / domain", lambda r: f"{r['split']} / {domain.get(r['bench'], 'maths')}"),
-                       ("part / benchmark", lambda r: f"{r['split']} / {r['bench'] or 'control'}"),
-                       ("part / kind / style", lambda r: f"{r['split']} / {r['kind']} / {r['style']}")):
+    for title, key in (
+        ("part", lambda r: r["split"]),
+        ("part / domain", lambda r: f"{r['split']} / {domain.get(r['bench'], 'maths')}"),
+        ("part / benchmark", lambda r: f"{r['split']} / {r['bench'] or 'control'}"),
+        ("part / kind / style", lambda r: f"{r['split']} / {r['kind']} / {r['style']}"),
+    ):
         print(header.format(title))
         for line in table(rows, outcomes, key):
             print("| " + " | ".join(_fmt(x) for x in line) + " |")
@@ -109,9 +133,13 @@ def main() -> None:
     if args.misses:
         for mode, res in outcomes.items():
             for r, o in zip(rows, res):
-                if (r["kind"] == "rephrase" and o["removed"] != r["item_id"]) or (r["kind"] != "rephrase" and o["removed"]):
-                    print(f"{mode}\t{r['split']}\t{r['kind']}/{r['style']}\t{r['item_id']}\tremoved={o['removed']} ({o['rule']})"
-                          f"\treview={o['review']}\tcand={'Y' if r['item_id'] in o['considered'] else 'n'}\t{r['problem'][:70]!r}")
+                if (r["kind"] == "rephrase" and o["removed"] != r["item_id"]) or (
+                    r["kind"] != "rephrase" and o["removed"]
+                ):
+                    print(
+                        f"{mode}\t{r['split']}\t{r['kind']}/{r['style']}\t{r['item_id']}\tremoved={o['removed']} ({o['rule']})"
+                        f"\treview={o['review']}\tcand={'Y' if r['item_id'] in o['considered'] else 'n'}\t{r['problem'][:70]!r}"
+                    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ def _fields(specs: list[str], has_files: bool) -> tuple[str | None, str | None]:
     if unknown:
         raise UserError(f"--field {unknown[0]}=...: decontaminate reads one field, use --field text=COLUMN")
     if len(bare) > 1 or (bare and not has_files):
-        raise UserError("--field COLUMN (without '=') names the text field of --against-file; give it once, with --against-file")
+        raise UserError(
+            "--field COLUMN (without '=') names the text field of --against-file; give it once, with --against-file"
+        )
     return mapping.get("text"), (bare[0] if bare else None)
 
 
@@ -50,12 +52,21 @@ def _table(report: dict[str, Any]) -> Table:
     return table
 
 
-@with_configs(params=DecontamParams, semantic_config=SemanticConfig, judge_params=JudgeParams,
-              run=(RunParams, {"shard_size": 10_000, "quiet": False}))
+@with_configs(
+    params=DecontamParams,
+    semantic_config=SemanticConfig,
+    judge_params=JudgeParams,
+    run=(RunParams, {"shard_size": 10_000, "quiet": False}),
+)
 def decontaminate(
     input: str = typer.Option(..., "--input", help="JSONL/JSON/Parquet/Arrow file, dataset directory or hub id."),
     out: Path = typer.Option(..., "--out", help="Output directory (kept/, removed/, errors/, review/, report.json)."),
-    field: list[str] = typer.Option([], "--field", help="text=COLUMN: input text column (default problem). A bare COLUMN: --against-file's text field (default problem)."),
+    field: list[str] = typer.Option(
+        [],
+        "--field",
+        help="text=COLUMN: input text column (default problem). A bare COLUMN: --against-file's text field "
+        "(default problem).",
+    ),
     params: DecontamParams = DecontamParams(),
     semantic_config: SemanticConfig = SemanticConfig(),
     judge_params: JudgeParams = JudgeParams(),
@@ -70,7 +81,9 @@ def decontaminate(
     elif judge_params.judge_model:
         raise UserError("--judge-model decides pairs of the --semantic stage; add --semantic")
     text_column, against_field = _fields(field, bool(params.against_file))
-    params = replace(params, text_column=text_column or params.text_column, against_field=against_field or params.against_field)
+    params = replace(
+        params, text_column=text_column or params.text_column, against_field=against_field or params.against_field
+    )
     judge = None
     if judge_params.judge_model:  # completion cache in --out: a re-run asks the judge nothing twice
         from rsynth.data.shards import refuse_other_stage

@@ -45,8 +45,13 @@ def _item_tests(key: Key, program: str):
     from rsynth.verifiers.base import VerifyItem
 
     if key.inputs:
-        spec = {"task_id": key.task_id, "entry_point": key.entry_point, "solution": key.solution, "inputs": json.loads(key.inputs),
-                "atol": key.atol}
+        spec = {
+            "task_id": key.task_id,
+            "entry_point": key.entry_point,
+            "solution": key.solution,
+            "inputs": json.loads(key.inputs),
+            "atol": key.atol,
+        }
         return VerifyItem(json.dumps(spec), program, {"style": "evalplus"})
     return VerifyItem(key.tests, program, {"style": "assert", "entry_point": key.entry_point})
 
@@ -89,13 +94,23 @@ class ExecutionChecker:
             if tests and key.solution:
                 called = next((f for f in functions(tests) if f), None)
                 program = _bind(key.solution, called or "", key.entry_point)
-                jobs.append((i, "row-tests", VerifyItem(tests, program, {"style": "assert", "entry_point": called or key.entry_point})))
-        todo = [(i, kind, item) for i, kind, item in jobs if (item.candidate or "", item.reference, kind) not in self._memo]
+                jobs.append(
+                    (
+                        i,
+                        "row-tests",
+                        VerifyItem(tests, program, {"style": "assert", "entry_point": called or key.entry_point}),
+                    )
+                )
+        todo = [
+            (i, kind, item) for i, kind, item in jobs if (item.candidate or "", item.reference, kind) not in self._memo
+        ]
         verifier = self._get() if todo else None
         if verifier is not None and todo:
             verdicts = verifier.verify_batch([item for _, _, item in todo])
             for (_, kind, item), v in zip(todo, verdicts):
-                self._memo[(item.candidate or "", item.reference, kind)] = True if v.status == "pass" else False if v.status == "fail" else None
+                self._memo[(item.candidate or "", item.reference, kind)] = (
+                    True if v.status == "pass" else False if v.status == "fail" else None
+                )
         for i, kind, item in jobs:
             verdict = self._memo.get((item.candidate or "", item.reference, kind))
             if verdict is False:

@@ -28,7 +28,9 @@ SOLUTION_COLUMNS = ("solution", "canonical_solution", "reference_solution", "cod
 TESTS_COLUMNS = ("tests", "test", "test_list", "test_code")
 
 _ANSWER_LINE = re.compile(r"(?im)^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[:：]\s*(.+?)\s*$")
-_NUMERIC = re.compile(r"^\s*\\?\$?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+)\s*(?:%|\\%)?\s*(?:[A-Za-z][A-Za-z .]*)?\.?\s*$")
+_NUMERIC = re.compile(
+    r"^\s*\\?\$?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+)\s*(?:%|\\%)?\s*(?:[A-Za-z][A-Za-z .]*)?\.?\s*$"
+)
 _FRACTION = re.compile(r"^\s*(-?\d+)\s*/\s*(\d+)\s*$")
 _TEX_NOISE = re.compile(r"\\[,;!: ]|\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}|\^\{?\\circ\}?|\\(?:left|right)|\$")
 _CODE_DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
@@ -59,8 +61,15 @@ def bundled_keys() -> dict[tuple[str, str], Key]:
         for line in fh:
             r = json.loads(line)
             inputs = json.dumps(r["inputs"]) if r.get("inputs") else None
-            out[(r["benchmark"], r["id"])] = Key(r.get("answer"), r.get("entry_point"), r.get("solution"), r.get("tests"), inputs,
-                                                 float(r.get("atol") or 0), r["id"])
+            out[(r["benchmark"], r["id"])] = Key(
+                r.get("answer"),
+                r.get("entry_point"),
+                r.get("solution"),
+                r.get("tests"),
+                inputs,
+                float(r.get("atol") or 0),
+                r["id"],
+            )
     return out
 
 
@@ -81,7 +90,9 @@ def _first(data: dict[str, Any], column: str, auto: Sequence[str]) -> Any:
         return None
     if column != "auto":
         return data.get(column)
-    return next((data[c] for c in auto if data.get(c) is not None and (not isinstance(data[c], str) or data[c].strip())), None)
+    return next(
+        (data[c] for c in auto if data.get(c) is not None and (not isinstance(data[c], str) or data[c].strip())), None
+    )
 
 
 def final_answer(text: str) -> str | None:
@@ -96,8 +107,13 @@ def final_answer(text: str) -> str | None:
     return lines[-1].strip().rstrip(".") if lines else None
 
 
-def row_facts(data: dict[str, Any], text: str, answer_column: str = "auto", solution_column: str = "auto",
-              tests_column: str = "auto") -> RowFacts:
+def row_facts(
+    data: dict[str, Any],
+    text: str,
+    answer_column: str = "auto",
+    solution_column: str = "auto",
+    tests_column: str = "auto",
+) -> RowFacts:
     """The row's answer (a short answer column as given, a worked-solution column or the text by
     its marked final answer), its reference program and tests, from the named or usual columns."""
     raw = _first(data, answer_column, ANSWER_COLUMNS)

@@ -28,17 +28,37 @@ def _fraction(value: float, flag: str) -> None:
 class DecontamParams:
     """Matching settings (n-gram, dedup, the semantic switch, review policy, parallelism)."""
 
-    against: str | None = param(None, "--against", "Comma-separated bundled sets (gsm8k,math500,aime24,aime25,amc2023,humaneval,mbppplus,"
-                                "minif2f), 'all', or hub ids. Default: all, unless --against-file is given.", kind="strs")
-    against_file: list[str] | None = param(None, "--against-file", "Another benchmark (JSONL, Parquet, Arrow, HF directory); repeatable.",
-                                           kind="strs")
-    against_field: str = param("problem", "--against-field", "Text column of --against-file and hub benchmarks (also: a bare --field COLUMN).")
-    text_column: str = param("problem", "--text-column", "Input column holding the text to check (also: --field text=COLUMN).")
-    answer_column: str = param("auto", "--answer-column", "Column with the row's reference answer (auto: reference_answer, answer, "
-                               "final_answer, ...; none: ignore answers). Without one, a marked answer in the text (####, boxed, Answer:).")
-    solution_column: str = param("auto", "--solution-column", "Column with the row's reference program (auto: solution, "
-                                 "canonical_solution, code, ...; none: do not execute).")
-    tests_column: str = param("auto", "--tests-column", "Column with the row's own tests (auto: tests, test, test_list; none).")
+    against: str | None = param(
+        None,
+        "--against",
+        "Comma-separated bundled sets (gsm8k,math500,aime24,aime25,amc2023,humaneval,mbppplus,"
+        "minif2f), 'all', or hub ids. Default: all, unless --against-file is given.",
+        kind="strs",
+    )
+    against_file: list[str] | None = param(
+        None, "--against-file", "Another benchmark (JSONL, Parquet, Arrow, HF directory); repeatable.", kind="strs"
+    )
+    against_field: str = param(
+        "problem", "--against-field", "Text column of --against-file and hub benchmarks (also: a bare --field COLUMN)."
+    )
+    text_column: str = param(
+        "problem", "--text-column", "Input column holding the text to check (also: --field text=COLUMN)."
+    )
+    answer_column: str = param(
+        "auto",
+        "--answer-column",
+        "Column with the row's reference answer (auto: reference_answer, answer, "
+        "final_answer, ...; none: ignore answers). Without one, a marked answer in the text (####, boxed, Answer:).",
+    )
+    solution_column: str = param(
+        "auto",
+        "--solution-column",
+        "Column with the row's reference program (auto: solution, "
+        "canonical_solution, code, ...; none: do not execute).",
+    )
+    tests_column: str = param(
+        "auto", "--tests-column", "Column with the row's own tests (auto: tests, test, test_list; none)."
+    )
     ngram: int = param(13, "--ngram", "n-gram length for long items.")
     min_ngram: int = param(6, "--min-ngram", "Shortest window for short items; shorter items are exact-match only.")
     max_df: int = param(4, "--max-df", "Ignore n-grams found in more than this many reference items (boilerplate).")
@@ -46,10 +66,18 @@ class DecontamParams:
     row_threshold: float = param(0.5, "--row-threshold", "Flag when this share of the row's n-grams is in one item.")
     dedup: bool = param(False, "--dedup", "Also remove exact and near duplicates within the input.")
     dedup_threshold: float = param(0.8, "--dedup-threshold", "MinHash Jaccard (5-gram shingles) for near duplicates.")
-    semantic: bool = param(False, "--semantic", "Also catch rephrased benchmark items: quantity signatures, answers, code execution and "
-                                                "MiniLM embeddings (needs the semantic extra).")
-    strict: bool = param(False, "--strict", "Also remove rows that reuse an item's setup and numbers but ask another question "
-                                            "(default: listed in review/ with the evidence).")
+    semantic: bool = param(
+        False,
+        "--semantic",
+        "Also catch rephrased benchmark items: quantity signatures, answers, code execution and "
+        "MiniLM embeddings (needs the semantic extra).",
+    )
+    strict: bool = param(
+        False,
+        "--strict",
+        "Also remove rows that reuse an item's setup and numbers but ask another question "
+        "(default: listed in review/ with the evidence).",
+    )
     workers: int = param(1, "--workers", "Worker processes for matching.")
     batch_size: int = param(1024, "--batch-size", "Rows per batch sent to a worker.")
 
@@ -81,12 +109,20 @@ def _flag(name: str) -> str:
 class JudgeParams:
     """The optional LLM judge of the pairs the rules leave open (`--semantic` only)."""
 
-    judge_engine: str = param("auto", "--judge-engine", "Engine of the LLM judge for uncertain pairs.",
-                              choices=ENGINES)
-    judge_model: str | None = param(None, "--judge-model", "Model of the LLM judge; without it uncertain pairs are kept and listed in review/.")
-    judge_base_url: str = param("http://127.0.0.1:8000/v1", "--judge-base-url", "OpenAI-compatible server URL (--judge-engine openai).")
-    judge_api_key: str | None = param(None, "--api-key", "API key for --judge-engine openai (recipes: $OPENAI_API_KEY).",
-                                      envvar="OPENAI_API_KEY", recipe=False)
+    judge_engine: str = param("auto", "--judge-engine", "Engine of the LLM judge for uncertain pairs.", choices=ENGINES)
+    judge_model: str | None = param(
+        None, "--judge-model", "Model of the LLM judge; without it uncertain pairs are kept and listed in review/."
+    )
+    judge_base_url: str = param(
+        "http://127.0.0.1:8000/v1", "--judge-base-url", "OpenAI-compatible server URL (--judge-engine openai)."
+    )
+    judge_api_key: str | None = param(
+        None,
+        "--api-key",
+        "API key for --judge-engine openai (recipes: $OPENAI_API_KEY).",
+        envvar="OPENAI_API_KEY",
+        recipe=False,
+    )
 
     def __post_init__(self) -> None:
         validate_choices(self)
@@ -97,6 +133,12 @@ class JudgeParams:
             return None
         from rsynth.engines.params import EngineParams
 
-        params = EngineParams(engine=self.judge_engine, model=self.judge_model, base_url=self.judge_base_url, api_key=self.judge_api_key,
-                              concurrency=8, batch_rows=16)
+        params = EngineParams(
+            engine=self.judge_engine,
+            model=self.judge_model,
+            base_url=self.judge_base_url,
+            api_key=self.judge_api_key,
+            concurrency=8,
+            batch_rows=16,
+        )
         return params.build(Path(out) / "cache.sqlite")

