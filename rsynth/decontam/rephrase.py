@@ -204,14 +204,8 @@ class RephraseStage:
             for item in items
             if facts[units[p][0]][0] and sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor
         ]
-        run_pairs = [
-            (p, item)
-            for p, items in cands.items()
-            for item in items
-            if sims[at[unit_texts[p]], item] >= self.decider.config.code_floor
-        ]
         answers = dict(zip(ans_pairs, self._answers([(facts[units[p][0]], item) for p, item in ans_pairs])))
-        runs = dict(zip(run_pairs, self._runs([(unit_texts[p], facts[units[p][0]], item) for p, item in run_pairs])))
+        runs = self._executions(cands, sims, at, unit_texts, units, facts)
         best: dict[int, tuple[Evidence, bool | None]] = {}
         for p, items in cands.items():
             self.considered[units[p][0]].update(items)
@@ -238,6 +232,28 @@ class RephraseStage:
             m = Match(bench, item_id, "semantic", round(ev.cosine or 0.0, 4), "", self._evidence(ev, facts[i], ran))
             self._place(i, m, ev.rule, matches, reviews)
         return len({units[p][0] for p in picked})
+
+    def _executions(self, cands, sims, at, unit_texts, units, facts) -> dict[tuple[int, int], bool | None]:
+        """Sandbox verdicts for (unit, code item) pairs with cosine >= `code_floor`, nearest first: a
+        round runs each unit's next candidate, and a unit stops at its first pass (most rephrasings
+        pass their nearest item), so a batch costs about one run per code row, not `top_k`."""
+        queue: dict[int, list[int]] = {}
+        for p, items in cands.items():
+            f = facts[units[p][0]]
+            if not (f[1] or f[2]):
+                continue
+            row = sims[at[unit_texts[p]]]
+            near = [it for it in items if row[it] >= self.decider.config.code_floor and _runnable(self.keys[it])]
+            if near:
+                queue[p] = sorted(near, key=lambda it: -row[it])
+        runs: dict[tuple[int, int], bool | None] = {}
+        while queue:
+            step = [(p, items.pop(0)) for p, items in queue.items()]
+            verdicts = self._runs([(unit_texts[p], facts[units[p][0]], item) for p, item in step])
+            runs.update(zip(step, verdicts))
+            passed = {p for p, it in step if runs[(p, it)] is True}
+            queue = {p: items for p, items in queue.items() if items and p not in passed}
+        return runs
 
     def _extra_candidates(
         self, units: Sequence[tuple[int, str]], facts: Sequence[Facts], need: np.ndarray, sigs: Sequence[Signature]
@@ -266,6 +282,10 @@ class RephraseStage:
                 need[p] = True
                 code_units.append(p)
         return extra, code_units
+
+
+def _runnable(key: Key | None) -> bool:
+    return key is not None and key.is_code
 
 
 def _distinctive(answer: str) -> bool:
