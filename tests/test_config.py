@@ -103,7 +103,7 @@ def _leaves(typer_app: typer.Typer, path: tuple[str, ...] = ()) -> list[tuple[tu
 COMMANDS = _leaves(app)
 RECIPE_FLAGS = {f"--{key}" for kind in STAGES.values() for key in kind.fields} - {"--input"}  # a recipe's input is a stage id
 # Commands not yet generated from params classes: each entry is a defect to remove, not a licence.
-PENDING = {("decontaminate",)}  # issue 24: converted by the decontaminate rework (i23); drop this entry on merge
+PENDING: set[tuple[str, ...]] = set()  # commands whose options are not generated yet (none)
 
 
 def _generated_flags(callback) -> set[str]:

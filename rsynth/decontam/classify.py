@@ -15,15 +15,9 @@ from rsynth.decontam.hashing import TokenBatch, text_key
 from rsynth.decontam.index import IndexConfig, load_index
 from rsynth.decontam.matcher import Match, Thresholds, match_batch
 from rsynth.decontam.normalise import tokens
-from rsynth.decontam.paraphrase import SemanticConfig
+from rsynth.decontam.settings import Facts, SemanticSettings
 
-
-@dataclass(frozen=True)
-class SemanticSettings:
-    config: SemanticConfig
-    texts: tuple[str, ...]  # reference items, in index order
-    cache_path: Path
-    quiet: bool = False
+__all__ = ["BatchResult", "Classifier", "Facts", "SemanticSettings", "Settings", "init_worker", "run_in_worker"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +30,6 @@ class Settings:
     strict: bool = False  # "same setup, another question" is removed, not listed in review/
 
 
-Facts = tuple  # (answer, solution, tests) of a row, see keys.RowFacts
-VERBATIM = 0.98  # item coverage from which an n-gram match is a copy of the whole item: final
 
 
 @dataclass
@@ -68,7 +60,8 @@ class Classifier:
         reviews: list[Match | None] = [None] * len(rows)
         embedded = 0
         if self.semantic is not None:
-            embedded = self.semantic(texts, list(facts) if facts is not None else [(None, None, None)] * len(texts), matches, reviews)
+            known = list(facts) if facts is not None else [(None, None, None)] * len(texts)
+            embedded = self.semantic(texts, known, matches, reviews)
         return BatchResult(
             ntokens=[len(r) for r in rows],
             matches=matches,

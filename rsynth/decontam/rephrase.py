@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rsynth.decontam.classify import VERBATIM, Facts, SemanticSettings
+from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
 from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
