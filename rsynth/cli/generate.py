@@ -13,6 +13,7 @@ from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.params import RunParams
+from rsynth.pipelines.codetasks_params import CodeTasksParams
 from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
 
@@ -179,3 +180,41 @@ def code(
         stats = run_code(input, mapping, out, llm, verifier, config, **run.stage_kwargs())
     console.print(summary_table("generate code", stats))
     console.print(f"programs in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+@app.command("code-tasks")
+@with_configs(params=CodeTasksParams, engine=EngineParams, run=RunParams)
+def code_tasks(
+    input: str = typer.Option(..., "--input", "-i", help="Seed programs: HumanEval/MBPP+ rows, `generate code` output, or rows with "
+                              "program, entry_point and inputs (argument lists)."),
+    out: Path = opt.OUT,
+    dry_run: bool = opt.DRY_RUN,
+    params: CodeTasksParams = CodeTasksParams(),
+    engine: EngineParams = EngineParams(),
+    run: RunParams = RunParams(),
+) -> None:
+    """Absolute Zero code reasoning tasks (deduction, abduction, induction), every program run in the sandbox.
+
+    Invalid programs go to OUT/rejected with their reason; with --solver-model, solver attempts go to
+    OUT/attempts and tasks outside --keep-solve-rate to OUT/filtered."""
+    from rsynth.data.shards import refuse_other_stage
+    from rsynth.pipelines.codetasks import run_code_tasks
+    from rsynth.pipelines.codetasks_params import solver_engine
+
+    opt.input_mapping(input, [])
+    if dry_run:
+        console.print(f"would make {params.types} tasks from {input} ({params.source}) into {out}")
+        return
+    params.verifier_check()  # no usable sandbox: refused before any model loads
+    refuse_other_stage(out, "generate-code-tasks", run.overwrite)
+    proposer = opt.sampling_engine(out, "generate-code-tasks", run.overwrite, engine) \
+        if params.source == "propose" or params.solver_model == "same" else None
+    solver = solver_engine(params, engine, proposer, out)
+    try:
+        stats = run_code_tasks(input, out, params, engine.sampling(), proposer, solver, **run.stage_kwargs())
+    finally:
+        for e in {id(x): x for x in (proposer, solver) if x is not None}.values():
+            e.close()
+    console.print(summary_table("generate code-tasks", {k: v for k, v in stats.items() if k != "counts"}))
+    console.print(summary_table("code-tasks counts", stats.get("counts", {})))
+    console.print(f"tasks in {out}/data/ — load with {opt.load_hint(out)}")

@@ -20,6 +20,7 @@ from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.partition import Partition
 from rsynth.pipelines.annotate_params import AnnotateParams
+from rsynth.pipelines.codetasks_params import CodeTasksParams
 from rsynth.pipelines.consensus import ConsensusConfig
 from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
 from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
@@ -238,6 +239,19 @@ def run_consensus(ctx: StageContext) -> dict[str, Any]:
                          overwrite=ctx.overwrite, partition=ctx.partition)
 
 
+def run_code_tasks(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.codetasks import run_code_tasks
+    from rsynth.pipelines.codetasks_params import CodeTasksParams, solver_engine
+
+    params = config_from(CodeTasksParams, ctx.params)
+    solver = solver_engine(params, config_from(EngineParams, ctx.params), ctx.engine, ctx.out)
+    try:
+        return run_code_tasks(ctx.input, ctx.out, params, _sampling(ctx.params), ctx.engine, solver, **_engine_run(ctx))
+    finally:
+        if solver is not None and solver is not ctx.engine:
+            solver.close()
+
+
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
     reads, shards = flags.get("reads_input", True), flags.get("shardable", True)
     common = {**ID_FIELD, **(INPUT_FIELDS if reads else {}), **(SHARD_SIZE_FIELD if shards else {})}
@@ -272,6 +286,9 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     _kind("code", "programs sampled for tasks with tests, run in the sandbox, line labels from mutants", {
         **ENGINE_FIELDS, **config_fields(CodeParams),
     }, run_code, uses_engine=True),
+    _kind("code-tasks", "Absolute Zero deduction / abduction / induction tasks from programs, run in the sandbox, solve rates", {
+        **ENGINE_FIELDS, **config_fields(CodeTasksParams),
+    }, run_code_tasks, uses_engine=True),
     _kind("formal", "Lean 4 statements autoformalized from problems, kept when they elaborate and are not vacuous", {
         **ENGINE_FIELDS, **config_fields(FormalParams), **config_fields(LeanParams),
     }, run_formal, uses_engine=True),

@@ -238,19 +238,27 @@ class CodeVerifier(Verifier):
         inputs), computed in the sandbox; None where the reference itself failed."""
         return [None if isinstance(o, str) else o for o in self._record(solutions, [None] * len(solutions))]
 
-    def _record(self, solutions: Sequence[tuple[str, str, list[list[Any]]]], task_ids: Sequence[str | None]) -> list[list[str] | str]:
+    def run_outputs(self, programs: Sequence[tuple[str, str, list[list[Any]]]]) -> list[list[str] | str]:
+        """Output reprs of untrusted programs, each given as (code, entry_point, inputs), run in the
+        sandbox under this verifier's own limits (not the reference recorder's); or why there are none
+        (timeout, the exception's last line). For tasks built from programs (`generate code-tasks`)."""
+        return self._record(programs, [None] * len(programs), self.sandbox)
+
+    def _record(self, solutions: Sequence[tuple[str, str, list[list[Any]]]], task_ids: Sequence[str | None],
+                sandbox: Sandbox | None = None) -> list[list[str] | str]:
         """Outputs per reference solution, or why there are none; MBPP+ task ids restore the
         inputs' Python types first."""
+        sandbox = sandbox or self._recorder
         jobs = [_harness_job(code, {"style": "record", "inputs": inputs, "entry_point": ep, "fix_types": tid})
                 for (code, ep, inputs), tid in zip(solutions, task_ids)]
-        results = self._recorder.run_many([job for job, _ in jobs], workers=self.workers)
+        results = sandbox.run_many([job for job, _ in jobs], workers=self.workers)
         outputs: list[list[str] | str] = []
         for (_, token), result in zip(jobs, results):
             ok, payload = _finished(result, token)
             if ok:
                 outputs.append(json.loads(payload))
             elif result.timed_out:
-                outputs.append(f"timeout after {self._recorder.limits.wall_s:g} s")
+                outputs.append(f"timeout after {sandbox.limits.wall_s:g} s")
             elif result.returncode == 0:
                 outputs.append("its outputs are larger than a recorded output may be")
             else:
