@@ -132,9 +132,10 @@ class TaskMaker:
                 runnable.append((index, seed, probe_program(seed.program, seed.entry_point, seed.inputs)))
         cases = [[[i] for i in range(len(s.inputs))] for _, s, _ in runnable]
         jobs = [(probe, CASE_FN, c) for (_, _, probe), c in zip(runnable, cases)]
-        runs = self.verifier.run_outputs(jobs + jobs)  # two independent runs: determinism
+        # two independent runs, the second under another str hash seed: outputs must not depend on either
+        firsts, seconds = self.verifier.run_outputs(jobs), self.verifier.run_outputs(jobs, hash_seed=1)
         valid: list[tuple[int, Seed, list[str]]] = []
-        for (index, seed, _), first, second in zip(runnable, runs[:len(jobs)], runs[len(jobs):]):
+        for (index, seed, _), first, second in zip(runnable, firsts, seconds):
             reason, evidence = self._check_outputs(first, second)
             if reason:
                 out.setdefault(index, []).append(("rejected", self._rejected(seed, reason, evidence)))
