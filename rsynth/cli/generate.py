@@ -14,6 +14,7 @@ from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.params import RunParams
 from rsynth.pipelines.codetasks_params import CodeTasksParams
+from rsynth.pipelines.inject import InjectParams
 from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
 
@@ -218,3 +219,33 @@ def code_tasks(
     console.print(summary_table("generate code-tasks", {k: v for k, v in stats.items() if k != "counts"}))
     console.print(summary_table("code-tasks counts", stats.get("counts", {})))
     console.print(f"tasks in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+@app.command("injected-errors")
+@with_configs(params=InjectParams, engine=EngineParams, run=RunParams)
+def injected_errors(
+    input: str = typer.Option(..., "--input", "-i", help="Correct step-split solutions: `generate solutions` traces (verdict correct) "
+                              "or problems with gold_steps (`generate problems`)."),
+    out: Path = opt.OUT,
+    dry_run: bool = opt.DRY_RUN,
+    params: InjectParams = InjectParams(),
+    engine: EngineParams = EngineParams(),
+    run: RunParams = RunParams(),
+) -> None:
+    """SPC-style traces: one step rewritten with an error and carried on; kept when the final answer is now wrong.
+
+    Labels: the injected step is the first error, earlier steps correct. Attempts not kept go to
+    OUT/removed with their reason, rows that are not correct solutions to OUT/skipped."""
+    from rsynth.data.shards import refuse_other_stage
+    from rsynth.pipelines.inject import run_inject
+
+    opt.input_mapping(input, [])
+    if dry_run:
+        console.print(f"would inject {params.per_trace} {params.method} error(s) per correct solution of {input} into {out}")
+        return
+    refuse_other_stage(out, "generate-injected-errors", run.overwrite)
+    llm = opt.sampling_engine(out, "generate-injected-errors", run.overwrite, engine) if params.needs_engine() else None
+    stats = run_inject(input, out, params, engine.sampling(), llm, **run.stage_kwargs())
+    console.print(summary_table("generate injected-errors", {k: v for k, v in stats.items() if k != "counts"}))
+    console.print(summary_table("injected-errors counts", stats.get("counts", {})))
+    console.print(f"labelled traces in {out}/data/ — load with {opt.load_hint(out)}")

@@ -22,6 +22,7 @@ from rsynth.executor.partition import Partition
 from rsynth.pipelines.annotate_params import AnnotateParams
 from rsynth.pipelines.codetasks_params import CodeTasksParams
 from rsynth.pipelines.consensus import ConsensusConfig
+from rsynth.pipelines.inject import InjectParams
 from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
 from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
@@ -252,6 +253,13 @@ def run_code_tasks(ctx: StageContext) -> dict[str, Any]:
             solver.close()
 
 
+def run_inject(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.inject import InjectParams, run_inject
+
+    params = config_from(InjectParams, ctx.params)
+    return run_inject(ctx.input, ctx.out, params, _sampling(ctx.params), ctx.engine, **_engine_run(ctx))
+
+
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
     reads, shards = flags.get("reads_input", True), flags.get("shardable", True)
     common = {**ID_FIELD, **(INPUT_FIELDS if reads else {}), **(SHARD_SIZE_FIELD if shards else {})}
@@ -289,6 +297,9 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     _kind("code-tasks", "Absolute Zero deduction / abduction / induction tasks from programs, run in the sandbox, solve rates", {
         **ENGINE_FIELDS, **config_fields(CodeTasksParams),
     }, run_code_tasks, uses_engine=True),
+    _kind("inject-errors", "SPC-style injected-error traces (first error known by construction), kept when the answer turns wrong", {
+        **ENGINE_FIELDS, **config_fields(InjectParams),
+    }, run_inject, uses_engine=True),
     _kind("formal", "Lean 4 statements autoformalized from problems, kept when they elaborate and are not vacuous", {
         **ENGINE_FIELDS, **config_fields(FormalParams), **config_fields(LeanParams),
     }, run_formal, uses_engine=True),
