@@ -14,7 +14,8 @@ from rsynth.errors import UserError
 def export(
     input: Path = typer.Option(..., "--input", "-i", help="An annotate-prm output directory."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file; its suffix is its format: .jsonl (JSON lines), .json (one array) or .parquet."),
-    fmt: str = typer.Option("trl", "--format", help="trl | math-shepherd | processbench | jsonl | openrlhf."),
+    fmt: str = typer.Option("trl", "--format", help="trl | math-shepherd | processbench | jsonl | openrlhf | sft-critique "
+                            "(filter-critiques output) | step-dpo (annotate-prm tree/)."),
     label: str = typer.Option("hard", "--label", help="hard | soft | threshold=X (soft only with --format jsonl or openrlhf)."),
     task: str = typer.Option("rsynth", "--task", help="math-shepherd: the `task` column."),
     step_separator: str = typer.Option(
@@ -23,6 +24,7 @@ def export(
              "to train with (TRL's default \\n). \\n and \\t are read as newline and tab."),
     placeholder: str = typer.Option("ки", "--placeholder", help="openrlhf: the step placeholder token (--placeholder_token); must be one token of --tokenizer."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="openrlhf: the reward model's tokenizer (path or hub id) the placeholder is checked against."),
+    margin: float = typer.Option(0.5, "--margin", help="step-dpo: least MC difference between the chosen and the rejected step."),
 ) -> None:
     """Write labelled traces as TRL stepwise, Math-Shepherd, OpenRLHF, ProcessBench or full JSONL rows."""
     from rsynth.data.formats import ExportError
@@ -34,7 +36,8 @@ def export(
     if not (input / MANIFEST).exists():
         raise UserError(f"{input}: not an rsynth output directory (no {MANIFEST})")
     try:
-        counts = export_file(input, out, fmt, label, task, step_separator=step_separator, placeholder=placeholder, tokenizer=tokenizer)
+        counts = export_file(input, out, fmt, label, task, step_separator=step_separator, placeholder=placeholder, tokenizer=tokenizer,
+                             margin=margin)
     except ExportError as exc:
         raise UserError(str(exc)) from None
     if not load_manifest(input).get("complete"):

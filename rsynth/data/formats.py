@@ -17,7 +17,9 @@ import json
 import re
 from typing import Any
 
-FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf")
+from rsynth.data.formats_pairs import PAIR_FORMATS  # verifier and preference formats, in their own module
+
+FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf", *PAIR_FORMATS)
 SOFT_FORMATS = ("jsonl", "openrlhf")  # formats whose label column can hold floats
 STEP_TAG = "ки"  # Math-Shepherd's step-end token
 DEFAULT_SEPARATOR = "\n"  # TRL PRMConfig.step_separator's default

@@ -30,7 +30,7 @@ def export_name(params: dict[str, Any]) -> str:
 
 
 def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step_separator: str = DEFAULT_SEPARATOR,
-                placeholder: str = STEP_TAG, tokenizer: str | None = None) -> dict[str, Any]:
+                placeholder: str = STEP_TAG, tokenizer: str | None = None, margin: float = 0.5) -> dict[str, Any]:
     """Write the labelled rows of `input`'s data split to `out`; returns counts.
 
     Raises `ExportError` for an impossible format/label combination (soft labels where the format
@@ -38,8 +38,13 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
     not one token of `tokenizer`.
     """
     from rsynth.data.formats import check_combination, export_row, parse_label, parse_separator
+    from rsynth.data.formats_pairs import PAIR_FORMATS
     from rsynth.data.shards import iter_split_rows
 
+    if fmt in PAIR_FORMATS:
+        from rsynth.pipelines.export_pairs import export_pairs
+
+        return export_pairs(Path(input), out, fmt, margin=margin, step_separator=step_separator)
     kind, threshold = parse_label(label)
     check_combination(fmt, kind)
     check_export_path(out)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.config import params_of, recipe_key
+from rsynth.data.formats import FORMATS
 from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
@@ -22,6 +23,7 @@ from rsynth.executor.partition import Partition
 from rsynth.pipelines.annotate_params import AnnotateParams
 from rsynth.pipelines.codetasks_params import CodeTasksParams
 from rsynth.pipelines.consensus import ConsensusConfig
+from rsynth.pipelines.critiques import CritiqueFilterConfig
 from rsynth.pipelines.inject import InjectParams
 from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
 from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
@@ -179,7 +181,8 @@ def run_export(ctx: StageContext) -> dict[str, Any]:
     p = ctx.params
     try:
         return export_file(Path(ctx.input), ctx.out / export_name(p), p["format"], p["label"], p["task"],
-                           step_separator=p["step-separator"], placeholder=p["placeholder"], tokenizer=p["tokenizer"])
+                           step_separator=p["step-separator"], placeholder=p["placeholder"], tokenizer=p["tokenizer"],
+                           margin=p["margin"])
     except ExportError as exc:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
 
@@ -260,6 +263,13 @@ def run_inject(ctx: StageContext) -> dict[str, Any]:
     return run_inject(ctx.input, ctx.out, params, _sampling(ctx.params), ctx.engine, **_engine_run(ctx))
 
 
+def run_filter_critiques(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.critiques import CritiqueFilterConfig, run_filter_critiques
+
+    return run_filter_critiques(ctx.input, ctx.out, config_from(CritiqueFilterConfig, ctx.params), shard_size=ctx.params["shard-size"],
+                                overwrite=ctx.overwrite, partition=ctx.partition)
+
+
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
     reads, shards = flags.get("reads_input", True), flags.get("shardable", True)
     common = {**ID_FIELD, **(INPUT_FIELDS if reads else {}), **(SHARD_SIZE_FIELD if shards else {})}
@@ -311,13 +321,16 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     }, run_judge, uses_engine=True),
     _kind("consensus", "keep traces where the MC and judge first errors agree; the rest to filtered/", config_fields(ConsensusConfig),
           run_consensus),
+    _kind("filter-critiques", "keep judge critiques whose step verdicts agree with the traces' reference labels (ThinkPRM)",
+          config_fields(CritiqueFilterConfig), run_filter_critiques),
     _kind("export", "labelled traces as TRL / Math-Shepherd / ProcessBench / JSONL", {
-        "format": Field("str", "trl", choices=("trl", "math-shepherd", "processbench", "jsonl", "openrlhf")),
+        "format": Field("str", "trl", choices=FORMATS),
         "label": Field("str", "hard", "hard | soft | threshold=X"), "task": Field("str", "rsynth"),
         "file": Field("str", None, "file name inside OUT/<id>/ (.jsonl, .json or .parquet); default <format>.jsonl"),
         "step-separator": Field("str", "\n", "text between joined steps; for trl the PRMConfig.step_separator (recorded in the card)"),
         "placeholder": Field("str", "ки", "openrlhf: step placeholder, one token of `tokenizer`"),
         "tokenizer": Field("str", None, "openrlhf: reward model tokenizer the placeholder is checked against"),
+        "margin": Field("float", 0.5, "step-dpo: least MC difference between the chosen and the rejected step", hashed_at_default=False),
     }, run_export, shardable=False),
     _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", {
         "pretty-name": Field("str", None),
