@@ -204,12 +204,12 @@ def code_tasks(
 
     opt.input_mapping(input, [])
     if dry_run:
-        console.print(f"would make {params.types} tasks from {input} ({params.source}) into {out}")
+        console.print(f"would make {params.types} tasks from {input} ({params.programs}) into {out}")
         return
     params.verifier_check()  # no usable sandbox: refused before any model loads
     refuse_other_stage(out, "generate-code-tasks", run.overwrite)
     proposer = opt.sampling_engine(out, "generate-code-tasks", run.overwrite, engine) \
-        if params.source == "propose" or params.solver_model == "same" else None
+        if params.programs == "propose" or params.solver_model == "same" else None
     solver = solver_engine(params, engine, proposer, out)
     try:
         stats = run_code_tasks(input, out, params, engine.sampling(), proposer, solver, **run.stage_kwargs())

@@ -2,7 +2,7 @@
 program run in the sandbox.
 
 Programs come from seed rows (HumanEval / MBPP+ canonical solutions, `generate code` output, or any
-row with `program`/`entry_point`/`inputs`), or, with `--source propose`, from the model, shown K
+row with `program`/`entry_point`/`inputs`), or, with `--programs propose`, from the model, shown K
 reference programs from the input (Absolute Zero's proposer). A program is *valid* when it parses,
 defines its entry point, uses no forbidden module or call (`rsynth.synth.codetasks`), and returns
 the same literal outputs on two separate sandbox runs within the limits. Each valid program gives up
@@ -88,9 +88,9 @@ class TaskMaker:
                 out[it.index].append(("rejected", {"id": str(row.get("task_id") or row.get("id") or it.record.row), "source": "seed",
                                                    "reason": f"no_seed: {reason}", "evidence": json.dumps({"row": it.record.row})}))
                 self.counts["input rows without a program"] += 1
-            elif self.p.source == "seeds":
+            elif self.p.programs == "seeds":
                 seeds.append((it.index, it.value))
-        if self.p.source == "propose":
+        if self.p.programs == "propose":
             seeds += self._propose(items, library, out)
         for index, task_rows in self._validate_and_make(seeds).items():
             out[index] += task_rows
@@ -257,7 +257,7 @@ def run_code_tasks(input: str, out: Path, params: CodeTasksParams, sampling: Sam
                    solver: Engine | None = None, *, shard_size: int = 1000, overwrite: bool = False, limit: int | None = None,
                    quiet: bool = False, partition: Partition | None = None) -> dict[str, Any]:
     """Make code tasks from every row of `input` into `out` (see the module docstring for the splits)."""
-    if params.source == "propose" and proposer is None:
-        raise UserError("--source propose needs a model to propose programs")
+    if params.programs == "propose" and proposer is None:
+        raise UserError("--programs propose needs a model to propose programs")
     return execute(code_tasks_stage(params, sampling, proposer, solver, limit), Target(input, Path(out), shard_size, overwrite, limit, quiet,
                                                                                       partition))

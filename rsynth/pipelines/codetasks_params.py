@@ -21,8 +21,8 @@ SOURCES = ("seeds", "propose")
 class CodeTasksParams:
     """`generate code-tasks` parameters (CLI options and the `code-tasks` recipe keys)."""
 
-    source: str = param("seeds", "--source", "seeds: programs of the input rows | propose: the model writes new programs shown "
-                        "--references input programs.", choices=SOURCES)
+    programs: str = param("seeds", "--programs", "seeds: the input rows' programs | propose: the model writes new programs, "
+                          "shown --references input programs (Absolute Zero's proposer).", choices=SOURCES)
     types: str = param("deduction,abduction,induction", "--types", "Task types to make, comma-separated.")
     references: int = param(3, "--references", "propose: K reference programs in each proposer prompt.")
     proposals: int = param(2, "--proposals", "propose: programs sampled per input row (one request with n).")
@@ -37,8 +37,8 @@ class CodeTasksParams:
     sandbox: str = param("auto", "--sandbox", "Code sandbox: auto | bwrap | unshare | unsafe-rlimit (no isolation).", choices=SANDBOXES)
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES or self.sandbox not in SANDBOXES:
-            raise UserError(f"--source must be one of {', '.join(SOURCES)}; --sandbox one of {', '.join(SANDBOXES)}")
+        if self.programs not in SOURCES or self.sandbox not in SANDBOXES:
+            raise UserError(f"--programs must be one of {', '.join(SOURCES)}; --sandbox one of {', '.join(SANDBOXES)}")
         self.type_list = tuple(t.strip() for t in self.types.split(",") if t.strip())
         bad = [t for t in self.type_list if t not in TASK_TYPES]
         if bad or not self.type_list:

@@ -71,7 +71,7 @@ def test_proposed_tasks_over_http_are_validated_and_solve_rates_kept(tmp_path):
     try:
         src = _seed_rows(tmp_path / "seeds.jsonl")
         out = tmp_path / "proposed"
-        args = ["generate", "code-tasks", "-i", str(src), "-o", str(out), "--source", "propose", "--proposals", "1",
+        args = ["generate", "code-tasks", "-i", str(src), "-o", str(out), "--programs", "propose", "--proposals", "1",
                 "--engine", "openai", "--base-url", server.base_url, "--model", "coder", "--solver-model", "same",
                 "--solver-attempts", "2", "--keep-solve-rate", "0.1:0.9", "--verify-timeout", "5", "-q"]
         res = rsynth(*args)
