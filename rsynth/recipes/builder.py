@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -24,7 +23,9 @@ from typing import Any
 from rsynth.data.shards import atomic_write_json, claim_build_root
 from rsynth.errors import UserError
 from rsynth.recipes.recipe import Recipe, StageDef
-from rsynth.recipes.stages import StageContext
+from rsynth.recipes.stages import StageContext, make_engine
+
+__all__ = ["make_engine", "plan", "run_recipe"]  # make_engine: bench scripts import it from here
 
 RECORD = "build.json"
 VERSIONED = ("rsynth", "pyarrow", "datasets", "torch", "transformers", "vllm", "math-verify", "ray")
@@ -134,16 +135,6 @@ def _versions() -> dict[str, str]:
 def _save(recipe: Recipe, record: dict[str, Any]) -> None:
     recipe.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(recipe.out / RECORD, record)
-
-
-def make_engine(params: dict[str, Any], cache: Path | None):
-    """The stage's engine from its recipe keys, built once per stage (or once per Ray actor)."""
-    from dataclasses import replace
-
-    from rsynth.engines.params import EngineParams
-    from rsynth.recipes.stages import config_from
-
-    return replace(config_from(EngineParams, params), api_key=os.environ.get("OPENAI_API_KEY")).build(cache)
 
 
 def run_recipe(recipe: Recipe, steps: list[Step], *, quiet: bool = False, executor: str = "local",

@@ -8,15 +8,17 @@ planner, `--dry-run`, sharding and the Ray executor pick it up from the entry.
 
 from __future__ import annotations
 
+import os
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rsynth.config import params_of, recipe_key
 from rsynth.data.formats import FORMATS
 from rsynth.decontam.paraphrase import SemanticConfig
+from rsynth.engines.base import Engine
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.partition import Partition
@@ -108,6 +110,12 @@ def _mapping(ctx: StageContext) -> dict[str, str]:
 
     fields = ctx.params["fields"]
     return parse_field_map([fields] if isinstance(fields, str) else fields, ctx.input)
+
+
+def make_engine(params: dict[str, Any], cache: Path | None) -> Engine:
+    """A stage's engine from its recipe keys, built once per stage (or once per Ray actor); the API
+    key comes from $OPENAI_API_KEY, never from the recipe file."""
+    return replace(config_from(EngineParams, params), api_key=os.environ.get("OPENAI_API_KEY")).build(cache)
 
 
 def _sampling(p: dict[str, Any]):
@@ -228,8 +236,6 @@ def run_card(ctx: StageContext) -> dict[str, Any]:
 
 
 def run_judge(ctx: StageContext) -> dict[str, Any]:
-    from dataclasses import replace
-
     from rsynth.pipelines.judge import run_judge
 
     config = replace(config_from(JudgeConfig, ctx.params), sampling=_sampling(ctx.params))
