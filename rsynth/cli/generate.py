@@ -216,9 +216,7 @@ def code_tasks(
     finally:
         for e in {id(x): x for x in (proposer, solver) if x is not None}.values():
             e.close()
-    console.print(summary_table("generate code-tasks", {k: v for k, v in stats.items() if k != "counts"}))
-    console.print(summary_table("code-tasks counts", stats.get("counts", {})))
-    console.print(f"tasks in {out}/data/ — load with {opt.load_hint(out)}")
+    _report("code-tasks", stats, f"tasks in {out}/data/ — load with {opt.load_hint(out)}")
 
 
 @app.command("injected-errors")
@@ -246,6 +244,11 @@ def injected_errors(
     refuse_other_stage(out, "generate-injected-errors", run.overwrite)
     llm = opt.sampling_engine(out, "generate-injected-errors", run.overwrite, engine) if params.needs_engine() else None
     stats = run_inject(input, out, params, engine.sampling(), llm, **run.stage_kwargs())
-    console.print(summary_table("generate injected-errors", {k: v for k, v in stats.items() if k != "counts"}))
-    console.print(summary_table("injected-errors counts", stats.get("counts", {})))
-    console.print(f"labelled traces in {out}/data/ — load with {opt.load_hint(out)}")
+    _report("injected-errors", stats, f"labelled traces in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+def _report(command: str, stats: dict, where: str) -> None:
+    """A stage's stats table, its own `counts` as a second table, and where the rows are."""
+    console.print(summary_table(f"generate {command}", {k: v for k, v in stats.items() if k != "counts"}))
+    console.print(summary_table(f"{command} counts", stats.get("counts", {})))
+    console.print(where)

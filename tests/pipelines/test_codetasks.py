@@ -87,3 +87,38 @@ def test_proposed_tasks_over_http_are_validated_and_solve_rates_kept(tmp_path):
     assert len(attempts) == 2 * len(tasks) and sum(a["ok"] for a in attempts) == len(tasks)
     sneaky = [a for a in attempts if a["task_type"] == "abduction" and not a["ok"]]
     assert sneaky and all(a["verdict"] == "unparseable" and a["code"] is None for a in sneaky)
+
+
+@pytest.mark.parametrize(("path", "kind", "cls"), [
+    (("generate", "code-tasks"), "code-tasks", "rsynth.pipelines.codetasks_params:CodeTasksParams"),
+    (("generate", "injected-errors"), "inject-errors", "rsynth.pipelines.inject:InjectParams"),
+    (("filter-critiques",), "filter-critiques", "rsynth.pipelines.critiques:CritiqueFilterConfig"),
+])
+def test_every_new_param_is_a_cli_option_and_a_recipe_key(path, kind, cls):
+    import importlib
+
+    import typer
+
+    from rsynth.cli import app
+    from rsynth.config import params_of, recipe_key
+    from rsynth.recipes.stages import STAGES
+
+    module, name = cls.split(":")
+    cmd = typer.main.get_command(app)
+    for part in path:
+        cmd = cmd.commands[part]
+    flags = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    for f, meta, _ in params_of(getattr(importlib.import_module(module), name)):
+        assert meta["flag"].split("/")[0] in flags and recipe_key(meta) in STAGES[kind].fields, f.name
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--types", "deduction,guessing"], "--types 'deduction,guessing'"),
+    (["--keep-solve-rate", "0.1:0.9"], "--keep-solve-rate needs --solver-model"),
+    (["--keep-solve-rate", "0.9:0.1", "--solver-model", "same"], "--keep-solve-rate '0.9:0.1'"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, args, message):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"program": "def f(x):\\n    return x", "inputs": ["1"]}\n')
+    res = rsynth("generate", "code-tasks", "-i", str(src), "-o", str(tmp_path / "o"), *args)
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr

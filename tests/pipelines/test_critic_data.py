@@ -106,17 +106,24 @@ def test_kept_critiques_agree_with_the_reference_and_load_as_chat_rows(critic_bu
 @pytest.mark.slow
 def test_trl_sft_trainer_trains_on_the_critique_export(critic_build, tiny_model_dir, tmp_path):
     import datasets
-    import math
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     out = tmp_path / "sft.jsonl"
     assert rsynth("export", "-i", str(critic_build / "critiques"), "-o", str(out), "--format", "sft-critique").returncode == 0
     ds = datasets.load_dataset("json", data_files=str(out), split="train").select_columns(["messages"])
-    args = SFTConfig(output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2, learning_rate=1e-3, logging_steps=1,
-                     save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0, seed=0, max_length=512)
-    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), args=args, train_dataset=ds,
-                         processing_class=AutoTokenizer.from_pretrained(tiny_model_dir))
+    _one_step(SFTTrainer, SFTConfig, ds, tiny_model_dir, tmp_path, max_length=512)
+
+
+def _one_step(trainer_cls, config_cls, ds, model_dir, tmp_path, **extra):
+    """One optimizer step of a TRL trainer on the tiny causal LM; the loss must be finite."""
+    import math
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    args = config_cls(output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2, learning_rate=1e-3, logging_steps=1,
+                      save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0, seed=0, **extra)
+    trainer = trainer_cls(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=ds,
+                          processing_class=AutoTokenizer.from_pretrained(model_dir))
     result = trainer.train()
     assert result.global_step == 1 and math.isfinite(result.training_loss)
 
@@ -165,16 +172,9 @@ def test_step_dpo_pairs_come_from_tree_siblings(dpo_export):
 @pytest.mark.slow
 def test_trl_dpo_trainer_trains_on_the_step_pairs(dpo_export, tiny_model_dir, tmp_path):
     import datasets
-    import math
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     _, out, res = dpo_export
     assert res.returncode == 0, res.stderr
     ds = datasets.load_dataset("json", data_files=str(out), split="train").select_columns(["prompt", "chosen", "rejected"])
-    args = DPOConfig(output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2, learning_rate=1e-3, logging_steps=1,
-                     save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0, seed=0, max_length=256)
-    trainer = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), args=args, train_dataset=ds,
-                         processing_class=AutoTokenizer.from_pretrained(tiny_model_dir))
-    result = trainer.train()
-    assert result.global_step == 1 and math.isfinite(result.training_loss)
+    _one_step(DPOTrainer, DPOConfig, ds, tiny_model_dir, tmp_path, max_length=256)
