@@ -25,11 +25,12 @@ from fractions import Fraction
 
 MUTATIONS = ("arithmetic_slip", "sign", "swapped_operand", "wrong_operation")
 NUM = r"-?\d+(?:\.\d+)?"
-EXPR = re.compile(rf"(?<![\w.])({NUM})\s*([+\-*/×])\s*({NUM})\s*=\s*({NUM})(?![\w]|\.\d)")
-RESULT = re.compile(rf"=\s*({NUM})(?![\w]|\.\d)")
+# `A op B = C` not inside a longer chain (no operator just before A); `$` before C allowed (GSM8K money)
+EXPR = re.compile(rf"(?<![\w.*/×+\-])(?<![*/×+\-] )({NUM})\s*([+\-*/×]| x )\s*({NUM})\s*=\s*\$?({NUM})(?![\w]|\.\d)")
+RESULT = re.compile(rf"=\s*\$?({NUM})(?![\w]|\.\d)")
 NUMBER = re.compile(rf"(?<![\w.]){NUM}(?![\w]|\.\d)")
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "×": lambda a, b: a * b,
-       "/": lambda a, b: a / b if b else None}
+       "x": lambda a, b: a * b, "/": lambda a, b: a / b if b else None}
 
 
 def fmt(value: Fraction) -> str:
@@ -60,7 +61,7 @@ def _candidates(step: str) -> list[tuple[str, re.Match[str]]]:
     out: list[tuple[str, re.Match[str]]] = []
     for m in EXPR.finditer(step):
         out += [("arithmetic_slip", m), ("sign", m), ("wrong_operation", m)]
-        if m.group(2) in "-/" and m.group(1) != m.group(3):
+        if m.group(2).strip() in "-/" and m.group(1) != m.group(3):
             out.append(("swapped_operand", m))
     if not out:
         out += [(kind, m) for m in RESULT.finditer(step) for kind in ("arithmetic_slip", "sign")]
@@ -70,26 +71,25 @@ def _candidates(step: str) -> list[tuple[str, re.Match[str]]]:
 def _rewrite(step: str, kind: str, m: re.Match[str], rng: random.Random) -> tuple[str, Fraction, Fraction] | None:
     """The step with the mutation applied, and (old value, new value) of the result; None if no change."""
     if m.re is EXPR:
-        a, op, b, c = m.group(1), m.group(2), m.group(3), m.group(4)
+        a, op, b, c = m.group(1), m.group(2).strip(), m.group(3), m.group(4)
         old = num(c)
-        if kind == "arithmetic_slip":
-            new = old + rng.choice([-2, -1, 1, 2, 10])
-            text = f"{a} {op} {b} = {fmt(new)}"
-        elif kind == "sign":
-            new = -old
-            text = f"{a} {op} {b} = {fmt(new)}"
-        elif kind == "swapped_operand":
+        if kind in ("arithmetic_slip", "sign"):  # only the stated result changes, the rest as written
+            new = -old if kind == "sign" else old + rng.choice([-2, -1, 1, 2, 10])
+            if new == old:
+                return None
+            return step[:m.start(4)] + fmt(new) + step[m.end(4):], old, new
+        if kind == "swapped_operand":
             value = OPS[op](num(b), num(a))
             if value is None:
                 return None
-            new, text = value, f"{b} {op} {a} = {fmt(value)}"
+            new, text = value, f"{b} {op} {a}{step[m.end(3):m.start(4)]}{fmt(value)}"
         else:
-            others = [o for o in "+-*/" if o != op.replace("×", "*")]
+            others = [o for o in "+-*/" if o != op.replace("×", "*").replace("x", "*")]
             o = rng.choice(others)
             value = OPS[o](num(a), num(b))
             if value is None:
                 return None
-            new, text = value, f"{a} {o} {b} = {fmt(value)}"
+            new, text = value, f"{a} {o} {b}{step[m.end(3):m.start(4)]}{fmt(value)}"
         if new == old:
             return None
         return step[:m.start()] + text + step[m.end():], old, new
@@ -111,13 +111,13 @@ def _carry(step: str, values: dict[Fraction, Fraction]) -> tuple[str, dict[Fract
     changed: dict[Fraction, Fraction] = {}
 
     def recompute(m: re.Match[str]) -> str:
-        value = OPS[m.group(2)](num(m.group(1)), num(m.group(3)))
+        value = OPS[m.group(2).strip()](num(m.group(1)), num(m.group(3)))
         if value is None or value == num(m.group(4)):
             return m.group(0)
         # the step's stated result was the old operands' result: it now follows the new ones
         before = next((k for k, v in values.items() if v == num(m.group(4))), num(m.group(4)))
         changed[before] = value
-        return f"{m.group(1)} {m.group(2)} {m.group(3)} = {fmt(value)}"
+        return m.group(0)[:m.start(4) - m.start()] + fmt(value)
 
     text = EXPR.sub(recompute, text)
     return text, changed

@@ -25,6 +25,8 @@ def test_rule_injection_carries_the_error_to_the_answer():
     assert out[-1] != steps[-1]  # carried through: the stated answer changed
     swapped, m = inject(["Half of 10 is 10 / 2 = 5.", "The answer is: 5"], random.Random(1), ("swapped_operand",))
     assert swapped == ["Half of 10 is 2 / 10 = 0.2.", "The answer is: 0.2"] and m.kind == "swapped_operand"
+    money, m = inject(["Pay 12/60 = $0.2 a minute.", "For 50: 0.2 x 50 = $10.", "The answer is: 10"], random.Random(0), ("sign",))
+    assert money[1:] == ["For 50: -0.2 x 50 = $-10.", "The answer is: -10"] and m.step == 0
     assert inject(["No numbers here.", "Done."], random.Random(0)) is None
     rewrite = parse_model_rewrite("Step 1: a\nStep 2: 4 + 3 = 8\nStep 3: The answer is: 6", ["a", "4 + 3 = 7", "The answer is: 5"], 1)
     assert rewrite == ["a", "4 + 3 = 8", "The answer is: 6"]
