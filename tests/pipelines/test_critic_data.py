@@ -180,3 +180,57 @@ def test_trl_dpo_trainer_trains_on_the_step_pairs(dpo_export, tiny_model_dir, tm
     assert res.returncode == 0, res.stderr
     ds = datasets.load_dataset("json", data_files=str(out), split="train").select_columns(["prompt", "chosen", "rejected"])
     _one_step(DPOTrainer, DPOConfig, ds, tiny_model_dir, tmp_path, max_length=256)
+
+
+class SneakyGenerator:
+    """A scripted policy as a real Engine: rewrites the asked step with a wrong value tagged "oops"
+    and continues to the wrong answer 10; a rollout reaches 9 unless its prefix holds "oops"."""
+
+    @staticmethod
+    def engine():
+        import re
+
+        from rsynth.engines.base import Completion, Engine
+
+        class Sneaky(Engine):
+            name = "sneaky"
+
+            def _generate(self, prompts, params):
+                out = []
+                for p in prompts:
+                    text = p.messages[-1][1]
+                    if text.startswith("Below is a correct step-by-step solution"):
+                        k = int(re.search(r"Rewrite step (\d+)", text).group(1))
+                        lines = re.findall(r"^Step \d+: (.*)$", text, flags=re.M)
+                        reply = "\n".join(f"Step {i + 1}: {s}" for i, s in enumerate(lines[:k - 1]))
+                        reply += f"\nStep {k}: oops, that makes {6 + k}.\nStep {k + 1}: The answer is: 10"
+                    else:
+                        reply = "The answer is: 10" if "oops" in p.assistant_prefix else "The answer is: 9"
+                    out.append([Completion(reply, 5, "stop")] * params.n)
+                return out
+
+        return Sneaky("sneaky")
+
+
+def test_model_injection_over_http_with_mc_confirmation(tmp_path):
+    from tests.openai_server import serve
+
+    rows = [{"id": f"p{i}", "problem": "What is 2 + 3 + 4?", "reference_answer": "9",
+             "gold_steps": ["2 + 3 = 5.", "5 + 4 = 9.", "The answer is: 9"]} for i in range(3)]
+    rows.append({"id": "wrong", "problem": "What is 1 + 1?", "reference_answer": "2", "steps": ["1 + 1 = 3."], "verdict": "incorrect"})
+    src = tmp_path / "solutions.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    server = serve(SneakyGenerator.engine(), model_name="sneaky")
+    try:
+        res = rsynth("generate", "injected-errors", "-i", str(src), "-o", str(tmp_path / "out"), "--method", "model", "--mc-confirm", "2",
+                     "--engine", "openai", "--base-url", server.base_url, "--model", "sneaky", "-q")
+    finally:
+        server.stop()
+    assert res.returncode == 0, res.stderr
+    kept = list(iter_split_rows(tmp_path / "out", "data"))
+    assert len(kept) == 3 and [r["id"] for r in iter_split_rows(tmp_path / "out", "skipped")] == ["wrong"]
+    for r in kept:
+        m = json.loads(r["mutation"])
+        e = r["first_error"]
+        assert r["label_method"] == "injected:model" and "oops" in r["steps"][e] and r["steps"][:e] == rows[0]["gold_steps"][:e]
+        assert m["mc_after"] == 0.0 and m["mc_agrees"] and (e == 0 or m["mc_before"] == 1.0) and r["step_k"][e] == 2
