@@ -42,9 +42,12 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
     from rsynth.data.shards import iter_split_rows
 
     if fmt in PAIR_FORMATS:
-        from rsynth.pipelines.export_pairs import export_pairs
+        from rsynth.pipelines.export_pairs import pair_rows
 
-        return export_pairs(Path(input), out, fmt, margin=margin, step_separator=step_separator)
+        check_export_path(out)
+        rows, counts = pair_rows(Path(input), fmt, margin=margin, step_separator=step_separator)
+        write_rows(out, rows)
+        return counts
     kind, threshold = parse_label(label)
     check_combination(fmt, kind)
     check_export_path(out)

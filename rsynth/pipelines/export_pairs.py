@@ -1,5 +1,6 @@
-"""Writing `sft-critique` and `step-dpo` exports (`rsynth.data.formats_pairs`): which split each reads,
-and a refusal that names the command to run when the input holds nothing to export."""
+"""The rows of `sft-critique` and `step-dpo` exports (`rsynth.data.formats_pairs`): which split each
+reads, and a refusal that names the command to run when the input holds nothing to export.
+`rsynth.pipelines.export.export_file` writes them."""
 
 from __future__ import annotations
 
@@ -9,19 +10,16 @@ from typing import Any
 from rsynth.data.formats import ExportError, parse_separator
 
 
-def export_pairs(input: Path, out: Path, fmt: str, *, margin: float = 0.5, step_separator: str = "\n") -> dict[str, Any]:
-    """Write `input`'s kept critiques (sft-critique) or its tree's sibling step pairs (step-dpo) to `out`."""
+def pair_rows(input: Path, fmt: str, *, margin: float = 0.5, step_separator: str = "\n") -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(rows, counts): `input`'s kept critiques (sft-critique) or its tree's sibling step pairs (step-dpo)."""
     from rsynth.data.formats_pairs import critique_row, step_pairs
     from rsynth.data.shards import iter_split_rows
-    from rsynth.pipelines.export import check_export_path, write_rows
 
-    check_export_path(out)
     if fmt == "sft-critique":
         rows = [critique_row(r) for r in iter_split_rows(input, "data") if r.get("critique") is not None]
         if not rows:
             raise ExportError(f"{input}: no kept critiques in data/ (run rsynth judge, then rsynth filter-critiques)")
-        write_rows(out, rows)
-        return {"rows written": len(rows)}
+        return rows, {"rows written": len(rows)}
     if not 0.0 < margin <= 1.0:
         raise ExportError(f"--margin {margin}: expected 0 < margin <= 1 (the least MC difference of a pair)")
     if not (Path(input) / "tree").is_dir():
@@ -30,5 +28,4 @@ def export_pairs(input: Path, out: Path, fmt: str, *, margin: float = 0.5, step_
     if not pairs:
         raise ExportError(f"{input}: no sibling steps whose MC values differ by >= {margin} "
                           f"({counts['sibling pairs']} sibling pairs in tree/); lower --margin or annotate more")
-    write_rows(out, pairs)
-    return {"rows written": len(pairs), **counts, "margin": margin}
+    return pairs, {"rows written": len(pairs), **counts, "margin": margin}
