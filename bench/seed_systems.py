@@ -39,7 +39,7 @@ from rsynth.synth.codetasks import TASK_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / "shared" if (REPO / "shared").is_dir() else REPO.parent / "shared"
-console = Console()
+console = Console(width=180)
 
 
 def seed_file(path: Path, n: int) -> Path:
@@ -58,7 +58,6 @@ def code_tasks(tmp: Path, engine, args) -> None:
     sampling = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=args.tokens, seed=0)
     for programs, limit in (("seeds", 2 * args.seeds), ("propose", args.proposals)):
         out = tmp / f"tasks-{programs}"
-        calls0 = engine.stats.prompts
         params = CodeTasksParams(programs=programs, proposals=1, solver_model="same", solver_attempts=2, max_inputs=4)
         stats = run_code_tasks(str(seeds), out, params, sampling, engine, engine, quiet=True, overwrite=True, limit=limit)
         tasks = list(iter_split_rows(out, "data"))
@@ -73,7 +72,6 @@ def code_tasks(tmp: Path, engine, args) -> None:
         per = f"{100 * len(tasks) / calls:.1f} / {100 * sum(learn.values()) / calls:.1f}" if calls else "-"
         table.add_row(f"{programs} ({total})", f"{proposer_calls} + {solver_calls}", str(progs),
                       *(f"{valid[t]} / {learn[t]}" for t in TASK_TYPES), ", ".join(f"{k} {v}" for k, v in reasons.most_common(4)) or "-", per)
-        del calls0
     console.print(table)
 
 
@@ -93,7 +91,7 @@ def injected(tmp: Path, engine, args) -> None:
     from rsynth.pipelines.problems import write_template_problems
     from rsynth.synth.templates import Knobs
 
-    write_template_problems(tmp / "problems", "mixed", args.solutions, 0, Knobs(3, 20), overwrite=True)
+    write_template_problems(tmp / "problems", "mixed", args.solutions, 0, Knobs(3, 20), shard_size=1000, overwrite=True)
     sources = {"templates (tuned on)": str(tmp / "problems"), "GSM8K train gold (not tuned on)": str(gsm8k_solutions(tmp / "gsm.jsonl", args.solutions))}
     table = Table(title="SPC injected errors (rule-based, 1 attempt per solution)")
     for col in ("source", "solutions", "kept per 100", "by kind", "not kept"):
@@ -143,15 +141,18 @@ def main() -> None:
     ap.add_argument("--mc-k", type=int, default=4)
     ap.add_argument("--mc-traces", type=int, default=6)
     ap.add_argument("--critic-build", type=Path, default=None)
+    ap.add_argument("--workdir", default=None, help="where the temporary outputs go (default: the system's temp dir)")
     ap.add_argument("--skip", default="", help="comma-separated: code,inject,critiques")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
-    engine = EngineParams(model=args.model).build(None)
-    with tempfile.TemporaryDirectory() as tmp:
-        if "code" not in skip:
-            code_tasks(Path(tmp), engine, args)
+    engine = EngineParams(model=args.model).build(None) if {"code", "inject"} - skip else None
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         if "inject" not in skip:
             injected(Path(tmp), engine, args)
+        if "code" not in skip:
+            code_tasks(Path(tmp), engine, args)
+    if engine is not None:
+        engine.close()
     if args.critic_build and "critiques" not in skip:
         critiques(args.critic_build)
 
