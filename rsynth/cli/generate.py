@@ -41,14 +41,21 @@ def problems(
         stats = write_template_problems(out, params.template, count, engine.seed, params.knobs(), shard_size=run.shard_size,
                                         overwrite=run.overwrite, partition=run.partition)
     else:
-        from rsynth.pipelines.problems import evolve_problems
+        from dataclasses import replace
+
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.problems import evolve_problems, rewrite_plan, validate_seed
 
         mapping = opt.input_mapping(evolve.from_seeds, fields)
+        plan = plan_rows(evolve.from_seeds, lambda rec: validate_seed(rec, mapping), run.limit)  # also refuses a whole-input failure
+        per_seed, seeds = rewrite_plan(params.n, plan["valid rows"] + plan["bad rows (→ errors/)"])
         if dry_run:
-            console.print(f"would rewrite problems from {evolve.from_seeds} with {engine.model or 'the default model'} into {out}")
+            console.print(summary_table(f"plan: rewrite problems from {evolve.from_seeds} with {engine.model or 'the default model'} into {out}",
+                                        {**plan, "seed rows read": seeds, "rewrites per seed": per_seed, "rewrites in total": params.n}))
             return
         llm = opt.sampling_engine(out, "generate-problems", run.overwrite, engine)
-        stats = evolve_problems(evolve.from_seeds, mapping, out, llm, evolve.config(engine.sampling()), **run.stage_kwargs())
+        config = replace(evolve.config(engine.sampling()), per_seed=per_seed, total=params.n)
+        stats = evolve_problems(evolve.from_seeds, mapping, out, llm, config, **{**run.stage_kwargs(), "limit": seeds})
     console.print(summary_table("generate problems", stats))
     console.print(f"problems in {out}/data/ — load with {opt.load_hint(out)}")
 
@@ -99,7 +106,13 @@ def formal(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
     if dry_run:
-        console.print(f"would autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}")
+        from functools import partial
+
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.formal import _validate_problem
+
+        plan = plan_rows(input, partial(_validate_problem, mapping), run.limit)
+        console.print(summary_table(f"plan: autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}", plan))
         return
     verifier = lean.verifier(StatementChecker)
     llm = opt.sampling_engine(out, "generate-formal", run.overwrite, engine)
@@ -121,19 +134,15 @@ def proofs(
     run: RunParams = RunParams(),
 ) -> None:
     """Sample whole proofs, check them with Lean, label tactics from the first error."""
-    from rsynth.data.readers import RowError, read_records
     from rsynth.pipelines.formal import make_statement_validator, run_proofs
 
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
     if dry_run:
-        validate = make_statement_validator(mapping, lean.header)
-        views = [rec if isinstance(rec, RowError) else validate(rec) for i, rec in enumerate(read_records(input)) if run.limit is None or i < run.limit]
-        bad = [v for v in views if isinstance(v, RowError)]
-        plan = {"valid statements": len(views) - len(bad), "bad rows (→ errors/)": len(bad),
-                "proofs to sample": (len(views) - len(bad)) * params.n_samples * (2 if params.negation else 1)}
-        if bad:
-            plan["first bad row"] = f"row {bad[0].row}: {bad[0].reason}"
+        from rsynth.data.readers import plan_rows
+
+        plan = plan_rows(input, make_statement_validator(mapping, lean.header), run.limit)
+        plan["proofs to sample"] = plan["valid rows"] * params.n_samples * (2 if params.negation else 1)
         console.print(summary_table(f"plan: generate proofs from {input}", plan))
         return
     verifier = lean.verifier()
@@ -160,7 +169,11 @@ def code(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling())
     if dry_run:
-        console.print(f"would sample {params.n_samples} program(s) per task of {input} into {out}")
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.codegen import make_task_validator
+
+        plan = plan_rows(input, make_task_validator(mapping, params.style, params.synthesize_tests), run.limit)
+        console.print(summary_table(f"plan: sample {params.n_samples} program(s) per task of {input} into {out}", plan))
         return
     verifier = params.verifier()  # no usable sandbox: refused before the model loads
     llm = opt.sampling_engine(out, "generate-code", run.overwrite, engine)

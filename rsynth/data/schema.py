@@ -43,6 +43,7 @@ PROBLEM_SCHEMA = pa.schema(
         ("gold_steps", pa.list_(pa.string())),
         ("source", pa.string()),
         ("metadata", pa.string()),  # JSON object: template knobs, passthrough input columns
+        ("source_ref", pa.string()),  # the input row it came from: FILE@SHA8:ROW (null for template problems)
     ]
 )
 
@@ -77,6 +78,7 @@ TRACE_SCHEMA = pa.schema(
         ("pass_rate", pa.float64()),
         ("provenance", PROVENANCE_TYPE),
         *LABEL_FIELDS,
+        ("source_ref", pa.string()),  # the input row it came from: FILE@SHA8:ROW (rsynth.data.readers.source_ref)
     ]
 )
 
