@@ -11,6 +11,8 @@ from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
 from rsynth.executor.params import RunParams
+from rsynth.pipelines.codetasks_params import CodeTasksParams
+from rsynth.pipelines.inject import InjectParams
 from rsynth.pipelines.stage_params import CodeParams, EvolveParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
 
@@ -179,3 +181,74 @@ def code(
         stats = run_code(input, mapping, out, llm, verifier, config, **run.stage_kwargs())
     console.print(summary_table("generate code", stats))
     console.print(f"programs in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+@app.command("code-tasks")
+@with_configs(params=CodeTasksParams, engine=EngineParams, run=RunParams)
+def code_tasks(
+    input: str = typer.Option(..., "--input", "-i", help="Seed programs: HumanEval/MBPP+ rows, `generate code` output, or rows with "
+                              "program, entry_point and inputs (argument lists)."),
+    out: Path = opt.OUT,
+    dry_run: bool = opt.DRY_RUN,
+    params: CodeTasksParams = CodeTasksParams(),
+    engine: EngineParams = EngineParams(),
+    run: RunParams = RunParams(),
+) -> None:
+    """Absolute Zero code reasoning tasks (deduction, abduction, induction), every program run in the sandbox.
+
+    Invalid programs go to OUT/rejected with their reason; with --solver-model, solver attempts go to
+    OUT/attempts and tasks outside --keep-solve-rate to OUT/filtered."""
+    from rsynth.data.shards import refuse_other_stage
+    from rsynth.pipelines.codetasks import run_code_tasks
+    from rsynth.pipelines.codetasks_params import solver_engine
+
+    opt.input_mapping(input, [])
+    if dry_run:
+        console.print(f"would make {params.types} tasks from {input} ({params.programs}) into {out}")
+        return
+    params.verifier_check()  # no usable sandbox: refused before any model loads
+    refuse_other_stage(out, "generate-code-tasks", run.overwrite)
+    proposer = opt.sampling_engine(out, "generate-code-tasks", run.overwrite, engine) \
+        if params.programs == "propose" or params.solver_model == "same" else None
+    solver = solver_engine(params, engine, proposer, out)
+    try:
+        stats = run_code_tasks(input, out, params, engine.sampling(), proposer, solver, **run.stage_kwargs())
+    finally:
+        for e in {id(x): x for x in (proposer, solver) if x is not None}.values():
+            e.close()
+    _report("code-tasks", stats, f"tasks in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+@app.command("injected-errors")
+@with_configs(params=InjectParams, engine=EngineParams, run=RunParams)
+def injected_errors(
+    input: str = typer.Option(..., "--input", "-i", help="Correct step-split solutions: `generate solutions` traces (verdict correct) "
+                              "or problems with gold_steps (`generate problems`)."),
+    out: Path = opt.OUT,
+    dry_run: bool = opt.DRY_RUN,
+    params: InjectParams = InjectParams(),
+    engine: EngineParams = EngineParams(),
+    run: RunParams = RunParams(),
+) -> None:
+    """SPC-style traces: one step rewritten with an error and carried on; kept when the final answer is now wrong.
+
+    Labels: the injected step is the first error, earlier steps correct. Attempts not kept go to
+    OUT/removed with their reason, rows that are not correct solutions to OUT/skipped."""
+    from rsynth.data.shards import refuse_other_stage
+    from rsynth.pipelines.inject import run_inject
+
+    opt.input_mapping(input, [])
+    if dry_run:
+        console.print(f"would inject {params.per_trace} {params.method} error(s) per correct solution of {input} into {out}")
+        return
+    refuse_other_stage(out, "generate-injected-errors", run.overwrite)
+    llm = opt.sampling_engine(out, "generate-injected-errors", run.overwrite, engine) if params.needs_engine() else None
+    stats = run_inject(input, out, params, engine.sampling(), llm, **run.stage_kwargs())
+    _report("injected-errors", stats, f"labelled traces in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+def _report(command: str, stats: dict, where: str) -> None:
+    """A stage's stats table, its own `counts` as a second table, and where the rows are."""
+    console.print(summary_table(f"generate {command}", {k: v for k, v in stats.items() if k != "counts"}))
+    console.print(summary_table(f"{command} counts", stats.get("counts", {})))
+    console.print(where)

@@ -20,7 +20,9 @@ import json
 import re
 from typing import Any
 
-FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf")
+from rsynth.data.formats_pairs import PAIR_FORMATS  # verifier and preference formats, in their own module
+
+FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf", *PAIR_FORMATS)
 SOFT_FORMATS = ("jsonl", "openrlhf")  # formats whose label column can hold floats
 MASK_FORMATS = ("jsonl",)  # formats whose label column can hold null (a masked step)
 UNESTIMATED = ("refuse", "drop", "mask")  # what to do with a step whose MC value was never estimated

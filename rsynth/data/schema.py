@@ -56,6 +56,7 @@ LABEL_FIELDS = [
     ("step_correct", pa.list_(pa.int64())),
     ("step_hard", pa.list_(pa.bool_())),
     ("step_progress", pa.list_(pa.float64())),
+    ("step_relative_progress", pa.list_(pa.float64())),  # GenPRM RPE: MC_i / MC_{i-1}
     ("first_error", pa.int64()),
     ("trace_value_min", pa.float64()),
 ]

@@ -47,6 +47,7 @@ class ExportParams:
     unestimated: str = param("refuse", "--unestimated", "soft/threshold labels of a step whose MC was never estimated: refuse (stop, "
                              "naming it) | drop (leave the trace out) | mask (null label; --format jsonl). Never filled in from the "
                              "hard label.", choices=UNESTIMATED)
+    margin: float = param(0.5, "--margin", "step-dpo: least MC difference between the chosen and the rejected step.")
 
     def __post_init__(self) -> None:
         validate_choices(self)
@@ -57,10 +58,12 @@ class ExportParams:
             raise UserError(str(exc)) from None
         if self.format == "openrlhf" and not self.tokenizer:
             raise UserError(NEEDS_TOKENIZER)
+        if not 0.0 < self.margin <= 1.0:
+            raise UserError(f"--margin {self.margin}: expected 0 < margin <= 1 (the least MC difference of a step-dpo pair)")
 
     def write(self, input: Path, out: Path) -> dict[str, Any]:
         return export_file(input, out, self.format, self.label, self.task, step_separator=self.step_separator,
-                           placeholder=self.placeholder, tokenizer=self.tokenizer, unestimated=self.unestimated)
+                           placeholder=self.placeholder, tokenizer=self.tokenizer, unestimated=self.unestimated, margin=self.margin)
 
 
 NEEDS_TOKENIZER = "--format openrlhf needs --tokenizer (the reward model's tokenizer) to check that the placeholder is one token"
@@ -80,7 +83,7 @@ def export_name(params: dict[str, Any]) -> str:
 
 
 def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step_separator: str = DEFAULT_SEPARATOR,
-                placeholder: str = STEP_TAG, tokenizer: str | None = None, unestimated: str = "refuse") -> dict[str, Any]:
+                placeholder: str = STEP_TAG, tokenizer: str | None = None, unestimated: str = "refuse", margin: float = 0.5) -> dict[str, Any]:
     """Write the labelled rows of `input`'s data split to `out`; returns counts.
 
     Raises `ExportError` for an impossible format/label combination (soft labels where the format
@@ -89,8 +92,16 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
     MC value was never estimated; `drop` leaves such traces out (counted), `mask` writes null.
     """
     from rsynth.data.formats import Unestimated, export_row
+    from rsynth.data.formats_pairs import PAIR_FORMATS
     from rsynth.data.shards import iter_split_rows
 
+    if fmt in PAIR_FORMATS:  # verifier and preference rows (rsynth.data.formats_pairs), not step labels
+        from rsynth.pipelines.export_pairs import pair_rows
+
+        check_export_path(out)
+        rows, counts = pair_rows(Path(input), fmt, margin=margin, step_separator=step_separator)
+        write_rows(out, rows)
+        return counts
     kind, threshold = parse_label(label)
     check_combination(fmt, kind, unestimated)
     check_export_path(out)

@@ -24,8 +24,11 @@ from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.partition import Partition
 from rsynth.pipelines.annotate_params import SEARCH_CONFIGS, AnnotateParams
+from rsynth.pipelines.codetasks_params import CodeTasksParams
 from rsynth.pipelines.consensus import ConsensusConfig
+from rsynth.pipelines.critiques import CritiqueFilterConfig
 from rsynth.pipelines.export import ExportParams
+from rsynth.pipelines.inject import InjectParams
 from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
 from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
@@ -258,6 +261,33 @@ def run_consensus(ctx: StageContext) -> dict[str, Any]:
     return run_consensus(ctx.input, ctx.out, config_from(ConsensusConfig, ctx.params), **_engine_run(ctx))
 
 
+def run_code_tasks(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.codetasks import run_code_tasks
+    from rsynth.pipelines.codetasks_params import CodeTasksParams, solver_engine
+
+    params = config_from(CodeTasksParams, ctx.params)
+    solver = solver_engine(params, config_from(EngineParams, ctx.params), ctx.engine, ctx.out)
+    try:
+        return run_code_tasks(ctx.input, ctx.out, params, _sampling(ctx.params), ctx.engine, solver, **_engine_run(ctx))
+    finally:
+        if solver is not None and solver is not ctx.engine:
+            solver.close()
+
+
+def run_inject(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.inject import InjectParams, run_inject
+
+    params = config_from(InjectParams, ctx.params)
+    return run_inject(ctx.input, ctx.out, params, _sampling(ctx.params), ctx.engine, **_engine_run(ctx))
+
+
+def run_filter_critiques(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.critiques import CritiqueFilterConfig, run_filter_critiques
+
+    return run_filter_critiques(ctx.input, ctx.out, config_from(CritiqueFilterConfig, ctx.params), shard_size=ctx.params["shard-size"],
+                                overwrite=ctx.overwrite, partition=ctx.partition)
+
+
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
     reads, shards = flags.get("reads_input", True), flags.get("shardable", True)
     common = {**ID_FIELD, **(INPUT_FIELDS if reads else {}), **(SHARD_SIZE_FIELD if shards else {})}
@@ -286,6 +316,12 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     _kind("code", "programs sampled for tasks with tests, run in the sandbox, line labels from mutants", {
         **ENGINE_FIELDS, **config_fields(CodeParams),
     }, run_code, uses_engine=True, configs=(CodeParams,)),
+    _kind("code-tasks", "Absolute Zero deduction / abduction / induction tasks from programs, run in the sandbox, solve rates", {
+        **ENGINE_FIELDS, **config_fields(CodeTasksParams),
+    }, run_code_tasks, uses_engine=True, configs=(CodeTasksParams,)),
+    _kind("inject-errors", "SPC-style injected-error traces (first error known by construction), kept when the answer turns wrong", {
+        **ENGINE_FIELDS, **config_fields(InjectParams),
+    }, run_inject, uses_engine=True, configs=(InjectParams,)),
     _kind("formal", "Lean 4 statements autoformalized from problems, kept when they elaborate and are not vacuous", {
         **ENGINE_FIELDS, **config_fields(FormalParams), **config_fields(LeanParams),
     }, run_formal, uses_engine=True),
@@ -297,8 +333,10 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     }, run_judge, uses_engine=True, configs=(JudgeConfig,)),
     _kind("consensus", "keep traces where the MC and judge first errors agree; the rest to filtered/", config_fields(ConsensusConfig),
           run_consensus, configs=(ConsensusConfig,)),
+    _kind("filter-critiques", "keep judge critiques whose step verdicts agree with the traces' reference labels (ThinkPRM)",
+          config_fields(CritiqueFilterConfig), run_filter_critiques, configs=(CritiqueFilterConfig,)),
     _kind("export", "labelled traces as TRL / Math-Shepherd / ProcessBench / JSONL", {
-        **config_fields(ExportParams, step_separator="\n", added=("unestimated",)),
+        **config_fields(ExportParams, step_separator="\n", added=("unestimated", "margin")),
         "file": Field("str", None, "file name inside OUT/<id>/ (.jsonl, .json or .parquet); default <format>.jsonl"),
     }, run_export, shardable=False, configs=(ExportParams,)),
     _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", config_fields(CardParams), run_card,
