@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gzip
 import json
 from pathlib import Path
@@ -76,7 +78,7 @@ def test_save_to_disk_dir_and_dataset_dict(tmp_path: Path) -> None:
 def test_rsynth_output_dir_reads_committed_data_only(tmp_path: Path) -> None:
     """An rsynth directory reads its manifest's data shards, in order, not other splits or strays."""
     rows = [{"id": f"p{i}", "domain": "math", "problem": f"q{i}", "reference_answer": str(i), "gold_steps": [f"s{i}"],
-             "source": "t", "metadata": "{}"} for i in range(7)]
+             "source": "t", "metadata": "{}", "source_ref": None} for i in range(7)]
     w = ShardSetWriter(tmp_path / "out", {"data": PROBLEM_SCHEMA}, stage="t", run_key="k", shard_size=3)
     for i, r in enumerate(rows):
         w.add("data", r, i)
@@ -158,7 +160,8 @@ def test_bad_rows_become_row_errors_with_line_numbers(tmp_path: Path) -> None:
     assert "missing field answer" in errs[2].reason and errs[2].field == "answer"
     assert "must be a string" in errs[3].reason and errs[3].field == "problem"
     assert all(e.source == str(path) for e in errs)
-    assert out[-1].answer == "3" and out[-1].id == "mixed-7"
+    # an id-less row is named by its file's identity and its line: stable across builds (docs/annotators.md)
+    assert out[-1].answer == "3" and re.fullmatch(r"mixed@[0-9a-f]{8}:7", out[-1].id)
 
 
 def test_json_array_non_objects(tmp_path: Path) -> None:
