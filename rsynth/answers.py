@@ -25,7 +25,7 @@ ANSWER_IS = re.compile(r"(?i)the\s+(?:final\s+)?answer\s+is\s*[:：]?[ \t]*")
 FINAL_ANSWER = re.compile(r"(?i)\bfinal\s+answer\s*[:：][ \t]*")
 HASHES = re.compile(r"####\s*(.+)")
 # end-of-turn tokens of common chat templates, and what follows them
-CHAT_TAIL = re.compile(r"(?:<\|(?:im_end|eot_id|endoftext|end|eom_id|end_of_text)\|>|</s>|<end_of_turn>|<\｜end▁of▁sentence\｜>).*",
+CHAT_TAIL = re.compile(r"(?:<\|(?:im_end|im_start|eot_id|endoftext|end|eom_id|end_of_text|start_header_id)\|>|</s>|<end_of_turn>|<\｜end▁of▁sentence\｜>).*",
                        re.S)
 # politeness after the answer sentence: not part of the answer
 POLITE = re.compile(r"(?i)[.!]?\s*(?:I hope (?:it|this|that) (?:is correct|helps)|Hope (?:this|it) helps|Thank you|Thanks)\b.*$", re.S)
@@ -91,7 +91,7 @@ def extract_final_answer(text: str) -> str | None:
 # --- the answer fallback chain (`--answer-fallback`) -------------------------------------------------
 
 NUMBER = re.compile(r"(?:(?<![\w)])-)?\d[\d,]*(?:\.\d+)?")  # "5-3" is a subtraction, not -3
-ANSWER_RULES = ("boxed", "final-answer", "answer-is", "hashes", "last-number")
+ANSWER_RULES = ("boxed", "final-answer", "answer-is", "hashes", "last-math", "last-number")
 # Measured on real GSM8K / ProcessBench solution text (bench/answer_extraction.py, docs/annotators.md):
 # the number fallback turns most marker-less right answers from "no answer" into right ones.
 DEFAULT_ANSWER_FALLBACK = "boxed,final-answer,answer-is,hashes,last-number"
@@ -167,8 +167,19 @@ def last_number(text: str) -> str | None:
     return found[-1].replace(",", "") if found else None
 
 
+_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$(.+?)(?<!\\)\$", re.S)
+
+
+def last_math(text: str) -> str | None:
+    """The last `$...$`, `$$...$$`, `\\(...\\)` or `\\[...\\]` span of an unmarked text (a guess, as
+    math-verify makes when nothing is boxed): the verifier's reading of a long text with no marker."""
+    spans = [next(g for g in m.groups() if g is not None) for m in _MATH_SPAN.finditer(strip_chat_tail(text))]
+    spans = [s.strip() for s in spans if s.strip()]
+    return spans[-1] if spans else None
+
+
 _EXTRACTORS = {"boxed": _boxed, "final-answer": _final_answer, "answer-is": _answer_is, "hashes": _hashes,
-               "last-number": last_number}
+               "last-math": last_math, "last-number": last_number}
 
 
 EXPLICIT_RULES = frozenset({"boxed", "final-answer", "answer-is", "hashes"})  # the text marks its answer; the rest guess
