@@ -124,7 +124,7 @@ def test_answer_fallback_chain_order_and_last_number() -> None:
     """The default chain adds the last number of the last step after the explicit markers."""
     from rsynth.answers import DEFAULT_ANSWER_FALLBACK, extract_answer, last_number, parse_answer_fallback
 
-    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "answer-is", "hashes", "last-number")
+    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "final-answer", "answer-is", "hashes", "last-number")
     assert extract_answer("Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.") == "13"
     assert extract_answer("Sara now has 7 + 6 = 13 pencils.", "boxed,answer-is,hashes") is None
     assert extract_answer("The answer is 4.\n\nso 9") == "4"  # a marker beats the number fallback

@@ -469,6 +469,8 @@ class MathVerifier(Verifier):
         others = hedges(item.candidate or "") if pred_x.rule == "boxed" else ()
         evidence: dict[str, Any] = {"reference_answer": _clip(gold), "candidate_answer": _clip(pred),
                                     "candidate_rule": pred_x.rule}
+        if _brace_depth(item.candidate or "") > MAX_BRACE_DEPTH:  # no reading of such a text is an answer
+            return Verdict("unparseable", False, {**evidence, "reason": f"candidate: braces nested deeper than {MAX_BRACE_DEPTH}"})
         for side, ans in (("candidate", pred), ("reference", gold), *(("candidate", o) for o in others)):
             refused = guard(ans)
             if refused:
