@@ -99,4 +99,5 @@ def eval_labels(
         if isinstance(view, RowError):
             raise UserError(f"{view.source}: row {view.row}: {view.reason}")
         items.append(view)
-    console.print(summary_table(f"eval-labels {pred} ({source} labels; {note}) vs {gold}", processbench_scores(predictions, items)))
+    console.print(f"predictions: {note}", markup=False, highlight=False, soft_wrap=True)
+    console.print(summary_table(f"eval-labels {pred} ({source} labels) vs {gold}", processbench_scores(predictions, items)))
