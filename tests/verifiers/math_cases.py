@@ -45,6 +45,8 @@ CLASS_TABLE: list[Case] = [
     Case("unit-wrong", "12", "13 cm", F),
     Case("percent-text", "25\\%", "25 %", T, True),
     Case("neg-unicode-minus", "-7", "\u22127", T, True),
+    Case("neg-unicode-minus-wrong", "-7", "\u22128", F),
+    Case("percent-text-wrong", "25\\%", "52 %", F),
     Case("plain-fraction", "\\frac{3}{4}", "3/4", T),
     Case("plain-fraction-wrong", "\\frac{3}{4}", "4/3", F),
     # relations against values and sets
@@ -126,6 +128,7 @@ CLASS_TABLE: list[Case] = [
     # exact values beyond float precision
     Case("exact-factorial", "\\frac{1}{2004!}", "\\frac{1}{2006!}", F),
     Case("exact-big-int", "123456789012345678901", "123456789012345678902", F, True),
+    Case("exact-same", "\\frac{1}{2004!}", "\\frac{1}{2004!}", T),
     # ordinary answers (the control group: math-verify already gets these)
     Case("ctl-frac-dec", "\\frac{1}{4}", "0.25", T),
     Case("ctl-sqrt", "2\\sqrt{2}", "\\sqrt{8}", T),
@@ -153,6 +156,7 @@ FREE_TEXT: list[Case] = [
     Case("final-answer-colon-wrong", "42", "Therefore 6*7 = 42.\n\nFinal answer: 24", F),
     Case("answer-is-sentence-tail", "5", "Thus the answer is 5 apples, which is what we wanted.", T, True),
     Case("answer-is-bold", "5", "**The answer is: 5**", T, True),
+    Case("answer-is-bold-wrong", "5", "**The answer is: 6**", F),
     # chat tails and politeness
     Case("tail-im-end", "12", "So the total is \\boxed{12}.<|im_end|>", T),
     Case("tail-eot", "12", "The answer is 12.<|eot_id|>", T),
