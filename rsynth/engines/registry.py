@@ -31,7 +31,7 @@ def make_engine(name: str, model: str | None, **options) -> Engine:
 
         if not model:
             raise UserError("--engine openai needs --model (the model name the server serves)")
-        return OpenAIEngine(model, **{k: v for k, v in options.items() if k in {"base_url", "api_key", "concurrency", "timeout"}})
+        return OpenAIEngine(model, **{k: v for k, v in options.items() if k in {"base_url", "api_key", "concurrency", "timeout", "max_retries"}})
     if name == "vllm":
         from rsynth.engines.vllm import VLLMEngine
 
@@ -48,9 +48,10 @@ def make_engine(name: str, model: str | None, **options) -> Engine:
 
 
 def build_engine(engine: str, model: str | None, *, base_url: str, api_key: str | None, concurrency: int, batch_rows: int,
-                 cache: Path | None) -> Engine:
+                 cache: Path | None, timeout: float = 600.0, max_retries: int = 5) -> Engine:
     """Make the engine, wrapped in the on-disk completion cache when `cache` is given."""
     from rsynth.engines.cache import CachedEngine
 
-    built = make_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows)
+    built = make_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows,
+                        timeout=timeout, max_retries=max_retries)
     return CachedEngine(built, cache) if cache is not None else built
