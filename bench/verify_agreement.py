@@ -106,10 +106,16 @@ def load_base(ref: str, tmp: Path) -> type:
     pkg = tmp / "rsynth_base_math"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    answers = subprocess.run(["git", "show", f"{ref}:rsynth/answers.py"], cwd=ROOT, check=True, capture_output=True, text=True)
-    math = subprocess.run(["git", "show", f"{ref}:rsynth/verifiers/math.py"], cwd=ROOT, check=True, capture_output=True, text=True)
+    answers = subprocess.run(
+        ["git", "show", f"{ref}:rsynth/answers.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    math = subprocess.run(
+        ["git", "show", f"{ref}:rsynth/verifiers/math.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    )
     (pkg / "answers.py").write_text(answers.stdout)
-    (pkg / "math.py").write_text(math.stdout.replace("from rsynth.answers import", "from rsynth_base_math.answers import"))
+    (pkg / "math.py").write_text(
+        math.stdout.replace("from rsynth.answers import", "from rsynth_base_math.answers import")
+    )
     sys.path.insert(0, str(tmp))  # spawned workers get the parent's sys.path
     return importlib.import_module("rsynth_base_math.math").MathVerifier
 
@@ -124,8 +130,17 @@ def agreement_row(name: str, pairs: Sequence[Pair], rsynth: list[bool], seconds:
     mv_right_rs_wrong = sum(m == t != a for a, m, t in zip(rsynth, plain, truth))
     false_accepts = sum(a and not t for a, t in zip(rsynth, truth))
     n = len(pairs)
-    return [name, str(n), f"{rs_right}/{n}", f"{mv_right}/{n}", f"{sum(a == m for a, m in zip(rsynth, plain))}/{n}",
-            str(mv_right_rs_wrong), str(false_accepts), f"{n / seconds:.1f}", f"{n / plain_s:.1f}"]
+    return [
+        name,
+        str(n),
+        f"{rs_right}/{n}",
+        f"{mv_right}/{n}",
+        f"{sum(a == m for a, m in zip(rsynth, plain))}/{n}",
+        str(mv_right_rs_wrong),
+        str(false_accepts),
+        f"{n / seconds:.1f}",
+        f"{n / plain_s:.1f}",
+    ]
 
 
 def main() -> None:
@@ -141,13 +156,24 @@ def main() -> None:
     for name, cases in (("class table", CLASS_TABLE), ("free text", FREE_TEXT)):
         for held in (False, True):
             rows: list[Case] = [c for c in cases if c.held == held]
-            tables.append((f"{name} ({'held out' if held else 'tuned'})", [(c.reference, c.candidate, c.equal) for c in rows]))
+            tables.append(
+                (f"{name} ({'held out' if held else 'tuned'})", [(c.reference, c.candidate, c.equal) for c in rows])
+            )
     if args.mv_tests:
         tables.append(("Math-Verify tests (default-label rows)", mv_test_pairs(args.mv_tests)))
 
     agree = Table(title="math verification: rsynth vs plain math-verify (right = matches the known verdict)")
-    for col in ("table", "pairs", "rsynth right", "math-verify right", "same verdict", "mv right, rsynth wrong",
-                "rsynth false accepts", "rsynth pairs/s", "math-verify pairs/s"):
+    for col in (
+        "table",
+        "pairs",
+        "rsynth right",
+        "math-verify right",
+        "same verdict",
+        "mv right, rsynth wrong",
+        "rsynth false accepts",
+        "rsynth pairs/s",
+        "math-verify pairs/s",
+    ):
         agree.add_column(col)
     for name, pairs in tables:
         seconds, verdicts = run_verifier(MathVerifier, pairs)
@@ -169,7 +195,9 @@ def main() -> None:
         speed.add_column(col)
     best = {k: len(pairs) / min(v) for k, v in times.items()}
     for label in times:
-        speed.add_row(label, f"{best[label]:.1f}", f"{right[label]}/{len(pairs)}", f"{best[label] / best[args.base]:.2f}")
+        speed.add_row(
+            label, f"{best[label]:.1f}", f"{right[label]}/{len(pairs)}", f"{best[label] / best[args.base]:.2f}"
+        )
     console.print(speed)
 
 

@@ -25,10 +25,12 @@ ANSWER_IS = re.compile(r"(?i)the\s+(?:final\s+)?answer\s+is\s*[:：]?[ \t]*")
 FINAL_ANSWER = re.compile(r"(?i)\bfinal\s+answer\s*[:：][ \t]*")
 HASHES = re.compile(r"####\s*(.+)")
 # end-of-turn tokens of common chat templates, and what follows them
-CHAT_TAIL = re.compile(r"(?:<\|(?:im_end|im_start|eot_id|endoftext|end|eom_id|end_of_text|start_header_id)\|>|</s>|<end_of_turn>|<\｜end▁of▁sentence\｜>).*",
+CHAT_TAIL = re.compile(r"(?:<\|(?:im_end|im_start|eot_id|endoftext|end|eom_id|end_of_text|start_header_id)\|>"
+                       r"|</s>|<end_of_turn>|<\｜end▁of▁sentence\｜>).*",
                        re.S)
 # politeness after the answer sentence: not part of the answer
-POLITE = re.compile(r"(?i)[.!]?\s*(?:I hope (?:it|this|that) (?:is correct|helps)|Hope (?:this|it) helps|Thank you|Thanks)\b.*$", re.S)
+POLITE = re.compile(r"(?i)[.!]?\s*(?:I hope (?:it|this|that) (?:is correct|helps)|Hope (?:this|it) helps|Thank you|Thanks)\b.*$",
+                    re.S)
 
 
 def strip_chat_tail(text: str) -> str:

@@ -28,9 +28,23 @@ MINERVA = "Final Answer: The final answer is ${}$. I hope it is correct."
         ("She has 7 + 6 = 13 pencils.", "13", "last-number"),
         ("Nothing to see here.", None, None),
     ],
-    ids=["minerva-latex", "minerva-plain", "minerva-chat-token", "final-answer-colon", "final-answer-box",
-         "chat-next-turn-dropped", "politeness", "prose-tail", "decimal-kept", "prose-after-boxes", "box-after-statement",
-         "box-eos", "hashes", "last-number", "nothing"],
+    ids=[
+        "minerva-latex",
+        "minerva-plain",
+        "minerva-chat-token",
+        "final-answer-colon",
+        "final-answer-box",
+        "chat-next-turn-dropped",
+        "politeness",
+        "prose-tail",
+        "decimal-kept",
+        "prose-after-boxes",
+        "box-after-statement",
+        "box-eos",
+        "hashes",
+        "last-number",
+        "nothing",
+    ],
 )
 def test_extraction_rules(text, answer, rule):
     got = extract(text)

@@ -31,7 +31,8 @@ from rsynth.errors import UserError
 READINGS = ("official", "lenient")
 READING_NOTES = {
     "official": "official ProcessBench reading: last \\boxed{} read with int()",
-    "lenient": "LENIENT reading (not the official ProcessBench numbers): \\boxed{paragraph_N}, \\boxed{$N$}, rsynth's vote",
+    "lenient": "LENIENT reading (not the official ProcessBench numbers): "
+    "\\boxed{paragraph_N}, \\boxed{$N$}, rsynth's vote",
 }
 _OFFICIAL_BOX = re.compile(r"\\boxed\{([^}]*)\}")
 _NO_RANGE = 10**9  # a file's rows carry no steps: the lenient reading then checks no index range
@@ -86,9 +87,14 @@ def file_predictions(path: str, reading: str) -> dict[str, int]:
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise UserError(f"{where}: field 'prediction': expected an integer, a string or null, got {json.dumps(value)[:60]}")
-            pred = value if isinstance(value, int) else (_int(value.strip()) if reading == "official"
-                                                         else lenient_prediction([f"\\boxed{{{value}}}"]))
+                raise UserError(
+                    f"{where}: field 'prediction': expected an integer, a string or null, got {json.dumps(value)[:60]}"
+                )
+            pred = (
+                value
+                if isinstance(value, int)
+                else (_int(value.strip()) if reading == "official" else lenient_prediction([f"\\boxed{{{value}}}"]))
+            )
         elif (critiques := _critiques(rec.data.get("generated_critique"))) is not None:
             pred = official_prediction(critiques) if reading == "official" else lenient_prediction(critiques)
         else:

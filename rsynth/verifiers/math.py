@@ -470,7 +470,8 @@ class MathVerifier(Verifier):
         evidence: dict[str, Any] = {"reference_answer": _clip(gold), "candidate_answer": _clip(pred),
                                     "candidate_rule": pred_x.rule}
         if _brace_depth(item.candidate or "") > MAX_BRACE_DEPTH:  # no reading of such a text is an answer
-            return Verdict("unparseable", False, {**evidence, "reason": f"candidate: braces nested deeper than {MAX_BRACE_DEPTH}"})
+            reason = f"candidate: braces nested deeper than {MAX_BRACE_DEPTH}"
+            return Verdict("unparseable", False, {**evidence, "reason": reason})
         for side, ans in (("candidate", pred), ("reference", gold), *(("candidate", o) for o in others)):
             refused = guard(ans)
             if refused:

@@ -37,10 +37,59 @@ _WORD_UNIT = r"(?:[A-Za-z]{2,}\.?(?:[ \-][A-Za-z]{2,}\.?){0,3})"
 _TEXT_UNIT = r"(?:\\(?:text|mbox|mathrm|textrm)\s*\{[^{}]*\})"
 _UNIT = rf"(?:\s*(?:{_TEXT_UNIT}|{_WORD_UNIT})(?:\s*(?:\^\s*\{{?[23]\}}?|²|³))?)"
 # words that are mathematics, not units: "3 pi" is 3*pi, "2 or 3" is a hedge
-_NOT_UNITS = {"pi", "sqrt", "or", "and", "plus", "minus", "times", "over", "divided", "by", "to", "root", "squared",
-              "cubed", "percent", "infinity", "inf", "pm", "mod", "cdot", "frac", "dfrac", "tfrac", "log", "ln", "sin",
-              "cos", "tan", "sec", "csc", "cot", "exp", "arcsin", "arccos", "arctan", "degrees", "degree", "deg",
-              "radians", "radian", "rad", "circ", "neq", "ne", "le", "ge", "leq", "geq", "lt", "gt", "in"}
+_NOT_UNITS = {
+    "pi",
+    "sqrt",
+    "or",
+    "and",
+    "plus",
+    "minus",
+    "times",
+    "over",
+    "divided",
+    "by",
+    "to",
+    "root",
+    "squared",
+    "cubed",
+    "percent",
+    "infinity",
+    "inf",
+    "pm",
+    "mod",
+    "cdot",
+    "frac",
+    "dfrac",
+    "tfrac",
+    "log",
+    "ln",
+    "sin",
+    "cos",
+    "tan",
+    "sec",
+    "csc",
+    "cot",
+    "exp",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "degrees",
+    "degree",
+    "deg",
+    "radians",
+    "radian",
+    "rad",
+    "circ",
+    "neq",
+    "ne",
+    "le",
+    "ge",
+    "leq",
+    "geq",
+    "lt",
+    "gt",
+    "in",
+}
 
 _NUMBER = re.compile(
     rf"^\s*(?P<cur1>{_CURRENCY})?\s*(?P<sign>[-+\u2212])?\s*(?P<cur2>{_CURRENCY})?\s*"
@@ -129,7 +178,9 @@ def plain_number(answer: str, decimal_comma: bool = True) -> Reading | None:
 _MATH_SPANS = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+\s*\{[^{}]*\}|\\[A-Za-z]+", re.S)
 _WORD = re.compile(r"[A-Za-z]{3,}")
 _CONNECTIVES = {"and", "nor", "but", "then", "also"}
-_PROSE_NUMBER = re.compile(r"(?<![\w.^_{\\])[-\u2212]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:[.,]\d+)?(?:\s*/\s*\d+)?(?:\s*%)?(?!\d)")
+_PROSE_NUMBER = re.compile(
+    r"(?<![\w.^_{\\])[-\u2212]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:[.,]\d+)?(?:\s*/\s*\d+)?(?:\s*%)?(?!\d)"
+)
 
 
 def prose_number(answer: str) -> Reading | None:
@@ -191,7 +242,9 @@ def degrees(answer: str) -> Reading | None:
     if not _DEGREE.search(answer) and "°" not in answer:
         return None
     if _TRIG.search(answer):
-        return Reading(_DEGREE.sub(lambda m: f"{{\\frac{{{m.group(1)}\\pi}}{{180}}}}", answer), "degrees inside a trig function")
+        return Reading(
+            _DEGREE.sub(lambda m: f"{{\\frac{{{m.group(1)}\\pi}}{{180}}}}", answer), "degrees inside a trig function"
+        )
     if "°" in answer:
         return Reading(answer.replace("°", "^\\circ"), "degree sign")
     return None

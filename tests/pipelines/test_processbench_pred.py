@@ -29,8 +29,18 @@ PB = BENCHMARKS / "processbench_gsm8k.json"
         ("no box at all, paragraph 2 is wrong", None, None),
         ("\\boxed{2.0}", None, None),
     ],
-    ids=["plain", "minus-one", "spaces", "plus-sign", "paragraph-word", "dollars", "nested-braces", "last-box",
-         "no-box", "float"],
+    ids=[
+        "plain",
+        "minus-one",
+        "spaces",
+        "plus-sign",
+        "paragraph-word",
+        "dollars",
+        "nested-braces",
+        "last-box",
+        "no-box",
+        "float",
+    ],
 )
 def test_official_and_lenient_readings(critique, official, lenient):
     assert official_prediction([critique]) == official
@@ -46,7 +56,11 @@ def test_official_vote_is_counter_most_common_first_seen_on_ties():
 
 
 def _scores(stdout: str) -> dict[str, str]:
-    return {cells[0]: cells[1] for line in stdout.splitlines() if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2}
+    return {
+        cells[0]: cells[1]
+        for line in stdout.splitlines()
+        if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2
+    }
 
 
 def test_eval_labels_on_plain_prediction_files(tmp_path: Path):
@@ -78,7 +92,9 @@ def test_eval_labels_reads_generated_critiques_officially_unless_told(tmp_path: 
     sub = tmp_path / "gold.json"
     sub.write_text(json.dumps(gold))
     official = _scores(rsynth("eval-labels", "--pred", str(pred), "--gold", str(sub), env={"COLUMNS": "200"}).stdout)
-    lenient = rsynth("eval-labels", "--pred", str(pred), "--gold", str(sub), "--reading", "lenient", env={"COLUMNS": "200"})
+    lenient = rsynth(
+        "eval-labels", "--pred", str(pred), "--gold", str(sub), "--reading", "lenient", env={"COLUMNS": "200"}
+    )
     n_err = sum(g["label"] != -1 for g in gold)
     assert official["missing predictions"] == str(n_err)  # paragraph_N is no int(): no prediction
     assert _scores(lenient.stdout)["missing predictions"] == "0" and "LENIENT" in lenient.stdout

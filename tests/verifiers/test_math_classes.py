@@ -18,8 +18,12 @@ EXTRA = [
     Case("refuse-after-box", "10", "First \\boxed{10} is x; so the answer is 11.", False),
     # prose is read for its last number only when it is prose, never for a hedge of bare values
     Case("prose-long", "120", "Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct.", True),
-    Case("prose-matrix-kept", "\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}",
-         "The identity matrix is $ \\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix} $.", True),
+    Case(
+        "prose-matrix-kept",
+        "\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}",
+        "The identity matrix is $ \\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix} $.",
+        True,
+    ),
     Case("reference-box-list", "\\boxed{1} papers and \\boxed{2} bins", "1, 2", True),
     Case("reference-box-statements", "\\boxed{1} was a guess, the right result is \\boxed{2}", "1, 2", False),
 ]
@@ -63,7 +67,15 @@ def test_refusals_and_extra_acceptances_carry_their_reason(verdicts):
 
 
 def test_evidence_names_the_extraction_rule(verdicts):
-    rules = {i: verdicts[i].evidence["candidate_rule"] for i in ("minerva", "tail-eot", "prose-gsm8k", "tail-im-end",
-                                                                 "boxes-intermediate-prose", "sep-space")}
-    assert rules == {"minerva": "final-answer", "tail-eot": "answer-is", "prose-gsm8k": "hashes", "tail-im-end": "boxed",
-                     "boxes-intermediate-prose": "answer-is", "sep-space": "whole-text"}
+    rules = {
+        i: verdicts[i].evidence["candidate_rule"]
+        for i in ("minerva", "tail-eot", "prose-gsm8k", "tail-im-end", "boxes-intermediate-prose", "sep-space")
+    }
+    assert rules == {
+        "minerva": "final-answer",
+        "tail-eot": "answer-is",
+        "prose-gsm8k": "hashes",
+        "tail-im-end": "boxed",
+        "boxes-intermediate-prose": "answer-is",
+        "sep-space": "whole-text",
+    }
