@@ -67,6 +67,9 @@ bench-decontam: install
 bench-decontam-semantic: install
 	$(PY) bench/decontam_throughput.py --semantic 10000
 
+bench-decontam-probe: install
+	$(PY) bench/decontam_probe.py
+
 bench-verify: install sandbox
 	$(PY) bench/verify_throughput.py
 

@@ -372,8 +372,9 @@ class ShardSetWriter:
         befores = [self.splits[name].shards[i].get("before", blank) for name, i, _ in damaged]
         back = min(befores, key=lambda b: (b["cursor"], sum(b["shards"].values())))
         for name, i, problem in damaged:
-            sys.stderr.write(f"warning: {self.out / self.splits[name].shards[i]['file']} is damaged ({problem}); dropped it "
-                             f"and redoing its rows from input row {back['cursor']} (sampled rows come from the completion cache)\n")
+            path = self.out / self.splits[name].shards[i]["file"]
+            sys.stderr.write(f"warning: {path} is damaged ({problem}); dropped it and redoing its rows from input row "
+                             f"{back['cursor']} (sampled rows come from the completion cache)\n")
         self.cursor, self.complete = back["cursor"], False
         for name, split in self.splits.items():
             split.shards = split.shards[: back["shards"].get(name, 0)]
@@ -443,7 +444,8 @@ class ShardSetWriter:
     def _state(self) -> dict[str, Any]:
         """The committed state as the last manifest records it: where a roll-back past a damaged shard
         written after it resumes from."""
-        return {"cursor": self.cursor, "partial": dict(self._partial), "shards": {n: len(s.shards) for n, s in self.splits.items()}}
+        shards = {n: len(s.shards) for n, s in self.splits.items()}
+        return {"cursor": self.cursor, "partial": dict(self._partial), "shards": shards}
 
     def _write_manifest(self, *, partial: dict[str, int]) -> None:
         manifest = {
@@ -457,7 +459,8 @@ class ShardSetWriter:
             "shard_size": self.shard_size,
             "stats": self.stats,
             "splits": {
-                name: {"rows": s.committed, "schema": schema_columns(s.schema), "shards": s.shards} for name, s in self.splits.items()
+                name: {"rows": s.committed, "schema": schema_columns(s.schema), "shards": s.shards}
+                for name, s in self.splits.items()
             },
         }
         atomic_write_json(self.out / MANIFEST, manifest)
