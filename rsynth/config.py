@@ -76,7 +76,8 @@ def validate_choices(obj: Any) -> None:
 
 
 ANSWER_FALLBACK_HELP = ("Math answer extraction, the same in generate solutions and annotate-prm: comma-separated order of "
-                        "boxed, answer-is, hashes, last-number (last number of the last step); a solution none matches is no_answer.")
+                        "boxed, final-answer (a `Final Answer:` line), answer-is, hashes, last-math, last-number (last number of the last "
+                        "step); a solution none matches is no_answer.")
 
 
 def answer_fallback(spec: str, where: str = "") -> str:

@@ -130,7 +130,7 @@ def test_the_default_answer_fallback_chain() -> None:
     """The default chain adds the last number of the last step after the explicit markers."""
     from rsynth.answers import DEFAULT_ANSWER_FALLBACK, parse_answer_fallback
 
-    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "answer-is", "hashes", "last-number")
+    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "final-answer", "answer-is", "hashes", "last-number")
 
 
 @pytest.mark.parametrize(("text", "chain", "expected"), [

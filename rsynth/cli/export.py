@@ -66,9 +66,12 @@ def import_processbench(
 
 
 def eval_labels(
-    pred: Path = typer.Option(..., "--pred", help="An annotate-prm or judge output directory (first error per trace id)."),
+    pred: Path = typer.Option(..., "--pred", help="An annotate-prm or judge output directory (first error per trace id), or a "
+                              "JSON/JSONL file of {id, prediction} rows (or {id, generated_critique}) as ProcessBench writes."),
     gold: str = typer.Option(..., "--gold", help="ProcessBench-format file with id and label."),
     source: str = typer.Option("auto", "--label-source", help="mc (annotate-prm first_error) | judge (judge_first_error) | auto (judge for a judge output)."),
+    reading: str = typer.Option("official", "--reading", help="How critiques are read: official (ProcessBench's run_eval.py: the last "
+                                "\\boxed{} read with int()) | lenient (also \\boxed{paragraph_N}, \\boxed{$N$}; reported as such)."),
     require_rollouts: bool = typer.Option(
         False, "--require-rollouts",
         help="mc labels: score only items whose label rests on rollout estimates (given mode labels a trace with a right "
@@ -81,12 +84,21 @@ def eval_labels(
     from rsynth.data.formats import processbench_scores
     from rsynth.data.readers import FieldSpec, RowError, check_input, map_fields, read_records
     from rsynth.pipelines.judge import LABEL_SOURCES, predicted_first_errors
+    from rsynth.pipelines.processbench_pred import READING_NOTES, READINGS, file_predictions, judge_predictions
 
     check_input(str(pred))
     check_input(gold)
     if source not in LABEL_SOURCES:
         raise UserError(f"--label-source {source!r}: expected one of {', '.join(LABEL_SOURCES)}")
-    source, predictions = predicted_first_errors(pred, source)
+    if reading not in READINGS:
+        raise UserError(f"--reading {reading!r}: expected one of {', '.join(READINGS)}")
+    if pred.is_file():
+        source, predictions = "file", file_predictions(str(pred), reading)
+    else:
+        source, predictions = predicted_first_errors(pred, source)
+        if source == "judge":
+            predictions = judge_predictions(pred, reading)
+    note = READING_NOTES[reading] if source != "mc" else "MC first_error, no critique to read"
     items = []
     for rec in read_records(gold):
         view = rec if isinstance(rec, RowError) else map_fields(rec, [FieldSpec("id", str), FieldSpec("label", int)], {})
@@ -105,5 +117,6 @@ def eval_labels(
             kept = [g for g in items if backed.get(g["id"]) is True]
             extra = {"items left out (label without rollouts, or no prediction)": len(items) - len(kept)}
             items = kept
+    console.print(f"predictions: {note}", markup=False, highlight=False, soft_wrap=True)
     title = f"eval-labels {pred} ({source} labels{', rollout-backed only' if require_rollouts else ''}) vs {gold}"
     console.print(summary_table(title, {**processbench_scores(predictions, items), **extra}))

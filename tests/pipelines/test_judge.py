@@ -136,12 +136,18 @@ def test_scripted_judge_reproduces_hand_computed_processbench_f1(pb_subset, tmp_
     assert {r["id"] for r in iter_split_rows(judged, "unparsed")} == {"gsm8k-2"}
     votes = {r["id"]: r["judge_votes"] for r in iter_split_rows(judged, "data")}
     assert votes["gsm8k-202"] == [-1, -1, None] and votes["gsm8k-3"] == [2, -1, None]
-    res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), env={"COLUMNS": "200"})
+    res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), "--reading", "lenient", env={"COLUMNS": "200"})
     assert res.returncode == 0, res.stderr
-    assert "judge labels" in res.stdout
+    assert "judge labels" in res.stdout and "LENIENT" in res.stdout
     table = {cells[0]: cells[1] for line in res.stdout.splitlines() if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2}
     assert table["accuracy (erroneous)"] == "0.500" and table["accuracy (correct)"] == "0.667" and table["F1"] == "0.571"
     assert table["missing predictions"] == "1"
+    # the default is ProcessBench's own reading: the vote is Counter.most_common, whose tie goes to the
+    # first critique's answer (gsm8k-201: -1, a hit) and an out-of-range index is a prediction (202: -1 wins)
+    res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), env={"COLUMNS": "200"})
+    assert res.returncode == 0 and "official ProcessBench reading" in res.stdout, res.stderr
+    table = {cells[0]: cells[1] for line in res.stdout.splitlines() if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2}
+    assert table["accuracy (erroneous)"] == "0.500" and table["accuracy (correct)"] == "1.000" and table["F1"] == "0.667"
     res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), "--label-source", "mc")
     assert res.returncode == 0 and "mc labels" in res.stdout  # imported items carry no MC labels: all missing
     res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), "--label-source", "gold")
