@@ -17,6 +17,7 @@ backoff and one-line error as the thread-pool path; both paths share the retry d
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import re
 import time
@@ -35,6 +36,15 @@ _LENGTH_MESSAGE = re.compile(r"context[ _]length|maximum context|context size|co
 
 class EngineRequestError(Exception):
     """The server refused a request in a way retrying cannot fix (bad model name, bad params)."""
+
+
+class ServerUnavailable(EngineRequestError):
+    """The server did not answer (connection, timeout, 5xx) through all retries: a fleet sends the
+    request to another server (rsynth.engines.fleet); a lone engine stops the run with it."""
+
+
+# headers sent with the requests of the current task, on top of the client's (a fleet's X-Session-ID)
+REQUEST_HEADERS: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("rsynth_request_headers", default={})
 
 
 class RequestTooLong(EngineRequestError):
@@ -102,7 +112,7 @@ class OpenAIEngine(Engine):
         """The reply's JSON, None to retry, or the one-line error once retrying cannot help."""
         if exc is not None:
             if attempt == self.max_retries:
-                raise EngineRequestError(f"{url}: {type(exc).__name__} after {attempt + 1} attempts: {exc}") from None
+                raise ServerUnavailable(f"{url}: {type(exc).__name__} after {attempt + 1} attempts: {exc}") from None
             return None
         assert resp is not None
         if resp.status_code == 200:
@@ -110,6 +120,7 @@ class OpenAIEngine(Engine):
         if resp.status_code not in RETRY_STATUS or attempt == self.max_retries:
             message = _server_message(resp)
             error = RequestTooLong if is_length_error(resp.status_code, message) else EngineRequestError
+            error = ServerUnavailable if resp.status_code in RETRY_STATUS else error
             raise error(f"{url}: HTTP {resp.status_code}: {message}")
         return None
 
@@ -138,7 +149,7 @@ class OpenAIEngine(Engine):
             async with slots:
                 try:
                     with self.stats.in_flight.hold(body["n"]):
-                        resp = await client.post(url, json=body)
+                        resp = await client.post(url, json=body, headers=REQUEST_HEADERS.get() or None)
                 except (httpx.TransportError, httpx.TimeoutException) as exc:
                     data = self._settle(url, attempt, None, exc)
                 else:
