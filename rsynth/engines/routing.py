@@ -8,6 +8,8 @@ move only their own share of questions) and the request goes to the first server
 the key's point, that has a free slot and no more than `balance` times the fleet's mean load
 (bounded-load consistent hashing, Mirrokni, Thorup and Zadimoghaddam 2018: no server becomes a hot
 spot however the questions hash). When no server on the ring qualifies, the least-loaded one takes it.
+When every server is full (all queue requests), the free-slot condition is dropped and the load bound
+alone decides: a question waits at its own server unless that queue is longer than the others'.
 
 Pure logic over (load, slots) numbers: the HTTP fleet (`rsynth.engines.fleet`) and the simulated
 fleet of `bench/fleet.py` route with the same code.
@@ -79,7 +81,7 @@ class Router:
         self.policy, self.balance, self.replicas = policy, balance, replicas
         self._ring = Ring([], replicas)
         self._turn = 0
-        self.spilled = 0  # requests that left their preferred server because it was full
+        self.spilled = 0  # requests sent away from their question's server because it was full
 
     def choose(self, key: str, loads: Mapping[str, tuple[int, int]]) -> str | None:
         """The server for `key` among `loads` (name -> (requests in flight, slots)); None when empty."""
@@ -97,9 +99,13 @@ class Router:
             self._ring = Ring(list(loads), self.replicas)
         total = sum(load for load, _ in loads.values())
         cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
-        for i, name in enumerate(self._ring.walk(key)):
-            if name in free and loads[name][0] < cap:
-                self.spilled += i > 0
+        room = free or set(loads)  # every server full: they all queue, and the bound alone keeps them even
+        preferred = None
+        for name in self._ring.walk(key):
+            preferred = preferred or name
+            if name in room and loads[name][0] < cap:
+                self.spilled += name != preferred
                 return name
-        self.spilled += 1
-        return min(loads, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n))
+        least = min(room, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n))
+        self.spilled += least != preferred
+        return least
