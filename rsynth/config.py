@@ -7,7 +7,7 @@ metadata defined here; this module imports neither of them.
 from __future__ import annotations
 
 import typing
-from dataclasses import Field, field, fields
+from dataclasses import Field, asdict, field, fields, is_dataclass
 from typing import Any
 
 from rsynth.errors import UserError
@@ -32,8 +32,6 @@ def parse_range(spec: str, option: str) -> tuple[float, float]:
 # fields, so the command, the recipe and the config cannot drift apart. Validation lives in the
 # dataclass's `__post_init__` and raises `UserError` naming the flag.
 
-REQUIRED = object()
-
 
 def param(default: Any, flag: str, help: str = "", *, choices: tuple[str, ...] = (), aliases: tuple[str, ...] = (),
           hidden_aliases: tuple[str, ...] = (), envvar: str | None = None, recipe: bool | str = True, cli: bool = True,
@@ -51,6 +49,15 @@ def params_of(cls: type) -> list[tuple[Field, dict[str, Any], Any]]:
     """(field, its `param` metadata, its resolved type) for every declared field of `cls`."""
     hints = typing.get_type_hints(cls)
     return [(f, f.metadata["rsynth"], hints[f.name]) for f in fields(cls) if "rsynth" in f.metadata]
+
+
+def build_config(cls: type, values: dict[str, Any]) -> Any:
+    """`cls(**values)`, its validation's ValueError (a config below the CLI layer, e.g. a search's)
+    turned into the one-line UserError every bad option gets."""
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def recipe_key(meta: dict[str, Any]) -> str:
@@ -81,3 +88,22 @@ def answer_fallback(spec: str, where: str = "") -> str:
         return ",".join(parse_answer_fallback(spec))
     except ValueError as exc:
         raise UserError(f"{where}{exc}") from None
+
+
+def fingerprint(config: Any, *, omit_at: dict[str, Any] | None = None, **names: str) -> dict[str, Any]:
+    """What in a stage's config determines its output, for its run key: EVERY field of the dataclass
+    `config`, so a field added later can never be forgotten (a forgotten one would resume a stale run).
+
+    `names` renames fields (run keys written before this helper keep their short names); a field in
+    `omit_at` is left out while it holds that value (a field added later leaves older run keys as they
+    were). Sampling parameters (anything with `provenance()` and `seed`) count by both."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if omit_at and f.name in omit_at and value == omit_at[f.name]:
+            continue
+        if hasattr(value, "provenance") and hasattr(value, "seed"):
+            out[names.get(f.name, f.name)], out["seed"] = value.provenance(), value.seed
+        else:
+            out[names.get(f.name, f.name)] = asdict(value) if is_dataclass(value) else value
+    return out

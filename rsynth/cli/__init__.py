@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import annotate, build, card, decontaminate, export, generate, judge, merge, push, verify
+from rsynth.cli import annotate, build, card, decontaminate, doctor, export, generate, judge, merge, push, verify
 from rsynth.cli.common import console, run_cli
 from rsynth.engines.base import DEFAULT_MAX_INPUT_CHARS
 
@@ -58,6 +58,7 @@ app.command("build")(build.build)
 app.command("card")(card.card)
 app.command("push")(push.push)
 app.command("merge")(merge.merge)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:

@@ -8,42 +8,39 @@ from typing import Optional
 import typer
 
 from rsynth.cli.common import console, err_console, summary_table
+from rsynth.cli.params import with_configs
 from rsynth.errors import UserError
+from rsynth.pipelines.export import ExportParams
 
 
+@with_configs(params=ExportParams)
 def export(
     input: Path = typer.Option(..., "--input", "-i", help="An annotate-prm output directory."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file; its suffix is its format: .jsonl (JSON lines), .json (one array) or .parquet."),
-    fmt: str = typer.Option("trl", "--format", help="trl | math-shepherd | processbench | jsonl | openrlhf."),
-    label: str = typer.Option("hard", "--label", help="hard | soft | threshold=X (soft only with --format jsonl or openrlhf)."),
-    task: str = typer.Option("rsynth", "--task", help="math-shepherd: the `task` column."),
-    step_separator: str = typer.Option(
-        "\\n", "--step-separator",
-        help="Text between steps where a format joins them (math-shepherd, openrlhf); for trl, the PRMConfig.step_separator "
-             "to train with (TRL's default \\n). \\n and \\t are read as newline and tab."),
-    placeholder: str = typer.Option("ки", "--placeholder", help="openrlhf: the step placeholder token (--placeholder_token); must be one token of --tokenizer."),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="openrlhf: the reward model's tokenizer (path or hub id) the placeholder is checked against."),
+    params: ExportParams = ExportParams(),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and warnings."),
 ) -> None:
     """Write labelled traces as TRL stepwise, Math-Shepherd, OpenRLHF, ProcessBench or full JSONL rows."""
     from rsynth.data.formats import ExportError
     from rsynth.data.readers import check_input
     from rsynth.data.shards import MANIFEST, load_manifest
-    from rsynth.pipelines.export import export_file
 
     check_input(str(input))
     if not (input / MANIFEST).exists():
         raise UserError(f"{input}: not an rsynth output directory (no {MANIFEST})")
     try:
-        counts = export_file(input, out, fmt, label, task, step_separator=step_separator, placeholder=placeholder, tokenizer=tokenizer)
+        counts = params.write(input, out)
     except ExportError as exc:
         raise UserError(str(exc)) from None
     if not load_manifest(input).get("complete"):
         err_console.print(f"[yellow]warning[/yellow]: {input} is an unfinished run; exported only the rows it has committed "
                           "(re-run its command to finish it)", highlight=False, soft_wrap=True)
-    console.print(summary_table(f"export --format {fmt} --label {label}", counts))
+    if quiet:
+        return
+    console.print(summary_table(f"export --format {params.format} --label {params.label}", counts))
     loader = {".parquet": "parquet"}.get(out.suffix, "json")
     console.print(f"wrote {out} — load with datasets.load_dataset('{loader}', data_files='{out}', split='train')")
-    if fmt == "trl":
+    if params.format == "trl":
         console.print(f"train with trl.experimental.prm.PRMConfig(step_separator={counts['step separator']}) (TRL <= 1.13.0)", markup=False)
 
 

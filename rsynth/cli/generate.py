@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -11,55 +10,43 @@ from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
-from rsynth.errors import UserError
 from rsynth.executor.params import RunParams
-from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
+from rsynth.pipelines.stage_params import CodeParams, EvolveParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
 
 app = typer.Typer(help="Synthesise problems and sample step-by-step solutions.", no_args_is_help=True)
 
 
 @app.command("problems")
-@with_configs(engine=EngineParams, run=RunParams)
+@with_configs(params=ProblemsParams, evolve=EvolveParams, engine=EngineParams, run=RunParams)
 def problems(
     out: Path = opt.OUT,
-    template: str = typer.Option("mixed", "--template", "-t", help="arithmetic | linear | fractions | percent | mixed."),
-    n: int = typer.Option(100, "--n", help="Number of problems."),
-    max_steps: int = typer.Option(3, "--max-steps", help="Difficulty: operations chained per problem."),
-    max_number: int = typer.Option(20, "--max-number", help="Difficulty: size of the numbers."),
-    from_seeds: Optional[str] = typer.Option(None, "--from", help="Seed problems to rewrite with --model instead of templates."),
     fields: list[str] = opt.FIELD,
-    n_check: int = typer.Option(4, "--n-check", help="--from: solutions sampled to check a rewritten problem's answer."),
-    agreement: float = typer.Option(0.75, "--agreement", help="--from: share of solutions that must agree on the answer."),
+    params: ProblemsParams = ProblemsParams(),
+    evolve: EvolveParams = EvolveParams(),
     engine: EngineParams = EngineParams(),
     dry_run: bool = opt.DRY_RUN,
     run: RunParams = RunParams(),
 ) -> None:
     """Procedural problems with sympy-computed answers and gold steps, or LLM rewrites of seed problems."""
-    if from_seeds is None:
-        from rsynth.pipelines.problems import TEMPLATE_CHOICES, write_template_problems
-        from rsynth.synth.templates import Knobs
+    if evolve.from_seeds is None:
+        from rsynth.pipelines.problems import write_template_problems
 
-        if template not in TEMPLATE_CHOICES:
-            raise UserError(f"--template {template!r}: expected one of {', '.join(TEMPLATE_CHOICES)}")
-        if n < 0 or max_steps < 1 or max_number < 2:
-            raise UserError("--n must be >= 0, --max-steps >= 1 and --max-number >= 2")
-        count = min(n, run.limit) if run.limit is not None else n
+        count = min(params.n, run.limit) if run.limit is not None else params.n
         if dry_run:
-            console.print(f"would write {count} '{template}' problems (seed {engine.seed}) to {out}")
+            console.print(f"would write {count} '{params.template}' problems (seed {engine.seed}) to {out}")
             return
-        stats = write_template_problems(out, template, count, engine.seed, Knobs(max_steps, max_number), shard_size=run.shard_size,
+        stats = write_template_problems(out, params.template, count, engine.seed, params.knobs(), shard_size=run.shard_size,
                                         overwrite=run.overwrite, partition=run.partition)
     else:
-        from rsynth.pipelines.problems import EvolveConfig, evolve_problems
+        from rsynth.pipelines.problems import evolve_problems
 
-        mapping = opt.input_mapping(from_seeds, fields)
+        mapping = opt.input_mapping(evolve.from_seeds, fields)
         if dry_run:
-            console.print(f"would rewrite problems from {from_seeds} with {engine.model or 'the default model'} into {out}")
+            console.print(f"would rewrite problems from {evolve.from_seeds} with {engine.model or 'the default model'} into {out}")
             return
         llm = opt.sampling_engine(out, "generate-problems", run.overwrite, engine)
-        config = EvolveConfig(params=engine.sampling(), n_check=n_check, agreement=agreement)
-        stats = evolve_problems(from_seeds, mapping, out, llm, config, **run.stage_kwargs())
+        stats = evolve_problems(evolve.from_seeds, mapping, out, llm, evolve.config(engine.sampling()), **run.stage_kwargs())
     console.print(summary_table("generate problems", stats))
     console.print(f"problems in {out}/data/ — load with {opt.load_hint(out)}")
 

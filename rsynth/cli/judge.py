@@ -63,7 +63,7 @@ def consensus(
     from rsynth.pipelines.consensus import confusion_markdown, run_consensus
 
     check_input(str(input))
-    stats = run_consensus(str(input), out, params, shard_size=run.shard_size, overwrite=run.overwrite, partition=run.partition)
+    stats = run_consensus(str(input), out, params, **run.stage_kwargs())
     console.print(summary_table("consensus", stats))
     rows = [*iter_split_rows(out, "data"), *iter_split_rows(out, "filtered")]
     console.print("MC (rows) vs judge (columns) first error:\n" + "\n".join(confusion_markdown(rows)), highlight=False)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from rsynth.config import params_of
+from rsynth.config import build_config, params_of
 
 Group = type | tuple[type, dict[str, Any]]
 
@@ -57,7 +57,7 @@ def _build(group: str, cls: type, overrides: dict[str, Any], kwargs: dict[str, A
             old = kwargs.pop(_alias_name(group, f.name, alias))
             value = old if old is not None else value
         values[f.name] = value
-    return cls(**values)
+    return build_config(cls, values)
 
 
 def with_configs(**groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -77,6 +77,7 @@ def with_configs(**groups: Group) -> Callable[[Callable[..., Any]], Callable[...
 
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
+        command.rsynth_configs = {name: _spec(group)[0] for name, group in groups.items()}  # read by tests/test_config.py
         return command
 
     return wrap

@@ -256,6 +256,11 @@ class Engine(ABC):
         """What, besides the prompt and params, determines this engine's output (for cache keys)."""
         return {"engine": self.name, "model": self.model}
 
+    def client_settings(self) -> dict:
+        """How this engine talks to a server (timeouts, retries), recorded with a run's figures;
+        unlike `identity`, no part of cache or run keys: changing them changes no sample."""
+        return {}
+
     def close(self) -> None:
         """Release model memory or connections."""
         if self._serial is not None:

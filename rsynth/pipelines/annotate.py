@@ -16,68 +16,32 @@ so a killed run replays its finished rounds from the cache (no engine call) and 
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth.pipelines.provenance import provenance
-from rsynth.annotators import GivenTrace, MathShepherdConfig, OmegaPRMConfig, Rollout, RolloutRequest, SearchResult
-from rsynth.annotators.math_shepherd import math_shepherd_search
-from rsynth.annotators.omegaprm import omegaprm_search
+from rsynth.annotators import GivenTrace, Rollout, RolloutRequest, SearchResult
 from rsynth.data.readers import FieldSpec, Record, RowError
-from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
+from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
+from rsynth.engines.base import Engine
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
-from rsynth.pipelines.domains import RolloutChecker, make_checker, no_answer, verdict_word
+from rsynth.pipelines.domains import RolloutChecker, make_checker, verdict_word
+from rsynth.pipelines.provenance import provenance
+from rsynth.pipelines.rollouts import AnnotateConfig, RolloutService, Task, draw_params, item_key
+from rsynth.pipelines.scheduler import AsyncScheduler, SerialVerifier, pick_scheduler
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, read_problem, run_key
-from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
-from rsynth.verifiers.base import Verifier, VerifyItem
+from rsynth.verifiers.base import Verifier
+
+__all__ = ["AnnotateConfig", "RoundScheduler", "Task", "annotate_stage", "draw_params", "item_key", "run_annotate"]
 
 METHODS = ("omegaprm", "math-shepherd")
 INPUT_KINDS = ("auto", "problems", "traces")
 
 PROBLEM_FIELDS = [FieldSpec("problem", str), FieldSpec("answer", str), FieldSpec("id", str, required=False)]
 TRACE_FIELDS = [*PROBLEM_FIELDS, FieldSpec("steps", list), FieldSpec("correct", bool, required=False)]
-
-
-@dataclass
-class AnnotateConfig:
-    method: str = "omegaprm"
-    omegaprm: OmegaPRMConfig = field(default_factory=OmegaPRMConfig)
-    math_shepherd: MathShepherdConfig = field(default_factory=MathShepherdConfig)
-    n_solutions: int = 1  # math-shepherd from problems: solutions sampled per question
-    params: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048))
-    instruction: str = DEFAULT_INSTRUCTION
-    split_mode: str = "auto"
-    input_kind: str = "auto"
-    domain: str = "math"  # math | code | lean: what a rollout's verdict means (rsynth.pipelines.domains)
-    answer_fallback: str = DEFAULT_ANSWER_FALLBACK  # math: answer extraction chain, shared with `generate solutions`
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {
-            "method": self.method, "omegaprm": asdict(self.omegaprm), "math_shepherd": asdict(self.math_shepherd),
-            "n_solutions": self.n_solutions, "params": self.params.provenance(), "seed": self.params.seed,
-            "instruction": self.instruction, "split": self.split_mode, "kind": self.input_kind,
-            **({"domain": self.domain} if self.domain != "math" else {}),  # math run keys stay as they were
-            "answer": self.answer_fallback,
-        }
-
-    def checker(self) -> RolloutChecker:
-        return make_checker(self.domain, self.instruction, self.split_mode, self.answer_fallback)
-
-
-@dataclass
-class Task:
-    """One question to search, or one given trace to label."""
-
-    id: str
-    problem: str
-    answer: str
-    given: GivenTrace | None
-    passthrough: dict[str, Any]
 
 
 def _given_correct(data: dict[str, Any], view: dict[str, Any]) -> bool | None:
@@ -120,25 +84,8 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier, check
     return validate
 
 
-class RoundScheduler:
+class RoundScheduler(RolloutService):
     """Runs a batch of searches to completion, one batched engine call per round and k."""
-
-    def __init__(self, engine: Engine, verifier: Verifier, config: AnnotateConfig) -> None:
-        self.engine = engine
-        self.verifier = verifier
-        self.config = config
-        self.checker = config.checker()
-        self.verdict_cache: dict[tuple[str | None, str | None, str], tuple[bool, str]] = {}
-        self.stats = {"rounds": 0, "requests": 0, "completions": 0, "verifications": 0, "no_answer": 0}
-
-    def search(self, task: Task, seed: int) -> Generator:
-        c = self.config
-        if c.method == "omegaprm":
-            return omegaprm_search(c.omegaprm, seed, task.given)
-        return math_shepherd_search(c.math_shepherd, task.given, c.n_solutions)
-
-    def prompt(self, task: Task, prefix: tuple[str, ...]) -> Prompt:
-        return self.checker.prompt(task.problem, task.answer, prefix)
 
     def run(self, tasks: list[Task]) -> list[SearchResult]:
         results: list[SearchResult | None] = [None] * len(tasks)
@@ -167,7 +114,7 @@ class RoundScheduler:
         for i, reqs in pending.items():
             for j, r in enumerate(reqs):
                 by_k.setdefault((r.k, r.draw), []).append((i, j, r))
-        replies: dict[int, list[list[Rollout] | None]] = {i: [None] * len(reqs) for i, reqs in pending.items()}
+        replies: dict[int, list[list[Rollout]]] = {i: [[] for _ in reqs] for i, reqs in pending.items()}
         for k, draw in sorted(by_k):
             entries = by_k[k, draw]
             prompts = [self.prompt(tasks[i], r.prefix) for i, _, r in entries]
@@ -177,19 +124,7 @@ class RoundScheduler:
             rollouts = self._rollouts(tasks, entries, completions)
             for (i, j, _), ros in zip(entries, rollouts):
                 replies[i][j] = ros
-        return replies  # type: ignore[return-value]
-
-    def parse(self, answer: str, prefix: tuple[str, ...], c: Completion) -> tuple:
-        """(verdict-cache key, verifier item, final answer, completion, steps) of one completion; the
-        key is None when no answer was found (its own verdict, never sent to the verifier)."""
-        item, ans = self.checker.check(answer, prefix, c.text)
-        key = None if no_answer(self.checker.domain, ans) else item_key(item)
-        return key, item, ans, c, self.checker.split(c.text)
-
-    def rollout(self, key, item, ans, c: Completion, steps) -> Rollout:
-        """The rollout of a parsed completion, once its verdict is cached."""
-        ok, status = (False, NO_ANSWER) if key is None else self.verdict_cache[key]
-        return Rollout(steps, c.num_tokens, ans, ok, status)
+        return replies
 
     def _rollouts(self, tasks, entries, completions) -> list[list[Rollout]]:
         """Split and verify every completion; each distinct verifier item is verified once."""
@@ -210,18 +145,6 @@ class RoundScheduler:
         for _, comps in zip(entries, completions):
             out.append([self.rollout(*next(it)) for _ in comps])
         return out
-
-
-def draw_params(params: SamplingParams, k: int, draw: int) -> SamplingParams:
-    """Sampling for draw `draw` of a prefix: n=k, and for draws after the first a seed derived from
-    the draw, so a chunked estimate gets fresh samples (the completion cache and seeded engines
-    would otherwise return draw 0's completions again). Draw 0 keeps the run's seed."""
-    n = params.with_n(k)
-    return n if draw == 0 else replace(n, seed=params.seed + 7919 * draw)
-
-
-def item_key(item: VerifyItem) -> tuple[str | None, str | None, str]:
-    return item.reference, item.candidate, json.dumps(item.extra, sort_keys=True)
 
 
 def result_rows(task: Task, result: SearchResult, config: AnnotateConfig, provenance: dict[str, Any]) -> Rows:
@@ -316,9 +239,7 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
                    prefetch: bool = False) -> Stage:
     """annotate-prm as an executor stage: lock-step, batches of `concurrent_searches` questions, each
     batch one `RoundScheduler.run`; or async, a `Work.stream` of `AsyncScheduler` (pipelines/scheduler.py)."""
-    from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
-    from rsynth.pipelines.scheduler import AsyncScheduler, SerialVerifier, pick_scheduler
-    from rsynth.verifiers.math import MathVerifier
+    from rsynth.verifiers.math import MathVerifier  # loads the worker pool's machinery only when used
 
     mode = pick_scheduler(scheduler, engine)
 
@@ -332,11 +253,11 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
                 return result_rows(task, result, config, row_provenance)
 
             if mode == "async":
-                sched: RoundScheduler = AsyncScheduler(engine, checker, config, max_live_searches=max_live_searches, prefetch=prefetch)
-                yield Work(make_validator(mapping, config.input_kind, checker, sched.checker),
-                           stream=lambda items: sched.stream(items, to_rows),  # type: ignore[attr-defined]
-                           description=f"annotating ({config.method}, async)", summary=_summary(engine, sched, mode),
-                           status=sched.status)  # type: ignore[attr-defined]
+                live = AsyncScheduler(engine, checker, config, max_live_searches=max_live_searches, prefetch=prefetch)
+                yield Work(make_validator(mapping, config.input_kind, checker, live.checker),
+                           stream=lambda items: live.stream(items, to_rows),
+                           description=f"annotating ({config.method}, async)", summary=_summary(engine, live, mode),
+                           status=live.status)
                 return
             sched = RoundScheduler(engine, checker, config)
 
@@ -360,7 +281,7 @@ def _unused(stats: dict[str, int]) -> int:
     return stats["prefetched_completions"] - stats["prefetched_completions_used"]
 
 
-def _summary(engine: Engine, scheduler: RoundScheduler, mode: str):
+def _summary(engine: Engine, scheduler: RolloutService, mode: str):
     """The stats table of one run: output counts, this run's scheduler and engine counters, and the
     engine's occupancy (sequences in flight: time-weighted mean and p10; busy = anything in flight)."""
     from rsynth.engines.cache import usage, usage_since

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.pipelines.provenance import provenance
+from rsynth.config import fingerprint
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
@@ -157,8 +158,7 @@ class CodeConfig:
     mutation_labels: int = 0  # mutants per passing sample (0: none)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"n": self.n_samples, "params": self.params.provenance(), "seed": self.params.seed, "instruction": self.instruction,
-                "style": self.style, "synth": self.synthesize_tests, "mutants": self.mutation_labels}
+        return fingerprint(self, n_samples="n", synthesize_tests="synth", mutation_labels="mutants")
 
 
 def line_labels(num_lines: int, breaking: int, method: str = "mutation:first_breaking_line") -> dict[str, Any]:

@@ -8,12 +8,50 @@ is refused too: a 0-byte export that "succeeded" is how a user loses a day.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsynth.data.formats import DEFAULT_SEPARATOR, STEP_TAG, ExportError
+from rsynth.config import param, validate_choices
+from rsynth.data.formats import DEFAULT_SEPARATOR, FORMATS, STEP_TAG, ExportError, check_combination, parse_label, parse_separator
+from rsynth.errors import UserError
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+@dataclass
+class ExportParams:
+    """`rsynth export` and the `export` recipe stage, declared once. Validation here is what a run would
+    refuse before reading a row (format/label combination, separator, openrlhf's tokenizer), so
+    `build --dry-run` refuses the same recipes a build would."""
+
+    format: str = param("trl", "--format", " | ".join(FORMATS) + ".", choices=FORMATS)
+    label: str = param("hard", "--label", "hard | soft | threshold=X (soft only with --format jsonl or openrlhf).")
+    task: str = param("rsynth", "--task", "math-shepherd: the `task` column.")
+    step_separator: str = param("\\n", "--step-separator", "Text between steps where a format joins them (math-shepherd, openrlhf); "
+                                "for trl, the PRMConfig.step_separator to train with (TRL's default \\n). \\n and \\t are read as "
+                                "newline and tab.")
+    placeholder: str = param(STEP_TAG, "--placeholder", "openrlhf: the step placeholder token (--placeholder_token); must be one token "
+                             "of --tokenizer.")
+    tokenizer: str | None = param(None, "--tokenizer", "openrlhf: the reward model's tokenizer (path or hub id) the placeholder is "
+                                  "checked against.")
+
+    def __post_init__(self) -> None:
+        validate_choices(self)
+        try:
+            check_combination(self.format, parse_label(self.label)[0])
+            parse_separator(self.step_separator)
+        except ExportError as exc:
+            raise UserError(str(exc)) from None
+        if self.format == "openrlhf" and not self.tokenizer:
+            raise UserError(NEEDS_TOKENIZER)
+
+    def write(self, input: Path, out: Path) -> dict[str, Any]:
+        return export_file(input, out, self.format, self.label, self.task, step_separator=self.step_separator,
+                           placeholder=self.placeholder, tokenizer=self.tokenizer)
+
+
+NEEDS_TOKENIZER = "--format openrlhf needs --tokenizer (the reward model's tokenizer) to check that the placeholder is one token"
 
 
 def check_export_path(out: Path) -> None:
@@ -37,7 +75,7 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
     stores booleans), an unknown suffix, an input without labels, or an OpenRLHF placeholder that is
     not one token of `tokenizer`.
     """
-    from rsynth.data.formats import check_combination, export_row, parse_label, parse_separator
+    from rsynth.data.formats import export_row
     from rsynth.data.shards import iter_split_rows
 
     kind, threshold = parse_label(label)
@@ -90,7 +128,7 @@ class PlaceholderCheck:
 
     def __init__(self, placeholder: str, tokenizer: str | None, label_kind: str) -> None:
         if not tokenizer:
-            raise ExportError("--format openrlhf needs --tokenizer (the reward model's tokenizer) to check that the placeholder is one token")
+            raise ExportError(NEEDS_TOKENIZER)
         try:
             from transformers import AutoTokenizer
         except ImportError:

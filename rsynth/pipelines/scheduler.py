@@ -1,6 +1,6 @@
 """The event-driven annotate-prm scheduler: every search advances as soon as its own rollouts are back.
 
-The lock-step `RoundScheduler` sends a round of requests, waits for the slowest sequence, verifies,
+The lock-step `RoundScheduler` (rsynth.pipelines.annotate) sends a round of requests, waits for the slowest sequence, verifies,
 and only then sends the next round; a continuous-batching engine sits idle in between. Here each
 search is an asyncio task:
 
@@ -40,8 +40,8 @@ from rsynth.annotators import Rollout, RolloutRequest, SearchResult
 from rsynth.data.readers import RowError
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.errors import PromptTooLong
-from rsynth.pipelines.annotate import AnnotateConfig, RoundScheduler, Task, draw_params
 from rsynth.executor.loop import Item, Rows
+from rsynth.pipelines.rollouts import AnnotateConfig, RolloutService, Task, draw_params
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 
 SCHEDULERS = ("auto", "async", "lockstep")
@@ -117,11 +117,11 @@ class VerifyQueue:
         self._thread.shutdown(wait=True)
 
 
-class AsyncScheduler(RoundScheduler):
+class AsyncScheduler(RolloutService):
     """Runs searches as asyncio tasks over `engine.agenerate`; see the module docstring.
 
-    Inherits the search factory, prompts, verdict cache and counters of the lock-step scheduler, so
-    both build identical rollouts from identical completions.
+    The search factory, prompts, verdict cache and counters come from `RolloutService`, as the
+    lock-step scheduler's do, so both build identical rollouts from identical completions.
     """
 
     def __init__(self, engine: Engine, verifier: Verifier, config: AnnotateConfig, *, max_live_searches: int = 256,

@@ -16,6 +16,7 @@ from typing import Any
 
 from rsynth.pipelines.provenance import provenance
 from rsynth.data.formats import answer_after_hashes
+from rsynth.config import fingerprint
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
@@ -47,9 +48,7 @@ class SolutionsConfig:
     answer_fallback: str = DEFAULT_ANSWER_FALLBACK  # answer extraction chain, shared with annotate-prm
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"n": self.n_samples, "params": self.params.provenance(), "seed": self.params.seed,
-                "instruction": self.instruction, "split": self.split_mode, "keep": self.pass_rate_range,
-                "answer": self.answer_fallback}
+        return fingerprint(self, n_samples="n", split_mode="split", pass_rate_range="keep", answer_fallback="answer")
 
 
 @dataclass

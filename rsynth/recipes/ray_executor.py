@@ -18,7 +18,7 @@ from typing import Any
 
 from rsynth.data.shards import MANIFEST
 from rsynth.executor.partition import Partition, merge_outputs
-from rsynth.recipes.stages import StageContext, StageKind
+from rsynth.recipes.stages import STAGES, StageContext, StageKind, make_engine
 
 
 def block_dir(ctx: StageContext, index: int) -> Path:
@@ -30,9 +30,6 @@ class _BlockWorker:
     """A Ray actor: one engine for its lifetime, one stage run per block index it receives."""
 
     def __init__(self, kind_name: str, ctx: StageContext, blocks: int) -> None:
-        from rsynth.recipes.builder import make_engine
-        from rsynth.recipes.stages import STAGES
-
         self.kind = STAGES[kind_name]
         self.ctx = ctx
         self.blocks = blocks

@@ -8,21 +8,25 @@ planner, `--dry-run`, sharding and the Ray executor pick it up from the entry.
 
 from __future__ import annotations
 
+import os
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth.config import params_of, recipe_key
+from rsynth.cards.params import CardParams
+from rsynth.config import build_config, params_of, recipe_key
 from rsynth.decontam.paraphrase import SemanticConfig
+from rsynth.engines.base import Engine
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.partition import Partition
-from rsynth.pipelines.annotate_params import AnnotateParams
+from rsynth.pipelines.annotate_params import SEARCH_CONFIGS, AnnotateParams
 from rsynth.pipelines.consensus import ConsensusConfig
+from rsynth.pipelines.export import ExportParams
 from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
-from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
+from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
 
 REQUIRED = object()
@@ -64,6 +68,7 @@ class StageKind:
     output_subdir: str = ""  # what downstream stages read: OUT/<id>/<output_subdir>
     uses_engine: bool = False
     shardable: bool = True  # input rows can be partitioned (job arrays, Ray blocks)
+    configs: tuple[type, ...] = ()  # params classes validated at recipe load (`build --dry-run`), as the run would
 
 
 def _kind_of(typ: Any) -> str:
@@ -84,7 +89,7 @@ def config_fields(cls: type, *, added: tuple[str, ...] = (), **defaults: Any) ->
 
 def config_from(cls: type, params: dict[str, Any]) -> Any:
     """The config dataclass from a stage's recipe keys (fields kept off recipes take their defaults)."""
-    return cls(**{f.name: params[recipe_key(meta)] for f, meta, _ in params_of(cls) if meta["recipe"] is True})
+    return build_config(cls, {f.name: params[recipe_key(meta)] for f, meta, _ in params_of(cls) if meta["recipe"] is True})
 
 
 ENGINE_FIELDS = config_fields(EngineParams)
@@ -106,17 +111,23 @@ def _mapping(ctx: StageContext) -> dict[str, str]:
     return parse_field_map([fields] if isinstance(fields, str) else fields, ctx.input)
 
 
+def make_engine(params: dict[str, Any], cache: Path | None) -> Engine:
+    """A stage's engine from its recipe keys, built once per stage (or once per Ray actor); the API
+    key comes from $OPENAI_API_KEY, never from the recipe file."""
+    return replace(config_from(EngineParams, params), api_key=os.environ.get("OPENAI_API_KEY")).build(cache)
+
+
 def _sampling(p: dict[str, Any]):
     return config_from(EngineParams, p).sampling()
 
 
 def run_problems(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.problems import write_template_problems
-    from rsynth.synth.templates import Knobs
 
     p = ctx.params
-    return write_template_problems(ctx.out, p["template"], p["n"], p["seed"], Knobs(p["max-steps"], p["max-number"]),
-                                   shard_size=p["shard-size"], overwrite=ctx.overwrite, partition=ctx.partition)
+    params = config_from(ProblemsParams, p)
+    return write_template_problems(ctx.out, params.template, params.n, p["seed"], params.knobs(), shard_size=p["shard-size"],
+                                   overwrite=ctx.overwrite, partition=ctx.partition)
 
 
 def run_solutions(ctx: StageContext) -> dict[str, Any]:
@@ -161,7 +172,7 @@ def run_annotate(ctx: StageContext) -> dict[str, Any]:
     try:
         params = config_from(AnnotateParams, p)
         domain = detect_domain(ctx.input) if params.domain == "auto" else params.domain
-        config = params.config(_sampling(p), domain)
+        config = params.config(_sampling(p), domain, **{name: config_from(cls, p) for name, cls in SEARCH_CONFIGS.items()})
     except UserError as exc:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
     return run_annotate(ctx.input, _mapping(ctx), ctx.out, ctx.engine, config, concurrent_searches=params.concurrent_searches,
@@ -172,13 +183,11 @@ def run_annotate(ctx: StageContext) -> dict[str, Any]:
 
 def run_export(ctx: StageContext) -> dict[str, Any]:
     from rsynth.data.formats import ExportError
-    from rsynth.pipelines.export import export_file, export_name
+    from rsynth.pipelines.export import export_name
 
-    p = ctx.params
     try:
-        return export_file(Path(ctx.input), ctx.out / export_name(p), p["format"], p["label"], p["task"],
-                           step_separator=p["step-separator"], placeholder=p["placeholder"], tokenizer=p["tokenizer"])
-    except ExportError as exc:
+        return config_from(ExportParams, ctx.params).write(Path(ctx.input), ctx.out / export_name(ctx.params))
+    except (ExportError, UserError) as exc:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
 
 
@@ -219,12 +228,10 @@ def run_card(ctx: StageContext) -> dict[str, Any]:
     from rsynth.cards.card import write_card
 
     assert ctx.build_root is not None
-    return write_card(ctx.build_root, ctx.build_root, pretty_name=ctx.params["pretty-name"])
+    return write_card(ctx.build_root, ctx.build_root, pretty_name=config_from(CardParams, ctx.params).pretty_name)
 
 
 def run_judge(ctx: StageContext) -> dict[str, Any]:
-    from dataclasses import replace
-
     from rsynth.pipelines.judge import run_judge
 
     config = replace(config_from(JudgeConfig, ctx.params), sampling=_sampling(ctx.params))
@@ -234,8 +241,7 @@ def run_judge(ctx: StageContext) -> dict[str, Any]:
 def run_consensus(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.consensus import run_consensus
 
-    return run_consensus(ctx.input, ctx.out, config_from(ConsensusConfig, ctx.params), shard_size=ctx.params["shard-size"],
-                         overwrite=ctx.overwrite, partition=ctx.partition)
+    return run_consensus(ctx.input, ctx.out, config_from(ConsensusConfig, ctx.params), **_engine_run(ctx))
 
 
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
@@ -246,13 +252,11 @@ def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> Stage
 
 STAGES: dict[str, StageKind] = {s.name: s for s in [
     _kind("problems", "procedural problems with sympy-computed answers", {
-        "template": Field("str", "mixed", choices=("arithmetic", "linear", "fractions", "percent", "mixed")),
-        "n": Field("int", REQUIRED, "number of problems"), "seed": Field("int", 0),
-        "max-steps": Field("int", 3), "max-number": Field("int", 20),
-    }, run_problems, reads_input=False),
+        **config_fields(ProblemsParams, n=REQUIRED), "seed": Field("int", 0, "problem seed"),
+    }, run_problems, reads_input=False, configs=(ProblemsParams,)),
     _kind("solutions", "N sampled step-by-step solutions per problem, verified", {
         **ENGINE_FIELDS, **config_fields(SolutionsParams),
-    }, run_solutions, uses_engine=True),
+    }, run_solutions, uses_engine=True, configs=(SolutionsParams,)),
     _kind("decontaminate", "remove benchmark items (n-gram matches, optionally rephrased ones) and optionally duplicates", {
         "against": Field("strs", "all", "bundled sets or hub ids, or 'all'"), "ngram": Field("int", 13), "min-ngram": Field("int", 6),
         "max-df": Field("int", 4), "item-threshold": Field("float", 0.5), "row-threshold": Field("float", 0.5),
@@ -266,12 +270,12 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     }, run_filter),
     _kind("annotate-prm", "per-step labels by OmegaPRM or Math-Shepherd MC rollouts (math, code or Lean)", {
         **config_fields(EngineParams, max_new_tokens=2048),
-        **config_fields(AnnotateParams, added=("domain",)),
+        **config_fields(AnnotateParams, added=("domain",)), **{k: v for c in SEARCH_CONFIGS.values() for k, v in config_fields(c).items()},
         **config_fields(LeanParams, added=("lean_cmd", "lean_cwd", "header", "lean_timeout")),
-    }, run_annotate, uses_engine=True),
+    }, run_annotate, uses_engine=True, configs=(AnnotateParams, *SEARCH_CONFIGS.values())),
     _kind("code", "programs sampled for tasks with tests, run in the sandbox, line labels from mutants", {
         **ENGINE_FIELDS, **config_fields(CodeParams),
-    }, run_code, uses_engine=True),
+    }, run_code, uses_engine=True, configs=(CodeParams,)),
     _kind("formal", "Lean 4 statements autoformalized from problems, kept when they elaborate and are not vacuous", {
         **ENGINE_FIELDS, **config_fields(FormalParams), **config_fields(LeanParams),
     }, run_formal, uses_engine=True),
@@ -280,18 +284,13 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     }, run_proofs, uses_engine=True),
     _kind("judge", "LLM-as-judge first error per trace (ProcessBench critic prompt, majority vote)", {
         **config_fields(EngineParams, **JUDGE_SAMPLING), **config_fields(JudgeConfig),
-    }, run_judge, uses_engine=True),
+    }, run_judge, uses_engine=True, configs=(JudgeConfig,)),
     _kind("consensus", "keep traces where the MC and judge first errors agree; the rest to filtered/", config_fields(ConsensusConfig),
-          run_consensus),
+          run_consensus, configs=(ConsensusConfig,)),
     _kind("export", "labelled traces as TRL / Math-Shepherd / ProcessBench / JSONL", {
-        "format": Field("str", "trl", choices=("trl", "math-shepherd", "processbench", "jsonl", "openrlhf")),
-        "label": Field("str", "hard", "hard | soft | threshold=X"), "task": Field("str", "rsynth"),
+        **config_fields(ExportParams, step_separator="\n"),
         "file": Field("str", None, "file name inside OUT/<id>/ (.jsonl, .json or .parquet); default <format>.jsonl"),
-        "step-separator": Field("str", "\n", "text between joined steps; for trl the PRMConfig.step_separator (recorded in the card)"),
-        "placeholder": Field("str", "ки", "openrlhf: step placeholder, one token of `tokenizer`"),
-        "tokenizer": Field("str", None, "openrlhf: reward model tokenizer the placeholder is checked against"),
-    }, run_export, shardable=False),
-    _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", {
-        "pretty-name": Field("str", None),
-    }, run_card, reads_input=False, shardable=False),
+    }, run_export, shardable=False, configs=(ExportParams,)),
+    _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", config_fields(CardParams), run_card,
+          reads_input=False, shardable=False),
 ]}

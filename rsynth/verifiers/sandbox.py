@@ -39,6 +39,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from rsynth.config import param
 
 log = logging.getLogger("rsynth.sandbox")
 
@@ -48,6 +51,13 @@ MOUNT_POINT = "/tmp/work"  # where the scratch directory appears inside the sand
 SAFE_BACKENDS = ("bwrap", "unshare")
 UNSAFE = "unsafe-rlimit"
 CHOICES = ("auto", *SAFE_BACKENDS, UNSAFE)
+SANDBOX_HELP = ("Code sandbox: auto (bwrap, else unshare; refuses when neither works) | bwrap | unshare | "
+                "unsafe-rlimit (no isolation, at your own risk).")
+
+
+def sandbox_param(**options: Any) -> Any:
+    """The `--sandbox` field every code-running config declares (one flag, one help text, one choice list)."""
+    return param("auto", "--sandbox", SANDBOX_HELP, choices=CHOICES, **options)
 SUPERVISOR_GRACE_S = 5.0  # past the wall clock, a supervisor that has not reported is killed
 HERE = Path(__file__).resolve().parent
 FIX = "run `make sandbox` to install bubblewrap, or pass --sandbox unsafe-rlimit to run untrusted code unsandboxed at your own risk"

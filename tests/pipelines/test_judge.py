@@ -19,7 +19,7 @@ from tests.judge_support import ScriptedJudge, planted_plan, read_critic_prompt
 from tests.paths import BENCHMARKS, REPO
 
 from rsynth.annotators.judge import critic_prompt, majority_vote, parse_first_error
-from rsynth.data.shards import iter_split_rows, read_split
+from rsynth.data.shards import ALREADY_COMPLETE, OutputConflict, iter_split_rows, read_split
 from rsynth.engines.base import SamplingParams
 from rsynth.errors import UserError
 from rsynth.pipelines.judge import JudgeConfig, run_judge
@@ -185,3 +185,25 @@ def test_kill_and_resume_gives_identical_output_without_rejudging(tiny_model_dir
         assert (a.to_pylist() if a else []) == (b.to_pylist() if b else [])
     res = subprocess.run(cmd(out), capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0 and "already complete" in res.stdout
+
+
+def test_judge_changed_input_is_refused_and_a_rerun_reports_stored_figures(tmp_path):
+    """judge runs through the stage runner: input identity recorded, changed input refused, stored figures."""
+    inp = planted_traces(tmp_path / "traces.jsonl", n=3)
+    out = tmp_path / "judged"
+    config = JudgeConfig(n_judgements=3, sampling=SamplingParams(temperature=0.7))
+    first = run_judge(str(inp), {}, out, ScriptedJudge(planted_plan), config, quiet=True)
+    assert json.loads((out / "manifest.json").read_text())["inputs"]
+    again = run_judge(str(inp), {}, out, ScriptedJudge(planted_plan), config, quiet=True)
+    assert again["note"] == ALREADY_COMPLETE and again["stored: judged traces (data/)"] == first["judged traces (data/)"] == 3
+    assert again["engine prompts sent this run"] == 0
+    with inp.open("a") as f:
+        f.write(inp.read_text().splitlines()[0] + "\n")
+    with pytest.raises(OutputConflict, match="input changed since"):
+        run_judge(str(inp), {}, out, ScriptedJudge(planted_plan), config, quiet=True)
+
+
+def test_judge_field_naming_a_missing_column_is_one_line(tmp_path):
+    inp = planted_traces(tmp_path / "traces.jsonl", n=2)
+    res = rsynth("judge", "--input", str(inp), "--out", str(tmp_path / "o"), "--field", "problem=NOSUCH", "--dry-run")
+    assert res.returncode == 2 and "NOSUCH" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
