@@ -44,13 +44,19 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from annotate_occupancy import SETTLE_PASSES, ExactVerifier, SimEngine, SimRequest, write_problems  # noqa: E402
+from annotate_occupancy import (
+    SETTLE_PASSES,
+    ExactVerifier,
+    SimEngine,
+    SimRequest,
+    write_problems,
+)
 
-from rsynth.annotators import OmegaPRMConfig  # noqa: E402
-from rsynth.data.shards import read_split  # noqa: E402
-from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams  # noqa: E402
-from rsynth.engines.routing import Router, route_key  # noqa: E402
-from rsynth.pipelines.annotate import AnnotateConfig, run_annotate  # noqa: E402
+from rsynth.annotators import OmegaPRMConfig
+from rsynth.data.shards import read_split
+from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams
+from rsynth.engines.routing import Router, route_key
+from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
 
 QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruction; MEDIAN_TOKENS / STEPS per step
 PREFILL_PER_TOKEN = 0.0001  # seconds (10k prompt tokens/s while the batch waits)
@@ -62,7 +68,7 @@ CACHE_TOKENS_PER_SLOT = 500
 class SimServer(SimEngine):
     """One continuous-batching server with a prefix cache, on the fleet's clock."""
 
-    def __init__(self, name: str, capacity: int, answers: dict[str, str], fleet: "SimFleet") -> None:
+    def __init__(self, name: str, capacity: int, answers: dict[str, str], fleet: SimFleet) -> None:
         super().__init__(capacity, answers)
         self.name, self.fleet = name, fleet
         self.stats = fleet.stats  # one set of counters and one occupancy for the fleet
@@ -184,16 +190,37 @@ class SimFleet(Engine):
         return sum(s.hit_tokens for s in self.servers) / query if query else 0.0
 
 
-def run(servers: int, routing: str, capacity: int, problems: Path, answers: dict[str, str], out: Path, live: int) -> dict:
+def run(
+    servers: int, routing: str, capacity: int, problems: Path, answers: dict[str, str], out: Path, live: int
+) -> dict:
     fleet = SimFleet(servers, capacity, answers, routing)
-    config = AnnotateConfig(omegaprm=OmegaPRMConfig(k0=16, k=8, rollout_budget=64), params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048, seed=0))
+    config = AnnotateConfig(
+        omegaprm=OmegaPRMConfig(k0=16, k=8, rollout_budget=64),
+        params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048, seed=0),
+    )
     t0 = time.perf_counter()
-    stats = run_annotate(str(problems), {}, out, fleet, config, max_live_searches=live, scheduler="async", overwrite=True,
-                         quiet=True, verifier=ExactVerifier())
-    return {"virtual_s": fleet.now, "occupancy": stats["sequences in flight (mean)"] / (capacity * servers),
-            "rollouts_s": stats["completions generated this run"] / fleet.now, "hit_rate": fleet.hit_rate(),
-            "spilled": fleet.router.spilled, "requests": stats["rollout requests this run"], "real_s": time.perf_counter() - t0,
-            "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist()}
+    stats = run_annotate(
+        str(problems),
+        {},
+        out,
+        fleet,
+        config,
+        max_live_searches=live,
+        scheduler="async",
+        overwrite=True,
+        quiet=True,
+        verifier=ExactVerifier(),
+    )
+    return {
+        "virtual_s": fleet.now,
+        "occupancy": stats["sequences in flight (mean)"] / (capacity * servers),
+        "rollouts_s": stats["completions generated this run"] / fleet.now,
+        "hit_rate": fleet.hit_rate(),
+        "spilled": fleet.router.spilled,
+        "requests": stats["rollout requests this run"],
+        "real_s": time.perf_counter() - t0,
+        "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist(),
+    }
 
 
 def main() -> None:
@@ -201,14 +228,30 @@ def main() -> None:
     ap.add_argument("--servers", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--questions", type=int, default=2048)
     ap.add_argument("--capacity", type=int, default=128, help="sequences a server runs at once (vLLM --max-num-seqs)")
-    ap.add_argument("--live", type=int, default=128, help="--max-live-searches (more go live while the fleet has idle slots)")
+    ap.add_argument(
+        "--live", type=int, default=128, help="--max-live-searches (more go live while the fleet has idle slots)"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-fleet-"))
     answers = write_problems(tmp / "problems", args.questions)
-    table = Table(title=f"annotate-prm on simulated fleets ({args.questions} questions, OmegaPRM k0=16 k=8 budget 64; B={args.capacity} "
-                        f"sequences a server, prefix cache {CACHE_TOKENS_PER_SLOT * args.capacity} tokens; --max-live-searches {args.live})")
-    for col in ("servers", "routing", "occupancy", "rollouts/s", "prefix-cache hit rate", "time to finish (virtual s)",
-                f"speed-up vs {args.servers[0]} server(s)", "target (N/1.15)", "spilled requests", "rows equal", "real s"):
+    table = Table(
+        title=f"annotate-prm on simulated fleets ({args.questions} questions, OmegaPRM k0=16 k=8 budget 64; "
+        f"B={args.capacity} sequences a server, prefix cache {CACHE_TOKENS_PER_SLOT * args.capacity} tokens; "
+        f"--max-live-searches {args.live})"
+    )
+    for col in (
+        "servers",
+        "routing",
+        "occupancy",
+        "rollouts/s",
+        "prefix-cache hit rate",
+        "time to finish (virtual s)",
+        f"speed-up vs {args.servers[0]} server(s)",
+        "target (N/1.15)",
+        "spilled requests",
+        "rows equal",
+        "real s",
+    ):
         table.add_column(col, justify="right")
     base = None
     for n in args.servers:
@@ -216,9 +259,19 @@ def main() -> None:
             r = run(n, routing, args.capacity, tmp / "problems", answers, tmp / f"out-{n}-{routing}", args.live)
             base = base or r
             speed = base["virtual_s"] / r["virtual_s"]
-            table.add_row(str(n), "by question" if routing == "hash" else routing, f"{r['occupancy']:.2f}", f"{r['rollouts_s']:.0f}",
-                          f"{r['hit_rate']:.2f}", f"{r['virtual_s']:.0f}", f"{speed:.2f}x", f"{n / 1.15:.2f}x",
-                          str(r["spilled"]), "yes" if r["rows"] == base["rows"] else "NO", f"{r['real_s']:.0f}")
+            table.add_row(
+                str(n),
+                "by question" if routing == "hash" else routing,
+                f"{r['occupancy']:.2f}",
+                f"{r['rollouts_s']:.0f}",
+                f"{r['hit_rate']:.2f}",
+                f"{r['virtual_s']:.0f}",
+                f"{speed:.2f}x",
+                f"{n / 1.15:.2f}x",
+                str(r["spilled"]),
+                "yes" if r["rows"] == base["rows"] else "NO",
+                f"{r['real_s']:.0f}",
+            )
     Console(width=220).print(table)
 
 

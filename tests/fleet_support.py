@@ -14,13 +14,14 @@ import socket
 import threading
 from typing import Any
 
-from tests.openai_server import ChatServer
-
 from rsynth.engines.base import Engine
+from tests.openai_server import ChatServer
 
 
 class FleetServer(ChatServer):
-    def __init__(self, engine: Engine, *, model_name: str, port: int = 0, engine_lock: threading.Lock | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, model_name: str, port: int = 0, engine_lock: threading.Lock | None = None
+    ) -> None:
         super().__init__(engine, model_name=model_name, port=port)
         if engine_lock is not None:
             self._engine_lock = engine_lock  # servers sharing one in-process model take turns on it
@@ -63,14 +64,19 @@ class FleetServer(ChatServer):
         return super().complete(body)
 
     def metrics_page(self) -> str:
-        return "\n".join([
-            "# HELP vllm:num_requests_running Number of requests in model execution batches.",
-            "# TYPE vllm:num_requests_running gauge",
-            f'vllm:num_requests_running{{model_name="{self.model_name}"}} {self.in_flight}',
-            f'vllm:num_requests_waiting{{model_name="{self.model_name}"}} {self.waiting}',
-            f'vllm:prefix_cache_queries_total{{model_name="{self.model_name}"}} {float(self.query_tokens)}',
-            f'vllm:prefix_cache_hits_total{{model_name="{self.model_name}"}} {float(self.hit_tokens)}',
-        ]) + "\n"
+        return (
+            "\n".join(
+                [
+                    "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+                    "# TYPE vllm:num_requests_running gauge",
+                    f'vllm:num_requests_running{{model_name="{self.model_name}"}} {self.in_flight}',
+                    f'vllm:num_requests_waiting{{model_name="{self.model_name}"}} {self.waiting}',
+                    f'vllm:prefix_cache_queries_total{{model_name="{self.model_name}"}} {float(self.query_tokens)}',
+                    f'vllm:prefix_cache_hits_total{{model_name="{self.model_name}"}} {float(self.hit_tokens)}',
+                ]
+            )
+            + "\n"
+        )
 
     def _handler(self):
         base = super()._handler()
@@ -96,7 +102,7 @@ class FleetServer(ChatServer):
                         server.answered += 1
                 super()._reply(status, payload)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 with server._count_lock:
                     server.posts += 1
                     die = server.die_after and server.posts >= server.die_after and not server.dead
@@ -108,7 +114,7 @@ class FleetServer(ChatServer):
                 server._local.session = self.headers.get("X-Session-ID")
                 super().do_POST()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if server.dead:
                     self.close_connection = True
                     return
@@ -134,4 +140,6 @@ def start_fleet(engine: Engine, n: int, lock: threading.Lock | None = None) -> l
 
 def restart(server: FleetServer) -> FleetServer:
     """A fresh server on a killed one's port (its address is what the fleet knows)."""
-    return FleetServer(server.engine, model_name=server.model_name, port=server.port, engine_lock=server._engine_lock).start()
+    return FleetServer(
+        server.engine, model_name=server.model_name, port=server.port, engine_lock=server._engine_lock
+    ).start()

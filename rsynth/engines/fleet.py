@@ -37,8 +37,19 @@ from pathlib import Path
 
 import httpx
 
-from rsynth.engines.base import Completion, Engine, Prompt, PromptTooLong, SamplingParams
-from rsynth.engines.openai import REQUEST_HEADERS, EngineRequestError, OpenAIEngine, ServerUnavailable
+from rsynth.engines.base import (
+    Completion,
+    Engine,
+    Prompt,
+    PromptTooLong,
+    SamplingParams,
+)
+from rsynth.engines.openai import (
+    REQUEST_HEADERS,
+    EngineRequestError,
+    OpenAIEngine,
+    ServerUnavailable,
+)
 from rsynth.engines.routing import Router, route_key
 from rsynth.errors import UserError
 
@@ -84,7 +95,9 @@ def read_endpoints(path: Path) -> dict[str, int | None]:
             continue
         url, extra = parts[0].rstrip("/"), parts[1:]
         if not url.startswith(("http://", "https://")) or len(extra) > 1:
-            raise UserError(f"--endpoints {path}:{n}: expected 'URL [CONCURRENCY]' with an http(s) URL, got {line.strip()!r}")
+            raise UserError(
+                f"--endpoints {path}:{n}: expected 'URL [CONCURRENCY]' with an http(s) URL, got {line.strip()!r}"
+            )
         if extra and not (extra[0].isdigit() and int(extra[0]) >= 1):
             raise UserError(f"--endpoints {path}:{n}: concurrency {extra[0]!r} is not an integer >= 1")
         out[url] = int(extra[0]) if extra else None
@@ -115,7 +128,7 @@ class Endpoint:
 
     @property
     def metrics_url(self) -> str:
-        base = self.url[: -len("/v1")] if self.url.endswith("/v1") else self.url
+        base = self.url.removesuffix("/v1")
         return f"{base}/metrics"
 
     def waiting(self) -> float:
@@ -132,14 +145,31 @@ class FleetEngine(Engine):
     name = "openai"  # rows say what answered them; the fleet is the openai engine, many times
     request_seeded = True
 
-    def __init__(self, model: str, *, base_urls: Sequence[str] = (), endpoints: Path | str | None = None,
-                 api_key: str | None = None, concurrency: int = 32, timeout: float = 600.0, max_retries: int = 2,
-                 backoff: float = 0.5, probe_interval: float = 5.0, metrics_interval: float = 2.0,
-                 routing: str = "hash", balance: float = 1.25, reread_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_urls: Sequence[str] = (),
+        endpoints: Path | str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 32,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        probe_interval: float = 5.0,
+        metrics_interval: float = 2.0,
+        routing: str = "hash",
+        balance: float = 1.25,
+        reread_interval: float = 1.0,
+    ) -> None:
         super().__init__(model)
         self.concurrency, self.timeout, self.max_retries, self.backoff = concurrency, timeout, max_retries, backoff
         self.api_key = api_key
-        self.probe_interval, self.metrics_interval, self.reread_interval = probe_interval, metrics_interval, reread_interval
+        self.probe_interval, self.metrics_interval, self.reread_interval = (
+            probe_interval,
+            metrics_interval,
+            reread_interval,
+        )
         self.router = Router(routing, balance=balance)
         self.endpoints_file = Path(endpoints) if endpoints else None
         self._static = [u.rstrip("/") for u in base_urls]
@@ -183,8 +213,15 @@ class FleetEngine(Engine):
         for url, slots in listed.items():
             ep = self.servers.get(url)
             if ep is None:
-                engine = OpenAIEngine(self.model, base_url=url, api_key=self.api_key, concurrency=slots or self.concurrency,
-                                      timeout=self.timeout, max_retries=self.max_retries, backoff=self.backoff)
+                engine = OpenAIEngine(
+                    self.model,
+                    base_url=url,
+                    api_key=self.api_key,
+                    concurrency=slots or self.concurrency,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    backoff=self.backoff,
+                )
                 engine.stats = self.stats  # one set of engine counters and one occupancy for the fleet
                 self.servers[url] = Endpoint(url, engine, slots or self.concurrency)
             else:
@@ -257,7 +294,10 @@ class FleetEngine(Engine):
     def _pick(self, key: str) -> Endpoint | None:
         usable = {url: ep for url, ep in self.servers.items() if ep.up and ep.active}
         # a server queueing requests of its own counts as full
-        loads = {url: (ep.in_flight if ep.waiting() <= 0 else max(ep.in_flight, ep.slots), ep.slots) for url, ep in usable.items()}
+        loads = {
+            url: (ep.in_flight if ep.waiting() <= 0 else max(ep.in_flight, ep.slots), ep.slots)
+            for url, ep in usable.items()
+        }
         url = self.router.choose(key, loads)
         return usable[url] if url is not None else None
 
@@ -359,6 +399,9 @@ class FleetEngine(Engine):
     def identity(self) -> dict:
         return {"engine": self.name, "model": self.model}
 
+    def client_settings(self) -> dict:
+        return {"request timeout (s)": self.timeout, "max retries": self.max_retries, "servers": len(self.servers)}
+
     # -- accounting ------------------------------------------------------------------------------------
     def server_usage(self) -> dict[str, float]:
         """Per-server counters (cumulative: stages report them since their start) and the prefix-cache
@@ -374,7 +417,9 @@ class FleetEngine(Engine):
             out[f"server {ep.url} completions"] = ep.completions
             out[f"server {ep.url} errors"] = ep.errors
             out[f"server {ep.url} request seconds"] = round(ep.seconds, 2)
-            hits, queries = (_first(ep.metrics, HIT_TOKENS), _first(ep.metrics, QUERY_TOKENS)) if ep.metrics else (None, None)
+            hits, queries = (
+                (_first(ep.metrics, HIT_TOKENS), _first(ep.metrics, QUERY_TOKENS)) if ep.metrics else (None, None)
+            )
             if hits is not None and queries is not None:
                 out[f"server {ep.url} prefix-cache hit tokens"] = hits
                 out[f"server {ep.url} prefix-cache query tokens"] = queries
@@ -406,5 +451,7 @@ def usage_rates(delta: dict[str, float]) -> dict[str, float]:
     for key, queries in delta.items():
         if key.endswith(" prefix-cache query tokens") and queries > 0:
             server = key[: -len(" prefix-cache query tokens")]
-            out[f"{server} prefix-cache hit rate this run"] = round(delta.get(f"{server} prefix-cache hit tokens", 0.0) / queries, 3)
+            out[f"{server} prefix-cache hit rate this run"] = round(
+                delta.get(f"{server} prefix-cache hit tokens", 0.0) / queries, 3
+            )
     return out

@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.build_support import planted_traces
-from tests.fleet_support import FleetServer, restart, start_fleet
 
 from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.shards import read_split
@@ -23,10 +21,15 @@ from rsynth.engines.params import EngineParams
 from rsynth.engines.routing import Router, route_key
 from rsynth.errors import UserError
 from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
+from tests.build_support import planted_traces
+from tests.fleet_support import FleetServer, restart, start_fleet
 
 SPLITS = ("data", "tree", "questions", "errors")
-CONFIG = AnnotateConfig(method="omegaprm", omegaprm=OmegaPRMConfig(k0=4, k=2, search_given=True),
-                        params=SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=8, seed=3))
+CONFIG = AnnotateConfig(
+    method="omegaprm",
+    omegaprm=OmegaPRMConfig(k0=4, k=2, search_given=True),
+    params=SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=8, seed=3),
+)
 PARAMS = SamplingParams(n=2, temperature=1.0, top_p=1.0, max_new_tokens=6, seed=1)
 
 
@@ -201,26 +204,55 @@ def test_params_make_a_fleet_from_repeated_base_urls_or_a_file(fleet, tmp_path: 
 
 
 def test_parse_metrics_sums_label_sets() -> None:
-    page = '# HELP x\nvllm:num_requests_waiting{model_name="a"} 2.0\nvllm:num_requests_waiting{model_name="b"} 3\nplain 1e3\n'
+    page = (
+        '# HELP x\nvllm:num_requests_waiting{model_name="a"} 2.0\n'
+        'vllm:num_requests_waiting{model_name="b"} 3\nplain 1e3\n'
+    )
     assert parse_metrics(page) == {"vllm:num_requests_waiting": 5.0, "plain": 1000.0}
 
 
-def test_the_cli_takes_base_url_repeated_and_a_bad_endpoints_file_is_one_line(fleet, tmp_path: Path, cli_env: dict) -> None:
+def test_the_cli_takes_base_url_repeated_and_a_bad_endpoints_file_is_one_line(
+    fleet, tmp_path: Path, cli_env: dict
+) -> None:
     import subprocess
     import sys
 
     inp = planted_traces(tmp_path / "in.jsonl", 3)
-    base = [sys.executable, "-m", "rsynth", "annotate-prm", "--input", str(inp), "--engine", "openai", "--model", "tiny",
-            "--k0", "4", "--k", "2", "--max-new-tokens", "8", "--quiet"]
+    base = [
+        sys.executable,
+        "-m",
+        "rsynth",
+        "annotate-prm",
+        "--input",
+        str(inp),
+        "--engine",
+        "openai",
+        "--model",
+        "tiny",
+        "--k0",
+        "4",
+        "--k",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--quiet",
+    ]
     urls = [a for s in fleet[:2] for a in ("--base-url", s.base_url)]
-    done = subprocess.run([*base, "--out", str(tmp_path / "out"), *urls], capture_output=True, text=True, env=cli_env, timeout=300)
+    done = subprocess.run(  # noqa: PLW1510 (the exit status is the assertion)
+        [*base, "--out", str(tmp_path / "out"), *urls], capture_output=True, text=True, env=cli_env, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     stats = json.loads((tmp_path / "out" / "manifest.json").read_text())["stats"]
     sent = [stats[f"server {s.base_url} requests this run"] for s in fleet[:2]]
     assert sum(sent) == stats["engine prompts sent this run"] > 0 and fleet[2].posts == 0
     bad = tmp_path / "eps.txt"
     bad.write_text(f"{fleet[0].base_url}\nhttp://x:1/v1 many\n")
-    done = subprocess.run([*base, "--out", str(tmp_path / "bad"), "--endpoints", str(bad)], capture_output=True, text=True, env=cli_env,
-                          timeout=300)
+    done = subprocess.run(  # noqa: PLW1510 (the exit status is the assertion)
+        [*base, "--out", str(tmp_path / "bad"), "--endpoints", str(bad)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=300,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().endswith("eps.txt:2: concurrency 'many' is not an integer >= 1")
