@@ -192,7 +192,7 @@ class Tree:
         correct = sum(r.correct for r in rollouts)
         node = TreeNode(prefix, correct / len(rollouts), len(rollouts), correct, 1, len(prefix))
         self.nodes[prefix] = node
-        self.alive[prefix] = correct >= self.config.min_correct if alive is None else alive
+        self.alive[prefix] = node.alive = correct >= self.config.min_correct if alive is None else alive
         passes = self.alive[prefix] or (not prefix and correct > 0)
         if node.mc < 1 and (passes if self.config.pool_alive_only else node.mc > 0):
             for r in rollouts:
@@ -287,13 +287,21 @@ class Tree:
 
     def positives(self, exclude: set[Prefix]) -> list[LabelledTrace]:
         """Every distinct right rollout of a still-right state as an all-positive trace, labelled with
-        the MC values the tree holds along its path (a PRM must also see whole right solutions)."""
+        the MC values the tree holds along its path (a PRM must also see whole right solutions).
+
+        A right rollout whose path crosses a prefix the search estimated dead is a lucky recovery:
+        it is not emitted (docs/annotators.md, "One label per prefix"), since its own verdict and the
+        estimate on its path disagree and the dead prefix is already labelled by the search."""
         out, seen = [], set(exclude)
         for cand in self.right:
-            if cand.full not in seen:
+            if cand.full not in seen and not self.crosses_dead(cand.full):
                 seen.add(cand.full)
                 out.append(self.label(cand.full, cand.rollout.final_answer, True, -1))
         return out
+
+    def crosses_dead(self, steps: Prefix) -> bool:
+        """Whether a step prefix of `steps` (the whole included) was estimated dead."""
+        return any(self.alive.get(steps[: i + 1]) is False for i in range(len(steps)))
 
     def pick(self, rng: random.Random, spent: int) -> Candidate | None:
         """The next pool rollout to bisect, or None when the budget cannot finish any.
@@ -366,4 +374,25 @@ def omegaprm_search(config: OmegaPRMConfig, seed: int, given: GivenTrace | None 
             stop = yield from tree.search_pool(rng, counters, traces)
     if config.positive_traces and stop is not None:
         traces += tree.positives({t.steps for t in traces})
-    return SearchResult(outcome, traces, list(tree.nodes.values()), counters, stop)
+    return SearchResult(outcome, consistent(tree, traces), list(tree.nodes.values()), counters, stop)
+
+
+def consistent(tree: Tree, traces: list[LabelledTrace]) -> list[LabelledTrace]:
+    """Relabel `traces` so that every step prefix has ONE hard label in the search's output.
+
+    Evidence per prefix: a trace's own verdict for the whole trace, else the tree's decision where
+    the prefix was estimated. A prefix is bad when it or an ancestor is dead (dead wins: a step on a
+    prefix estimated dead is never correct, nor any step after it), good when some prefix extending it
+    is alive, and the first error is the first bad step. Binary search infers exactly this from its
+    probes, so the label depends on the prefix alone, never on which trace carries it: two traces
+    sharing a prefix cannot disagree, even when noisy estimates are not monotone along a path.
+    """
+    alive: dict[Prefix, bool] = {p: a for p, a in tree.alive.items() if p}
+    alive.update({t.steps: t.correct for t in traces})
+    dead = {p for p, a in alive.items() if not a}
+    supported = {p[:i] for p, a in alive.items() if a for i in range(1, len(p) + 1)}
+    out = []
+    for t in traces:
+        e = next((i for i in range(len(t.steps)) if t.steps[: i + 1] in dead or t.steps[: i + 1] not in supported), -1)
+        out.append(t if e == t.first_error else tree.label(t.steps, t.final_answer, t.correct, e))
+    return out

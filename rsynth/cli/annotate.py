@@ -43,7 +43,12 @@ def annotate_prm(
     domain = detect_domain(input) if params.domain == "auto" else params.domain
     config = params.config(engine.sampling(), domain, omegaprm, math_shepherd)
     if dry_run:
-        console.print(f"would annotate {input} with {params.method} into {out} (--scheduler {params.scheduler})")
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.annotate import make_validator
+        from rsynth.verifiers.base import Unchecked
+
+        plan = plan_rows(input, make_validator(mapping, config.input_kind, Unchecked(), config.checker()), run.limit)
+        console.print(summary_table(f"plan: annotate {input} with {params.method} into {out} (--scheduler {params.scheduler})", plan))
         return
     verifier = params.verifier(domain, lean)
     llm = opt.sampling_engine(out, "annotate-prm", run.overwrite, engine)

@@ -22,5 +22,8 @@ def doctor(
         typer.echo(line)
     if report.problems:
         raise typer.Exit(1)
-    console.print(f"ok: {directory} ({report.outputs} output{'s' if report.outputs != 1 else ''}, {report.shards} shards, "
-                  f"{report.rows} rows checked)", highlight=False)
+    console.print(
+        f"ok: {directory} ({report.outputs} output{'s' if report.outputs != 1 else ''}, {report.shards} shards, "
+        f"{report.rows} rows checked)",
+        highlight=False,
+    )

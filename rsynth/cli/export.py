@@ -50,25 +50,34 @@ import_app = typer.Typer(help="Import external datasets as rsynth traces.", no_a
 @import_app.command("processbench")
 def import_processbench(
     file: str = typer.Argument(..., help="A ProcessBench JSON file (list of items) or JSONL."),
-    out: Path = typer.Option(..., "--out", "-o"),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory for the imported traces."),
     answers: Optional[str] = typer.Option(None, "--answers", help="Reference answers joined by problem text, e.g. gsm8k_test.jsonl."),
-    question_field: str = typer.Option("question", "--question-field"),
+    question_field: str = typer.Option("question", "--question-field", help="--answers file: the column holding the problem text the items are joined on."),
     answer_field: str = typer.Option("answer", "--answer-field", help="Answer column; GSM8K-style '#### N' endings are parsed."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and warnings."),
 ) -> None:
     """Read ProcessBench items as traces (steps, verdict from final_answer_correct) for annotate-prm."""
     from rsynth.pipelines.processbench import import_processbench as run_import
 
     stats = run_import(file, out, answers, question_field=question_field, answer_field=answer_field, overwrite=overwrite)
-    console.print(summary_table("import processbench", stats))
+    if not quiet:
+        console.print(summary_table("import processbench", stats))
 
 
 def eval_labels(
     pred: Path = typer.Option(..., "--pred", help="An annotate-prm or judge output directory (first error per trace id)."),
     gold: str = typer.Option(..., "--gold", help="ProcessBench-format file with id and label."),
     source: str = typer.Option("auto", "--label-source", help="mc (annotate-prm first_error) | judge (judge_first_error) | auto (judge for a judge output)."),
+    require_rollouts: bool = typer.Option(
+        False, "--require-rollouts",
+        help="mc labels: score only items whose label rests on rollout estimates (given mode labels a trace with a right "
+             "final answer all-positive without any); the others are counted and left out."),
 ) -> None:
-    """ProcessBench accuracy on erroneous and on correct items, and their F1, of MC or judge labels."""
+    """ProcessBench accuracy on erroneous and on correct items, and their F1, of MC or judge labels.
+
+    For MC labels it also reports how many items were labelled without rollouts and their share of
+    each accuracy, since in given mode those labels come from the final answer alone."""
     from rsynth.data.formats import processbench_scores
     from rsynth.data.readers import FieldSpec, RowError, check_input, map_fields, read_records
     from rsynth.pipelines.judge import LABEL_SOURCES, predicted_first_errors
@@ -84,4 +93,17 @@ def eval_labels(
         if isinstance(view, RowError):
             raise UserError(f"{view.source}: row {view.row}: {view.reason}")
         items.append(view)
-    console.print(summary_table(f"eval-labels {pred} ({source} labels) vs {gold}", processbench_scores(predictions, items)))
+    if require_rollouts and source != "mc":
+        raise UserError("--require-rollouts applies to mc labels (annotate-prm's first_error), not to judge labels")
+    extra: dict = {}
+    if source == "mc":
+        from rsynth.pipelines.label_summary import rollout_backed, rollout_report
+
+        backed = rollout_backed(pred)
+        extra = rollout_report(predictions, items, backed)
+        if require_rollouts:
+            kept = [g for g in items if backed.get(g["id"]) is True]
+            extra = {"items left out (label without rollouts, or no prediction)": len(items) - len(kept)}
+            items = kept
+    title = f"eval-labels {pred} ({source} labels{', rollout-backed only' if require_rollouts else ''}) vs {gold}"
+    console.print(summary_table(title, {**processbench_scores(predictions, items), **extra}))

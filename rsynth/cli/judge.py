@@ -38,7 +38,12 @@ def judge(
     mapping = opt.input_mapping(input, fields)
     config = replace(params, sampling=engine.sampling())
     if dry_run:
-        console.print(f"would judge {input} into {out}: {config.n_judgements} judgement(s) per trace, {config.batch} traces per engine call")
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.judge import validate_trace
+
+        plan = plan_rows(input, lambda rec: validate_trace(rec, mapping), run.limit)
+        console.print(summary_table(f"plan: judge {input} into {out}: {config.n_judgements} judgement(s) per trace, "
+                                    f"{config.batch} traces per engine call", plan))
         return
     llm = opt.sampling_engine(out, "judge", run.overwrite, engine)
     try:

@@ -70,9 +70,9 @@ def verify_lean(
     out: Path = OutOpt,
     field: list[str] = FieldOpt,
     lean: LeanParams = LeanParams(),
-    old_command: Optional[str] = typer.Option(None, "--lean-command", hidden=True),  # before the names were unified
-    old_cwd: Optional[str] = typer.Option(None, "--cwd", hidden=True),
-    old_timeout: Optional[float] = typer.Option(None, "--timeout", hidden=True),
+    old_command: Optional[str] = typer.Option(None, "--lean-command", hidden=True, help="Old name of --lean-cmd."),  # before the names were unified
+    old_cwd: Optional[str] = typer.Option(None, "--cwd", hidden=True, help="Old name of --lean-cwd."),
+    old_timeout: Optional[float] = typer.Option(None, "--timeout", hidden=True, help="Old name of --lean-timeout."),
     params: VerifyLeanParams = VerifyLeanParams(),
     run: RunParams = RunParams(),
 ) -> None:

@@ -20,7 +20,15 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from rsynth.data.shards import BUILD_RECORD, MANIFEST, OutputError, load_manifest, read_arrow, schema_columns, shard_problem
+from rsynth.data.shards import (
+    BUILD_RECORD,
+    MANIFEST,
+    OutputError,
+    load_manifest,
+    read_arrow,
+    schema_columns,
+    shard_problem,
+)
 from rsynth.errors import UserError
 
 CACHE = "cache.sqlite"
@@ -60,16 +68,20 @@ def _build_stage_dirs(root: Path, report: Report) -> list[Path]:
         stages = record["stages"]
         dirs = [(sid, root / rec.get("dir", sid), bool(rec.get("complete"))) for sid, rec in stages.items()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        report.problems.append(f"{path}: damaged ({type(exc).__name__}: {exc}); re-run `rsynth build` on the recipe "
-                               "(stage outputs and their caches are kept)")
+        report.problems.append(
+            f"{path}: damaged ({type(exc).__name__}: {exc}); re-run `rsynth build` on the recipe "
+            "(stage outputs and their caches are kept)"
+        )
         return sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
     found = []
     for sid, d, complete in dirs:
         if (d / MANIFEST).exists():
             found.append(d)
         elif complete:
-            report.problems.append(f"{d / MANIFEST}: missing, though {BUILD_RECORD} says stage {sid!r} finished; "
-                                   "re-run `rsynth build` on the recipe to redo it")
+            report.problems.append(
+                f"{d / MANIFEST}: missing, though {BUILD_RECORD} says stage {sid!r} finished; "
+                "re-run `rsynth build` on the recipe to redo it"
+            )
     return found
 
 
@@ -82,19 +94,24 @@ def _check_stage(out: Path, report: Report) -> None:
         manifest = None
     if manifest is not None:
         if not manifest.get("complete"):
-            report.problems.append(f"{out / MANIFEST}: the run is not finished (input rows done: {manifest.get('cursor')}); "
-                                   "re-run the command that wrote it to finish it")
+            report.problems.append(
+                f"{out / MANIFEST}: the run is not finished (input rows done: {manifest.get('cursor')}); "
+                "re-run the command that wrote it to finish it"
+            )
         for name, info in manifest["splits"].items():
             _check_split(out, name, info, report)
     _check_cache(out / CACHE, report)
 
 
 def _check_split(out: Path, name: str, info: dict[str, Any], report: Report) -> None:
-    redo = "re-run the command that wrote it: the damaged shard and those after it are redone (sampled rows from its cache)"
+    redo = ("re-run the command that wrote it: the damaged shard and those after it are redone "
+            "(sampled rows from its cache)")
     listed = {e["file"] for e in info["shards"]}
     if sum(e["rows"] for e in info["shards"]) != info.get("rows"):
-        report.problems.append(f"{out / MANIFEST}: split {name!r} counts {info.get('rows')} rows but its shards list "
-                               f"{sum(e['rows'] for e in info['shards'])}; re-run with --overwrite to redo it")
+        report.problems.append(
+            f"{out / MANIFEST}: split {name!r} counts {info.get('rows')} rows but its shards list "
+            f"{sum(e['rows'] for e in info['shards'])}; re-run with --overwrite to redo it"
+        )
     expected = info.get("schema")
     for entry in info["shards"]:
         path = out / entry["file"]
@@ -116,8 +133,10 @@ def _check_split(out: Path, name: str, info: dict[str, Any], report: Report) -> 
             report.problems.append(f"{path}: {problem}; {redo}")
     for stray in sorted((out / name).glob("*.arrow")) if (out / name).is_dir() else []:
         if f"{name}/{stray.name}" not in listed:
-            report.problems.append(f"{stray}: not listed in {MANIFEST}, yet `{name}/*.arrow` loads it; delete it, or re-run the "
-                                   "command that wrote the directory (a resumed run removes it)")
+            report.problems.append(
+                f"{stray}: not listed in {MANIFEST}, yet `{name}/*.arrow` loads it; delete it, or re-run the "
+                "command that wrote the directory (a resumed run removes it)"
+            )
 
 
 def _check_cache(path: Path, report: Report) -> None:
@@ -133,8 +152,10 @@ def _check_cache(path: Path, report: Report) -> None:
     except sqlite3.Error as exc:
         verdict = str(exc)
     if verdict != "ok":
-        report.problems.append(f"{path}: not a readable completion cache ({verdict}); the next run moves it aside and continues "
-                               "(only completions missing from the output are sampled again)")
+        report.problems.append(
+            f"{path}: not a readable completion cache ({verdict}); the next run moves it aside and continues "
+            "(only completions missing from the output are sampled again)"
+        )
 
 
 def _check_card(root: Path, report: Report) -> None:
@@ -148,10 +169,14 @@ def _check_card(root: Path, report: Report) -> None:
     try:
         meta = yaml.safe_load(text.split("---", 2)[1]) or {}
     except yaml.YAMLError as exc:
-        report.problems.append(f"{card}: its YAML header does not parse ({str(exc).splitlines()[0]}); re-write it with `rsynth card`")
+        report.problems.append(
+            f"{card}: its YAML header does not parse ({str(exc).splitlines()[0]}); re-write it with `rsynth card`"
+        )
         return
     for config in meta.get("configs") or []:
         for f in config.get("data_files") or []:
             if not glob.glob(os.path.join(root, f["path"])):
-                report.problems.append(f"{card}: config {config.get('config_name')!r} points at {f['path']!r}, which matches no "
-                                       f"file; re-write the card with `rsynth card {root}`")
+                report.problems.append(
+                    f"{card}: config {config.get('config_name')!r} points at {f['path']!r}, which matches no "
+                    f"file; re-write the card with `rsynth card {root}`"
+                )

@@ -372,8 +372,9 @@ class ShardSetWriter:
         befores = [self.splits[name].shards[i].get("before", blank) for name, i, _ in damaged]
         back = min(befores, key=lambda b: (b["cursor"], sum(b["shards"].values())))
         for name, i, problem in damaged:
-            sys.stderr.write(f"warning: {self.out / self.splits[name].shards[i]['file']} is damaged ({problem}); dropped it "
-                             f"and redoing its rows from input row {back['cursor']} (sampled rows come from the completion cache)\n")
+            path = self.out / self.splits[name].shards[i]["file"]
+            sys.stderr.write(f"warning: {path} is damaged ({problem}); dropped it and redoing its rows from input row "
+                             f"{back['cursor']} (sampled rows come from the completion cache)\n")
         self.cursor, self.complete = back["cursor"], False
         for name, split in self.splits.items():
             split.shards = split.shards[: back["shards"].get(name, 0)]
@@ -443,12 +444,14 @@ class ShardSetWriter:
     def _state(self) -> dict[str, Any]:
         """The committed state as the last manifest records it: where a roll-back past a damaged shard
         written after it resumes from."""
-        return {"cursor": self.cursor, "partial": dict(self._partial), "shards": {n: len(s.shards) for n, s in self.splits.items()}}
+        shards = {n: len(s.shards) for n, s in self.splits.items()}
+        return {"cursor": self.cursor, "partial": dict(self._partial), "shards": shards}
 
     def _write_manifest(self, *, partial: dict[str, int]) -> None:
         manifest = {
             "rsynth_version": __version__,
             "stage": self.stage,
+            "primary": self.primary,  # the main split: what the next command reads (`main_split`)
             "run_key": self.run_key,
             "inputs": self.input_ids,
             "cursor": self.cursor,
@@ -457,7 +460,8 @@ class ShardSetWriter:
             "shard_size": self.shard_size,
             "stats": self.stats,
             "splits": {
-                name: {"rows": s.committed, "schema": schema_columns(s.schema), "shards": s.shards} for name, s in self.splits.items()
+                name: {"rows": s.committed, "schema": schema_columns(s.schema), "shards": s.shards}
+                for name, s in self.splits.items()
             },
         }
         atomic_write_json(self.out / MANIFEST, manifest)
@@ -493,15 +497,27 @@ class ShardSetWriter:
                 "completions generated this run": 0, **{f"stored: {k}": v for k, v in self.stats.items()}}
 
 
+# Older manifests name no main split; decontaminate's was always kept/.
+_LEGACY_PRIMARY = {"decontaminate": "kept"}
+
+
+def main_split(manifest: dict[str, Any]) -> str:
+    """The split of an output that the next command reads: the manifest's `primary` (data/ for most
+    stages, kept/ for decontaminate)."""
+    return manifest.get("primary") or _LEGACY_PRIMARY.get(manifest.get("stage") or "", "data")
+
+
 def schema_columns(schema: pa.Schema) -> list[list[str]]:
     """A split's schema as the manifest names it: [column, Arrow type] pairs (what `rsynth doctor` checks)."""
     return [[f.name, str(f.type)] for f in schema]
 
 
-def read_split(out_dir: Path | str, split: str = "data") -> pa.Table | None:
-    """Read one split of an rsynth output directory as a table (None if it has no rows)."""
+def read_split(out_dir: Path | str, split: str | None = None) -> pa.Table | None:
+    """Read one split of an rsynth output directory as a table (None if it has no rows); by default
+    its main split (`main_split`)."""
     out = Path(out_dir)
     manifest = load_manifest(out)
+    split = split or main_split(manifest)
     shards = manifest["splits"].get(split, {}).get("shards", [])
     files = [out / s["file"] for s in shards if s["rows"]]  # an empty split's 0-row shard adds nothing
     if not files:
@@ -516,7 +532,7 @@ def read_split(out_dir: Path | str, split: str = "data") -> pa.Table | None:
     return pa.concat_tables(tables)
 
 
-def iter_split_rows(out_dir: Path | str, split: str = "data") -> Iterator[dict[str, Any]]:
+def iter_split_rows(out_dir: Path | str, split: str | None = None) -> Iterator[dict[str, Any]]:
     table = read_split(out_dir, split)
     if table is not None:
         yield from table.to_pylist()

@@ -83,7 +83,8 @@ class CachedEngine(Engine):
                               f"({err.strerror or err}); move or delete it, then re-run") from None
         self.moved_aside = aside
         sys.stderr.write(f"warning: the completion cache {self.path} is damaged ({exc}); moved it to {aside.name} and "
-                         "continuing with a fresh cache (rows already in the output are kept; only missing ones are sampled)\n")
+                         "continuing with a fresh cache (rows already in the output are kept; "
+                         "only missing ones are sampled)\n")
 
     def check(self) -> None:
         """Open the database now (moving a damaged one aside), for callers that want the warning early."""
@@ -132,7 +133,8 @@ class CachedEngine(Engine):
         rows: list[tuple[str, str]] = []
         for i in range(0, len(keys), 500):
             part = keys[i : i + 500]
-            rows += self._db.execute(f"SELECT key, value FROM completions WHERE key IN ({','.join('?' * len(part))})", part).fetchall()
+            marks = ",".join("?" * len(part))
+            rows += self._db.execute(f"SELECT key, value FROM completions WHERE key IN ({marks})", part).fetchall()
         return rows
 
     def _store(self, items: list[tuple[str, list[Completion]]], n: int, *, recover: bool = True) -> None:

@@ -36,9 +36,9 @@ class EngineParams:
     max_retries: int = param(5, "--max-retries", "Retries of a failed request (timeout, cut or invalid reply, 429, 5xx) "
                              "before the run stops with one line (--engine openai).")
     batch_rows: int = param(64, "--batch-rows", "Sequences per forward batch (--engine hf).")
-    temperature: float = param(0.7, "--temperature")
-    top_p: float = param(0.9, "--top-p")
-    max_new_tokens: int = param(512, "--max-new-tokens")
+    temperature: float = param(0.7, "--temperature", "Sampling temperature (0: greedy).")
+    top_p: float = param(0.9, "--top-p", "Nucleus sampling: keep the smallest token set with this much probability.")
+    max_new_tokens: int = param(512, "--max-new-tokens", "Most tokens generated per completion; a completion cut there has finish_reason length (no guessed answer).")
     seed: int = param(0, "--seed", "Sampling seed: same command, seed and inputs give the same output.")
 
     def __post_init__(self) -> None:

@@ -116,12 +116,14 @@ def confusion(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """MC-vs-judge first-error confusion over judged traces: counts per (MC bucket, judge bucket),
     exact agreement and the share of traces both call all-correct."""
     cells: Counter[tuple[str, str]] = Counter()
+    exact = 0  # counted on the values, not the buckets: 7 vs 9 share the capped bucket but disagree
     for r in rows:
-        cells[_bucket(r.get("first_error")), _bucket(r.get("judge_first_error"))] += 1
+        mc, judge = r.get("first_error"), r.get("judge_first_error")
+        cells[_bucket(mc), _bucket(judge)] += 1
+        exact += mc is not None and mc == judge
     order = ["-1", *map(str, range(CONFUSION_CAP)), f"{CONFUSION_CAP}+", "none"]
     used = [b for b in order if any(b in cell for cell in cells)]
     total = sum(cells.values())
-    exact = sum(n for (m, j), n in cells.items() if m == j and m != "none")
     return {"buckets": used, "cells": cells, "traces": total, "exact agreement": exact / total if total else 0.0}
 
 

@@ -82,7 +82,7 @@ class RolloutService:
     def parse(self, answer: str, prefix: tuple[str, ...], c: Completion) -> tuple:
         """(verdict-cache key, verifier item, final answer, completion, steps) of one completion; the
         key is None when no answer was found (its own verdict, never sent to the verifier)."""
-        item, ans = self.checker.check(answer, prefix, c.text)
+        item, ans = self.checker.check(answer, prefix, c.text, c.finish_reason)
         key = None if no_answer(self.checker.domain, ans) else item_key(item)
         return key, item, ans, c, self.checker.split(c.text)
 

@@ -24,7 +24,7 @@ class ProblemsParams:
 
     template: str = param("mixed", "--template", "arithmetic | linear | fractions | percent | mixed.", aliases=("-t",),
                           choices=TEMPLATE_CHOICES)
-    n: int = param(100, "--n", "Number of problems.")
+    n: int = param(100, "--n", "Number of problems; with --from, rewrites in total (spread evenly over the seeds, first seeds first).")
     max_steps: int = param(3, "--max-steps", "Difficulty: operations chained per problem.")
     max_number: int = param(20, "--max-number", "Difficulty: size of the numbers.")
 

@@ -1,7 +1,7 @@
 """Final-answer equivalence for math, on math-verify, in worker processes with a hard timeout.
 
 Why it is built this way:
-- math-verify's own timeouts use `signal.alarm`, which breaks in threads (REFERENCE §2), so they are
+- math-verify's own timeouts use `signal.alarm`, which raises outside the main thread, so they are
   switched off and each item runs in a `HardTimeoutPool` worker that is killed when it overruns.
 - Only math-verify's LaTeX extraction is used: its `ExprExtractionConfig` feeds raw text to
   sympy's `parse_expr`, which calls `eval`. LaTeX goes through an ANTLR grammar (latex2sympy) and

@@ -16,13 +16,16 @@ from tests.build_support import planted_traces, rsynth, write_recipe
 def test_a_resumed_builds_card_equals_the_uninterrupted_ones(tiny_model_dir, tmp_path):
     traces = planted_traces(tmp_path / "traces.jsonl")
     out = tmp_path / "out"
-    recipe = write_recipe(tmp_path / "r.yaml", f"""\
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        f"""\
 name: resume-card
 out: {out}
 defaults: {{engine: hf, model: {tiny_model_dir}, batch-rows: 2, max-new-tokens: 8, temperature: 1.0}}
 stages:
   - annotate-prm: {{id: labels, source: {traces}, input-kind: traces, k0: 2, k: 2, shard-size: 2}}
-""")
+""",
+    )
     first = rsynth("build", str(recipe), "--quiet")
     assert first.returncode == 0, first.stderr[-2000:]
     assert rsynth("card", str(out), "-o", str(out / "card-a")).returncode == 0

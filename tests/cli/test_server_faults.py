@@ -36,7 +36,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory, openai_server) -> dict:
     out = tmp / "clean"
     proc = rsynth(openai_args(inp, out, openai_server, *FAST), env)
     assert proc.returncode == 0, proc.stderr
-    return {"input": inp, "rows": _rows(out), "requests": openai_server.requests, "paid": openai_server.paid, "out": out}
+    return {
+        "input": inp,
+        "rows": _rows(out),
+        "requests": openai_server.requests,
+        "paid": openai_server.paid,
+        "out": out,
+    }
 
 
 @pytest.fixture()
@@ -45,10 +51,18 @@ def clean(reference: dict, openai_server) -> dict:
     return reference
 
 
-@pytest.mark.parametrize("fault", ["short", pytest.param("cut", marks=pytest.mark.slow), pytest.param("invalid_json", marks=pytest.mark.slow),
-                                   pytest.param("retry_after", marks=pytest.mark.slow)])
-def test_a_server_misbehaving_once_is_survived_with_identical_output(tmp_path: Path, openai_server, cli_env, clean,
-                                                                      fault: str) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "short",
+        pytest.param("cut", marks=pytest.mark.slow),
+        pytest.param("invalid_json", marks=pytest.mark.slow),
+        pytest.param("retry_after", marks=pytest.mark.slow),
+    ],
+)
+def test_a_server_misbehaving_once_is_survived_with_identical_output(
+    tmp_path: Path, openai_server, cli_env, clean, fault: str
+) -> None:
     openai_server.reset(fault=fault, faults=1)
     out = tmp_path / "out"
     proc = rsynth(openai_args(clean["input"], out, openai_server, *FAST), cli_env)
@@ -58,25 +72,46 @@ def test_a_server_misbehaving_once_is_survived_with_identical_output(tmp_path: P
     assert stats["request timeout (s)"] == 30 and stats["max retries"] == 2  # the client settings are on record
 
 
-def test_a_short_reply_is_one_line_never_cached_and_the_rerun_pays_each_completion_once(tmp_path: Path, openai_server, cli_env,
-                                                                                         clean) -> None:
+def test_a_short_reply_is_one_line_never_cached_and_the_rerun_pays_each_completion_once(
+    tmp_path: Path, openai_server, cli_env, clean
+) -> None:
     openai_server.reset(fault="short", faults=-1)
     out = tmp_path / "out"
-    args = openai_args(clean["input"], out, openai_server, "--request-timeout", "30", "--max-retries", "1", "--concurrency", "1")
+    args = openai_args(
+        clean["input"], out, openai_server, "--request-timeout", "30", "--max-retries", "1", "--concurrency", "1"
+    )
     failed = rsynth(args, cli_env)
-    one_line_error(failed, f"{openai_server.base_url}/chat/completions: invalid reply after 2 attempts: 1 choices for n=2",
-                   "nothing was cached")
+    one_line_error(
+        failed,
+        f"{openai_server.base_url}/chat/completions: invalid reply after 2 attempts: 1 choices for n=2",
+        "nothing was cached",
+    )
     assert failed.returncode == 2
     openai_server.reset()
     assert rsynth(args, cli_env).returncode == 0
-    assert _rows(out) == clean["rows"] and openai_server.requests == clean["requests"]  # the short replies were not replayed
+    assert (
+        _rows(out) == clean["rows"] and openai_server.requests == clean["requests"]
+    )  # the short replies were not replayed
 
 
-def test_a_server_that_never_answers_in_time_is_one_line_naming_the_option(tmp_path: Path, openai_server, cli_env, clean) -> None:
+def test_a_server_that_never_answers_in_time_is_one_line_naming_the_option(
+    tmp_path: Path, openai_server, cli_env, clean
+) -> None:
     openai_server.reset(fault="hold", faults=-1, hold=1.0)
-    proc = rsynth(openai_args(clean["input"], tmp_path / "out", openai_server, "--request-timeout", "0.2", "--max-retries", "1",
-                                "--concurrency", "1"),
-                  cli_env)
+    proc = rsynth(
+        openai_args(
+            clean["input"],
+            tmp_path / "out",
+            openai_server,
+            "--request-timeout",
+            "0.2",
+            "--max-retries",
+            "1",
+            "--concurrency",
+            "1",
+        ),
+        cli_env,
+    )
     one_line_error(proc, openai_server.base_url, "no reply within --request-timeout 0.2s after 2 attempts")
     # the failing prompt's 2 attempts; the next prompt may have started (one worker), the third never does
     assert proc.returncode == 2 and openai_server.requests in (2, 4)
@@ -88,10 +123,17 @@ def _finished_copy(clean: dict, tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize(("how", "place"), [("truncate", "data/shard-00000.arrow"), pytest.param("garbage", "errors/shard-00000.arrow", marks=pytest.mark.slow),
-                                            pytest.param("delete", "data/shard-00000.arrow", marks=pytest.mark.slow)])
-def test_a_damaged_shard_of_a_finished_run_is_redone_from_the_cache(tmp_path: Path, openai_server, cli_env, clean,
-                                                                     how: str, place: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "place"),
+    [
+        ("truncate", "data/shard-00000.arrow"),
+        pytest.param("garbage", "errors/shard-00000.arrow", marks=pytest.mark.slow),
+        pytest.param("delete", "data/shard-00000.arrow", marks=pytest.mark.slow),
+    ],
+)
+def test_a_damaged_shard_of_a_finished_run_is_redone_from_the_cache(
+    tmp_path: Path, openai_server, cli_env, clean, how: str, place: str
+) -> None:
     out = _finished_copy(clean, tmp_path)
     path = out / place
     if how == "delete":
@@ -108,9 +150,12 @@ def test_a_damaged_shard_of_a_finished_run_is_redone_from_the_cache(tmp_path: Pa
     assert doctor(out).problems == []
 
 
-@pytest.mark.parametrize("damage", [b'{"rsynth_version": "0.1', pytest.param(b"\xff\xfe\x00 not json", marks=pytest.mark.slow)])
-def test_a_damaged_manifest_is_one_line_and_overwrite_keeps_the_cache(tmp_path: Path, openai_server, cli_env, clean,
-                                                                       damage: bytes) -> None:
+@pytest.mark.parametrize(
+    "damage", [b'{"rsynth_version": "0.1', pytest.param(b"\xff\xfe\x00 not json", marks=pytest.mark.slow)]
+)
+def test_a_damaged_manifest_is_one_line_and_overwrite_keeps_the_cache(
+    tmp_path: Path, openai_server, cli_env, clean, damage: bytes
+) -> None:
     out = _finished_copy(clean, tmp_path)
     (out / MANIFEST).write_bytes(damage)
     args = openai_args(clean["input"], out, openai_server, *FAST)
@@ -122,8 +167,9 @@ def test_a_damaged_manifest_is_one_line_and_overwrite_keeps_the_cache(tmp_path: 
 
 
 @pytest.mark.parametrize("how", ["truncate", pytest.param("garbage", marks=pytest.mark.slow)])
-def test_a_damaged_cache_never_breaks_a_finished_run_and_is_moved_aside(tmp_path: Path, openai_server, cli_env, clean,
-                                                                         how: str) -> None:
+def test_a_damaged_cache_never_breaks_a_finished_run_and_is_moved_aside(
+    tmp_path: Path, openai_server, cli_env, clean, how: str
+) -> None:
     out = _finished_copy(clean, tmp_path)
     cache = out / "cache.sqlite"
     for side in ("cache.sqlite-wal", "cache.sqlite-shm"):
@@ -168,8 +214,10 @@ def test_client_settings_are_recipe_keys_outside_the_stage_hash(tmp_path: Path) 
 
     def recipe(extra: str) -> Path:
         path = tmp_path / f"r{len(extra)}.yaml"
-        path.write_text(f"name: t\nout: {tmp_path / 'out'}\ndefaults: {{engine: openai, model: tiny{extra}}}\n"
-                        f"stages:\n  - solutions: {{id: s, source: {source}, fields: [problem=question]}}\n")
+        path.write_text(
+            f"name: t\nout: {tmp_path / 'out'}\ndefaults: {{engine: openai, model: tiny{extra}}}\n"
+            f"stages:\n  - solutions: {{id: s, source: {source}, fields: [problem=question]}}\n"
+        )
         return path
 
     plain, tuned = load_recipe(recipe("")), load_recipe(recipe(", request-timeout: 7.5, max-retries: 1"))

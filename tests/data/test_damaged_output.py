@@ -55,8 +55,9 @@ def reference(tmp_path: Path) -> dict[str, list]:
 
 @pytest.mark.parametrize("how", ["truncate", "garbage", "delete"])
 @pytest.mark.parametrize("shard", ["data/shard-00004.arrow", "data/shard-00009.arrow", "errors/shard-00002.arrow"])
-def test_a_damaged_shard_is_dropped_and_only_what_followed_it_is_redone(tmp_path: Path, reference, capfd, how: str,
-                                                                         shard: str) -> None:
+def test_a_damaged_shard_is_dropped_and_only_what_followed_it_is_redone(
+    tmp_path: Path, reference, capfd, how: str, shard: str
+) -> None:
     out = tmp_path / "out"
     _write(out)
     before = json.loads((out / MANIFEST).read_text())
@@ -108,7 +109,9 @@ def test_doctor_finds_each_problem_in_one_line(tmp_path: Path) -> None:
     assert report.problems == [] and report.shards == 10 + 5 and report.rows == 2 * N + 5
     (out / "data" / "shard-00099.arrow").write_bytes((out / "data" / "shard-00000.arrow").read_bytes())
     (out / "cache.sqlite").write_bytes(b"not sqlite" * 50)
-    (out / "README.md").write_text("---\nconfigs:\n- config_name: x\n  data_files:\n  - split: train\n    path: nothing/*.arrow\n---\n")
+    (out / "README.md").write_text(
+        "---\nconfigs:\n- config_name: x\n  data_files:\n  - split: train\n    path: nothing/*.arrow\n---\n"
+    )
     manifest = json.loads((out / MANIFEST).read_text())
     manifest["complete"] = False
     (out / MANIFEST).write_text(json.dumps(manifest))

@@ -47,8 +47,15 @@ def test_bad_replies_are_retried_and_the_result_is_the_healthy_one(server, clean
     assert server.requests == len(PROMPTS) + 1  # one failed attempt, then each prompt once
 
 
-@pytest.mark.parametrize(("fault", "said"), [("short", "2 choices for n=3"), ("invalid_json", "a body that is not JSON: '<html>"),
-                                             ("no_finish", "choice 0 has no finish_reason"), ("cut", "RemoteProtocolError")])
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("short", "2 choices for n=3"),
+        ("invalid_json", "a body that is not JSON: '<html>"),
+        ("no_finish", "choice 0 has no finish_reason"),
+        ("cut", "RemoteProtocolError"),
+    ],
+)
 def test_a_server_that_keeps_misbehaving_is_one_line_naming_it(server, fault: str, said: str) -> None:
     server.reset(fault=fault, faults=-1)
     with pytest.raises(EngineRequestError) as info:
@@ -85,8 +92,14 @@ def test_reply_problem_names_what_is_wrong() -> None:
     assert reply_problem(good, 2) is None
     assert reply_problem(good, 3) == "2 choices for n=3"
     assert reply_problem({"error": "x"}, 1).startswith("no `choices` list")
-    assert reply_problem({"choices": [{"index": 0, "message": {"content": None}, "finish_reason": "stop"}]}, 1) == "choice 0 has no text"
-    assert reply_problem({"choices": [{"index": 1, "text": "a", "finish_reason": "length"}]}, 1) == "choice indexes are not 0..0"
+    assert (
+        reply_problem({"choices": [{"index": 0, "message": {"content": None}, "finish_reason": "stop"}]}, 1)
+        == "choice 0 has no text"
+    )
+    assert (
+        reply_problem({"choices": [{"index": 1, "text": "a", "finish_reason": "length"}]}, 1)
+        == "choice indexes are not 0..0"
+    )
 
 
 def test_a_reply_held_past_the_timeout_is_retried(server, clean) -> None:
@@ -142,7 +155,9 @@ def test_a_stored_entry_that_does_not_match_its_request_is_a_miss(server, clean,
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncate"])
-def test_a_damaged_cache_file_is_moved_aside_with_one_warning(server, clean, tmp_path: Path, capfd, damage: str) -> None:
+def test_a_damaged_cache_file_is_moved_aside_with_one_warning(
+    server, clean, tmp_path: Path, capfd, damage: str
+) -> None:
     path = tmp_path / "cache.sqlite"
     cached = CachedEngine(_engine(server), path)
     cached.generate(PROMPTS, PARAMS)

@@ -30,7 +30,7 @@ CASES = [
     ("misspelt key", GOOD.replace("n-samples: 2", "n_samples: 2"),
      "r.yaml:7: stages[1].solutions: unknown key 'n_samples' (did you mean 'n-samples'?)"),
     ("missing key", GOOD.replace("      n: 4\n", "      template: arithmetic\n"),
-     "r.yaml:4: stages[0].problems: missing key 'n' (Number of problems.)"),
+     "r.yaml:4: stages[0].problems: missing key 'n' (Number of problems; with --from, rewrites in total (spread evenly over the seeds, first seeds first).)"),
     ("wrong type", GOOD.replace("n-samples: 2", "n-samples: two"),
      "r.yaml:7: stages[1].solutions: key 'n-samples' must be an integer, got 'two'"),
     ("bad choice", GOOD.replace("      n: 4\n", "      n: 4\n      template: arithmatic\n"),
