@@ -53,7 +53,8 @@ class ServerUnavailable(EngineRequestError):
 
 
 # headers sent with the requests of the current task, on top of the client's (a fleet's X-Session-ID)
-REQUEST_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("rsynth_request_headers", default=None)
+REQUEST_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("rsynth_request_headers",
+                                                                                       default=None)
 
 
 class RequestTooLong(EngineRequestError):
