@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.rsynth-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install lint test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-decontam bench-verify bench-judge clean
+.PHONY: install lint test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-fleet bench-decontam bench-verify bench-judge clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -64,6 +64,9 @@ bench: install
 
 bench-occupancy: install
 	$(PY) bench/annotate_occupancy.py
+
+bench-fleet: install
+	$(PY) bench/fleet.py
 
 bench-decontam: install
 	$(PY) bench/decontam_throughput.py

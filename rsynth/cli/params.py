@@ -35,6 +35,8 @@ def _options(group: str, cls: type, overrides: dict[str, Any]) -> list[inspect.P
         if not meta["cli"]:
             continue
         default = overrides.get(f.name, f.default if f.default is not MISSING else ...)
+        if meta["kind"] == "strs" and isinstance(default, str):
+            default = [default]  # a repeatable option whose default is one value (recipes write it as a string)
         option = typer.Option(default, meta["flag"], *meta["aliases"], help=meta["help"] or None, envvar=meta["envvar"], show_envvar=False)
         out.append(inspect.Parameter(f"{group}__{f.name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=typ))
         for alias in meta["hidden_aliases"]:

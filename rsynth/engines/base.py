@@ -53,6 +53,9 @@ class Prompt:
 
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs
     assistant_prefix: str = ""
+    # which requests a fleet keeps on one server (rsynth.engines.routing); "": the chat before the
+    # assistant's turn. Not part of the request's identity (equality, cache keys).
+    route: str = field(default="", compare=False)
 
     @classmethod
     def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "") -> "Prompt":

@@ -263,13 +263,18 @@ def _entry(value: str, n: int) -> list[Completion] | None:
 def usage(engine: Engine) -> dict[str, int]:
     """What this process has asked of `engine`: prompts sent to the model, prompts answered from the
     completion cache, and completions the model generated (cached ones are not generated again)."""
+    inner = getattr(engine, "inner", engine)
     return {"engine prompts sent": getattr(engine, "misses", engine.stats.prompts),
             "prompts served from cache": getattr(engine, "hits", 0),
-            "completions generated": engine.stats.completions}
+            "completions generated": engine.stats.completions,
+            **(inner.server_usage() if hasattr(inner, "server_usage") else {})}  # a fleet's per-server counters
 
 
 def usage_since(engine: Engine, before: dict[str, int]) -> dict[str, Any]:
-    """`usage` since `before` was taken, as the "... this run" figures a stage reports, and the
-    client settings the run used (a server engine's --request-timeout and --max-retries)."""
-    since = {f"{key} this run": value - before[key] for key, value in usage(engine).items()}
-    return {**since, **engine.client_settings()}
+    """`usage` since `before` was taken, as the "... this run" figures a stage reports (a server that
+    joined a fleet meanwhile counts from zero), and the client settings the run used (a server
+    engine's --request-timeout and --max-retries)."""
+    from rsynth.engines.fleet import usage_rates
+
+    delta = {key: value - before.get(key, 0) for key, value in usage(engine).items()}
+    return {**{f"{key} this run": value for key, value in delta.items()}, **usage_rates(delta), **engine.client_settings()}

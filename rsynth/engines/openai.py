@@ -23,6 +23,7 @@ backoff and one-line error as the thread-pool path; both paths share the retry d
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import random
 import re
@@ -44,6 +45,16 @@ _LENGTH_MESSAGE = re.compile(r"context[ _]length|maximum context|context size|co
 
 class EngineRequestError(Exception):
     """The server refused a request in a way retrying cannot fix (bad model name, bad params)."""
+
+
+class ServerUnavailable(EngineRequestError):
+    """The server did not answer (connection, timeout, 5xx) through all retries: a fleet sends the
+    request to another server (rsynth.engines.fleet); a lone engine stops the run with it."""
+
+
+# headers sent with the requests of the current task, on top of the client's (a fleet's X-Session-ID)
+REQUEST_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("rsynth_request_headers",
+                                                                                       default=None)
 
 
 class RequestTooLong(EngineRequestError):
@@ -122,9 +133,9 @@ class OpenAIEngine(Engine):
         if exc is not None:
             if last:
                 if isinstance(exc, httpx.TimeoutException):
-                    raise EngineRequestError(f"{url}: no reply within --request-timeout {self._timeout:g}s {tries}; "
+                    raise ServerUnavailable(f"{url}: no reply within --request-timeout {self._timeout:g}s {tries}; "
                                              "raise --request-timeout or --max-retries") from None
-                raise EngineRequestError(f"{url}: {type(exc).__name__} {tries}: {exc}") from None
+                raise ServerUnavailable(f"{url}: {type(exc).__name__} {tries}: {exc}") from None
             return self._backoff(attempt)
         assert resp is not None
         if resp.status_code == 200:
@@ -143,6 +154,7 @@ class OpenAIEngine(Engine):
         if resp.status_code not in RETRY_STATUS or last:
             message = _server_message(resp)
             error = RequestTooLong if is_length_error(resp.status_code, message) else EngineRequestError
+            error = ServerUnavailable if resp.status_code in RETRY_STATUS else error
             raise error(f"{url}: HTTP {resp.status_code}: {message}")
         wait = retry_after(resp.headers.get("retry-after"))
         return self._backoff(attempt) if wait is None else min(wait, self.retry_after_cap)
@@ -171,7 +183,7 @@ class OpenAIEngine(Engine):
             async with slots:
                 try:
                     with self.stats.in_flight.hold(body["n"]):
-                        resp = await client.post(url, json=body)
+                        resp = await client.post(url, json=body, headers=REQUEST_HEADERS.get() or None)
                 except (httpx.TransportError, httpx.TimeoutException) as exc:
                     data = self._settle(url, attempt, body, None, exc)
                 else:

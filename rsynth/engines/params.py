@@ -24,7 +24,11 @@ CLIENT_KEYS = ("request-timeout", "max-retries")
 class EngineParams:
     engine: str = param("auto", "--engine", "hf | vllm | openai | auto (vllm when importable and a GPU is present, else hf).", choices=ENGINES)
     model: str | None = param(None, "--model", "HF model id or local path; default: the embedded SmolLM2-135M-Instruct.", aliases=("-m",))
-    base_url: str = param("http://127.0.0.1:8000/v1", "--base-url", "OpenAI-compatible server URL (--engine openai).")
+    base_url: list[str] = param("http://127.0.0.1:8000/v1", "--base-url",
+                                "OpenAI-compatible server URL (--engine openai); repeat it (recipes: a list) for a fleet "
+                                "routed by question (docs/scale.md).", kind="strs")
+    endpoints: str | None = param(None, "--endpoints", "File of server URLs, one a line (optionally 'URL CONCURRENCY'), "
+                                  "re-read while running: servers join and leave a fleet run (--engine openai).")
     api_key: str | None = param(None, "--api-key", "API key for --engine openai (recipes: $OPENAI_API_KEY).", envvar="OPENAI_API_KEY",
                                 recipe=False)
     concurrency: int = param(32, "--concurrency", "Requests in flight (--engine openai).")
@@ -51,6 +55,13 @@ class EngineParams:
         """The engine, wrapped in the completion cache at `cache` when given."""
         from rsynth.engines.registry import build_engine
 
-        return build_engine(self.engine, self.model, base_url=self.base_url, api_key=self.api_key, concurrency=self.concurrency,
-                            batch_rows=self.batch_rows, cache=cache,
+        return build_engine(self.engine, self.model, base_url=self.base_urls(), api_key=self.api_key, concurrency=self.concurrency,
+                            batch_rows=self.batch_rows, cache=cache, endpoints=self.endpoints,
                             timeout=self.request_timeout, max_retries=self.max_retries)
+
+    def base_urls(self) -> list[str]:
+        """The --base-url values (one string from older callers and recipes); at its default it is left
+        out when an endpoints file names the servers."""
+        urls = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
+        default = type(self).__dataclass_fields__["base_url"].default
+        return [] if self.endpoints and urls == [default] else urls
