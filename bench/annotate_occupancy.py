@@ -129,7 +129,7 @@ class SimEngine(Engine):
         while self.waiting and self.running < self.capacity:
             req = self.waiting[0]
             if req.admitted == 0:
-                self.now += PREFILL  # once per request: its samples share the prompt's prefill
+                self.now += self._prefill(req)  # once per request: its samples share the prompt's prefill
             take = min(len(req.lengths) - req.admitted, self.capacity - self.running)
             for n in req.lengths[req.admitted : req.admitted + take]:
                 self._order += 1
@@ -140,16 +140,28 @@ class SimEngine(Engine):
             if req.admitted == len(req.lengths):
                 self.waiting.popleft()
 
+    def _prefill(self, req: SimRequest) -> float:
+        """Seconds to admit a request (bench/fleet.py's servers charge only what their prefix cache misses)."""
+        return PREFILL
+
+    def _decode_time(self, end: int) -> float:
+        """Seconds of decode steps from now to step `end` with the sequences running now."""
+        return (end - self.step_no) * (STEP_BASE + STEP_PER_SEQ * self.running)
+
     def _advance(self) -> None:
         """Admit what fits, then decode up to the next sequence end and finish what ends there."""
         self._admit()
         if not self.heap:
             return
         end = self.heap[0].end_step
-        dt = (end - self.step_no) * (STEP_BASE + STEP_PER_SEQ * self.running)
+        dt = self._decode_time(end)
         self.now += dt
         if not self.waiting and self.running < self.capacity:
             self.starved_s += dt
+        self._finish(end)
+
+    def _finish(self, end: int) -> None:
+        """Step `end` reached: its sequences end, and requests whose last sequence ended return."""
         self.step_no = end
         while self.heap and self.heap[0].end_step == end:
             seq = heapq.heappop(self.heap)

@@ -63,24 +63,28 @@ def make_input(path: Path, rows: int, seed: int = 0) -> None:
             out.write(json.dumps({"id": f"syn-{i}", "problem": t, "answer": str(rng.randint(0, 999))}) + "\n")
 
 
-PROBE = ROOT / "tests" / "fixtures" / "paraphrase_probe.jsonl"
+PROBE = ROOT / "tests" / "fixtures" / "decontam_probe.jsonl"
 
 
 def make_semantic_input(path: Path, rows: int, seed: int = 0) -> None:
-    """Realistic clean maths rows (GSM8K-train, numbers near their own size) + 1% probe paraphrases."""
+    """Realistic clean maths rows with their answers (GSM8K-train, numbers near their own size) + 1%
+    rephrased benchmark items from the probe (maths with answers, code with solutions)."""
     rng = random.Random(seed)
-    train = [json.loads(line)["question"] for line in SEEDS.open()]
-    paraphrases = [json.loads(line)["problem"] for line in PROBE.open() if '"paraphrase"' in line]
+    train = [json.loads(line) for line in SEEDS.open()]
+    rephrased = [r for r in map(json.loads, PROBE.open()) if r["kind"] == "rephrase"]
     number = re.compile(r"\d+")
     with path.open("w") as out:
         for i in range(rows):
             if i % 100 == 50:
-                t = paraphrases[(i // 100) % len(paraphrases)]
-            elif i < len(train):
-                t = train[i]
+                r = rephrased[(i // 100) % len(rephrased)]
+                row = {"problem": r["problem"], "answer": r["answer"], "solution": r["solution"]}
             else:
-                t = number.sub(lambda m: str(rng.randint(max(1, int(m.group()) // 2), max(2, int(m.group()) * 2))), train[i % len(train)])
-            out.write(json.dumps({"id": f"syn-{i}", "problem": t}) + "\n")
+                t = train[i % len(train)]
+                answer = t["answer"].split("####")[-1].strip()
+                q = t["question"] if i < len(train) else number.sub(lambda m: str(rng.randint(max(1, int(m.group()) // 2),
+                                                                                                max(2, int(m.group()) * 2))), t["question"])
+                row = {"problem": q, "answer": answer, "solution": None}
+            out.write(json.dumps({"id": f"syn-{i}", **row}) + "\n")
 
 
 def _peak_mb() -> float:
@@ -91,10 +95,11 @@ def _peak_mb() -> float:
 
 
 def child_rsynth(inp: Path, out: Path, workers: int) -> dict:
-    from rsynth.decontam.pipeline import Options, run
+    from rsynth.decontam.params import DecontamParams
+    from rsynth.decontam.pipeline import run
 
     start = time.perf_counter()
-    report = run(Options(input=str(inp), out=out, against=["all"], workers=workers, overwrite=True))
+    report = run(str(inp), out, DecontamParams(workers=workers), overwrite=True)
     seconds = time.perf_counter() - start
     return {"rows": report["rows"], "removed": report["removed"], "seconds": seconds, "peak_mb": _peak_mb()}
 
@@ -108,13 +113,15 @@ def _cpu_seconds() -> float:
 
 
 def child_semantic(inp: Path, out: Path, mode: str) -> dict:
-    """One `--semantic` run; `mode` is cold, warm, all (warm, embed every row) or ngram (no semantic)."""
+    """One run; `mode` is cold (fresh cache), warm, noanswers (warm, answers and programs ignored),
+    all (warm, embed every row) or ngram (no semantic)."""
     from rsynth.decontam.paraphrase import SemanticConfig
-    from rsynth.decontam.pipeline import Options, run
+    from rsynth.decontam.params import DecontamParams
+    from rsynth.decontam.pipeline import run
 
     start, cpu = time.perf_counter(), _cpu_seconds()
-    opts = Options(input=str(inp), out=out, against=["all"], semantic=mode != "ngram", semantic_config=SemanticConfig(embed_all=mode == "all"), overwrite=True)
-    report = run(opts)
+    off = {"answer_column": "none", "solution_column": "none", "tests_column": "none"} if mode == "noanswers" else {}
+    report = run(str(inp), out, DecontamParams(semantic=mode != "ngram", **off), SemanticConfig(embed_all=mode == "all"), overwrite=True)
     seconds = time.perf_counter() - start
     sem = report.get("semantic") or {}
     removed = report["removed_by"]
@@ -140,11 +147,19 @@ def semantic_table(rows: int, cache: str | None) -> None:
         head.write_text("".join(line for _, line in zip(range(small), inp.open())))
         os.environ["RSYNTH_CACHE"] = cache or f"{tmp}/cache"  # a private cache: the first run is truly cold
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        runs = (("cold (reference embeddings built)", "cold", inp, rows), ("warm", "warm", inp, rows),
+        one = Path(tmp) / "one.jsonl"
+        one.write_text(next(iter(inp.open())))
+        runs = (("first run on a fresh cache, 1 row (time to first row)", "cold", one, 1),
+                ("first run on a fresh cache", "cold", inp, rows), ("warm", "warm", inp, rows),
+                ("warm, answers and programs ignored", "noanswers", inp, rows),
                 ("warm, embed every row (no gate, no lexical screen)", "all", head, small), ("n-gram stages only", "ngram", inp, rows))
-        runs = runs[1:] if cache else runs
-        for label, mode, path, n in runs:
-            r = _spawn("semantic", str(path), f"{tmp}/out-{mode}", mode)
+        runs = runs[2:] if cache else runs
+        for k, (label, mode, path, n) in enumerate(runs):
+            if mode == "cold" and not cache:
+                os.environ["RSYNTH_CACHE"] = f"{tmp}/cache-{k}"  # each cold run gets a fresh cache
+            elif not cache:
+                os.environ["RSYNTH_CACHE"] = f"{tmp}/cache-1"
+            r = _spawn("semantic", str(path), f"{tmp}/out-{k}", mode)
             lines.append(f"| {n:,} | {label} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['cpu']:.1f} | {r['rows'] / r['cpu']:,.0f} | "
                          f"{r['embedded']:,} | {r['semantic_removed']:,} | {r['peak_mb']:.0f} | {os.getloadavg()[0]:.1f} |")
             print(lines[-1], flush=True)

@@ -7,7 +7,7 @@ metadata defined here; this module imports neither of them.
 from __future__ import annotations
 
 import typing
-from dataclasses import Field, field, fields
+from dataclasses import Field, asdict, field, fields, is_dataclass
 from typing import Any
 
 from rsynth.errors import UserError
@@ -28,11 +28,9 @@ def parse_range(spec: str, option: str) -> tuple[float, float]:
 # -- config dataclasses: one declaration per parameter -------------------------------------------
 # A stage's parameters are the fields of one dataclass. Each field's metadata (from `param`) gives
 # its command-line flag, help text and choices; `recipe_key` is the flag without its dashes. The
-# Typer options (`typer_params`) and the recipe keys (`recipe_fields`) are generated from the
-# fields, so the command, the recipe and the config cannot drift apart. Validation lives in the
+# Typer options (`rsynth.cli.params.with_configs`) and the recipe keys (`rsynth.recipes.stages.config_fields`)
+# are generated from the fields, so the command, the recipe and the config cannot drift apart. Validation lives in the
 # dataclass's `__post_init__` and raises `UserError` naming the flag.
-
-REQUIRED = object()
 
 
 def param(default: Any, flag: str, help: str = "", *, choices: tuple[str, ...] = (), aliases: tuple[str, ...] = (),
@@ -53,6 +51,15 @@ def params_of(cls: type) -> list[tuple[Field, dict[str, Any], Any]]:
     return [(f, f.metadata["rsynth"], hints[f.name]) for f in fields(cls) if "rsynth" in f.metadata]
 
 
+def build_config(cls: type, values: dict[str, Any]) -> Any:
+    """`cls(**values)`, its validation's ValueError (a config below the CLI layer, e.g. a search's)
+    turned into the one-line UserError every bad option gets."""
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def recipe_key(meta: dict[str, Any]) -> str:
     return meta["flag"].split("/")[0].lstrip("-")
 
@@ -69,7 +76,8 @@ def validate_choices(obj: Any) -> None:
 
 
 ANSWER_FALLBACK_HELP = ("Math answer extraction, the same in generate solutions and annotate-prm: comma-separated order of "
-                        "boxed, answer-is, hashes, last-number (last number of the last step); a solution none matches is no_answer.")
+                        "boxed, final-answer (a `Final Answer:` line), answer-is, hashes, last-math, last-number (last number of the last "
+                        "step); a solution none matches is no_answer.")
 
 
 def answer_fallback(spec: str, where: str = "") -> str:
@@ -81,3 +89,22 @@ def answer_fallback(spec: str, where: str = "") -> str:
         return ",".join(parse_answer_fallback(spec))
     except ValueError as exc:
         raise UserError(f"{where}{exc}") from None
+
+
+def fingerprint(config: Any, *, omit_at: dict[str, Any] | None = None, **names: str) -> dict[str, Any]:
+    """What in a stage's config determines its output, for its run key: EVERY field of the dataclass
+    `config`, so a field added later can never be forgotten (a forgotten one would resume a stale run).
+
+    `names` renames fields (run keys written before this helper keep their short names); a field in
+    `omit_at` is left out while it holds that value (a field added later leaves older run keys as they
+    were). Sampling parameters (anything with `provenance()` and `seed`) count by both."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if omit_at and f.name in omit_at and value == omit_at[f.name]:
+            continue
+        if hasattr(value, "provenance") and hasattr(value, "seed"):
+            out[names.get(f.name, f.name)], out["seed"] = value.provenance(), value.seed
+        else:
+            out[names.get(f.name, f.name)] = asdict(value) if is_dataclass(value) else value
+    return out

@@ -58,8 +58,30 @@ LONGEST_FIRST = ("recipes/test_build.py", "pipelines/test_annotate.py", "cli/tes
                  "decontam/test_probe.py")
 
 
+PROCESS_FIXTURES = {"lean_run", "cli_env"}  # a wasm Lean run; the real CLI in a subprocess
+
+
+def starts_processes(item: pytest.Item) -> bool:
+    """A test that runs the CLI or another interpreter in a subprocess (seconds of imports each), or
+    Lean: `make test-fast` leaves these out (they are marked `slow`; `make test` runs them)."""
+    fn = getattr(item, "function", None)
+    if fn is None:
+        return False
+    names = set(fn.__code__.co_names)
+    helpers = [fn.__globals__.get(n) for n in names]  # one level down: a module's own helper that runs the child
+    helper_spawns = any(getattr(h, "__code__", None) is not None and "subprocess" in h.__code__.co_names
+                        and h.__module__ == fn.__module__ for h in helpers)
+    cli = fn.__globals__.get("rsynth")
+    return bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))) or "subprocess" in names or helper_spawns or (
+        "rsynth" in names and callable(cli) and not isinstance(cli, type(pytest)))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest files first (stable: each file keeps its own order)."""
+    """Subprocess and Lean tests are slow; longest files first (stable: each file keeps its own order)."""
+    for item in items:
+        if starts_processes(item):
+            item.add_marker(pytest.mark.slow)
+
     def rank(item: pytest.Item) -> int:
         path = item.path.as_posix()
         return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith("tests/" + name)), len(LONGEST_FIRST))

@@ -32,15 +32,13 @@ def _stop_inside(name: str, target: int) -> None:
     real = getattr(shards, name)
     count = {"n": 0}
 
-    def hooked(path: Path, *args) -> None:
-        if name == "write_arrow":
-            real(path, *args)
+    def hooked(path: Path, *args):
+        result = real(path, *args) if name == "write_arrow" else None  # write_arrow returns the shard's size and hash
         count["n"] += 1
         if count["n"] == target:
             print("READY", flush=True)
             time.sleep(2.0)
-        if name != "write_arrow":
-            real(path, *args)
+        return result if name == "write_arrow" else real(path, *args)
 
     setattr(shards, name, hooked)
 

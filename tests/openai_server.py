@@ -8,7 +8,13 @@ timeout paths are exercised over real HTTP:
 * `delay=S`: sleep S seconds before answering (the client's timeout must fire);
 * a prompt longer than the engine's context: 400 with vLLM's "maximum context length" wording;
 * `barrier=K`: hold each request until K are in flight at once (proves the client sends concurrently;
-  if they never arrive together the request fails with 400 instead of hanging).
+  if they never arrive together the request fails with 400 instead of hanging);
+* `fault=F, faults=N` (opt-in; N=-1: every request): the first N requests misbehave as F --
+  `short` (200 with one choice fewer than `n`), `invalid_json` (200 with an HTML error page),
+  `no_finish` (200, choices without a finish_reason), `retry_after` (429 with `Retry-After:
+  retry_after`, a number of seconds or an HTTP date), `hold` (the right reply after `hold` seconds,
+  past a short client timeout) and `cut` (headers and half the body, then the connection closes).
+  `paid` counts the completions the engine generated, so a test can prove none was paid twice.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from typing import Any
 from rsynth.engines.base import Engine, Prompt, PromptTooLong, SamplingParams
 
 
+FAULTS = ("short", "invalid_json", "no_finish", "retry_after", "hold", "cut")
+
+
 class ChatServer:
     def __init__(self, engine: Engine, *, model_name: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.engine = engine
@@ -29,6 +38,11 @@ class ChatServer:
         self.fail_first = 0
         self.delay = 0.0
         self.barrier: threading.Barrier | None = None
+        self.fault: str | None = None
+        self.faults = 0
+        self.retry_after = "1"
+        self.hold = 0.0
+        self.paid = 0  # completions the engine generated (every choice of every request it ran)
         self.requests = 0  # every POST received, failed ones included
         self.bodies: list[dict[str, Any]] = []
         self.in_flight = 0
@@ -44,7 +58,8 @@ class ChatServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def reset(self, *, fail_first: int = 0, delay: float = 0.0, barrier: int = 0) -> None:
+    def reset(self, *, fail_first: int = 0, delay: float = 0.0, barrier: int = 0, fault: str | None = None, faults: int = 0,
+              retry_after: str = "1", hold: float = 0.0) -> None:
         """Set the misbehaviour knobs and zero the counters (one test at a time uses the server), once
         requests an earlier test abandoned (client timeouts) have drained, so in-flight counts are fresh."""
         deadline = time.time() + 30
@@ -53,7 +68,9 @@ class ChatServer:
         with self._count_lock:
             self.fail_first, self.delay = fail_first, delay
             self.barrier = threading.Barrier(barrier, timeout=30) if barrier > 1 else None
-            self.requests, self.bodies, self.max_in_flight = 0, [], 0
+            assert fault in (None, *FAULTS), fault
+            self.fault, self.faults, self.retry_after, self.hold = fault, faults, retry_after, hold
+            self.requests, self.bodies, self.max_in_flight, self.paid = 0, [], 0, 0
 
     def start(self) -> "ChatServer":
         self._thread.start()
@@ -88,6 +105,7 @@ class ChatServer:
         try:
             with self._engine_lock:
                 comps = self.engine.generate([Prompt(tuple(pairs), prefix)], params)[0]
+                self.paid += len(comps)
         except PromptTooLong as exc:  # worded as vLLM words it
             return 400, {"error": {"message": f"This model's maximum context length is exceeded: {exc}", "type": "BadRequestError"}}
         choices = [
@@ -112,16 +130,40 @@ class ChatServer:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+            def _reply(self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None,
+                       cut: bool = False) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "application/json" if not isinstance(payload, bytes) else "text/html")
                 self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
                 self.end_headers()
                 try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                    self.wfile.write(data[: len(data) // 2] if cut else data)
+                    if cut:  # the connection drops mid-body: the client sees fewer bytes than promised
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                except (BrokenPipeError, ConnectionResetError, OSError):  # the client gave up (timeout test)
                     pass
+
+            def _misbehave(self, fault: str, body: dict[str, Any]) -> None:
+                if fault == "retry_after":
+                    self._reply(429, {"error": {"message": "rate limited"}}, {"Retry-After": server.retry_after})
+                    return
+                if fault == "invalid_json":
+                    self._reply(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+                    return
+                if fault == "hold":
+                    time.sleep(server.hold)
+                status, payload = server.complete(body)
+                if status == 200 and fault == "short":
+                    payload["choices"] = payload["choices"][:-1]
+                if status == 200 and fault == "no_finish":
+                    for c in payload["choices"]:
+                        c["finish_reason"] = None
+                self._reply(status, payload, cut=fault == "cut")
 
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("Content-Length") or 0)
@@ -130,6 +172,7 @@ class ChatServer:
                     server.requests += 1
                     server.bodies.append(body)
                     fail = server.requests <= server.fail_first
+                    fault = server.fault if server.fault and (server.faults < 0 or server.requests <= server.faults) else None
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     barrier, delay = server.barrier, server.delay
@@ -148,6 +191,9 @@ class ChatServer:
                             return
                     if delay:
                         time.sleep(delay)
+                    if fault:
+                        self._misbehave(fault, body)
+                        return
                     status, payload = server.complete(body)
                     self._reply(status, payload)
                 finally:

@@ -67,20 +67,26 @@ def test_math500_answer_is_phrase() -> None:
         assert extract_final_answer(f"Some work.\nThe answer is: ${ans}$.") == ans, row["id"]
 
 
-def test_last_boxed_takes_the_last_box_and_fbox() -> None:
-    assert last_boxed("\\boxed{1} then \\boxed{\\frac{2}{3}}") == "\\frac{2}{3}"
-    assert last_boxed("\\fbox{7}") == "7"
-    assert last_boxed("\\boxed{unclosed") is None
-    assert last_boxed("no box") is None
+@pytest.mark.parametrize(("text", "expected"), [
+    ("\\boxed{1} then \\boxed{\\frac{2}{3}}", "\\frac{2}{3}"),  # the last box
+    ("\\fbox{7}", "7"),
+    ("\\boxed{unclosed", None),
+    ("no box", None),
+])
+def test_last_boxed_takes_the_last_box_and_fbox(text, expected) -> None:
+    assert last_boxed(text) == expected
 
 
-def test_extract_priorities() -> None:
-    """A box beats 'The answer is', which beats '####'; no marker at all is None, not a guess."""
-    assert extract_final_answer("The answer is 4. \\boxed{5}") == "5"
-    assert extract_final_answer("#### 3\nThe answer is: 4") == "4"
-    assert extract_final_answer("The final answer is $\\boxed{12}$") == "12"
-    assert extract_final_answer("just 42") is None
-    assert extract_final_answer("The answer is:   ") is None
+# A box beats 'The answer is', which beats '####'; no marker at all is None, not a guess.
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The answer is 4. \\boxed{5}", "5"),
+    ("#### 3\nThe answer is: 4", "4"),
+    ("The final answer is $\\boxed{12}$", "12"),
+    ("just 42", None),
+    ("The answer is:   ", None),
+])
+def test_extract_priorities(text, expected) -> None:
+    assert extract_final_answer(text) == expected
 
 
 STEP_TEXT = "Let me think.\nStep 1: add 2 and 3.\nIt is 5.\nStep 2: double it.\n\nStep 3: The answer is: 10"
@@ -120,21 +126,44 @@ def test_auto_splits_numbered_list_paragraphs_into_items() -> None:
     assert split_steps("Intro\n\n1. only one item\n\nend") == ["Intro", "1. only one item", "end"]
 
 
-def test_answer_fallback_chain_order_and_last_number() -> None:
+def test_the_default_answer_fallback_chain() -> None:
     """The default chain adds the last number of the last step after the explicit markers."""
-    from rsynth.answers import DEFAULT_ANSWER_FALLBACK, extract_answer, last_number, parse_answer_fallback
+    from rsynth.answers import DEFAULT_ANSWER_FALLBACK, parse_answer_fallback
 
-    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "answer-is", "hashes", "last-number")
-    assert extract_answer("Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.") == "13"
-    assert extract_answer("Sara now has 7 + 6 = 13 pencils.", "boxed,answer-is,hashes") is None
-    assert extract_answer("The answer is 4.\n\nso 9") == "4"  # a marker beats the number fallback
-    assert extract_answer("#### 3\nThe answer is: 4", "hashes,answer-is") == "3"  # the order is the user's
-    assert last_number("It costs $1,250.50 in total.") == "1250.50" and last_number("x is -4.") == "-4"
-    assert last_number("5-3 is the difference") == "3" and last_number("no digits here") is None
-    assert extract_answer("first 12\n\nthen nothing") is None  # only the LAST step is read
-    for bad in ("", "boxed,boxed", "boxed,guess"):
-        with pytest.raises(ValueError):
-            parse_answer_fallback(bad)
+    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "final-answer", "answer-is", "hashes", "last-number")
+
+
+@pytest.mark.parametrize(("text", "chain", "expected"), [
+    ("Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.", None, "13"),
+    ("Sara now has 7 + 6 = 13 pencils.", "boxed,answer-is,hashes", None),
+    ("The answer is 4.\n\nso 9", None, "4"),  # a marker beats the number fallback
+    ("#### 3\nThe answer is: 4", "hashes,answer-is", "3"),  # the order is the user's
+    ("first 12\n\nthen nothing", None, None),  # only the LAST step is read
+])
+def test_answer_fallback_chain_order(text, chain, expected) -> None:
+    from rsynth.answers import extract_answer
+
+    assert (extract_answer(text) if chain is None else extract_answer(text, chain)) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("It costs $1,250.50 in total.", "1250.50"),
+    ("x is -4.", "-4"),
+    ("5-3 is the difference", "3"),
+    ("no digits here", None),
+])
+def test_last_number(text, expected) -> None:
+    from rsynth.answers import last_number
+
+    assert last_number(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "boxed,boxed", "boxed,guess"])
+def test_bad_answer_fallback_chains_are_refused(bad) -> None:
+    from rsynth.answers import parse_answer_fallback
+
+    with pytest.raises(ValueError):
+        parse_answer_fallback(bad)
 
 
 @needs_bench

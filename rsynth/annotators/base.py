@@ -79,6 +79,7 @@ class TreeNode:
     correct: int
     visits: int
     depth: int
+    alive: bool | None = None  # the search's decision "still right?" (OmegaPRM); None where it makes none
 
 
 @dataclass

@@ -60,6 +60,14 @@ def progress(mc: Sequence[float | None], root_mc: float | None = None) -> list[f
     return [None if a is None or b is None else a - b for a, b in zip(mc, prev)]
 
 
+def relative_progress(mc: Sequence[float | None], root_mc: float | None = None) -> list[float | None]:
+    """GenPRM's Relative Progress Estimation MC_i / MC_{i-1} (MC_{-1} the question's MC when known):
+    above 1 a step made the solution likelier to succeed, below 1 less likely. None where either
+    value was never estimated or the predecessor's is 0 (nothing left to lose: the ratio is undefined)."""
+    prev = [root_mc, *mc[:-1]]
+    return [None if a is None or not b else a / b for a, b in zip(mc, prev)]
+
+
 def min_value(mc: Sequence[float | None]) -> float | None:
     """Min-form credit (PURE): a trace is worth its weakest estimated step."""
     known = [m for m in mc if m is not None]
@@ -87,6 +95,7 @@ def derive_labels(
         "step_correct": list(correct),
         "step_hard": hard,
         "step_progress": progress(mc, root_mc),
+        "step_relative_progress": relative_progress(mc, root_mc),
         "first_error": first_error if parse_rule(rule)[0] == "first_error" else first_error_of(hard),
         "trace_value_min": min_value(mc),
     }

@@ -21,14 +21,17 @@ from rsynth.annotators.base import (
     label_trace,
 )
 from rsynth.annotators.labels import parse_rule
+from rsynth.config import param
 
 METHOD = "math_shepherd"
 
 
 @dataclass(frozen=True)
 class MathShepherdConfig:
-    n: int = 8  # completions per step (the paper's N)
-    rule: str = "he"  # hard-label rule: "he" (any correct) or "threshold=X" on the soft value
+    """Math-Shepherd's knobs, declared once (`param`: annotate-prm options and recipe keys)."""
+
+    n: int = param(8, "--n", "math-shepherd: completions per step (the paper's N).")
+    rule: str = param("he", "--rule", "math-shepherd hard label: he (any correct) | threshold=X on the soft value.")
 
     def __post_init__(self) -> None:
         if self.n < 1:

@@ -39,41 +39,48 @@ from rsynth.annotators.base import (
     label_trace,
 )
 from rsynth.answers import NO_ANSWER
+from rsynth.config import param
 
 METHOD = "omegaprm"
 TIE_EPS = 1e-12
 
 
-def _opt(default, help: str):
-    """A config field with its `--flag` help in metadata (CLI options can be generated from it)."""
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass(frozen=True)
 class OmegaPRMConfig:
-    """Search knobs; selection constants follow openr omegaPRM_v2 (REFERENCE section 1).
+    """Search knobs, declared once (`param`: the annotate-prm options and recipe keys are generated
+    from these fields); selection constants follow openr's omegaPRM_v2 (Luo et al. 2024, arXiv:2406.06592).
 
     k, min_correct and chunks were chosen on bench/rollout_efficiency.py's grid of policy regimes
     (docs/annotators.md has the table); `paper()` gives the paper's rules at openr's settings.
     """
 
-    k0: int = _opt(32, "pre-filter rollouts per question; all-right/all-wrong questions are not searched")
-    k: int = _opt(16, "most rollouts per MC estimate (split into --chunks requests)")
-    c_puct: float = _opt(0.125, "exploration weight in U(s) = c_puct*sqrt(sum N)/(1+N(s))")
-    alpha: float = _opt(0.5, "Q = alpha^(1-MC(s)) * beta^(len(r)/L)")
-    beta: float = _opt(0.9, "length penalty base in Q")
-    L: int = _opt(500, "L in Q; len(r) is the rollout's generated tokens")
-    max_search: int = _opt(20, "pool selections per question")
-    rollout_budget: int = _opt(200, "completions per question (pre-filter included)")
-    search_given: bool = _opt(False, "on traces: also search the pool of wrong rollouts found")
-    min_correct: int = _opt(2, "right rollouts for a prefix to count as still-right (1 = the paper's MC > 0)")
-    pool_alive_only: bool = _opt(True, "pool wrong rollouts only from states that pass --min-correct (off: any 0 < MC < 1)")
-    positive_traces: bool = _opt(True, "emit each distinct right rollout from a still-right state as an all-positive trace")
-    budget_fallback: bool = _opt(True, "when the best candidate's worst case exceeds the budget, bisect the best one that fits (off: stop)")
-    chunks: int = _opt(2, "sequential MC: requests an estimate is split into (k/chunks rollouts each), stopping once its decision is settled (1 = all k at once)")
-    dead_delta: float = _opt(0.05, "adaptive dead rule: chance that a prefix as good as --dead-rate is called dead (0 = the plain --min-correct rule)")
-    given_k0: int = _opt(32, "on a wrong given trace: rollouts from the question first, to learn its pass rate for the dead rule (0 = none: the plain --min-correct rule)")
-    dead_rate: float | None = _opt(None, "adaptive dead rule: success rate of a still-right prefix (default: the question's pass rate from --k0 or --given-k0 rollouts)")
+    k0: int = param(32, "--k0", "omegaprm: pre-filter rollouts per question; all-right/all-wrong questions are not "
+                    "searched.")
+    k: int = param(16, "--k", "omegaprm: most rollouts per MC estimate (split into --chunks requests).")
+    c_puct: float = param(0.125, "--c-puct", "omegaprm: exploration weight in U(s) = c_puct*sqrt(sum N)/(1+N(s)).")
+    alpha: float = param(0.5, "--alpha", "omegaprm: Q = alpha^(1-MC(s)) * beta^(len(r)/L).")
+    beta: float = param(0.9, "--beta", "omegaprm: length penalty base in Q.")
+    L: int = param(500, "--L", "omegaprm: L in Q; len(r) is the rollout's generated tokens.")
+    max_search: int = param(20, "--max-search", "omegaprm: pool selections per question.")
+    rollout_budget: int = param(200, "--rollout-budget", "omegaprm: completions per question (pre-filter included).")
+    search_given: bool = param(False, "--search-given", "omegaprm: on traces: also search the pool of wrong rollouts "
+                               "found.")
+    min_correct: int = param(2, "--min-correct", "omegaprm: right rollouts for a prefix to count as still-right (1 = "
+                             "the paper's MC > 0).")
+    pool_alive_only: bool = param(True, "--pool-alive-only/--pool-any", "omegaprm: pool wrong rollouts only from "
+                                  "states that pass --min-correct (off: any 0 < MC < 1).")
+    positive_traces: bool = param(True, "--positive-traces/--no-positive-traces", "omegaprm: emit each distinct right "
+                                  "rollout from a still-right state as an all-positive trace.")
+    budget_fallback: bool = param(True, "--budget-fallback/--budget-stop", "omegaprm: when the best candidate's worst "
+                                  "case exceeds the budget, bisect the best one that fits (off: stop).")
+    chunks: int = param(2, "--chunks", "omegaprm: sequential MC: requests an estimate is split into (k/chunks "
+                        "rollouts each), stopping once its decision is settled (1 = all k at once).")
+    dead_delta: float = param(0.05, "--dead-delta", "omegaprm: adaptive dead rule: chance that a prefix as good as "
+                              "--dead-rate is called dead (0 = the plain --min-correct rule).")
+    given_k0: int = param(32, "--given-k0", "omegaprm: on a wrong given trace: rollouts from the question first, to "
+                          "learn its pass rate for the dead rule (0 = none: the plain --min-correct rule).")
+    dead_rate: float | None = param(None, "--dead-rate", "omegaprm: adaptive dead rule: success rate of a still-right "
+                                    "prefix (default: the question's pass rate from --k0 or --given-k0 rollouts).")
 
     def __post_init__(self) -> None:
         if min(self.k0, self.k, self.L, self.chunks) < 1 or min(self.max_search, self.rollout_budget, self.given_k0) < 0:
@@ -185,7 +192,7 @@ class Tree:
         correct = sum(r.correct for r in rollouts)
         node = TreeNode(prefix, correct / len(rollouts), len(rollouts), correct, 1, len(prefix))
         self.nodes[prefix] = node
-        self.alive[prefix] = correct >= self.config.min_correct if alive is None else alive
+        self.alive[prefix] = node.alive = correct >= self.config.min_correct if alive is None else alive
         passes = self.alive[prefix] or (not prefix and correct > 0)
         if node.mc < 1 and (passes if self.config.pool_alive_only else node.mc > 0):
             for r in rollouts:
@@ -280,13 +287,21 @@ class Tree:
 
     def positives(self, exclude: set[Prefix]) -> list[LabelledTrace]:
         """Every distinct right rollout of a still-right state as an all-positive trace, labelled with
-        the MC values the tree holds along its path (a PRM must also see whole right solutions)."""
+        the MC values the tree holds along its path (a PRM must also see whole right solutions).
+
+        A right rollout whose path crosses a prefix the search estimated dead is a lucky recovery:
+        it is not emitted (docs/annotators.md, "One label per prefix"), since its own verdict and the
+        estimate on its path disagree and the dead prefix is already labelled by the search."""
         out, seen = [], set(exclude)
         for cand in self.right:
-            if cand.full not in seen:
+            if cand.full not in seen and not self.crosses_dead(cand.full):
                 seen.add(cand.full)
                 out.append(self.label(cand.full, cand.rollout.final_answer, True, -1))
         return out
+
+    def crosses_dead(self, steps: Prefix) -> bool:
+        """Whether a step prefix of `steps` (the whole included) was estimated dead."""
+        return any(self.alive.get(steps[: i + 1]) is False for i in range(len(steps)))
 
     def pick(self, rng: random.Random, spent: int) -> Candidate | None:
         """The next pool rollout to bisect, or None when the budget cannot finish any.
@@ -359,4 +374,25 @@ def omegaprm_search(config: OmegaPRMConfig, seed: int, given: GivenTrace | None 
             stop = yield from tree.search_pool(rng, counters, traces)
     if config.positive_traces and stop is not None:
         traces += tree.positives({t.steps for t in traces})
-    return SearchResult(outcome, traces, list(tree.nodes.values()), counters, stop)
+    return SearchResult(outcome, consistent(tree, traces), list(tree.nodes.values()), counters, stop)
+
+
+def consistent(tree: Tree, traces: list[LabelledTrace]) -> list[LabelledTrace]:
+    """Relabel `traces` so that every step prefix has ONE hard label in the search's output.
+
+    Evidence per prefix: a trace's own verdict for the whole trace, else the tree's decision where
+    the prefix was estimated. A prefix is bad when it or an ancestor is dead (dead wins: a step on a
+    prefix estimated dead is never correct, nor any step after it), good when some prefix extending it
+    is alive, and the first error is the first bad step. Binary search infers exactly this from its
+    probes, so the label depends on the prefix alone, never on which trace carries it: two traces
+    sharing a prefix cannot disagree, even when noisy estimates are not monotone along a path.
+    """
+    alive: dict[Prefix, bool] = {p: a for p, a in tree.alive.items() if p}
+    alive.update({t.steps: t.correct for t in traces})
+    dead = {p for p, a in alive.items() if not a}
+    supported = {p[:i] for p, a in alive.items() if a for i in range(1, len(p) + 1)}
+    out = []
+    for t in traces:
+        e = next((i for i in range(len(t.steps)) if t.steps[: i + 1] in dead or t.steps[: i + 1] not in supported), -1)
+        out.append(t if e == t.first_error else tree.label(t.steps, t.final_answer, t.correct, e))
+    return out

@@ -43,15 +43,31 @@ class ScriptedPolicy:
     tokens_per_step: int = 30
     decline: str = "step"  # step | gradual: how the success chance drops after the first mistake
     batches: list[list[RolloutRequest]] = field(default_factory=list)  # every batch served, for inspection
+    known: dict[Prefix, int] = field(default_factory=dict)  # real step texts (e.g. ProcessBench's) -> true first error
 
     def __post_init__(self) -> None:
         if self.decline not in ("step", "gradual"):
             raise ValueError(f"decline must be step or gradual, got {self.decline!r}")
         self.rng = random.Random(self.seed)
 
+    def know(self, steps: Prefix, first_error: int) -> "ScriptedPolicy":
+        """Serve a real given trace: its prefixes' truth comes from its label, not from step texts."""
+        for i in range(1, len(steps) + 1):
+            self.known[steps[:i]] = first_error if 0 <= first_error < i else -1
+        return self
+
+    def error_at(self, prefix: Prefix) -> int:
+        """The true first error of `prefix`: from a known trace's label for its known head, else read
+        from the planted step texts."""
+        head = next((i for i in range(len(prefix), 0, -1) if prefix[:i] in self.known), 0)
+        if head and self.known[prefix[:head]] >= 0:
+            return self.known[prefix[:head]]
+        rest = true_first_error(prefix[head:])
+        return rest + head if rest >= 0 else -1
+
     def success(self, prefix: Prefix) -> float:
         """The chance that a rollout from `prefix` reaches the right answer."""
-        e = true_first_error(prefix)
+        e = self.error_at(prefix)
         if e < 0:
             return self.p
         return self.q if self.decline == "step" else self.q + (self.p - self.q) * 0.5 ** (len(prefix) - e)
@@ -61,7 +77,7 @@ class ScriptedPolicy:
         return [[self.rollout(r.prefix) for _ in range(r.k)] for r in requests]
 
     def rollout(self, prefix: Prefix) -> Rollout:
-        clean = true_first_error(prefix) < 0
+        clean = self.error_at(prefix) < 0
         rest = max(self.num_steps - len(prefix), 0)
         if rest == 0:
             correct, steps = clean, ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import annotate, build, card, decontaminate, export, generate, judge, merge, push, serve_reward, verify
+from rsynth.cli import annotate, build, card, critiques, decontaminate, doctor, export, generate, judge, merge, push, serve_reward, verify
 from rsynth.cli.common import console, run_cli
 from rsynth.engines.base import DEFAULT_MAX_INPUT_CHARS
 
@@ -49,6 +49,7 @@ app.add_typer(generate.app, name="generate")
 app.command("annotate-prm")(annotate.annotate_prm)
 app.command("judge")(judge.judge)
 app.command("consensus")(judge.consensus)
+app.command("filter-critiques")(critiques.filter_critiques)
 app.command("export")(export.export)
 app.add_typer(export.import_app, name="import")
 app.command("eval-labels")(export.eval_labels)
@@ -59,6 +60,7 @@ app.command("card")(card.card)
 app.command("push")(push.push)
 app.command("merge")(merge.merge)
 app.command("serve-reward")(serve_reward.serve_reward)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
 from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
@@ -15,13 +16,16 @@ from rsynth.pipelines.annotate_params import AnnotateParams
 from rsynth.verifiers.lean_params import LeanParams
 
 
-@with_configs(params=AnnotateParams, lean=LeanParams, engine=(EngineParams, {"max_new_tokens": 2048}), run=RunParams)
+@with_configs(params=AnnotateParams, omegaprm=OmegaPRMConfig, math_shepherd=MathShepherdConfig, lean=LeanParams,
+              engine=(EngineParams, {"max_new_tokens": 2048}), run=RunParams)
 def annotate_prm(
     input: str = typer.Option(..., "--input", "-i", help="Problems (problem, answer) or step-split traces (problem, answer, steps)."),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
     params: AnnotateParams = AnnotateParams(),
+    omegaprm: OmegaPRMConfig = OmegaPRMConfig(),
+    math_shepherd: MathShepherdConfig = MathShepherdConfig(),
     lean: LeanParams = LeanParams(),
     engine: EngineParams = EngineParams(),
     run: RunParams = RunParams(),
@@ -37,9 +41,14 @@ def annotate_prm(
 
     mapping = opt.input_mapping(input, fields)
     domain = detect_domain(input) if params.domain == "auto" else params.domain
-    config = params.config(engine.sampling(), domain)
+    config = params.config(engine.sampling(), domain, omegaprm, math_shepherd)
     if dry_run:
-        console.print(f"would annotate {input} with {params.method} into {out} (--scheduler {params.scheduler})")
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.annotate import make_validator
+        from rsynth.verifiers.base import Unchecked
+
+        plan = plan_rows(input, make_validator(mapping, config.input_kind, Unchecked(), config.checker()), run.limit)
+        console.print(summary_table(f"plan: annotate {input} with {params.method} into {out} (--scheduler {params.scheduler})", plan))
         return
     verifier = params.verifier(domain, lean)
     llm = opt.sampling_engine(out, "annotate-prm", run.overwrite, engine)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -11,55 +10,52 @@ from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
-from rsynth.errors import UserError
 from rsynth.executor.params import RunParams
-from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
+from rsynth.pipelines.codetasks_params import CodeTasksParams
+from rsynth.pipelines.inject import InjectParams
+from rsynth.pipelines.stage_params import CodeParams, EvolveParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
 
 app = typer.Typer(help="Synthesise problems and sample step-by-step solutions.", no_args_is_help=True)
 
 
 @app.command("problems")
-@with_configs(engine=EngineParams, run=RunParams)
+@with_configs(params=ProblemsParams, evolve=EvolveParams, engine=EngineParams, run=RunParams)
 def problems(
     out: Path = opt.OUT,
-    template: str = typer.Option("mixed", "--template", "-t", help="arithmetic | linear | fractions | percent | mixed."),
-    n: int = typer.Option(100, "--n", help="Number of problems."),
-    max_steps: int = typer.Option(3, "--max-steps", help="Difficulty: operations chained per problem."),
-    max_number: int = typer.Option(20, "--max-number", help="Difficulty: size of the numbers."),
-    from_seeds: Optional[str] = typer.Option(None, "--from", help="Seed problems to rewrite with --model instead of templates."),
     fields: list[str] = opt.FIELD,
-    n_check: int = typer.Option(4, "--n-check", help="--from: solutions sampled to check a rewritten problem's answer."),
-    agreement: float = typer.Option(0.75, "--agreement", help="--from: share of solutions that must agree on the answer."),
+    params: ProblemsParams = ProblemsParams(),
+    evolve: EvolveParams = EvolveParams(),
     engine: EngineParams = EngineParams(),
     dry_run: bool = opt.DRY_RUN,
     run: RunParams = RunParams(),
 ) -> None:
     """Procedural problems with sympy-computed answers and gold steps, or LLM rewrites of seed problems."""
-    if from_seeds is None:
-        from rsynth.pipelines.problems import TEMPLATE_CHOICES, write_template_problems
-        from rsynth.synth.templates import Knobs
+    if evolve.from_seeds is None:
+        from rsynth.pipelines.problems import write_template_problems
 
-        if template not in TEMPLATE_CHOICES:
-            raise UserError(f"--template {template!r}: expected one of {', '.join(TEMPLATE_CHOICES)}")
-        if n < 0 or max_steps < 1 or max_number < 2:
-            raise UserError("--n must be >= 0, --max-steps >= 1 and --max-number >= 2")
-        count = min(n, run.limit) if run.limit is not None else n
+        count = min(params.n, run.limit) if run.limit is not None else params.n
         if dry_run:
-            console.print(f"would write {count} '{template}' problems (seed {engine.seed}) to {out}")
+            console.print(f"would write {count} '{params.template}' problems (seed {engine.seed}) to {out}")
             return
-        stats = write_template_problems(out, template, count, engine.seed, Knobs(max_steps, max_number), shard_size=run.shard_size,
+        stats = write_template_problems(out, params.template, count, engine.seed, params.knobs(), shard_size=run.shard_size,
                                         overwrite=run.overwrite, partition=run.partition)
     else:
-        from rsynth.pipelines.problems import EvolveConfig, evolve_problems
+        from dataclasses import replace
 
-        mapping = opt.input_mapping(from_seeds, fields)
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.problems import evolve_problems, rewrite_plan, validate_seed
+
+        mapping = opt.input_mapping(evolve.from_seeds, fields)
+        plan = plan_rows(evolve.from_seeds, lambda rec: validate_seed(rec, mapping), run.limit)  # also refuses a whole-input failure
+        per_seed, seeds = rewrite_plan(params.n, plan["valid rows"] + plan["bad rows (→ errors/)"])
         if dry_run:
-            console.print(f"would rewrite problems from {from_seeds} with {engine.model or 'the default model'} into {out}")
+            console.print(summary_table(f"plan: rewrite problems from {evolve.from_seeds} with {engine.model or 'the default model'} into {out}",
+                                        {**plan, "seed rows read": seeds, "rewrites per seed": per_seed, "rewrites in total": params.n}))
             return
         llm = opt.sampling_engine(out, "generate-problems", run.overwrite, engine)
-        config = EvolveConfig(params=engine.sampling(), n_check=n_check, agreement=agreement)
-        stats = evolve_problems(from_seeds, mapping, out, llm, config, **run.stage_kwargs())
+        config = replace(evolve.config(engine.sampling()), per_seed=per_seed, total=params.n)
+        stats = evolve_problems(evolve.from_seeds, mapping, out, llm, config, **{**run.stage_kwargs(), "limit": seeds})
     console.print(summary_table("generate problems", stats))
     console.print(f"problems in {out}/data/ — load with {opt.load_hint(out)}")
 
@@ -110,7 +106,13 @@ def formal(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
     if dry_run:
-        console.print(f"would autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}")
+        from functools import partial
+
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.formal import _validate_problem
+
+        plan = plan_rows(input, partial(_validate_problem, mapping), run.limit)
+        console.print(summary_table(f"plan: autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}", plan))
         return
     verifier = lean.verifier(StatementChecker)
     llm = opt.sampling_engine(out, "generate-formal", run.overwrite, engine)
@@ -132,19 +134,15 @@ def proofs(
     run: RunParams = RunParams(),
 ) -> None:
     """Sample whole proofs, check them with Lean, label tactics from the first error."""
-    from rsynth.data.readers import RowError, read_records
     from rsynth.pipelines.formal import make_statement_validator, run_proofs
 
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
     if dry_run:
-        validate = make_statement_validator(mapping, lean.header)
-        views = [rec if isinstance(rec, RowError) else validate(rec) for i, rec in enumerate(read_records(input)) if run.limit is None or i < run.limit]
-        bad = [v for v in views if isinstance(v, RowError)]
-        plan = {"valid statements": len(views) - len(bad), "bad rows (→ errors/)": len(bad),
-                "proofs to sample": (len(views) - len(bad)) * params.n_samples * (2 if params.negation else 1)}
-        if bad:
-            plan["first bad row"] = f"row {bad[0].row}: {bad[0].reason}"
+        from rsynth.data.readers import plan_rows
+
+        plan = plan_rows(input, make_statement_validator(mapping, lean.header), run.limit)
+        plan["proofs to sample"] = plan["valid rows"] * params.n_samples * (2 if params.negation else 1)
         console.print(summary_table(f"plan: generate proofs from {input}", plan))
         return
     verifier = lean.verifier()
@@ -171,7 +169,11 @@ def code(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling())
     if dry_run:
-        console.print(f"would sample {params.n_samples} program(s) per task of {input} into {out}")
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.codegen import make_task_validator
+
+        plan = plan_rows(input, make_task_validator(mapping, params.style, params.synthesize_tests), run.limit)
+        console.print(summary_table(f"plan: sample {params.n_samples} program(s) per task of {input} into {out}", plan))
         return
     verifier = params.verifier()  # no usable sandbox: refused before the model loads
     llm = opt.sampling_engine(out, "generate-code", run.overwrite, engine)
@@ -179,3 +181,74 @@ def code(
         stats = run_code(input, mapping, out, llm, verifier, config, **run.stage_kwargs())
     console.print(summary_table("generate code", stats))
     console.print(f"programs in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+@app.command("code-tasks")
+@with_configs(params=CodeTasksParams, engine=EngineParams, run=RunParams)
+def code_tasks(
+    input: str = typer.Option(..., "--input", "-i", help="Seed programs: HumanEval/MBPP+ rows, `generate code` output, or rows with "
+                              "program, entry_point and inputs (argument lists)."),
+    out: Path = opt.OUT,
+    dry_run: bool = opt.DRY_RUN,
+    params: CodeTasksParams = CodeTasksParams(),
+    engine: EngineParams = EngineParams(),
+    run: RunParams = RunParams(),
+) -> None:
+    """Absolute Zero code reasoning tasks (deduction, abduction, induction), every program run in the sandbox.
+
+    Invalid programs go to OUT/rejected with their reason; with --solver-model, solver attempts go to
+    OUT/attempts and tasks outside --keep-solve-rate to OUT/filtered."""
+    from rsynth.data.shards import refuse_other_stage
+    from rsynth.pipelines.codetasks import run_code_tasks
+    from rsynth.pipelines.codetasks_params import solver_engine
+
+    opt.input_mapping(input, [])
+    if dry_run:
+        console.print(f"would make {params.types} tasks from {input} ({params.programs}) into {out}")
+        return
+    params.verifier_check()  # no usable sandbox: refused before any model loads
+    refuse_other_stage(out, "generate-code-tasks", run.overwrite)
+    proposer = opt.sampling_engine(out, "generate-code-tasks", run.overwrite, engine) \
+        if params.programs == "propose" or params.solver_model == "same" else None
+    solver = solver_engine(params, engine, proposer, out)
+    try:
+        stats = run_code_tasks(input, out, params, engine.sampling(), proposer, solver, **run.stage_kwargs())
+    finally:
+        for e in {id(x): x for x in (proposer, solver) if x is not None}.values():
+            e.close()
+    _report("code-tasks", stats, f"tasks in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+@app.command("injected-errors")
+@with_configs(params=InjectParams, engine=EngineParams, run=RunParams)
+def injected_errors(
+    input: str = typer.Option(..., "--input", "-i", help="Correct step-split solutions: `generate solutions` traces (verdict correct) "
+                              "or problems with gold_steps (`generate problems`)."),
+    out: Path = opt.OUT,
+    dry_run: bool = opt.DRY_RUN,
+    params: InjectParams = InjectParams(),
+    engine: EngineParams = EngineParams(),
+    run: RunParams = RunParams(),
+) -> None:
+    """SPC-style traces: one step rewritten with an error and carried on; kept when the final answer is now wrong.
+
+    Labels: the injected step is the first error, earlier steps correct. Attempts not kept go to
+    OUT/removed with their reason, rows that are not correct solutions to OUT/skipped."""
+    from rsynth.data.shards import refuse_other_stage
+    from rsynth.pipelines.inject import run_inject
+
+    opt.input_mapping(input, [])
+    if dry_run:
+        console.print(f"would inject {params.per_trace} {params.method} error(s) per correct solution of {input} into {out}")
+        return
+    refuse_other_stage(out, "generate-injected-errors", run.overwrite)
+    llm = opt.sampling_engine(out, "generate-injected-errors", run.overwrite, engine) if params.needs_engine() else None
+    stats = run_inject(input, out, params, engine.sampling(), llm, **run.stage_kwargs())
+    _report("injected-errors", stats, f"labelled traces in {out}/data/ — load with {opt.load_hint(out)}")
+
+
+def _report(command: str, stats: dict, where: str) -> None:
+    """A stage's stats table, its own `counts` as a second table, and where the rows are."""
+    console.print(summary_table(f"generate {command}", {k: v for k, v in stats.items() if k != "counts"}))
+    console.print(summary_table(f"{command} counts", stats.get("counts", {})))
+    console.print(where)

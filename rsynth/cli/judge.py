@@ -38,7 +38,12 @@ def judge(
     mapping = opt.input_mapping(input, fields)
     config = replace(params, sampling=engine.sampling())
     if dry_run:
-        console.print(f"would judge {input} into {out}: {config.n_judgements} judgement(s) per trace, {config.batch} traces per engine call")
+        from rsynth.data.readers import plan_rows
+        from rsynth.pipelines.judge import validate_trace
+
+        plan = plan_rows(input, lambda rec: validate_trace(rec, mapping), run.limit)
+        console.print(summary_table(f"plan: judge {input} into {out}: {config.n_judgements} judgement(s) per trace, "
+                                    f"{config.batch} traces per engine call", plan))
         return
     llm = opt.sampling_engine(out, "judge", run.overwrite, engine)
     try:
@@ -63,7 +68,7 @@ def consensus(
     from rsynth.pipelines.consensus import confusion_markdown, run_consensus
 
     check_input(str(input))
-    stats = run_consensus(str(input), out, params, shard_size=run.shard_size, overwrite=run.overwrite, partition=run.partition)
+    stats = run_consensus(str(input), out, params, **run.stage_kwargs())
     console.print(summary_table("consensus", stats))
     rows = [*iter_split_rows(out, "data"), *iter_split_rows(out, "filtered")]
     console.print("MC (rows) vs judge (columns) first error:\n" + "\n".join(confusion_markdown(rows)), highlight=False)

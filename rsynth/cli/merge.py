@@ -13,7 +13,7 @@ from rsynth.errors import UserError
 def merge(
     dirs: list[Path] = typer.Argument(..., help="Partition outputs of one stage (any order)."),
     out: Path = typer.Option(..., "--out", "-o", help="Merged output directory."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT instead of refusing."),
 ) -> None:
     """Join the outputs of `--num-shards N --shard-index I` runs into one directory, in input order."""
     from rsynth.executor.partition import merge_outputs

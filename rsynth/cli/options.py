@@ -1,4 +1,5 @@
-"""Options shared by the commands (engine and sampling options come from `EngineParams`)."""
+"""Options shared by the commands that no recipe has (the rest come from params classes: `EngineParams`,
+`RunParams`, ...)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,11 @@ from rsynth.engines.base import Engine
 from rsynth.engines.params import EngineParams
 
 OUT = typer.Option(..., "--out", "-o", help="Output directory (Arrow shards + manifest.json).")
-SHARD_SIZE = typer.Option(1000, "--shard-size", help="Rows per Arrow shard.")
-OVERWRITE = typer.Option(False, "--overwrite", help="Replace an output directory holding a different run.")
-LIMIT = typer.Option(None, "--limit", help="Process only the first N input rows.")
 DRY_RUN = typer.Option(False, "--dry-run", help="Validate inputs and print the plan; sample nothing.")
-QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+FIELD = typer.Option([], "--field", "-f", help="Column mapping NAME=COLUMN, e.g. --field problem=question (repeatable).")
+# decontaminate's, until it takes RunParams like the other commands (then these two go)
 NUM_SHARDS = typer.Option(1, "--num-shards", "--num-partitions", help="Split the input into N contiguous partitions (job arrays); join outputs with `rsynth merge`.")
 SHARD_INDEX = typer.Option(0, "--shard-index", "--partition-index", help="Which partition this job processes, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID).")
-FIELD = typer.Option([], "--field", "-f", help="Column mapping NAME=COLUMN, e.g. --field problem=question (repeatable).")
 
 
 def sampling_engine(out: Path, stage: str, overwrite: bool, params: EngineParams) -> Engine:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from rsynth.config import params_of
+from rsynth.config import build_config, params_of
 
 Group = type | tuple[type, dict[str, Any]]
 
@@ -35,6 +35,8 @@ def _options(group: str, cls: type, overrides: dict[str, Any]) -> list[inspect.P
         if not meta["cli"]:
             continue
         default = overrides.get(f.name, f.default if f.default is not MISSING else ...)
+        if meta["kind"] == "strs" and isinstance(default, str):
+            default = [default]  # a repeatable option whose default is one value (recipes write it as a string)
         option = typer.Option(default, meta["flag"], *meta["aliases"], help=meta["help"] or None, envvar=meta["envvar"], show_envvar=False)
         out.append(inspect.Parameter(f"{group}__{f.name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=typ))
         for alias in meta["hidden_aliases"]:
@@ -55,7 +57,7 @@ def _build(group: str, cls: type, overrides: dict[str, Any], kwargs: dict[str, A
             old = kwargs.pop(_alias_name(group, f.name, alias))
             value = old if old is not None else value
         values[f.name] = value
-    return cls(**values)
+    return build_config(cls, values)
 
 
 def with_configs(**groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -75,6 +77,7 @@ def with_configs(**groups: Group) -> Callable[[Callable[..., Any]], Callable[...
 
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
+        command.rsynth_configs = {name: _spec(group)[0] for name, group in groups.items()}  # read by tests/test_config.py
         return command
 
     return wrap

@@ -14,7 +14,7 @@ from rsynth.cli.common import console, err_console
 def push(
     directory: Path = typer.Argument(..., help="A carded build output (run `rsynth card DIR` first)."),
     repo_id: str = typer.Option(..., "--repo-id", help="Hub dataset repo, e.g. me/gsm8k-omegaprm."),
-    private: bool = typer.Option(False, "--private"),
+    private: bool = typer.Option(False, "--private", help="Create the Hub dataset repository as private."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be uploaded; upload nothing."),
 ) -> None:
     """Upload the card, plots, manifests and Arrow shards to the Hugging Face Hub."""

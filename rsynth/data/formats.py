@@ -1,4 +1,4 @@
-"""Export and import formats for step-labelled traces (REFERENCE §3), as pure row conversions.
+"""Export and import formats (TRL stepwise, Math-Shepherd, OpenRLHF, ProcessBench) as pure row conversions.
 
 Step separator: the string between steps wherever a format joins them into one text (Math-Shepherd,
 OpenRLHF). TRL's rows keep steps as a list; its PRMTrainer appends its own `step_separator` (default
@@ -6,9 +6,12 @@ OpenRLHF). TRL's rows keep steps as a list; its PRMTrainer appends its own `step
 export records the separator a trainer should be given, and counts steps that contain it.
 
 Label choice: `hard` uses the annotator's hard labels; `threshold=X` marks a step right when its MC
-value is >= X; `soft` writes MC values as floats. A step whose MC was never estimated (OmegaPRM
-only estimates the prefixes its binary search visits) takes its hard label (1.0 / 0.0) for soft
-and threshold labels: its position relative to the first error is what is known about it.
+value is >= X and the annotator's rule does not call it bad (a threshold only ever makes labels
+stricter, so no exported step at or after `first_error` is ever correct); `soft` writes MC values as
+floats. A step whose MC was never estimated (OmegaPRM only estimates the prefixes its binary search
+visits) has no value to export: `--unestimated` says what happens to it -- `drop` leaves the trace
+out, `mask` writes a null label (only where the format can hold one: jsonl), `refuse` (the default)
+stops with the trace and step named. Values are never invented from the hard label.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import re
 from typing import Any
 
 from rsynth.data.formats_rl import RL_FORMATS
+from rsynth.data.formats_pairs import PAIR_FORMATS  # verifier and preference formats, in their own module
 
-FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf", *RL_FORMATS)
+FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf", *PAIR_FORMATS, *RL_FORMATS)
 SOFT_FORMATS = ("jsonl", "openrlhf")  # formats whose label column can hold floats
+MASK_FORMATS = ("jsonl",)  # formats whose label column can hold null (a masked step)
+UNESTIMATED = ("refuse", "drop", "mask")  # what to do with a step whose MC value was never estimated
 STEP_TAG = "ки"  # Math-Shepherd's step-end token
 DEFAULT_SEPARATOR = "\n"  # TRL PRMConfig.step_separator's default
 
@@ -38,9 +44,14 @@ def parse_label(spec: str) -> tuple[str, float | None]:
     raise ExportError(f"--label {spec!r}: expected hard, soft or threshold=X with 0 <= X <= 1")
 
 
-def check_combination(fmt: str, label: str) -> None:
+def check_combination(fmt: str, label: str, unestimated: str = "refuse") -> None:
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if unestimated not in UNESTIMATED:
+        raise ExportError(f"--unestimated {unestimated!r}: expected one of {', '.join(UNESTIMATED)}")
+    if unestimated == "mask" and label != "hard" and fmt not in MASK_FORMATS:
+        raise ExportError(f"--unestimated mask: --format {fmt} cannot hold a masked (null) step label; "
+                          f"use --format {' or '.join(MASK_FORMATS)}, or --unestimated drop")
     if label == "soft" and fmt not in SOFT_FORMATS and fmt not in RL_FORMATS:  # RL rows carry no step labels
         raise ExportError(
             f"--format {fmt} stores boolean/step-sign labels, so soft (float) labels would be truncated "
@@ -56,17 +67,28 @@ def parse_separator(text: str) -> str:
     return re.sub(r"\\([nt\\])", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], text)
 
 
-def step_labels(row: dict[str, Any], label: str, threshold: float | None) -> list[Any]:
+class Unestimated(Exception):
+    """A trace with a step whose MC value was never estimated, under `--unestimated drop`."""
+
+
+def step_labels(row: dict[str, Any], label: str, threshold: float | None, unestimated: str = "refuse") -> list[Any]:
+    """The exported label of each step; raises `Unestimated` for a trace to drop (see the module doc)."""
     hard = row.get("step_hard")
     if hard is None:
         raise ExportError(f"trace {row.get('id')!r} has no step labels (run annotate-prm first)")
-    mc = row.get("step_mc") or [None] * len(hard)
     if label == "hard":
         return [bool(h) for h in hard]
-    values = [float(h) if m is None else m for m, h in zip(mc, hard)]
+    mc = row.get("step_mc") or [None] * len(hard)
+    missing = next((i for i, m in enumerate(mc) if m is None), None)
+    if missing is not None and unestimated == "drop":
+        raise Unestimated(row.get("id"))
+    if missing is not None and unestimated != "mask":
+        raise ExportError(f"trace {row.get('id')!r}: step {missing} has no MC estimate, so it has no {label} label "
+                          "(OmegaPRM estimates only the prefixes its search visits); pass --unestimated drop "
+                          "(leave such traces out) or --unestimated mask (null labels, --format jsonl), or use --label hard")
     if label == "soft":
-        return values
-    return [v >= threshold for v in values]
+        return list(mc)
+    return [None if m is None else (h is not False and m >= threshold) for m, h in zip(mc, hard)]
 
 
 def to_trl(row: dict[str, Any], labels: list[Any]) -> dict[str, Any]:
@@ -117,8 +139,8 @@ def to_jsonl(row: dict[str, Any], labels: list[Any]) -> dict[str, Any]:
 
 
 def export_row(row: dict[str, Any], fmt: str, label: str, threshold: float | None, task: str,
-               separator: str = DEFAULT_SEPARATOR, placeholder: str = STEP_TAG) -> dict[str, Any]:
-    labels = step_labels(row, label, threshold)
+               separator: str = DEFAULT_SEPARATOR, placeholder: str = STEP_TAG, unestimated: str = "refuse") -> dict[str, Any]:
+    labels = step_labels(row, label, threshold, unestimated)
     if fmt == "trl":
         return to_trl(row, labels)
     if fmt == "math-shepherd":

@@ -14,6 +14,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +167,7 @@ def _directory(path: Path) -> Iterator[Record]:
     from rsynth.data.shards import MANIFEST, read_split
 
     if (path / MANIFEST).exists():
-        table = read_split(path, "data")
+        table = read_split(path)  # its main split: data/, or kept/ for a decontaminate output
         yield from _table_batches(str(path), [] if table is None else table.to_batches())
         return
     if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
@@ -287,7 +288,10 @@ def count_records(spec: str) -> int | None:
     path = Path(spec)
     try:
         if path.is_dir() and (path / "manifest.json").exists():
-            return int(json.loads((path / "manifest.json").read_text())["splits"]["data"]["rows"])
+            from rsynth.data.shards import main_split
+
+            manifest = json.loads((path / "manifest.json").read_text())
+            return int(manifest["splits"][main_split(manifest)]["rows"])
         if path.is_file() and path.name.lower().endswith(".parquet"):
             import pyarrow.parquet as pq
 
@@ -365,3 +369,72 @@ def map_fields(record: Record, specs: list[FieldSpec], mapping: dict[str, str]) 
     used = {mapping.get(s.name, s.name) for s in specs}
     out["_extra"] = {k: v for k, v in record.data.items() if k not in used}
     return out
+
+
+def plan_rows(spec: str, validate: Callable[[Record], Any], limit: int | None = None) -> dict[str, Any]:
+    """What `--dry-run` reports for a sampling command: each row of `spec` (up to `limit`) through the
+    command's own validation, without sampling. An input whose every row fails for one and the same
+    reason is refused with that reason (InputError, exit 2), as the run itself would be."""
+    valid, bad = 0, []
+    for i, rec in enumerate(read_records(spec)):
+        if limit is not None and i >= limit:
+            break
+        view = rec if isinstance(rec, RowError) else validate(rec)
+        if isinstance(view, RowError):
+            bad.append(view)
+        else:
+            valid += 1
+    if bad and not valid and len({b.reason for b in bad}) == 1:
+        raise InputError(f"{spec}: every row ({len(bad)}) would go to errors/ for the same reason: {bad[0].reason}{field_hint(bad[0].reason)}")
+    plan: dict[str, Any] = {"valid rows": valid, "bad rows (→ errors/)": len(bad)}
+    if bad:
+        plan["first bad row"] = f"row {bad[0].row}: {bad[0].reason}"
+    return plan
+
+
+def field_hint(reason: str) -> str:
+    """The fix to name after a row error reason shared by a whole input: a missing field's mapping."""
+    name = reason.split()[2] if reason.startswith("missing field ") else None  # "missing field NAME (column 'C')"
+    return f"; name its column with --field {name}=COLUMN" if name else ""
+
+
+SOURCE_REF = "source_ref"  # the column every trace row names its origin in: FILE@SHA8:ROW
+
+
+def source_ref(record: Record) -> str:
+    """Where a row came from, as `NAME@SHA8:ROW`: the source file's name, the first 8 hex digits of
+    its identity (SHA-256 of a file's bytes, of an rsynth output's manifest) and the 1-based row.
+
+    A row that already names its origin (an earlier stage wrote `source_ref`) keeps it, so the
+    reference survives every later stage -- filtering or decontamination can remove rows around it
+    without shifting it. The same file gives the same references in every build; an edited file
+    gives new ones. Rows without an `id` get this as their id.
+    """
+    carried = record.data.get(SOURCE_REF)
+    if isinstance(carried, str) and carried:
+        return carried
+    return f"{_identity(record.source)}:{record.row}"
+
+
+def _identity(source: str) -> str:
+    path = Path(source)
+    try:
+        stat = (path / "manifest.json" if path.is_dir() else path).stat()
+    except OSError:
+        return source  # a hub id stands for itself
+    return _hashed(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _hashed(source: str, size: int, mtime_ns: int) -> str:
+    """NAME@SHA8 of a file or an rsynth output directory (cached per size and mtime: hashed once per run)."""
+    import hashlib
+
+    path = Path(source)
+    target = path / "manifest.json" if path.is_dir() else path
+    h = hashlib.sha256()
+    with open(target, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    name = path.name.split(".")[0] if path.is_file() else path.name
+    return f"{name}@{h.hexdigest()[:8]}"

@@ -43,6 +43,7 @@ PROBLEM_SCHEMA = pa.schema(
         ("gold_steps", pa.list_(pa.string())),
         ("source", pa.string()),
         ("metadata", pa.string()),  # JSON object: template knobs, passthrough input columns
+        ("source_ref", pa.string()),  # the input row it came from: FILE@SHA8:ROW (null for template problems)
     ]
 )
 
@@ -55,6 +56,7 @@ LABEL_FIELDS = [
     ("step_correct", pa.list_(pa.int64())),
     ("step_hard", pa.list_(pa.bool_())),
     ("step_progress", pa.list_(pa.float64())),
+    ("step_relative_progress", pa.list_(pa.float64())),  # GenPRM RPE: MC_i / MC_{i-1}
     ("first_error", pa.int64()),
     ("trace_value_min", pa.float64()),
 ]
@@ -76,6 +78,7 @@ TRACE_SCHEMA = pa.schema(
         ("pass_rate", pa.float64()),
         ("provenance", PROVENANCE_TYPE),
         *LABEL_FIELDS,
+        ("source_ref", pa.string()),  # the input row it came from: FILE@SHA8:ROW (rsynth.data.readers.source_ref)
     ]
 )
 

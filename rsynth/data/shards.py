@@ -12,14 +12,24 @@ never sees a partial shard. The manifest records, besides the shards, the input 
 row before `cursor` has all its output rows in committed shards, and `partial[split]` rows of the
 inputs at or after the cursor were committed too. Stages emit rows in input order and are
 deterministic, so a resumed run restarts at the cursor and drops those already-committed rows.
+
+Nothing read back is trusted blindly. Each shard's entry records its size and SHA-256 as committed,
+and the input state before the checkpoint that wrote it (`before`: cursor, partial rows, shards per
+split). On start a damaged directory is diagnosed, one line per problem, never misread: a manifest
+that does not parse is named as damaged (not as "a different run"), and a listed shard that is
+missing, truncated or altered is dropped with every shard committed after it: the run rolls back to
+the checkpoint before it and redoes those rows (from the completion cache, for sampling stages), so
+the finished output equals an undamaged run's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,11 +137,12 @@ def _manifest_stage(out: Path) -> str | None:
 
 def refuse_other_stage(out: Path, stage: str, overwrite: bool) -> None:
     """Claim the output directory and refuse one holding another command's output before a model is
-    loaded (which can take minutes); the writer still checks the full run key once the engine exists."""
+    loaded (which can take minutes); the writer still checks the full run key once the engine exists.
+    A manifest that does not parse is reported as damaged, never as another run's."""
     claim_output(out)
     if overwrite or not (Path(out) / MANIFEST).exists():
         return
-    other = _manifest_stage(Path(out))
+    other = load_manifest(Path(out)).get("stage")
     if other != stage:
         raise _conflict(Path(out), other)
 
@@ -156,27 +167,106 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def write_arrow(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
-    """Write rows as one Arrow IPC stream file, atomically."""
+def write_arrow(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> dict[str, Any]:
+    """Write rows as one Arrow IPC stream file, atomically; returns its size and SHA-256 as written."""
     table = pa.Table.from_pylist([conform(r, schema) for r in rows], schema=schema)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
         writer.write_table(table)
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    data = sink.getvalue().to_pybytes()
+    atomic_write_bytes(path, data)
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    """What makes a parsed manifest unusable (a hand edit, an old or foreign file), or None."""
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    if not isinstance(manifest.get("splits"), dict):
+        return "no splits"
+    if not isinstance(manifest.get("cursor", 0), int) or not isinstance(manifest.get("partial", {}), dict):
+        return "no valid cursor"
+    for name, info in manifest["splits"].items():
+        shards = info.get("shards") if isinstance(info, dict) else None
+        if not isinstance(shards, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str)
+                                                   and isinstance(e.get("rows"), int) for e in shards):
+            return f"split {name!r} has no valid shard list"
+    return None
+
+
+def output_damage(out: Path | str) -> tuple[str, str] | None:
+    """("manifest" | "shard", one line) for the first damaged part of a finished stage directory, or
+    None: what a build checks before it skips a stage whose output it is about to trust."""
+    out = Path(out)
+    if not (out / MANIFEST).exists():
+        return None
+    try:
+        manifest = load_manifest(out)
+    except OutputError as exc:
+        return "manifest", str(exc).split(": re-run")[0]
+    for info in manifest["splits"].values():
+        for entry in info["shards"]:
+            problem = shard_problem(out, entry)
+            if problem:
+                return "shard", f"{out / entry['file']} is damaged ({problem})"
+    return None
+
+
+def damaged_manifest(path: Path, why: str) -> OutputError:
+    """The one line for a manifest that cannot be read: what is wrong and the way out that keeps the cache."""
+    cache = path.parent / "cache.sqlite"
+    keep = f"; the completion cache {cache} is kept, so no finished completion is paid again" if cache.exists() else ""
+    return OutputError(f"{path} is damaged ({why}): re-run with --overwrite to redo this output{keep}")
 
 
 def load_manifest(out: Path | str) -> dict[str, Any]:
-    """OUT/manifest.json, or one line saying it is unreadable (a hand-edited or truncated file)."""
+    """OUT/manifest.json, or one line saying it is damaged (a hand-edited or truncated file)."""
     path = Path(out) / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_bytes())
     except OSError as exc:
         raise OutputError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise OutputError(f"{path} is corrupt ({str(exc).splitlines()[0]}); re-run with --overwrite") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
-        raise OutputError(f"{path} is corrupt (no splits); re-run with --overwrite")
+    except ValueError as exc:  # truncated, garbage, not UTF-8
+        raise damaged_manifest(path, f"not valid JSON: {str(exc).splitlines()[0]}") from None
+    problem = manifest_problem(manifest)
+    if problem:
+        raise damaged_manifest(path, problem)
     return manifest
+
+
+def shard_problem(out: Path, entry: dict[str, Any]) -> str | None:
+    """What is wrong with one listed shard on disk (missing, truncated, altered), or None.
+
+    Shards committed before checksums were recorded are checked by reading them back."""
+    path = out / entry["file"]
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if "bytes" not in entry:
+        try:
+            read_arrow(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            return f"unreadable ({str(exc).splitlines()[0]})"
+        return None
+    if size != entry["bytes"]:
+        return f"{'truncated: ' if size < entry['bytes'] else ''}{size} bytes, the manifest recorded {entry['bytes']}"
+    try:
+        if file_sha256(path) != entry.get("sha256"):
+            return "its content changed since it was written (checksum mismatch)"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    return None
 
 
 def read_arrow(path: Path) -> pa.Table:
@@ -235,10 +325,15 @@ class ShardSetWriter:
         self.input_ids: list[dict[str, Any]] = []
         self._row_inputs: dict[str, list[int]] = {name: [] for name in splits}
         self._committed_tail: dict[str, list[int]] = {name: [] for name in splits}
+        self._partial: dict[str, int] = {name: 0 for name in splits}  # as the last committed manifest says
         self._done_upto = 0
         claim_output(self.out)
         if (self.out / MANIFEST).exists() and not overwrite:
-            self._load(load_manifest(self.out))
+            try:
+                self._load(load_manifest(self.out))
+            except BaseException:  # refused (another run, a changed input): a library caller's process lives on
+                release_output(self.out)
+                raise
         else:
             self._clear()
             self.input_ids = [input_identity(spec) for spec in self._inputs]
@@ -254,14 +349,36 @@ class ShardSetWriter:
             raise OutputConflict(f"input changed since {self.out} was written: use --overwrite or a new --out")
         self.input_ids = stored if stored is not None else [input_identity(spec) for spec in self._inputs]
         self.cursor = manifest["cursor"]
-        self._done_upto = self.cursor
         self.complete = manifest.get("complete", False)
         self.stats = manifest.get("stats", {})
+        self._partial = {name: manifest.get("partial", {}).get(name, 0) for name in self.splits}
         for name, split in self.splits.items():
-            info = manifest["splits"].get(name, {"shards": []})
-            split.shards = info["shards"]
-            split.skip = manifest.get("partial", {}).get(name, 0)
+            split.shards = manifest["splits"].get(name, {"shards": []})["shards"]
+        self._roll_back_damaged()
+        self._done_upto = self.cursor
+        for name, split in self.splits.items():
+            split.skip = self._partial[name]
         self._remove_uncommitted()
+
+    def _roll_back_damaged(self) -> None:
+        """Drop every listed shard that is missing or damaged, with all shards committed after it:
+        the state goes back to the checkpoint before the earliest damaged one (its `before`), and
+        the run redoes the rest. One warning line per damaged file."""
+        damaged = [(name, i, problem) for name, split in self.splits.items() for i, entry in enumerate(split.shards)
+                   if (problem := shard_problem(self.out, entry))]
+        if not damaged:
+            return
+        blank = {"cursor": 0, "partial": {}, "shards": {}}
+        befores = [self.splits[name].shards[i].get("before", blank) for name, i, _ in damaged]
+        back = min(befores, key=lambda b: (b["cursor"], sum(b["shards"].values())))
+        for name, i, problem in damaged:
+            path = self.out / self.splits[name].shards[i]["file"]
+            sys.stderr.write(f"warning: {path} is damaged ({problem}); dropped it and redoing its rows from input row "
+                             f"{back['cursor']} (sampled rows come from the completion cache)\n")
+        self.cursor, self.complete = back["cursor"], False
+        for name, split in self.splits.items():
+            split.shards = split.shards[: back["shards"].get(name, 0)]
+            self._partial[name] = back["partial"].get(name, 0)
 
     def _clear(self) -> None:
         for name in self.splits:
@@ -303,12 +420,13 @@ class ShardSetWriter:
         in-memory state moves only after each shard file is in place, so an error or a second
         checkpoint can never record a row without its shard."""
         with deferred_signals():
+            before = self._state()
             for name, s in self.splits.items():
                 while s.buffer:
                     chunk = s.buffer[: self.shard_size]
                     fname = f"{name}/shard-{len(s.shards):05d}.arrow"
-                    write_arrow(self.out / fname, chunk, s.schema)
-                    s.shards.append({"file": fname, "rows": len(chunk)})
+                    written = write_arrow(self.out / fname, chunk, s.schema)
+                    s.shards.append({"file": fname, "rows": len(chunk), **written, "before": before})
                     del s.buffer[: len(chunk)]
                     self._committed_tail[name].extend(self._row_inputs[name][: len(chunk)])
                     del self._row_inputs[name][: len(chunk)]
@@ -321,11 +439,19 @@ class ShardSetWriter:
                 self._committed_tail[name] = tail
                 partial[name] = len(tail)
             self._write_manifest(partial=partial)
+            self._partial = partial
+
+    def _state(self) -> dict[str, Any]:
+        """The committed state as the last manifest records it: where a roll-back past a damaged shard
+        written after it resumes from."""
+        shards = {n: len(s.shards) for n, s in self.splits.items()}
+        return {"cursor": self.cursor, "partial": dict(self._partial), "shards": shards}
 
     def _write_manifest(self, *, partial: dict[str, int]) -> None:
         manifest = {
             "rsynth_version": __version__,
             "stage": self.stage,
+            "primary": self.primary,  # the main split: what the next command reads (`main_split`)
             "run_key": self.run_key,
             "inputs": self.input_ids,
             "cursor": self.cursor,
@@ -334,7 +460,8 @@ class ShardSetWriter:
             "shard_size": self.shard_size,
             "stats": self.stats,
             "splits": {
-                name: {"rows": s.committed, "shards": s.shards} for name, s in self.splits.items()
+                name: {"rows": s.committed, "schema": schema_columns(s.schema), "shards": s.shards}
+                for name, s in self.splits.items()
             },
         }
         atomic_write_json(self.out / MANIFEST, manifest)
@@ -350,11 +477,12 @@ class ShardSetWriter:
     def _write_empty_splits(self) -> None:
         """Give every split that got no rows one 0-row shard with its schema, so a glob over it
         (`load_dataset("arrow", data_files="OUT/errors/*.arrow")`) loads instead of failing."""
+        before = self._state()
         for name, s in self.splits.items():
             if not s.shards and not s.buffer:
                 fname = f"{name}/shard-00000.arrow"
-                write_arrow(self.out / fname, [], s.schema)
-                s.shards.append({"file": fname, "rows": 0})
+                written = write_arrow(self.out / fname, [], s.schema)
+                s.shards.append({"file": fname, "rows": 0, **written, "before": before})
 
     def rows(self, split: str) -> int:
         s = self.splits[split]
@@ -369,21 +497,42 @@ class ShardSetWriter:
                 "completions generated this run": 0, **{f"stored: {k}": v for k, v in self.stats.items()}}
 
 
-def read_split(out_dir: Path | str, split: str = "data") -> pa.Table | None:
-    """Read one split of an rsynth output directory as a table (None if it has no rows)."""
+# Older manifests name no main split; decontaminate's was always kept/.
+_LEGACY_PRIMARY = {"decontaminate": "kept"}
+
+
+def main_split(manifest: dict[str, Any]) -> str:
+    """The split of an output that the next command reads: the manifest's `primary` (data/ for most
+    stages, kept/ for decontaminate)."""
+    return manifest.get("primary") or _LEGACY_PRIMARY.get(manifest.get("stage") or "", "data")
+
+
+def schema_columns(schema: pa.Schema) -> list[list[str]]:
+    """A split's schema as the manifest names it: [column, Arrow type] pairs (what `rsynth doctor` checks)."""
+    return [[f.name, str(f.type)] for f in schema]
+
+
+def read_split(out_dir: Path | str, split: str | None = None) -> pa.Table | None:
+    """Read one split of an rsynth output directory as a table (None if it has no rows); by default
+    its main split (`main_split`)."""
     out = Path(out_dir)
     manifest = load_manifest(out)
+    split = split or main_split(manifest)
     shards = manifest["splits"].get(split, {}).get("shards", [])
     files = [out / s["file"] for s in shards if s["rows"]]  # an empty split's 0-row shard adds nothing
     if not files:
         return None
-    try:
-        return pa.concat_tables([read_arrow(f) for f in files])
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise OutputError(f"{out}: a shard of its {split} split is unreadable ({str(exc).splitlines()[0]})") from None
+    tables = []
+    for f in files:
+        try:
+            tables.append(read_arrow(f))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise OutputError(f"{f} is unreadable ({str(exc).splitlines()[0]}): re-run the command that wrote {out} "
+                              "to redo it (finished completions come from its cache), or `rsynth doctor` it") from None
+    return pa.concat_tables(tables)
 
 
-def iter_split_rows(out_dir: Path | str, split: str = "data") -> Iterator[dict[str, Any]]:
+def iter_split_rows(out_dir: Path | str, split: str | None = None) -> Iterator[dict[str, Any]]:
     table = read_split(out_dir, split)
     if table is not None:
         yield from table.to_pylist()

@@ -10,22 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from rsynth.decontam import dedup
 from rsynth.decontam.hashing import TokenBatch, text_key
 from rsynth.decontam.index import IndexConfig, load_index
 from rsynth.decontam.matcher import Match, Thresholds, match_batch
 from rsynth.decontam.normalise import tokens
-from rsynth.decontam.paraphrase import SemanticConfig
+from rsynth.decontam.settings import Facts, SemanticSettings
 
-
-@dataclass(frozen=True)
-class SemanticSettings:
-    config: SemanticConfig
-    texts: tuple[str, ...]  # reference items, in index order
-    cache_path: Path
-    quiet: bool = False
+__all__ = ["BatchResult", "Classifier", "Facts", "SemanticSettings", "Settings", "init_worker", "run_in_worker"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +27,9 @@ class Settings:
     thresholds: Thresholds
     dedup: bool
     semantic: SemanticSettings | None
+    strict: bool = False  # "same setup, another question" is removed, not listed in review/
+
+
 
 
 @dataclass
@@ -53,20 +48,20 @@ class Classifier:
         self.index = load_index(settings.index_path, settings.config)
         self.semantic = None
         if settings.semantic is not None:
-            from rsynth.decontam.paraphrase import ParaphraseDecider
-            from rsynth.decontam.semantic import Embedder
+            from rsynth.decontam.rephrase import RephraseStage
 
-            sem = settings.semantic
-            self.item_of = {self.index.describe(i): i for i in range(len(self.index.item_ids))}
-            self.semantic = (Embedder(sem.texts, sem.cache_path, quiet=sem.quiet), ParaphraseDecider(sem.texts, sem.config))
+            self.semantic = RephraseStage(settings.semantic, self.index, settings.strict)
 
-    def __call__(self, texts: Sequence[str]) -> BatchResult:
+    def __call__(self, texts: Sequence[str], facts: Sequence[Facts] | None = None) -> BatchResult:
         rows = [tokens(t) for t in texts]
         batch = TokenBatch.from_tokens(rows)
         keys = [text_key(r) for r in rows]
         matches = match_batch(self.index, rows, keys, batch, self.settings.thresholds)
         reviews: list[Match | None] = [None] * len(rows)
-        embedded = self._semantic(texts, matches, reviews) if self.semantic is not None else 0
+        embedded = 0
+        if self.semantic is not None:
+            known = list(facts) if facts is not None else [(None, None, None)] * len(texts)
+            embedded = self.semantic(texts, known, matches, reviews)
         return BatchResult(
             ntokens=[len(r) for r in rows],
             matches=matches,
@@ -76,50 +71,9 @@ class Classifier:
             embedded=embedded,
         )
 
-    def _spare_template_siblings(self, texts: Sequence[str], matches: list[Match | None], reviews: list[Match | None]) -> None:
-        """An n-gram match whose quantities disagree with the item's is a template sibling (same
-        words, other numbers): with --semantic it is kept and listed for review, not removed."""
-        from rsynth.decontam.signature import Signature
-
-        assert self.semantic is not None
-        decider = self.semantic[1]
-        for i, m in enumerate(matches):
-            if m is None or m.stage != "ngram":
-                continue
-            ev = decider.template_sibling(Signature.of(texts[i]), self.item_of[(m.benchmark, m.item_id)])
-            if ev is not None:
-                matches[i], reviews[i] = None, Match(m.benchmark, m.item_id, m.stage, m.score, m.span, ev.as_struct())
-
-    def _semantic(self, texts: Sequence[str], matches: list[Match | None], reviews: list[Match | None]) -> int:
-        """Signatures for rows the cheaper stages kept; embed only those the signature gate and the
-        lexical screen let through (one batched call, each distinct text once), then fill removals and review entries in place. Returns the
-        number of rows embedded."""
-        from rsynth.decontam.signature import Signature
-
-        assert self.semantic is not None
-        embedder, decider = self.semantic
-        self._spare_template_siblings(texts, matches, reviews)
-        todo = [i for i, m in enumerate(matches) if m is None and reviews[i] is None]
-        sigs = [Signature.of(texts[i]) for i in todo]
-        need, by_signature = decider.gate(sigs, [texts[i] for i in todo])
-        picked = np.flatnonzero(need)
-        if picked.size == 0:
-            return 0
-        unique = list(dict.fromkeys(texts[todo[p]] for p in picked))  # a repeated text is embedded once
-        at = {t: n for n, t in enumerate(unique)}
-        vectors = embedder.embed(unique)
-        sims = vectors[[at[texts[todo[p]]] for p in picked]] @ embedder.ref.T
-        for row_sims, p in zip(sims, picked.tolist()):
-            ev = decider.decide(sigs[p], row_sims, by_signature[p])
-            if ev is None:
-                continue
-            bench, item_id = self.index.describe(ev.item)
-            m = Match(bench, item_id, "semantic", round(ev.cosine, 4), "", ev.as_struct())
-            if ev.rule in ("paraphrase", "near-copy"):
-                matches[todo[p]] = m
-            else:
-                reviews[todo[p]] = m
-        return int(picked.size)
+    def close(self) -> None:
+        if self.semantic is not None:
+            self.semantic.close()
 
 
 _worker: Classifier | None = None
@@ -137,6 +91,6 @@ def init_worker(settings: Settings) -> None:
     _worker = Classifier(settings)
 
 
-def run_in_worker(texts: list[str]) -> BatchResult:
+def run_in_worker(texts: list[str], facts: list[Facts] | None = None) -> BatchResult:
     assert _worker is not None, "init_worker was not called"
-    return _worker(texts)
+    return _worker(texts, facts)

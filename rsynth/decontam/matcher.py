@@ -37,6 +37,7 @@ class Match:
     score: float
     span: str
     evidence: dict[str, object] | None = None  # semantic stage: cosine, signature overlap, rule, judge
+    item_coverage: float = 1.0  # share of the item's n-grams in the row (1.0 for exact): a whole item copied is final
 
     def as_struct(self) -> dict[str, object]:
         return {"benchmark": self.benchmark, "item_id": self.item_id, "stage": self.stage, "score": self.score, "span": self.span,
@@ -104,7 +105,8 @@ def ngram_matches(index: Index, batch: TokenBatch, rows: Sequence[Sequence[str]]
         if r in best:
             continue
         bench, item_id = index.describe(int(p_item[j]))
-        best[r] = Match(bench, item_id, "ngram", round(float(score[j]), 4), _span(rows[r], int(first[j]), int(last[j])))
+        best[r] = Match(bench, item_id, "ngram", round(float(score[j]), 4), _span(rows[r], int(first[j]), int(last[j])),
+                        item_coverage=round(float(item_cov[j]), 4))
     return best
 
 

@@ -39,11 +39,8 @@ import numpy as np
 from rsynth.config import param, params_of, validate_choices
 from rsynth.decontam.lexical import MIN_WORDS, LexicalIndex
 from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree
-from rsynth.engines.params import ENGINES
 from rsynth.errors import UserError
 
-
-_NO_JUDGE_IN_RECIPES = "a recipe's decontaminate stage keeps uncertain pairs in review/; run `rsynth decontaminate --judge-model` to judge them"
 
 
 @dataclass(frozen=True)
@@ -61,19 +58,24 @@ class SemanticConfig:
     lexical: float = param(0.2, "--semantic-lexical", "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; "
                                 "0 (with --semantic-lexical-band 0) turns the lexical screen off.")
     lexical_band: float = param(0.4, "--semantic-lexical-band", "Word cosine a row needs with an item in the uncertain band of overlap to be embedded.")
+    answer_floor: float = param(0.5, "--semantic-answer-floor", "Cosine a neighbour with an equal answer and agreeing quantities "
+                                                               "(overlap >= agree) needs to be the same problem.")
+    code_floor: float = param(0.5, "--semantic-code-floor", "Cosine a code item needs to be run against the row's program.")
+    answer_lexical: float = param(0.15, "--semantic-answer-lexical", "Word cosine an item with the row's answer needs to be a candidate "
+                                                                     "(and the row embedded).")
+    code_near: float = param(0.75, "--semantic-code-near", "Cosine at which a code row without a program of its own is its nearest "
+                                                           "code item (with --semantic-code-margin over the next one).")
+    code_margin: float = param(0.08, "--semantic-code-margin", "How much nearer that code item must be than the next nearest.")
     embed_all: bool = param(False, "--semantic-embed-all", "Embed every row, also those the signature gate and lexical screen rule out "
                                                            "(slower; completes the near-miss listing in review/).")
-    judge_engine: str = param("auto", "--judge-engine", "Engine of the LLM judge for uncertain pairs.", choices=ENGINES, recipe=_NO_JUDGE_IN_RECIPES)
-    judge_model: str | None = param(None, "--judge-model", "Model of the LLM judge; without it uncertain pairs are kept and listed in review/.",
-                                    recipe=_NO_JUDGE_IN_RECIPES)
 
     def __post_init__(self) -> None:
         validate_choices(self)
-        for name in ("threshold", "review", "agree", "band", "cosine_floor"):
+        for name in ("threshold", "review", "agree", "band", "cosine_floor", "answer_floor", "code_floor", "code_near"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise UserError(f"{_flag(name)} {value}: expected a number in (0, 1]")
-        for name in ("lexical", "lexical_band"):
+        for name in ("lexical", "lexical_band", "answer_lexical", "code_margin"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{_flag(name)} {getattr(self, name)}: expected a number in [0, 1]")
         if self.top_k < 1 or self.min_mass < 0:
@@ -99,13 +101,20 @@ class Evidence:
     row_signature: str
     item_signature: str
     judge: str | None = None
+    row_answer: str | None = None
+    item_answer: str | None = None
+    execution: str | None = None
 
     def as_struct(self) -> dict[str, object]:
         return {"cosine": None if self.cosine is None else round(self.cosine, 4), "signature_overlap": round(self.overlap, 4), "rule": self.rule,
-                "row_signature": self.row_signature, "item_signature": self.item_signature, "judge": self.judge}
+                "row_signature": self.row_signature, "item_signature": self.item_signature, "judge": self.judge,
+                "row_answer": self.row_answer, "item_answer": self.item_answer, "execution": self.execution}
 
 
-_RANK = {"paraphrase": 3, "near-copy": 3, "uncertain": 2, "near-miss": 1}
+# removal rules, then the policy case (review, or removed with --strict), the judge's case, near misses
+REMOVED = ("paraphrase", "near-copy", "same-answer", "same-behaviour")
+_RANK = {"paraphrase": 3, "near-copy": 3, "same-answer": 3, "same-behaviour": 3, "another-question": 2.5, "uncertain": 2, "near-miss": 1,
+         "template-sibling": 1}
 
 
 class ParaphraseDecider:
@@ -132,6 +141,10 @@ class ParaphraseDecider:
         self.ref_matrix = sparse.csr_matrix((vals, (cols, rows)), shape=shape, dtype=np.float32).toarray()
         self._sparse = sparse
         self.lexical = LexicalIndex(reference_texts)
+        # items whose answer no other item has and which is no small integer (3159, 3\sqrt{13}): such an
+        # answer is evidence on its own, like a rare number in the signature (set by the caller)
+        self.rare_answers: set[int] = set()
+        self.last_dice = np.zeros((0, len(self.refs)), dtype=np.float32)
 
     def gate(self, sigs: Sequence[Signature], texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         """(needs embedding, candidate items by signature) per row: set-weighted Dice over all
@@ -149,6 +162,7 @@ class ParaphraseDecider:
         present = self._sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
         shared = present @ self.ref_matrix  # weight of the elements each (row, item) pair shares
         dice_all = 2 * shared / np.maximum(mass[:, None] + self.ref_mass[None, :], 1e-9)
+        self.last_dice = dice_all  # (rows x items) overlaps of this batch, reused by the answer lookup
         row, item = np.nonzero(dice_all >= self.config.band)
         dice = dice_all[row, item]
         order = np.lexsort((item, -dice, row))  # per row, best agreement first (ties: lower item)
@@ -176,19 +190,43 @@ class ParaphraseDecider:
         out[picked] = close.any(axis=1)
         return out
 
-    def judge_pair(self, sig: Signature, item: int, cosine: float) -> Evidence | None:
-        """The rule for one (row, item) pair (module docstring), or None when the pair says nothing."""
+    def judge_pair(self, sig: Signature, item: int, cosine: float, answer: bool | str | None = None,
+                   execution: bool | None = None) -> Evidence | None:
+        """The rule for one (row, item) pair (module docstring), or None when the pair says nothing.
+        `answer`: whether the row's answer equals the item's (None: one has none); `execution`:
+        whether the row's program passes the item's tests (None: not run). `answer` "unit": the
+        answers differ by a factor between units."""
         c = self.config
         ref = self.refs[item]
         overlap = self.weights.overlap(sig, ref)
         row_mass, item_mass = self.weights.mass(sig), float(self.ref_mass[item])
         rule = None
-        if min(row_mass, item_mass) >= c.min_mass:  # informative on both sides: the quantities decide
+        if execution is True and cosine >= c.code_floor:  # the row's program solves the item's task
+            rule = "same-behaviour"
+        elif execution is False:  # it does not: another task, however close the words
+            rule = "another-question" if cosine >= c.review else None
+        elif answer == "unit":  # the same answer asked in another unit (5 hours, 300 minutes): the quantities must all agree
+            if overlap >= c.agree and cosine >= c.cosine_floor and asks_agree(sig, ref):
+                rule = "same-answer"
+            elif cosine >= c.review:
+                rule = "uncertain"
+        elif answer is True:  # same answer: the same problem when the quantities agree and the story is close
+            close = asks_agree(sig, ref) or cosine >= c.review  # questions reworded past word overlap, same story
+            agree = ((overlap >= c.agree and cosine >= c.answer_floor) or (overlap >= c.band and cosine >= c.cosine_floor)
+                     or (row_mass < c.min_mass and cosine >= c.review) or (item in self.rare_answers and cosine >= c.answer_floor))
+            if close and agree:
+                rule = "same-answer"
+            elif cosine >= c.review:
+                rule = "uncertain"
+        elif answer is False:  # another answer: a sibling, or the same setup asking another question
+            if overlap >= c.agree and cosine >= c.cosine_floor:
+                rule = "another-question"
+        elif min(row_mass, item_mass) >= c.min_mass:  # informative on both sides: the quantities decide
             if overlap >= c.band and cosine >= c.cosine_floor:
-                rule = "paraphrase" if overlap >= c.agree and asks_agree(sig, ref) else "uncertain"
+                rule = self._by_quantities(sig, ref, overlap)
         elif sig.quantities and ref.quantities:  # weak evidence: agreeing quantities need a close story
             if overlap >= c.band and cosine >= c.review:
-                rule = "paraphrase" if overlap >= c.agree and asks_agree(sig, ref) else "uncertain"
+                rule = self._by_quantities(sig, ref, overlap)
         elif not sig.quantities and cosine >= c.review:  # the row has nothing to compare: the embedding alone
             rule = "near-copy" if cosine >= c.threshold else "uncertain"
         if rule is None and cosine >= c.review:
@@ -196,6 +234,20 @@ class ParaphraseDecider:
         if rule is None:
             return None
         return Evidence(int(item), float(cosine), overlap, rule, sig.describe(), ref.describe())
+
+    def code_neighbour(self, sig: Signature, item: int, cosine: float, margin: float) -> Evidence | None:
+        """A code row with no program to run: its nearest code item, when clearly nearer than any other
+        (a renamed task keeps its docstring's meaning; a sibling task sits about as close to two items)."""
+        c = self.config
+        if cosine < c.code_near or margin < c.code_margin:
+            return None
+        ref = self.refs[item]
+        return Evidence(int(item), cosine, self.weights.overlap(sig, ref), "near-copy", sig.describe(), ref.describe())
+
+    def _by_quantities(self, sig: Signature, ref: Signature, overlap: float) -> str:
+        if overlap < self.config.agree:
+            return "uncertain"
+        return "paraphrase" if asks_agree(sig, ref) else "another-question"
 
     def template_sibling(self, sig: Signature, item: int) -> Evidence | None:
         """Evidence that an n-gram match is the item's template with other quantities: both sides have
@@ -206,13 +258,19 @@ class ParaphraseDecider:
             return None
         return Evidence(int(item), None, overlap, "template-sibling", sig.describe(), ref.describe())
 
-    def decide(self, sig: Signature, sims: np.ndarray, by_signature: np.ndarray) -> Evidence | None:
-        """Strongest evidence over the top-k neighbours and the best signature matches."""
+    def candidates(self, sims: np.ndarray, by_signature: np.ndarray, extra: Sequence[int] = ()) -> list[int]:
+        """The items a row is compared with: its top-k by cosine, its best signature matches, and
+        `extra` (items with its answer, code items for a program)."""
         k = min(self.config.top_k, sims.size)
         top = np.argpartition(-sims, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+        return list(dict.fromkeys([*top.tolist(), *by_signature.tolist(), *extra]))
+
+    def decide(self, sig: Signature, sims: np.ndarray, items: Sequence[int], answers: dict[int, bool | None] | None = None,
+               executions: dict[int, bool | None] | None = None) -> Evidence | None:
+        """Strongest evidence over the candidate items."""
         best: Evidence | None = None
-        for item in dict.fromkeys([*top.tolist(), *by_signature.tolist()]):
-            ev = self.judge_pair(sig, item, float(sims[item]))
+        for item in items:
+            ev = self.judge_pair(sig, item, float(sims[item]), (answers or {}).get(item), (executions or {}).get(item))
             if ev is not None and (best is None or (_RANK[ev.rule], ev.cosine or 0.0) > (_RANK[best.rule], best.cosine or 0.0)):
                 best = ev
         return best

@@ -1,78 +1,98 @@
-"""`decontaminate` end to end: stream the input in batches, classify them (optionally in worker
-processes), and route every input row to exactly one of kept / removed / errors.
+"""`decontaminate` as a `Stage` run by `rsynth.executor.stage.execute`: classify batches of rows
+(optionally in worker processes), ask the judge what the rules leave open, and route every input row
+to exactly one of kept / removed / errors (plus a review/ listing of kept rows worth a look).
 
 Kept and removed rows carry every input column. The output schema is inferred from the first
-`SCHEMA_ROWS` rows; a later row that does not fit it (a new column, a value of another type) is
-routed to `errors` with the reason instead of being coerced or dropped. Memory is bounded by the
-batch size and the number of batches in flight, not by the input length (except with `--dedup`,
-which must remember what it has kept).
+`SCHEMA_ROWS` rows of the input; a later row that does not fit it (a new column, a value of another
+type) is routed to `errors` with the reason instead of being coerced or dropped. Memory is bounded by
+the batch size, not by the input length (except with `--dedup`, which must remember what it kept).
+The executor owns the run key, resume, the input's recorded identity and the manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
-from itertools import chain, islice
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 
-from rsynth.data.readers import FieldSpec, InputError, Record, RowError, _clip, map_fields
+from rsynth.data.readers import (
+    FieldSpec,
+    InputError,
+    Record,
+    RowError,
+    _clip,
+    check_columns,
+    check_input,
+    map_fields,
+    read_records,
+)
 from rsynth.data.schema import ERROR_SCHEMA
-from rsynth.data.shards import ShardSetWriter, atomic_write_json, claim_output
-from rsynth.engines.base import Engine
+from rsynth.data.shards import MANIFEST, claim_output, load_manifest, read_split
 from rsynth.decontam.classify import BatchResult, Classifier, SemanticSettings, Settings, init_worker, run_in_worker
 from rsynth.decontam.dedup import Deduper
 from rsynth.decontam.index import IndexConfig, cache_dir, index_key, load_or_build
 from rsynth.decontam.judge import ask_judge
+from rsynth.decontam.keys import row_facts
 from rsynth.decontam.matcher import Match, Thresholds
 from rsynth.decontam.paraphrase import SemanticConfig
-from rsynth.decontam.references import load_references
-from rsynth.executor.loop import batches
-from rsynth.executor.partition import Partition, partition_records
+from rsynth.decontam.params import DecontamParams
+from rsynth.decontam.references import ReferenceSet, load_references
+from rsynth.engines.base import Engine
+from rsynth.executor.loop import Item, Rows
+from rsynth.executor.partition import Partition
+from rsynth.executor.stage import Counts, Stage, Target, Work, execute
 
 SCHEMA_ROWS = 1000
 SHARD_ROWS = 10_000  # fewer, larger shards: each commit is an fsync plus a manifest rewrite
 # semantic-stage evidence (null for the other stages): the deciding neighbour's cosine, the
 # quantity-signature overlap, which rule fired, both signatures, and the judge's verdict if asked
 EVIDENCE_TYPE = pa.struct(
-    [("cosine", pa.float64()), ("signature_overlap", pa.float64()), ("rule", pa.string()), ("row_signature", pa.string()),
-     ("item_signature", pa.string()), ("judge", pa.string())]
+    [
+        ("cosine", pa.float64()),
+        ("signature_overlap", pa.float64()),
+        ("rule", pa.string()),
+        ("row_signature", pa.string()),
+        ("item_signature", pa.string()),
+        ("judge", pa.string()),
+        ("row_answer", pa.string()),
+        ("item_answer", pa.string()),
+        ("execution", pa.string()),
+    ]
 )
 CONTAMINATION_TYPE = pa.struct(
-    [("benchmark", pa.string()), ("item_id", pa.string()), ("stage", pa.string()), ("score", pa.float64()), ("span", pa.string()),
-     ("evidence", EVIDENCE_TYPE)]
+    [
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("stage", pa.string()),
+        ("score", pa.float64()),
+        ("span", pa.string()),
+        ("evidence", EVIDENCE_TYPE),
+    ]
 )
 REVIEW_SCHEMA = pa.schema(
-    [("source", pa.string()), ("row", pa.int64()), ("id", pa.string()), ("benchmark", pa.string()), ("item_id", pa.string()), ("score", pa.float64()),
-     ("evidence", EVIDENCE_TYPE)]
+    [
+        ("source", pa.string()),
+        ("row", pa.int64()),
+        ("id", pa.string()),
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("score", pa.float64()),
+        ("stage", pa.string()),
+        ("evidence", EVIDENCE_TYPE),
+        ("text", pa.string()),
+        ("item_text", pa.string()),
+    ]
 )
-
-
-@dataclass(frozen=True)
-class Options:
-    input: str
-    out: Path
-    against: list[str] = field(default_factory=lambda: ["all"])
-    against_files: list[str] = field(default_factory=list)
-    against_field: str = "problem"
-    text_column: str = "problem"
-    config: IndexConfig = IndexConfig()
-    thresholds: Thresholds = Thresholds()
-    dedup: bool = False
-    dedup_threshold: float = 0.8
-    semantic: bool = False
-    semantic_config: SemanticConfig = SemanticConfig()
-    workers: int = 1
-    batch_size: int = 1024
-    overwrite: bool = False
-    partition: Partition | None = None
 
 
 def _column_type(values: list[Any]) -> pa.DataType:
@@ -99,13 +119,12 @@ def _infer_schema(rows: list[dict[str, Any]]) -> pa.Schema:
     return pa.schema([pa.field(name, _column_type([row.get(name) for row in rows])) for name in names])
 
 
-class _Router:
-    """Sends each input to its split, turning rows that do not fit the schema into errors."""
+class _Fit:
+    """Checks rows against a split's schema (inferred from the first rows): a row that does not fit
+    becomes an error row with the reason, rather than being coerced or losing a column."""
 
-    def __init__(self, writer: ShardSetWriter, schemas: dict[str, pa.Schema]) -> None:
-        self.writer = writer
+    def __init__(self, schemas: dict[str, pa.Schema]) -> None:
         self.schemas = schemas
-        self.counts: Counter[str] = Counter()
 
     def fits(self, split: str, rows: list[dict[str, Any]]) -> list[str | None]:
         """None for each row that converts to the split's schema, else the reason it does not."""
@@ -129,51 +148,134 @@ class _Router:
                     try:
                         pa.array([row.get(name)], type=schema.field(name).type)
                     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-                        reasons[i] = f"column {name!r} does not fit type {schema.field(name).type} of the first rows: {str(exc).splitlines()[0]}"
+                        kind, why = schema.field(name).type, str(exc).splitlines()[0]
+                        reasons[i] = f"column {name!r} does not fit type {kind} of the first rows: {why}"
                         break
         return reasons
 
-    def emit(self, split: str, row: dict[str, Any], index: int) -> None:
-        self.counts[split] += 1
-        if index >= self.writer.cursor:
-            self.writer.add(split, row, index)
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the stage needs that is resolved before it runs: the references, their index and
+    the settings sent to the workers."""
+
+    params: DecontamParams
+    refs: list[ReferenceSet]
+    index_id: str
+    index_summary: dict[str, int]
+    settings: Settings
+    ref_texts: tuple[str, ...]
+    item_of: dict[tuple[str, str], int]
 
 
-def _results(batches: Iterator[list[tuple[int, str]]], settings: Settings, workers: int) -> Iterator[BatchResult]:
-    """Classify batches in order; with workers, at most 2 x workers batches are in flight."""
-    if workers <= 1:
-        classifier = Classifier(settings)
-        for batch in batches:
-            yield classifier([t for _, t in batch])
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(settings,)) as pool:
-        pending: deque[Future[BatchResult]] = deque()
-        for batch in batches:
-            pending.append(pool.submit(run_in_worker, [t for _, t in batch]))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def plan(params: DecontamParams, semantic: SemanticConfig = SemanticConfig(), quiet: bool = True) -> Plan:
+    """Load the references, build or load their n-gram index, and (with --semantic) make sure the
+    reference embeddings exist once, before any worker starts."""
+    refs = load_references(params.against_names(), params.against_files(), params.against_field)
+    config = IndexConfig(n=params.ngram, min_n=params.min_ngram, max_df=params.max_df)
+    index, index_path = load_or_build(refs, config)
+    ref_texts = tuple(t for ref in refs for t in ref.texts)
+    item_of = {(ref.name, i): n for n, (ref, i) in enumerate((ref, i) for ref in refs for i in ref.ids)}
+    sem = None
+    if params.semantic:
+        from rsynth.decontam.semantic import cache_key, ensure_reference_embeddings
 
-
-def _run_key(opts: Options, index_id: str) -> str:
-    stat = Path(opts.input).stat() if Path(opts.input).exists() else None
-    key = {
-        "input": str(Path(opts.input).resolve()) if stat else opts.input,
-        "input_size": stat.st_size if stat else None,
-        "index": index_id,
-        "options": {k: v for k, v in asdict(opts).items() if k not in {"input", "out", "workers", "batch_size", "overwrite"}},
+        path = cache_dir() / f"semantic-{cache_key([ref.digest() for ref in refs])}.npy"
+        # shipped arrays for the bundled sets, embedded once here for the others (not by every worker)
+        ensure_reference_embeddings([(ref.name, ref.digest(), ref.texts) for ref in refs], path, quiet)
+        sem = SemanticSettings(semantic, ref_texts, path, quiet)
+    settings = Settings(
+        index_path,
+        config,
+        Thresholds(item=params.item_threshold, row=params.row_threshold),
+        params.dedup,
+        sem,
+        params.strict,
+    )
+    summary = {
+        "items": len(index.item_ids),
+        "ngrams": int(index.keys.size),
+        "boilerplate_ngrams_dropped": index.dropped,
     }
-    return "decontaminate:" + hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return Plan(params, refs, index_key(refs, config), summary, settings, ref_texts, item_of)
 
 
-def _judge_uncertain(batch: list[tuple[int, Record | RowError, str]], result: BatchResult, judge: Engine, ref_texts: tuple[str, ...],
-                     item_of: dict[tuple[str, str], int]) -> None:
-    """Ask the judge about the batch's uncertain pairs; 'same' turns the review entry into a removal."""
-    texts = [t for _, item, t in batch if isinstance(item, Record)]
-    asked = [j for j, m in enumerate(result.reviews) if m is not None and m.evidence and m.evidence["rule"] == "uncertain"]
-    verdicts = ask_judge(judge, [(texts[j], ref_texts[item_of[(result.reviews[j].benchmark, result.reviews[j].item_id)]]) for j in asked])
-    for j, verdict in zip(asked, verdicts):
+def _label(record: Record) -> str:
+    value = record.data.get("id")
+    return str(value) if value is not None else f"row {record.row}"
+
+
+def _head_schema(input: str) -> pa.Schema:
+    """The output schema from the first `SCHEMA_ROWS` rows of the whole input (the same for every
+    partition, so partitions' outputs merge)."""
+    schema = _infer_schema([r.data for r in islice(read_records(input), SCHEMA_ROWS) if isinstance(r, Record)])
+    if "contamination" in schema.names:
+        raise InputError(f"{input}: input already has a 'contamination' column; rename it first")
+    return schema
+
+
+def _seed_deduper(out: Path, text_column: str, deduper: Deduper) -> int:
+    """On resume, remember the kept rows already committed (without the partial tail a resumed run
+    re-emits), so a duplicate of a row kept before the interruption is still removed. Returns the
+    cursor: inputs before it are committed and are not classified again."""
+    from rsynth.decontam import dedup
+    from rsynth.decontam.hashing import TokenBatch, text_key
+    from rsynth.decontam.normalise import tokens
+
+    if not (out / MANIFEST).exists():
+        return 0
+    manifest = load_manifest(out)
+    table = read_split(out, "kept")
+    if table is None:
+        return int(manifest.get("cursor", 0))
+    rows = table.to_pylist()
+    rows = rows[: len(rows) - int(manifest.get("partial", {}).get("kept", 0))]
+    toks = [tokens(str(r.get(text_column) or "")) for r in rows]
+    feats = dedup.features(TokenBatch.from_tokens(toks))
+    for k, (r, t) in enumerate(zip(rows, toks)):
+        label = str(r["id"]) if r.get("id") is not None else f"kept row {k + 1}"
+        deduper.add(label, text_key(t), feats.signatures[k], feats.bands[k])
+    return int(manifest.get("cursor", 0))
+
+
+class _Classify:
+    """Classifies a list of texts in sub-batches, in this process or in a pool of workers (results
+    in input order, so the output does not depend on the number of workers)."""
+
+    def __init__(self, settings: Settings, workers: int, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.pool: ProcessPoolExecutor | None = None
+        self.local: Classifier | None = None
+        if workers > 1:
+            self.pool = ProcessPoolExecutor(
+                workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(settings,)
+            )
+        else:
+            self.local = Classifier(settings)
+
+    def __call__(self, texts: list[str], facts: list[tuple]) -> list[BatchResult]:
+        spans = [(i, i + self.batch_size) for i in range(0, len(texts), self.batch_size)]
+        if self.pool is None:
+            assert self.local is not None
+            return [self.local(texts[a:b], facts[a:b]) for a, b in spans]
+        return [f.result() for f in [self.pool.submit(run_in_worker, texts[a:b], facts[a:b]) for a, b in spans]]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        if self.local is not None:
+            self.local.close()
+
+
+def _judge_uncertain(texts: list[str], result: BatchResult, judge: Engine, p: Plan) -> None:
+    """Ask the judge about the batch's pairs the rules leave open; 'same' turns the review entry into a removal."""
+    asked = [
+        j for j, m in enumerate(result.reviews) if m is not None and m.evidence and m.evidence["rule"] in JUDGED_RULES
+    ]
+    pairs = [
+        (texts[j], p.ref_texts[p.item_of[(result.reviews[j].benchmark, result.reviews[j].item_id)]]) for j in asked
+    ]
+    for j, verdict in zip(asked, ask_judge(judge, pairs)):
         m = result.reviews[j]
         judged = replace(m, evidence={**(m.evidence or {}), "judge": verdict})
         if verdict == "same":
@@ -182,157 +284,245 @@ def _judge_uncertain(batch: list[tuple[int, Record | RowError, str]], result: Ba
             result.reviews[j] = judged
 
 
-def run(opts: Options, judge: Engine | None = None) -> dict[str, Any]:
-    """Decontaminate `opts.input` into `opts.out`; returns the report also written to report.json.
+JUDGED_RULES = ("uncertain",)  # the rules' open cases; "another-question" is a policy (review or --strict), not a doubt
 
-    `judge` (with `--semantic`) decides the pairs the semantic stage finds uncertain; it runs in
-    this process, on each batch's few uncertain pairs, whatever the number of workers."""
-    claim_output(opts.out)  # an unusable --out is one line before the index or embedding model loads
-    refs = load_references(opts.against, opts.against_files, opts.against_field)
-    index, index_path = load_or_build(refs, opts.config)
-    index_id = index_key(refs, opts.config)
-    semantic = None
-    ref_texts = tuple(t for ref in refs for t in ref.texts)
-    item_of = {(ref.name, i): n for n, (ref, i) in enumerate((ref, i) for ref in refs for i in ref.ids)}
-    if opts.semantic:
-        from rsynth.decontam.semantic import Embedder, cache_key
 
-        path = cache_dir() / f"semantic-{cache_key([ref.digest() for ref in refs])}.npy"
-        if opts.workers > 1:
-            Embedder(ref_texts, path)  # a cold cache is built once here, not by every worker at once
-        semantic = SemanticSettings(opts.semantic_config, ref_texts, path)
-    settings = Settings(index_path, opts.config, opts.thresholds, opts.dedup, semantic)
+def _key(p: Plan, semantic: SemanticConfig, judge: str | None) -> Callable[[str], str]:
+    options = {k: v for k, v in asdict(p.params).items() if k not in {"workers", "batch_size"}}
+    base = {
+        "index": p.index_id,
+        "options": options,
+        "semantic": asdict(semantic) if p.params.semantic else None,
+        "judge": judge,
+    }
 
-    stream = iter(partition_records(opts.input, opts.partition, None, opts.out))
-    head = list(islice(stream, SCHEMA_ROWS))
-    schema = _infer_schema([r.data for r in head if isinstance(r, Record)])
-    if "contamination" in schema.names:
-        raise InputError(f"{opts.input}: input already has a 'contamination' column; rename it first")
-    schemas = {"kept": schema, "removed": schema.append(pa.field("contamination", CONTAMINATION_TYPE)), "errors": ERROR_SCHEMA}
-    if opts.semantic:
+    def key(keyed_input: str) -> str:
+        blob = json.dumps({"input": keyed_input, **base}, sort_keys=True, default=str)
+        return "decontaminate:" + hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    return key
+
+
+def decontaminate_stage(
+    p: Plan, input: str, out: Path, semantic: SemanticConfig = SemanticConfig(), judge: Engine | None = None
+) -> Stage:
+    """The decontaminate `Stage`: validate maps the text column; `process` classifies a batch (split
+    over the workers), asks the judge, applies dedup in input order and routes each row."""
+    params = p.params
+    schema = _head_schema(input)
+    schemas = {
+        "kept": schema,
+        "removed": schema.append(pa.field("contamination", CONTAMINATION_TYPE)),
+        "errors": ERROR_SCHEMA,
+    }
+    if params.semantic:
         schemas["review"] = REVIEW_SCHEMA
-    writer = ShardSetWriter(opts.out, schemas, stage="decontaminate", run_key=_run_key(opts, index_id), primary="kept", shard_size=SHARD_ROWS, overwrite=opts.overwrite,
-                            inputs=[opts.input])
-    router = _Router(writer, schemas)
-    deduper = Deduper(opts.dedup_threshold) if opts.dedup else None
+    fit = _Fit(schemas)
+    spec, mapping = [FieldSpec("text", str)], {"text": params.text_column}
     removed_by: Counter[tuple[str, str]] = Counter()
-    semantic_counts: Counter[str] = Counter()
-    spec = [FieldSpec("text", str)]
-    mapping = {"text": opts.text_column}
+    decisions: Counter[str] = Counter()
 
-    def prepared() -> Iterator[list[tuple[int, Record | RowError, str]]]:
-        """Batches of (input index, record or error, text); errors carry an empty text."""
-        for batch in batches(chain(head, stream), opts.batch_size):
-            out = []
-            for position, item in batch:
-                text = ""
-                if isinstance(item, Record):
-                    mapped = map_fields(item, spec, mapping)
-                    if isinstance(mapped, RowError):
-                        item = mapped
-                    elif not mapped["text"].strip():
-                        item = RowError(item.source, item.row, opts.text_column, f"field {opts.text_column!r} is empty", _clip(json.dumps(item.data, default=str)))
-                    else:
-                        text = mapped["text"]
-                out.append((position, item, text))
-            yield out
+    def validate(record: Record) -> str | RowError:
+        mapped = map_fields(record, spec, mapping)
+        if isinstance(mapped, RowError):
+            return mapped
+        if not mapped["text"].strip():
+            return RowError(
+                record.source,
+                record.row,
+                params.text_column,
+                f"field {params.text_column!r} is empty",
+                _clip(json.dumps(record.data, default=str)),
+            )
+        return mapped["text"]
 
-    pending_meta: deque[list[tuple[int, Record | RowError, str]]] = deque()
+    @contextmanager
+    def work() -> Iterator[Work]:
+        classify = _Classify(p.settings, params.workers, params.batch_size)
+        deduper = Deduper(params.dedup_threshold) if params.dedup else None
+        cursor = _seed_deduper(Path(out), params.text_column, deduper) if deduper is not None else 0
 
-    def texts() -> Iterator[list[tuple[int, str]]]:
-        for batch in prepared():
-            pending_meta.append(batch)
-            yield [(i, t) for i, item, t in batch if isinstance(item, Record)]
+        def process(items: list[Item]) -> dict[int, Rows]:
+            items = [it for it in items if it.index >= cursor]
+            texts = [it.value for it in items]
+            facts = [
+                row_facts(
+                    it.record.data, it.value, params.answer_column, params.solution_column, params.tests_column
+                ).as_tuple()
+                if params.semantic
+                else (None, None, None)
+                for it in items
+            ]
+            results = classify(texts, facts)
+            out_rows: dict[int, Rows] = {}
+            offset = 0
+            for result in results:
+                chunk = items[offset : offset + len(result.matches)]
+                chunk_texts = texts[offset : offset + len(result.matches)]
+                offset += len(chunk)
+                if judge is not None:
+                    _judge_uncertain(chunk_texts, result, judge, p)
+                decisions["embedded"] += result.embedded
+                out_rows.update(_route(chunk, chunk_texts, result, deduper, fit, p, removed_by, decisions))
+            return out_rows
 
-    for result in _results(texts(), settings, opts.workers):
-        batch = pending_meta.popleft()
-        if judge is not None:
-            _judge_uncertain(batch, result, judge, ref_texts, item_of)
-        semantic_counts["embedded"] += result.embedded
-        for m in chain(result.matches, result.reviews):
-            if m is not None and m.evidence is not None:
-                verdict = m.evidence.get("judge")
-                semantic_counts[str(m.evidence["rule"]) + (f" -> judge {verdict}" if verdict else "")] += 1
-        _route_batch(batch, result, router, deduper, removed_by)
-    writer_stats = {"kept": router.counts["kept"], "removed": router.counts["removed"], "errors": router.counts["errors"]}
-    report = _report(opts, index, refs, router, removed_by, writer_stats)
-    if opts.semantic:
-        embedded = semantic_counts.pop("embedded", 0)
-        report["semantic"] = {"embedded": embedded, "decisions": dict(sorted(semantic_counts.items())), "judge": judge.model if judge is not None else None}
-    writer.close(report)
-    atomic_write_json(opts.out / "report.json", report)
-    return report
+        def summary(c: Counts) -> dict[str, Any]:
+            return _report(input, p, semantic, judge, c, removed_by, decisions)
+
+        try:
+            yield Work(
+                validate,
+                process,
+                batch_size=params.batch_size * max(1, 2 * params.workers),
+                description="decontaminating",
+                summary=summary,
+                checkpoint_stats=True,
+            )
+        finally:
+            classify.close()
+
+    return Stage(
+        "decontaminate",
+        schemas,
+        key=_key(p, semantic, judge.model if judge is not None else None),
+        work=work,
+        primary="kept",
+    )
 
 
-def _label(record: Record) -> str:
-    value = record.data.get("id")
-    return str(value) if value is not None else f"row {record.row}"
-
-
-def _route_batch(
-    batch: list[tuple[int, Record | RowError, str]],
+def _route(
+    items: list[Item],
+    texts: list[str],
     result: BatchResult,
-    router: _Router,
     deduper: Deduper | None,
+    fit: _Fit,
+    p: Plan,
     removed_by: Counter[tuple[str, str]],
-) -> None:
-    """Decide each input's split in input order (dedup keeps the first of a group)."""
-    decided: list[tuple[int, str, dict[str, Any], Match | None, Record | RowError]] = []
-    j = 0
-    for index, item, _ in batch:
-        if isinstance(item, RowError):
-            decided.append((index, "errors", item.as_row(), None, item))
-            continue
+    decisions: Counter[str],
+) -> dict[int, Rows]:
+    """Each row's split, in input order (dedup keeps the first of a group), plus its review entry."""
+    decided: list[tuple[str, dict[str, Any], Match | None]] = []
+    for j, it in enumerate(items):
         match, review = result.matches[j], result.reviews[j]
         if match is None and deduper is not None and result.dedup is not None:
             sig, bands = result.dedup.signatures[j], result.dedup.bands[j]
             match = deduper.check(result.exact_keys[j], sig, bands)
             if match is None:
-                deduper.add(_label(item), result.exact_keys[j], sig, bands)
-        j += 1
+                deduper.add(_label(it.record), result.exact_keys[j], sig, bands)
         if match is not None:
-            decided.append((index, "removed", {**item.data, "contamination": match.as_struct()}, match, item))
+            decided.append(("removed", {**it.record.data, "contamination": match.as_struct()}, match))
         else:
-            decided.append((index, "kept", item.data, review, item))
+            decided.append(("kept", it.record.data, review))
     for split in ("kept", "removed"):
-        at = [k for k, d in enumerate(decided) if d[1] == split]
-        for k, why in zip(at, router.fits(split, [decided[k][2] for k in at])):
+        at = [k for k, d in enumerate(decided) if d[0] == split]
+        for k, why in zip(at, fit.fits(split, [decided[k][1] for k in at])):
             if why is not None:
-                rec = decided[k][4]
-                err = RowError(rec.source, rec.row, None, why, _clip(json.dumps(rec.data, default=str)))
-                decided[k] = (decided[k][0], "errors", err.as_row(), None, rec)
-    for index, split, row, match, item in decided:
-        router.emit(split, row, index)
+                rec = items[k].record
+                decided[k] = (
+                    "errors",
+                    RowError(rec.source, rec.row, None, why, _clip(json.dumps(rec.data, default=str))).as_row(),
+                    None,
+                )
+    out: dict[int, Rows] = {}
+    for (split, row, match), it, text in zip(decided, items, texts):
+        rows: Rows = [(split, row)]
+        if match is not None and match.evidence is not None:
+            verdict = match.evidence.get("judge")
+            where = "review" if split == "kept" else split
+            decisions[f"{match.evidence['rule']}{f' -> judge {verdict}' if verdict else ''} ({where})"] += 1
         if split == "removed" and match is not None:
             removed_by[(match.benchmark, match.stage)] += 1
-        elif split == "kept" and match is not None and "review" in router.schemas and isinstance(item, Record):
-            router.emit("review", {"source": item.source, "row": item.row, "id": _label(item), "benchmark": match.benchmark, "item_id": match.item_id,
-                                   "score": match.score, "evidence": match.evidence}, index)
-        router.writer.input_done(index)
+        elif split == "kept" and match is not None and "review" in fit.schemas:
+            item = p.item_of.get((match.benchmark, match.item_id))
+            rows.append(
+                (
+                    "review",
+                    {
+                        "source": it.record.source,
+                        "row": it.record.row,
+                        "id": _label(it.record),
+                        "benchmark": match.benchmark,
+                        "item_id": match.item_id,
+                        "score": match.score,
+                        "stage": match.stage,
+                        "evidence": match.evidence,
+                        "text": text,
+                        "item_text": p.ref_texts[item] if item is not None else None,
+                    },
+                )
+            )
+        out[it.index] = rows
+    return out
 
 
-def _report(opts: Options, index, refs, router: _Router, removed_by: Counter[tuple[str, str]], counts: dict[str, int]) -> dict[str, Any]:
-    by_bench: dict[str, dict[str, int]] = {}
+def _report(
+    input: str,
+    p: Plan,
+    semantic: SemanticConfig,
+    judge: Engine | None,
+    c: Counts,
+    removed_by: Counter[tuple[str, str]],
+    decisions: Counter[str],
+) -> dict[str, Any]:
+    """The run's report (also the manifest's stats): removed rows, and rows sent to review/, apart."""
+    prev = c.previous
+    by_bench: dict[str, dict[str, int]] = {b: dict(s) for b, s in prev.get("removed_by", {}).items()}
     for (bench, stage), n in sorted(removed_by.items()):
-        by_bench.setdefault(bench, {})[stage] = n
-    return {
-        "input": opts.input,
-        "rows": sum(counts.values()),
-        **counts,
-        "review": router.counts["review"],
-        "removed_by": by_bench,
-        "against": {ref.name: len(ref.ids) for ref in refs},
+        by_bench.setdefault(bench, {})
+        by_bench[bench][stage] = by_bench[bench].get(stage, 0) + n
+    params = p.params
+    report: dict[str, Any] = {
+        "input": input,
+        "rows": c.seen,
+        "kept": c.rows["kept"],
+        "removed": c.rows["removed"],
+        "errors": c.rows["errors"],
+        "review": c.rows.get("review", 0),
+        "removed_by": dict(sorted(by_bench.items())),
+        "against": {ref.name: len(ref.ids) for ref in p.refs},
         "settings": {
-            "ngram": opts.config.n,
-            "min_ngram": opts.config.min_n,
-            "max_df": opts.config.max_df,
-            "item_threshold": opts.thresholds.item,
-            "row_threshold": opts.thresholds.row,
-            "dedup": opts.dedup,
-            "dedup_threshold": opts.dedup_threshold if opts.dedup else None,
-            "semantic": opts.semantic,
-            "semantic_config": asdict(opts.semantic_config) if opts.semantic else None,
-            "text_column": opts.text_column,
+            **{k: v for k, v in asdict(params).items() if k not in {"workers", "batch_size"}},
+            "semantic_config": asdict(semantic) if params.semantic else None,
         },
-        "index": {"items": len(index.item_ids), "ngrams": int(index.keys.size), "boilerplate_ngrams_dropped": index.dropped},
+        "index": p.index_summary,
     }
+    if params.semantic:
+        merged = Counter(prev.get("semantic", {}).get("decisions", {})) + Counter(
+            {k: v for k, v in decisions.items() if k != "embedded"}
+        )
+        report["semantic"] = {
+            "embedded": prev.get("semantic", {}).get("embedded", 0) + decisions["embedded"],
+            "decisions": dict(sorted(merged.items())),
+            "judge": judge.model if judge is not None else None,
+        }
+    return report
+
+
+def run(
+    input: str,
+    out: Path | str,
+    params: DecontamParams = DecontamParams(),
+    semantic: SemanticConfig = SemanticConfig(),
+    *,
+    judge: Engine | None = None,
+    shard_size: int = SHARD_ROWS,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = True,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
+    """Decontaminate `input` into `out` through the stage executor; returns the report, also written
+    to report.json. `judge` (with `semantic`) decides the pairs the rules leave open, in this
+    process, on each batch's few open pairs, whatever the number of workers."""
+    out = Path(out)
+    check_input(input)
+    check_columns(input, {"text": params.text_column})
+    claim_output(out)  # an unusable --out is one line before the index or embedding model loads
+    p = plan(params, semantic, quiet)
+    stage = decontaminate_stage(p, input, out, semantic, judge)
+    stats = execute(stage, Target(input, out, shard_size, overwrite, limit, quiet, partition))
+    if "note" not in stats:
+        from rsynth.data.shards import atomic_write_json
+
+        atomic_write_json(out / "report.json", stats)
+    return stats

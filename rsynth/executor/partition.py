@@ -94,7 +94,7 @@ def partition_records(spec: str, partition: Partition | None, limit: int | None,
 
 def merge_outputs(dirs: list[Path], out: Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Join the partition outputs of one stage into ``out``, in original input order."""
-    from rsynth.data.shards import MANIFEST, ShardSetWriter, read_arrow
+    from rsynth.data.shards import MANIFEST, ShardSetWriter, main_split, read_arrow
 
     parts = sorted(((_partition_of(d), d) for d in dirs), key=lambda part: part[0]["shard_index"])
     manifests = [json.loads((d / MANIFEST).read_text()) for _, d in parts]
@@ -118,7 +118,7 @@ def merge_outputs(dirs: list[Path], out: Path, *, overwrite: bool = False) -> di
         files = [d / s["file"] for m, (_, d) in zip(manifests, parts) for s in m["splits"].get(split, {}).get("shards", [])]
         schemas[split] = read_arrow(files[0]).schema if files else None
     key = hashlib.sha256(json.dumps([m["run_key"] for m in manifests]).encode()).hexdigest()[:16]
-    primary = "kept" if "kept" in split_names and "data" not in split_names else "data"
+    primary = main_split(manifests[0])
     writer = ShardSetWriter(out, {s: sc for s, sc in schemas.items() if sc is not None}, stage=manifests[0]["stage"],
                             run_key=f"merge:{key}", shard_size=manifests[0].get("shard_size", 1000), primary=primary, overwrite=overwrite)
     position = 0

@@ -98,7 +98,9 @@ def execute(stage: Stage, target: Target) -> dict[str, Any]:
                             shard_size=target.shard_size, primary=stage.primary, overwrite=target.overwrite,
                             inputs=[target.input] if stage.records is None else [])
     if writer.complete:
-        return writer.skip_complete()
+        done = writer.skip_complete()
+        refuse_whole_input_failure(writer, target)
+        return done
     previous = dict(writer.stats)
     records = stage.records(target) if stage.records is not None else partition_records(target.input, target.partition, target.limit, target.out)
     with stage.work() as work:
@@ -117,4 +119,22 @@ def execute(stage: Stage, target: Target) -> dict[str, Any]:
                          after_batch=checkpoint if work.checkpoint_stats else None)
         stats = work.summary(counts())
     writer.close(stats)
+    refuse_whole_input_failure(writer, target)
     return stats
+
+
+def refuse_whole_input_failure(writer: ShardSetWriter, target: Target) -> None:
+    """A run whose every row went to errors/ for one and the same reason failed as a whole (a missing
+    `--field` mapping, the wrong file): one line and exit 2, not a "successful" empty output. The
+    errors split stays written, so the rows can still be read."""
+    from rsynth.data.readers import InputError, field_hint
+    from rsynth.data.shards import iter_split_rows
+
+    if "errors" not in writer.splits or not writer.rows("errors") or any(writer.rows(s) for s in writer.splits if s != "errors"):
+        return
+    reasons = {(e["field"], e["reason"]) for e in iter_split_rows(target.out, "errors")}
+    if len(reasons) != 1:
+        return
+    ((_, reason),) = reasons
+    raise InputError(f"{target.input}: every row ({writer.rows('errors')}) went to {target.out}/errors/ for the same reason: "
+                     f"{reason}{field_hint(reason)}")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.annotators import GivenTrace, Rollout, RolloutRequest, SearchResult
-from rsynth.data.readers import FieldSpec, Record, RowError
+from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError
 from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
 from rsynth.engines.base import Engine
 from rsynth.executor.loop import Item, Rows
@@ -73,13 +73,14 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier, check
             if not steps:
                 return RowError(record.source, record.row, mapping.get("steps", "steps"), "trace has no steps", json.dumps(record.data, default=str)[:2000])
             correct = _given_correct(record.data, view)
-            check, answer = checker.check(view["answer"], steps, "")
+            reason = record.data.get("finish_reason")  # a given generation cut at max tokens has no guessed answer
+            check, answer = checker.check(view["answer"], steps, "", reason if isinstance(reason, str) else "stop")
             final = record.data.get("final_answer") or answer
             if correct is None:
                 (verdict,) = verifier.verify_batch([check])
                 correct = verdict.ok
             given = GivenTrace(steps, correct, final)
-        return Task(tid, view["problem"], view["answer"], given, view["_extra"])
+        return Task(tid, view["problem"], view["answer"], given, {**view["_extra"], SOURCE_REF: view[SOURCE_REF]})
 
     return validate
 

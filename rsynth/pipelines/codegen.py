@@ -10,18 +10,22 @@ JSON `TestSpec`), or any file with `--field`. A task's tests travel as one JSON 
   against the task's reference solution, and only those it passes are kept.
 - `--mutation-labels M`: up to M single-line mutants of each passing sample are run; a failing
   mutant's changed line is its first error (lines before it good), a passing one is all good.
+
+A trace's steps (and `completion`) are the lines the model wrote; the task prompt (imports,
+signature, docstring) is context carried in the spec (`TestSpec.context`), never a labelled step.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rsynth.pipelines.provenance import provenance
-from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.config import fingerprint
+from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
@@ -46,24 +50,35 @@ STYLES = ("assert", "io", "stdio", "evalplus")
 
 @dataclass(frozen=True)
 class TestSpec:
-    """How to run a task's tests with the code verifier (its `reference`, `style`, `entry_point`)."""
+    """How to run a task's tests with the code verifier (its `reference`, `style`, `entry_point`), and
+    the task prompt the model's code continues (`context`: its imports, signature and docstring).
+
+    A trace's steps are the lines the model wrote; `item` assembles them with the context into the
+    program that runs, so prompt lines are never labelled as steps."""
 
     __test__ = False  # not a pytest class, despite the name
 
     tests: str
     style: str = "assert"
     entry_point: str | None = None
+    context: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"tests": self.tests, "style": self.style, "entry_point": self.entry_point}, ensure_ascii=False)
+        d = {"tests": self.tests, "style": self.style, "entry_point": self.entry_point}
+        return json.dumps({**d, "context": self.context} if self.context is not None else d, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> "TestSpec":
         d = json.loads(text)
-        return cls(d["tests"], d.get("style") or "assert", d.get("entry_point"))
+        context = d.get("context")
+        return cls(d["tests"], d.get("style") or "assert", d.get("entry_point"), context if isinstance(context, str) else None)
 
-    def item(self, program: str) -> VerifyItem:
-        return VerifyItem(self.tests, program, {"style": self.style, "entry_point": self.entry_point})
+    def program(self, code: str) -> str:
+        """The program to run for the model's `code` (its lines, as the trace's steps join them)."""
+        return code if self.context is None else assemble(self.context, code, self.entry_point)
+
+    def item(self, code: str) -> VerifyItem:
+        return VerifyItem(self.tests, self.program(code), {"style": self.style, "entry_point": self.entry_point})
 
 
 def extract_code(text: str) -> str:
@@ -74,13 +89,19 @@ def extract_code(text: str) -> str:
 
 def assemble(prompt: str, completion: str, entry_point: str | None) -> str:
     """The program to run: the model's code when it defines the entry point (with the prompt's
-    imports, which HumanEval solutions rely on), else the prompt continued by the code (HumanEval's
-    body-only completions)."""
+    imports it does not write itself, which HumanEval solutions rely on: merged, never duplicated),
+    else the prompt continued by the code (HumanEval's body-only completions)."""
     code = extract_code(completion)
     if not entry_point or re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", code, flags=re.M):
-        imports = [ln for ln in prompt.split("\n") if re.match(r"^(import|from)\s+\S+", ln)]
+        own = {ln.strip() for ln in code.split("\n")}
+        imports = [ln for ln in prompt.split("\n") if re.match(r"^(import|from)\s+\S+", ln) and ln.strip() not in own]
         return normalize("\n".join(imports + [code]))
     return normalize(prompt.rstrip("\n") + "\n" + code)
+
+
+def model_code(completion: str) -> str:
+    """The lines the model wrote (its last code block, blank lines dropped): a code trace's steps."""
+    return normalize(extract_code(completion))
 
 
 def normalize(program: str) -> str:
@@ -104,6 +125,7 @@ class CodeTask:
     spec: TestSpec | None  # None: tests to synthesize
     reference: str | None  # reference solution (needed to keep synthesized tests)
     entry_point: str | None = None
+    source_ref: str | None = None  # FILE@SHA8:ROW of the task row (readers.source_ref)
 
 
 TASK_FIELDS = [FieldSpec("prompt", str), FieldSpec("id", str, required=False), FieldSpec("entry_point", str, required=False),
@@ -114,6 +136,12 @@ TEST_COLUMNS = ("reference_answer", "test", "assertion", "tests")
 
 def make_task_validator(mapping: dict[str, str], style: str, synthesize: bool):
     def validate(record: Record) -> CodeTask | RowError:
+        task = _validate(record)
+        if isinstance(task, CodeTask):
+            task.source_ref = source_ref(record)
+        return task
+
+    def _validate(record: Record) -> CodeTask | RowError:
         m = dict(mapping)
         for name, alts in DEFAULTS.items():
             if name not in m and name not in record.data:
@@ -122,7 +150,7 @@ def make_task_validator(mapping: dict[str, str], style: str, synthesize: bool):
         if isinstance(view, RowError):
             return view
         raw = json.dumps(record.data, ensure_ascii=False, default=str)[:2000]
-        tid = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
+        tid = view["id"] or source_ref(record)
         column = m.get("tests") or next((c for c in TEST_COLUMNS if record.data.get(c)), None)
         ref = view["reference_solution"]
         if ref is not None and view["entry_point"] and not re.search(rf"^\s*def\s+{re.escape(view['entry_point'])}\b", ref, flags=re.M):
@@ -135,14 +163,15 @@ def make_task_validator(mapping: dict[str, str], style: str, synthesize: bool):
         value = record.data[column]
         plus = evalplus_tests(record.data) if "tests" not in m and column == "assertion" else None
         if plus is not None:  # MBPP+: base + plus inputs, as evalplus runs them (the base asserts pass wrong programs)
-            return CodeTask(tid, view["prompt"], TestSpec(plus, "evalplus", view["entry_point"]), ref)
+            return CodeTask(tid, view["prompt"], TestSpec(plus, "evalplus", view["entry_point"], view["prompt"]), ref)
         if column == "reference_answer":
             try:
-                return CodeTask(tid, view["prompt"], TestSpec.from_json(value), ref)
+                spec = TestSpec.from_json(value)
+                return CodeTask(tid, view["prompt"], spec if spec.context is not None else replace(spec, context=view["prompt"]), ref)
             except (ValueError, KeyError, TypeError):
                 return RowError(record.source, record.row, column, "reference_answer is not a JSON test spec", raw)
         tests = value if isinstance(value, str) else json.dumps(value)
-        return CodeTask(tid, view["prompt"], TestSpec(tests, style, view["entry_point"]), ref)
+        return CodeTask(tid, view["prompt"], TestSpec(tests, style, view["entry_point"], view["prompt"]), ref)
 
     return validate
 
@@ -157,8 +186,7 @@ class CodeConfig:
     mutation_labels: int = 0  # mutants per passing sample (0: none)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"n": self.n_samples, "params": self.params.provenance(), "seed": self.params.seed, "instruction": self.instruction,
-                "style": self.style, "synth": self.synthesize_tests, "mutants": self.mutation_labels}
+        return fingerprint(self, n_samples="n", synthesize_tests="synth", mutation_labels="mutants")
 
 
 def line_labels(num_lines: int, breaking: int, method: str = "mutation:first_breaking_line") -> dict[str, Any]:
@@ -202,11 +230,11 @@ class CodeSampler:
                 if not kept:
                     out[it.index] = [("rejected", {**self._task_row(task, None), "reason": "no_test_passes_reference", "evidence": evidence})]
                     continue
-                task.spec = TestSpec("\n".join(kept), "assert", _entry(task))
+                task.spec = TestSpec("\n".join(kept), "assert", _entry(task), task.prompt)
                 out[it.index] = [("tasks", {**self._task_row(task, task.spec), "metadata": json.dumps({"tests": "synthesized", "dropped": dropped})})]
             ready.append(it)
         comps = self.engine.generate([Prompt.user(c.instruction.format(prompt=it.value.prompt)) for it in ready], c.params.with_n(c.n_samples))
-        programs = [[assemble(it.value.prompt, comp.text, it.value.spec.entry_point) for comp in group] for it, group in zip(ready, comps)]
+        programs = [[model_code(comp.text) for comp in group] for it, group in zip(ready, comps)]  # run with the prompt as context
         verdicts = iter(self.verifier.verify_batch([it.value.spec.item(p) for it, ps in zip(ready, programs) for p in ps]))
         judged = [[next(verdicts) for _ in ps] for ps in programs]
         mutant_rows = self._mutants(ready, programs, judged)
@@ -224,7 +252,7 @@ class CodeSampler:
         plan: list[tuple[CodeTask, int, Mutant]] = []
         for it, ps, vs in zip(ready, programs, judged):
             for j, (p, v) in enumerate(zip(ps, vs)):
-                if v.ok:
+                if v.ok:  # mutate the model's lines only, and only executable ones (see line_mutants)
                     plan += [(it.value, j, m) for m in line_mutants(p, self.config.mutation_labels)]
         verdicts = self.verifier.verify_batch([task.spec.item(m.program) for task, _, m in plan])
         out: dict[str, Rows] = {}
@@ -235,23 +263,24 @@ class CodeSampler:
                 "problem": task.prompt, "reference_answer": task.spec.to_json(), "sample_index": j, "completion": m.program,
                 "steps": steps, "final_answer": None, "verdict": v.status, "num_tokens": None, "finish_reason": None,
                 "pass_rate": None, "provenance": self.provenance, **line_labels(len(steps), -1 if v.ok else m.line),
+                SOURCE_REF: task.source_ref,
             }))
         return out
 
     def _trace(self, task: CodeTask, j: int, comp: Completion, program: str, v: Verdict, pass_rate: float) -> dict[str, Any]:
-        steps = program.split("\n")
+        steps = program.split("\n") if program else []
         labels = line_labels(len(steps), -1, "execution:tests_pass") if v.ok else empty_labels()  # a failing sample's first bad line is unknown
         return {
             "id": f"{task.id}/s{self.config.params.seed}/{j}", "problem_id": task.id, "domain": "code", "problem": task.prompt,
             "reference_answer": task.spec.to_json(), "sample_index": j, "completion": program, "steps": steps, "final_answer": None,
             "verdict": v.status, "num_tokens": comp.num_tokens, "finish_reason": comp.finish_reason, "pass_rate": pass_rate,
-            "provenance": self.provenance, **labels,
+            "provenance": self.provenance, **labels, SOURCE_REF: task.source_ref,
         }
 
     @staticmethod
     def _task_row(task: CodeTask, spec: TestSpec | None) -> dict[str, Any]:
         return {"id": task.id, "domain": "code", "problem": task.prompt, "reference_answer": spec.to_json() if spec else None,
-                "gold_steps": code_steps(task.reference or ""), "source": "synthesize-tests", "metadata": None}
+                "gold_steps": code_steps(task.reference or ""), "source": "synthesize-tests", "metadata": None, SOURCE_REF: task.source_ref}
 
 
 def _entry(task: CodeTask) -> str:

@@ -23,9 +23,11 @@ from typing import Any
 
 from rsynth.config import param
 from rsynth.data.readers import Record, RowError
+from rsynth.data.schema import CONSENSUS_SCHEMA, ERROR_SCHEMA
 from rsynth.errors import UserError
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
+from rsynth.executor.stage import Counts, Stage, Target, Work, execute, ready
 
 KEPT_REASONS = ("both_correct", "same_first_error", "within_tolerance")
 CONFUSION_CAP = 5  # first errors at this step or later share one confusion bucket
@@ -71,19 +73,8 @@ def _validate(record: Record) -> dict[str, Any] | RowError:
     return record.data
 
 
-def run_consensus(input: str, out: Path, config: ConsensusConfig, *, shard_size: int = 1000, overwrite: bool = False,
-                  partition: Partition | None = None) -> dict[str, Any]:
-    """Route each judged trace to data/ (agreement) or filtered/ (with the reason)."""
-    from rsynth.data.schema import CONSENSUS_SCHEMA, ERROR_SCHEMA
-    from rsynth.data.shards import ShardSetWriter
-    from rsynth.executor.loop import run_stage
-    from rsynth.executor.partition import keyed, partition_records
-
-    key = hashlib.sha256(json.dumps(["consensus", keyed(input, partition), asdict(config)]).encode()).hexdigest()[:16]
-    writer = ShardSetWriter(out, {"data": CONSENSUS_SCHEMA, "filtered": CONSENSUS_SCHEMA, "errors": ERROR_SCHEMA}, stage="consensus",
-                            run_key=key, shard_size=shard_size, overwrite=overwrite)
-    if writer.complete:
-        return {**writer.stats, "note": "already complete (nothing re-run)"}
+def consensus_stage(config: ConsensusConfig, *, limit: int | None = None) -> Stage:
+    """consensus as an executor stage: each judged trace to data/ (agreement) or filtered/ (with the reason)."""
     reasons: Counter[str] = Counter()
 
     def process(items: list[Item]) -> dict[int, Rows]:
@@ -95,14 +86,24 @@ def run_consensus(input: str, out: Path, config: ConsensusConfig, *, shard_size:
             rows[it.index] = [("data" if kept else "filtered", {**row, "consensus_reason": reason})]
         return rows
 
-    seen = run_stage(partition_records(input, partition, None, out), writer, validate=_validate, process=process, batch_size=1000,
-                     description="consensus filtering", quiet=True)
-    kept, filtered = writer.rows("data"), writer.rows("filtered")
-    stats = {"input rows": seen, "kept (data/)": kept, "filtered (filtered/)": filtered, "bad input rows (errors/)": writer.rows("errors"),
-             "keep rate": kept / (kept + filtered) if kept + filtered else 0.0, "tolerance": config.tolerance,
-             **{f"reason {r} (this run)": n for r, n in sorted(reasons.items())}}
-    writer.close(stats)
-    return stats
+    def summary(c: Counts) -> dict[str, Any]:
+        kept, filtered = c.rows["data"], c.rows["filtered"]
+        return {"input rows": c.seen, "kept (data/)": kept, "filtered (filtered/)": filtered, "bad input rows (errors/)": c.rows["errors"],
+                "keep rate": kept / (kept + filtered) if kept + filtered else 0.0, "tolerance": config.tolerance,
+                **{f"reason {r} (this run)": n for r, n in sorted(reasons.items())}}
+
+    def key(inputs: str) -> str:
+        # a limited run is another run (its output holds fewer rows); unlimited keys stay as they were
+        return hashlib.sha256(json.dumps(["consensus", inputs, asdict(config), *([limit] if limit is not None else [])]).encode()).hexdigest()[:16]
+
+    return Stage("consensus", {"data": CONSENSUS_SCHEMA, "filtered": CONSENSUS_SCHEMA, "errors": ERROR_SCHEMA}, key=key,
+                 work=ready(Work(_validate, process, description="consensus filtering", summary=summary)))
+
+
+def run_consensus(input: str, out: Path, config: ConsensusConfig, *, shard_size: int = 1000, overwrite: bool = False,
+                  limit: int | None = None, quiet: bool = True, partition: Partition | None = None) -> dict[str, Any]:
+    """Route each judged trace of `input` to `out`/data (agreement) or `out`/filtered (with the reason)."""
+    return execute(consensus_stage(config, limit=limit), Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
 
 
 def _bucket(first_error: int | None) -> str:
@@ -115,12 +116,14 @@ def confusion(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """MC-vs-judge first-error confusion over judged traces: counts per (MC bucket, judge bucket),
     exact agreement and the share of traces both call all-correct."""
     cells: Counter[tuple[str, str]] = Counter()
+    exact = 0  # counted on the values, not the buckets: 7 vs 9 share the capped bucket but disagree
     for r in rows:
-        cells[_bucket(r.get("first_error")), _bucket(r.get("judge_first_error"))] += 1
+        mc, judge = r.get("first_error"), r.get("judge_first_error")
+        cells[_bucket(mc), _bucket(judge)] += 1
+        exact += mc is not None and mc == judge
     order = ["-1", *map(str, range(CONFUSION_CAP)), f"{CONFUSION_CAP}+", "none"]
     used = [b for b in order if any(b in cell for cell in cells)]
     total = sum(cells.values())
-    exact = sum(n for (m, j), n in cells.items() if m == j and m != "none")
     return {"buckets": used, "cells": cells, "traces": total, "exact agreement": exact / total if total else 0.0}
 
 

@@ -17,7 +17,8 @@ from rsynth.engines.base import Prompt
 from rsynth.pipelines.codegen import SOLVE_INSTRUCTION, TestSpec, code_steps
 from rsynth.pipelines.formal import PROVE_INSTRUCTION
 from rsynth.steps import join_steps, split_steps
-from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract_answer
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
+from rsynth.pipelines.solutions import final_answer
 from rsynth.verifiers.base import VerifyItem
 from rsynth.errors import UserError
 from rsynth.verifiers.lean_params import LeanParams
@@ -33,8 +34,9 @@ class RolloutChecker(Protocol):
 
     def split(self, continuation: str) -> tuple[str, ...]: ...
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str) -> tuple[VerifyItem, str | None]:
-        """The verifier item for prefix + continuation (a whole solution), and its final answer."""
+    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
+        """The verifier item for prefix + continuation (a whole solution), and its final answer;
+        `finish_reason` other than "stop" marks a truncated continuation (math: no guessed answer)."""
         ...
 
     def join(self, steps: tuple[str, ...]) -> str: ...
@@ -58,9 +60,10 @@ class MathChecker:
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(split_steps(continuation, self.split_mode))
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str) -> tuple[VerifyItem, str | None]:
+    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
         head = join_steps(list(prefix))
-        answer = extract_answer(f"{head}\n\n{continuation}" if head and continuation else head or continuation, self.answer_fallback)
+        text = f"{head}\n\n{continuation}" if head and continuation else head or continuation
+        answer = final_answer(text, self.answer_fallback, finish_reason)
         return VerifyItem(reference, answer), answer
 
     def join(self, steps: tuple[str, ...]) -> str:
@@ -89,7 +92,7 @@ class CodeChecker:
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(code_steps(_until_fence(continuation)))
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str) -> tuple[VerifyItem, str | None]:
+    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
         return TestSpec.from_json(reference).item(self.join(prefix + self.split(continuation))), None
 
     def join(self, steps: tuple[str, ...]) -> str:
@@ -120,7 +123,7 @@ class LeanChecker:
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(tactic_steps(_until_fence(continuation)))
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str) -> tuple[VerifyItem, str | None]:
+    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
         st = parse_statement(reference)
         assert st is not None
         tactics = self.join(prefix + self.split(continuation))

@@ -8,13 +8,66 @@ is refused too: a 0-byte export that "succeeded" is how a user loses a day.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsynth.data.formats import DEFAULT_SEPARATOR, STEP_TAG, ExportError
+from rsynth.config import param, validate_choices
+from rsynth.data.formats import (
+    DEFAULT_SEPARATOR,
+    FORMATS,
+    STEP_TAG,
+    UNESTIMATED,
+    ExportError,
+    check_combination,
+    parse_label,
+    parse_separator,
+)
+from rsynth.errors import UserError
 from rsynth.data.formats_rl import RL_FORMATS
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+@dataclass
+class ExportParams:
+    """`rsynth export` and the `export` recipe stage, declared once. Validation here is what a run would
+    refuse before reading a row (format/label combination, separator, openrlhf's tokenizer), so
+    `build --dry-run` refuses the same recipes a build would."""
+
+    format: str = param("trl", "--format", " | ".join(FORMATS) + ".", choices=FORMATS)
+    label: str = param("hard", "--label", "hard | soft | threshold=X (soft only with --format jsonl or openrlhf).")
+    task: str = param("rsynth", "--task", "math-shepherd: the `task` column.")
+    step_separator: str = param("\\n", "--step-separator", "Text between steps where a format joins them (math-shepherd, openrlhf); "
+                                "for trl, the PRMConfig.step_separator to train with (TRL's default \\n). \\n and \\t are read as "
+                                "newline and tab.")
+    placeholder: str = param(STEP_TAG, "--placeholder", "openrlhf: the step placeholder token (--placeholder_token); must be one token "
+                             "of --tokenizer.")
+    tokenizer: str | None = param(None, "--tokenizer", "openrlhf: the reward model's tokenizer (path or hub id) the placeholder is "
+                                  "checked against.")
+    unestimated: str = param("refuse", "--unestimated", "soft/threshold labels of a step whose MC was never estimated: refuse (stop, "
+                             "naming it) | drop (leave the trace out) | mask (null label; --format jsonl). Never filled in from the "
+                             "hard label.", choices=UNESTIMATED)
+    margin: float = param(0.5, "--margin", "step-dpo: least MC difference between the chosen and the rejected step.")
+
+    def __post_init__(self) -> None:
+        validate_choices(self)
+        try:
+            check_combination(self.format, parse_label(self.label)[0], self.unestimated)
+            parse_separator(self.step_separator)
+        except ExportError as exc:
+            raise UserError(str(exc)) from None
+        if self.format == "openrlhf" and not self.tokenizer:
+            raise UserError(NEEDS_TOKENIZER)
+        if not 0.0 < self.margin <= 1.0:
+            raise UserError(f"--margin {self.margin}: expected 0 < margin <= 1 (the least MC difference of a step-dpo pair)")
+
+    def write(self, input: Path, out: Path) -> dict[str, Any]:
+        return export_file(input, out, self.format, self.label, self.task, step_separator=self.step_separator,
+                           placeholder=self.placeholder, tokenizer=self.tokenizer, unestimated=self.unestimated, margin=self.margin)
+
+
+NEEDS_TOKENIZER = "--format openrlhf needs --tokenizer (the reward model's tokenizer) to check that the placeholder is one token"
 
 
 def check_export_path(out: Path) -> None:
@@ -31,18 +84,27 @@ def export_name(params: dict[str, Any]) -> str:
 
 
 def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step_separator: str = DEFAULT_SEPARATOR,
-                placeholder: str = STEP_TAG, tokenizer: str | None = None) -> dict[str, Any]:
+                placeholder: str = STEP_TAG, tokenizer: str | None = None, unestimated: str = "refuse", margin: float = 0.5) -> dict[str, Any]:
     """Write the labelled rows of `input`'s data split to `out`; returns counts.
 
     Raises `ExportError` for an impossible format/label combination (soft labels where the format
-    stores booleans), an unknown suffix, an input without labels, or an OpenRLHF placeholder that is
-    not one token of `tokenizer`.
+    stores booleans), an unknown suffix, an input without labels, an OpenRLHF placeholder that is
+    not one token of `tokenizer`, or (`unestimated="refuse"`) a soft/threshold label of a step whose
+    MC value was never estimated; `drop` leaves such traces out (counted), `mask` writes null.
     """
-    from rsynth.data.formats import check_combination, export_row, parse_label, parse_separator
+    from rsynth.data.formats import Unestimated, export_row
+    from rsynth.data.formats_pairs import PAIR_FORMATS
     from rsynth.data.shards import iter_split_rows
 
+    if fmt in PAIR_FORMATS:  # verifier and preference rows (rsynth.data.formats_pairs), not step labels
+        from rsynth.pipelines.export_pairs import pair_rows
+
+        check_export_path(out)
+        rows, counts = pair_rows(Path(input), fmt, margin=margin, step_separator=step_separator)
+        write_rows(out, rows)
+        return counts
     kind, threshold = parse_label(label)
-    check_combination(fmt, kind)
+    check_combination(fmt, kind, unestimated)
     check_export_path(out)
     if fmt in RL_FORMATS:  # prompts + ground truth for RL trainers: labels play no part
         from rsynth.pipelines.export_rl import rl_export
@@ -52,20 +114,29 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
         return rl_counts
     separator = parse_separator(step_separator)
     check = PlaceholderCheck(placeholder, tokenizer, kind) if fmt == "openrlhf" else None
-    rows, skipped, with_sep = [], 0, 0
+    rows, skipped, dropped, masked, with_sep = [], 0, 0, 0, 0
     for row in iter_split_rows(input, "data"):
         if row.get("step_hard") is None:
             skipped += 1
             continue
+        try:
+            rows.append(export_row(row, fmt, kind, threshold, task, separator, placeholder, unestimated))
+        except Unestimated:
+            dropped += 1
+            continue
         with_sep += sum(separator in s for s in row["steps"])
-        rows.append(export_row(row, fmt, kind, threshold, task, separator, placeholder))
+        if kind != "hard":
+            masked += sum(m is None for m in row.get("step_mc") or [])
         if check is not None:
             check.row(rows[-1], row.get("id"))
     if not rows:
-        raise ExportError(f"{input}: nothing to export: {skipped} rows in data/, none with step labels (run annotate-prm first)")
+        why = f"{dropped} dropped by --unestimated drop" if dropped else "none with step labels (run annotate-prm first)"
+        raise ExportError(f"{input}: nothing to export: {skipped + dropped} rows in data/, {why}")
     write_rows(out, rows)
-    return {"rows written": len(rows), "rows without labels (skipped)": skipped,
-            "step separator": repr(separator), "steps containing the separator": with_sep}
+    counts = {"rows written": len(rows), "rows without labels (skipped)": skipped}
+    if kind != "hard":
+        counts.update({"rows with unestimated steps (dropped)": dropped, "unestimated steps (masked, null)": masked})
+    return {**counts, "step separator": repr(separator), "steps containing the separator": with_sep}
 
 
 def write_rows(out: Path, rows: list[dict[str, Any]]) -> None:
@@ -97,7 +168,7 @@ class PlaceholderCheck:
 
     def __init__(self, placeholder: str, tokenizer: str | None, label_kind: str) -> None:
         if not tokenizer:
-            raise ExportError("--format openrlhf needs --tokenizer (the reward model's tokenizer) to check that the placeholder is one token")
+            raise ExportError(NEEDS_TOKENIZER)
         try:
             from transformers import AutoTokenizer
         except ImportError:

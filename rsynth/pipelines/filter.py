@@ -25,6 +25,7 @@ def _problem_row(trace: dict[str, Any]) -> dict[str, Any]:
         "id": trace["problem_id"], "domain": trace.get("domain") or "math", "problem": trace["problem"],
         "reference_answer": trace["reference_answer"], "gold_steps": [], "source": f"pass-rate:{trace['pass_rate']:.3f}",
         "metadata": json.dumps({"pass_rate": trace["pass_rate"], "trace_id": trace["id"]}),
+        "source_ref": trace.get("source_ref"),  # the original input row, carried on (readers.source_ref)
     }
 
 

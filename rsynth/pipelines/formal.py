@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.pipelines.provenance import provenance
+from rsynth.config import fingerprint
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, STATEMENT_OUTCOME_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Engine, Prompt, SamplingParams
@@ -74,8 +75,7 @@ class FormalConfig:
     min_quality: float | None = None  # None: no grading; else keep grades >= this (1..5)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"n": self.n_samples, "params": self.params.provenance(), "seed": self.params.seed, "instruction": self.instruction,
-                "header": self.header, "hb": self.trivial_heartbeats, "quality": self.min_quality}
+        return fingerprint(self, n_samples="n", trivial_heartbeats="hb", min_quality="quality")
 
 
 def statement_checks(st: Statement, header: str, heartbeats: int) -> list[tuple[str, VerifyItem]]:
@@ -189,8 +189,7 @@ class ProofsConfig:
     negation: bool = True
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"n": self.n_samples, "params": self.params.provenance(), "seed": self.params.seed, "instruction": self.instruction,
-                "header": self.header, "negation": self.negation}
+        return fingerprint(self, n_samples="n")
 
 
 @dataclass

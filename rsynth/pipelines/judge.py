@@ -11,18 +11,23 @@ parsed in `unparsed/` (never read as "no error"), bad rows in `errors/`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth.pipelines.provenance import provenance
 from rsynth.annotators.judge import TEMPLATE_NAME, critic_prompt, majority_vote, parse_first_error
-from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.config import param
+from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.data.schema import ERROR_SCHEMA, JUDGED_TRACE_SCHEMA
 from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.errors import UserError
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
+from rsynth.executor.stage import Counts, Stage, Target, Work, execute
+from rsynth.pipelines.provenance import provenance
+from rsynth.pipelines.solutions import run_key
 
 # Judge defaults for the engine parameters: one greedy judgement with room for a critique.
 JUDGE_SAMPLING = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 1024}
@@ -103,6 +108,39 @@ class Judge:
         return out
 
 
+def judge_stage(mapping: dict[str, str], engine: Engine, config: JudgeConfig, *, limit: int | None = None) -> Stage:
+    """judge as an executor stage: batches of `config.batch` traces, one engine call each."""
+    if config.sampling is None:
+        config = replace(config, sampling=SamplingParams(**JUDGE_SAMPLING))  # validates N against greedy sampling
+    judged = config
+
+    @contextmanager
+    def work() -> Iterator[Work]:
+        judge = Judge(engine, judged)
+        tok0 = engine.stats.generated_tokens
+
+        def summary(c: Counts) -> dict[str, Any]:
+            s = judge.stats
+            return {
+                "input rows": c.seen,
+                "judged traces (data/)": c.rows["data"],
+                "no parseable judgement (unparsed/)": c.rows["unparsed"],
+                "bad input rows (errors/)": c.rows["errors"],
+                "judgements this run": s["judgements"],
+                "unparseable judgements this run": s["unparseable judgements"],
+                "judge tokens per trace this run": s["judge tokens"] / s["traces"] if s["traces"] else 0.0,
+                "engine tokens this run": engine.stats.generated_tokens - tok0,
+                "engine prompts sent this run": getattr(engine, "misses", engine.stats.prompts),
+                "prompts served from cache this run": getattr(engine, "hits", 0),
+            }
+
+        yield Work(lambda r: validate_trace(r, mapping), judge, batch_size=judged.batch,
+                   description=f"judging (n={judged.n_judgements})", summary=summary)
+
+    key = lambda inputs: run_key("judge", inputs, mapping, engine, judged.fingerprint(), limit)  # noqa: E731
+    return Stage("judge", {"data": JUDGED_TRACE_SCHEMA, "unparsed": JUDGED_TRACE_SCHEMA, "errors": ERROR_SCHEMA}, key=key, work=work)
+
+
 def run_judge(
     input: str,
     mapping: dict[str, str],
@@ -117,38 +155,8 @@ def run_judge(
     partition: Partition | None = None,
 ) -> dict[str, Any]:
     """Judge every trace of `input` into `out` (data/, unparsed/, errors/), resuming a killed run."""
-    from rsynth.data.schema import ERROR_SCHEMA, JUDGED_TRACE_SCHEMA
-    from rsynth.data.shards import ShardSetWriter
-    from rsynth.executor.loop import run_stage
-    from rsynth.executor.partition import keyed, partition_records
-    from rsynth.pipelines.solutions import run_key
-
-    if config.sampling is None:
-        config = replace(config, sampling=SamplingParams(**JUDGE_SAMPLING))  # validates N against greedy sampling
-    key = run_key("judge", keyed(input, partition), mapping, engine, config.fingerprint(), limit)
-    splits = {"data": JUDGED_TRACE_SCHEMA, "unparsed": JUDGED_TRACE_SCHEMA, "errors": ERROR_SCHEMA}
-    writer = ShardSetWriter(out, splits, stage="judge", run_key=key, shard_size=shard_size, overwrite=overwrite)
-    if writer.complete:
-        return {**writer.stats, "note": "already complete (nothing re-run)"}
-    judge = Judge(engine, config)
-    tok0 = engine.stats.generated_tokens
-    seen = run_stage(partition_records(input, partition, limit, out), writer, validate=lambda r: validate_trace(r, mapping), process=judge,
-                     batch_size=config.batch, limit=limit, description=f"judging (n={config.n_judgements})", quiet=quiet)
-    s = judge.stats
-    stats = {
-        "input rows": seen,
-        "judged traces (data/)": writer.rows("data"),
-        "no parseable judgement (unparsed/)": writer.rows("unparsed"),
-        "bad input rows (errors/)": writer.rows("errors"),
-        "judgements this run": s["judgements"],
-        "unparseable judgements this run": s["unparseable judgements"],
-        "judge tokens per trace this run": s["judge tokens"] / s["traces"] if s["traces"] else 0.0,
-        "engine tokens this run": engine.stats.generated_tokens - tok0,
-        "engine prompts sent this run": getattr(engine, "misses", engine.stats.prompts),
-        "prompts served from cache this run": getattr(engine, "hits", 0),
-    }
-    writer.close(stats)
-    return stats
+    stage = judge_stage(mapping, engine, config, limit=limit)
+    return execute(stage, Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
 
 
 LABEL_SOURCES = ("auto", "mc", "judge")

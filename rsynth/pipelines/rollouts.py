@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rsynth.annotators import GivenTrace, MathShepherdConfig, OmegaPRMConfig, Rollout
 from rsynth.annotators.math_shepherd import math_shepherd_search
 from rsynth.annotators.omegaprm import omegaprm_search
 from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
+from rsynth.config import fingerprint
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.pipelines.domains import RolloutChecker, make_checker, no_answer
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION
@@ -38,13 +39,8 @@ class AnnotateConfig:
     answer_fallback: str = DEFAULT_ANSWER_FALLBACK  # math: answer extraction chain, shared with `generate solutions`
 
     def fingerprint(self) -> dict[str, Any]:
-        return {
-            "method": self.method, "omegaprm": asdict(self.omegaprm), "math_shepherd": asdict(self.math_shepherd),
-            "n_solutions": self.n_solutions, "params": self.params.provenance(), "seed": self.params.seed,
-            "instruction": self.instruction, "split": self.split_mode, "kind": self.input_kind,
-            **({"domain": self.domain} if self.domain != "math" else {}),  # math run keys stay as they were
-            "answer": self.answer_fallback,
-        }
+        # math run keys stay as they were before the domain field existed
+        return fingerprint(self, omit_at={"domain": "math"}, split_mode="split", input_kind="kind", answer_fallback="answer")
 
     def checker(self) -> RolloutChecker:
         return make_checker(self.domain, self.instruction, self.split_mode, self.answer_fallback)
@@ -86,7 +82,7 @@ class RolloutService:
     def parse(self, answer: str, prefix: tuple[str, ...], c: Completion) -> tuple:
         """(verdict-cache key, verifier item, final answer, completion, steps) of one completion; the
         key is None when no answer was found (its own verdict, never sent to the verifier)."""
-        item, ans = self.checker.check(answer, prefix, c.text)
+        item, ans = self.checker.check(answer, prefix, c.text, c.finish_reason)
         key = None if no_answer(self.checker.domain, ans) else item_key(item)
         return key, item, ans, c, self.checker.split(c.text)
 

@@ -16,13 +16,14 @@ from typing import Any
 
 from rsynth.pipelines.provenance import provenance
 from rsynth.data.formats import answer_after_hashes
-from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
+from rsynth.config import fingerprint
+from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
 from rsynth.steps import split_steps
-from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract_answer
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 
 DEFAULT_INSTRUCTION = (
@@ -47,9 +48,7 @@ class SolutionsConfig:
     answer_fallback: str = DEFAULT_ANSWER_FALLBACK  # answer extraction chain, shared with annotate-prm
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"n": self.n_samples, "params": self.params.provenance(), "seed": self.params.seed,
-                "instruction": self.instruction, "split": self.split_mode, "keep": self.pass_rate_range,
-                "answer": self.answer_fallback}
+        return fingerprint(self, n_samples="n", split_mode="split", pass_rate_range="keep", answer_fallback="answer")
 
 
 @dataclass
@@ -57,13 +56,15 @@ class Problem:
     id: str
     problem: str
     answer: str
+    source_ref: str | None = None  # FILE@SHA8:ROW of the input row (readers.source_ref)
 
 
 def read_problem(record: Record, mapping: dict[str, str], specs: list[FieldSpec] = PROBLEM_FIELDS) -> dict[str, Any] | RowError:
     """`map_fields` for problem-shaped rows, with the defaults every sampling stage shares.
 
     rsynth's own shards call the answer `reference_answer`; GSM8K's answer is a worked solution
-    ending "#### N", of which only N is the reference; rows without an id get FILE-ROW.
+    ending "#### N", of which only N is the reference; every row names its origin (`source_ref`,
+    FILE@SHA8:ROW, see `readers.source_ref`), which is also the id of a row without one.
     """
     if "answer" not in mapping and "answer" not in record.data and "reference_answer" in record.data:
         mapping = {**mapping, "answer": "reference_answer"}
@@ -71,13 +72,27 @@ def read_problem(record: Record, mapping: dict[str, str], specs: list[FieldSpec]
     if isinstance(view, RowError):
         return view
     view["answer"] = answer_after_hashes(view["answer"]) or view["answer"]
-    view["id"] = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
+    view[SOURCE_REF] = source_ref(record)
+    view["id"] = view["id"] or view[SOURCE_REF]
     return view
 
 
 def validate_problem(record: Record, mapping: dict[str, str]) -> Problem | RowError:
     view = read_problem(record, mapping)
-    return view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"])
+    return view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"], view[SOURCE_REF])
+
+
+def truncated(finish_reason: str | None) -> bool:
+    """A generation that did not end by itself (cut at max tokens, or no stop reported)."""
+    return finish_reason != "stop"
+
+
+def final_answer(text: str, chain: tuple[str, ...] | str, finish_reason: str | None = "stop") -> str | None:
+    """The answer of a solution, or None (no_answer). A truncated generation keeps only an answer it
+    marked explicitly before the cut (box, "the answer is", ####): a guessing rule such as last-number
+    would read an intermediate figure ("60 / 40 = 1.") as the answer of a solution that never ended."""
+    found = extract(text, chain)
+    return found.answer if found.explicit or not truncated(finish_reason) else None
 
 
 def trace_id(problem_id: str, sample: int, seed: int) -> str:
@@ -100,7 +115,7 @@ class SolutionSampler:
     def __call__(self, items: list[Item]) -> dict[int, Rows]:
         params = self.config.params.with_n(self.config.n_samples)
         completions = self.engine.generate([self.prompt(it.value) for it in items], params)
-        answers = [extract_answer(c.text, self.config.answer_fallback) for comps in completions for c in comps]
+        answers = [final_answer(c.text, self.config.answer_fallback, c.finish_reason) for comps in completions for c in comps]
         return self._rows(items, completions, answers, self.verify(items, completions, answers))
 
     def verify(self, items: list[Item], completions: list[list[Completion]], answers: list[str | None]) -> list[Verdict]:
@@ -147,6 +162,7 @@ class SolutionSampler:
             "finish_reason": c.finish_reason,
             "pass_rate": pass_rate,
             "provenance": self.provenance,
+            SOURCE_REF: p.source_ref,
         }
 
 
@@ -162,16 +178,11 @@ def run_key(stage: str, inputs: str, mapping: dict[str, str], engine: Engine, co
 
 def plan_solutions(input: str, mapping: dict[str, str], config: SolutionsConfig, limit: int | None) -> dict[str, Any]:
     """What a run would do: valid and bad input rows, and how many samples it would draw."""
-    from rsynth.data.readers import read_records
+    from rsynth.data.readers import plan_rows
 
-    valid = errors = 0
-    for i, rec in enumerate(read_records(input)):
-        if limit is not None and i >= limit:
-            break
-        ok = not isinstance(rec, RowError) and not isinstance(validate_problem(rec, mapping), RowError)
-        valid += ok
-        errors += not ok
-    return {"valid problems": valid, "bad rows (→ errors/)": errors, "samples to draw": valid * config.n_samples}
+    plan = plan_rows(input, lambda rec: validate_problem(rec, mapping), limit)
+    valid = plan.pop("valid rows")
+    return {"valid problems": valid, **plan, "samples to draw": valid * config.n_samples}
 
 
 def run_solutions(input: str, mapping: dict[str, str], out, engine: Engine, config: SolutionsConfig, *, verify_timeout: float = 5.0,

@@ -1,5 +1,5 @@
-"""The parameters of `generate solutions|code|formal|proofs`, declared once: their CLI options and their
-recipe stages' keys (`solutions`, `code`, `formal`, `proofs`) are generated from these fields."""
+"""The parameters of `generate problems|solutions|code|formal|proofs`, declared once: their CLI options and
+their recipe stages' keys (`problems`, `solutions`, `code`, `formal`, `proofs`) are generated from these fields."""
 
 from __future__ import annotations
 
@@ -10,10 +10,50 @@ from rsynth.engines.base import SamplingParams
 from rsynth.errors import UserError
 from rsynth.pipelines.codegen import STYLES, CodeConfig
 from rsynth.pipelines.formal import FormalConfig, ProofsConfig
+from rsynth.pipelines.problems import TEMPLATE_CHOICES, EvolveConfig
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, SolutionsConfig
 from rsynth.steps import SPLIT_MODES
+from rsynth.synth.templates import Knobs
 from rsynth.answers import DEFAULT_ANSWER_FALLBACK
-from rsynth.verifiers.sandbox import CHOICES as SANDBOXES
+from rsynth.verifiers.sandbox import sandbox_param
+
+
+@dataclass
+class ProblemsParams:
+    """`generate problems` from templates (the `problems` recipe stage); its seed is the engine's --seed."""
+
+    template: str = param("mixed", "--template", "arithmetic | linear | fractions | percent | mixed.", aliases=("-t",),
+                          choices=TEMPLATE_CHOICES)
+    n: int = param(100, "--n", "Number of problems; with --from, rewrites in total (spread evenly over the seeds, first seeds first).")
+    max_steps: int = param(3, "--max-steps", "Difficulty: operations chained per problem.")
+    max_number: int = param(20, "--max-number", "Difficulty: size of the numbers.")
+
+    def __post_init__(self) -> None:
+        validate_choices(self)
+        if self.n < 0 or self.max_steps < 1 or self.max_number < 2:
+            raise UserError("--n must be >= 0, --max-steps >= 1 and --max-number >= 2")
+
+    def knobs(self) -> Knobs:
+        return Knobs(self.max_steps, self.max_number)
+
+
+_CLI_ONLY = "CLI only: the problems recipe stage writes template problems; rewrite seeds with `rsynth generate problems --from`"
+
+
+@dataclass
+class EvolveParams:
+    """`generate problems --from SEEDS`: LLM rewrites of seed problems, kept when sampled solutions agree."""
+
+    from_seeds: str | None = param(None, "--from", "Seed problems to rewrite with --model instead of templates.", recipe=_CLI_ONLY)
+    n_check: int = param(4, "--n-check", "--from: solutions sampled to check a rewritten problem's answer.", recipe=_CLI_ONLY)
+    agreement: float = param(0.75, "--agreement", "--from: share of solutions that must agree on the answer.", recipe=_CLI_ONLY)
+
+    def __post_init__(self) -> None:
+        if self.n_check < 1 or not 0.0 < self.agreement <= 1.0:
+            raise UserError("--n-check must be >= 1 and --agreement in (0, 1]")
+
+    def config(self, sampling: SamplingParams) -> EvolveConfig:
+        return EvolveConfig(params=sampling, n_check=self.n_check, agreement=self.agreement)
 
 
 @dataclass
@@ -50,8 +90,7 @@ class CodeParams:
     mutation_labels: int = param(0, "--mutation-labels", "Line labels: run up to M single-line mutants of each passing program (OUT/mutants).")
     verify_timeout: float = param(10.0, "--verify-timeout", "Seconds per program run in the sandbox.")
     workers: int = param(2, "--workers", "Sandbox runs in parallel.")
-    sandbox: str = param("auto", "--sandbox", "Code sandbox: auto (bwrap, else unshare; refuses when neither works) | bwrap | unshare | "
-                         "unsafe-rlimit (no isolation).", choices=SANDBOXES)
+    sandbox: str = sandbox_param()
 
     def __post_init__(self) -> None:
         validate_choices(self)

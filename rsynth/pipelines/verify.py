@@ -7,11 +7,13 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from rsynth.config import param, validate_choices
 from rsynth.data.readers import FieldSpec, check_columns, check_input, map_fields, parse_field_map
 from rsynth.data.schema import ERROR_SCHEMA
 from rsynth.errors import UserError
@@ -20,6 +22,10 @@ from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
 from rsynth.verifiers import Verifier, VerifyItem, get_verifier
 from rsynth.verifiers.code import evalplus_tests
+from rsynth.verifiers.sandbox import sandbox_param
+
+STYLES = ("assert", "io", "stdio", "evalplus")
+BATCH_HELP = "Rows per verifier batch (also the checkpoint interval)."
 
 VERDICT_SCHEMA = pa.schema(
     [
@@ -45,6 +51,55 @@ FIELDS = {
     "lean": [ID, FieldSpec("proof"), FieldSpec("statement", required=False)],
 }
 
+
+@dataclass
+class VerifyMathParams:
+    """`rsynth verify math`, declared once."""
+
+    timeout: float = param(5.0, "--timeout", "Hard per-item limit in seconds (worker killed past it).")
+    workers: int = param(1, "--workers", "Worker processes.")
+    batch_size: int = param(256, "--batch-size", BATCH_HELP)
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.workers < 1 or self.batch_size < 1:
+            raise UserError("--timeout must be > 0, --workers and --batch-size >= 1")
+
+    def options(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, "workers": self.workers}
+
+
+@dataclass
+class VerifyCodeParams:
+    """`rsynth verify code`, declared once."""
+
+    style: str = param("assert", "--style", "Test style: assert (asserts or HumanEval check), io (JSON inputs/outputs), stdio (JSON), "
+                       "evalplus (MBPP+ rows: base + plus inputs).", choices=STYLES)
+    timeout: float = param(10.0, "--timeout", "Wall-clock and CPU limit per program run, seconds.")
+    workers: int = param(1, "--workers", "Sandboxed runs in flight.")
+    memory_mb: int = param(1024, "--memory-mb", "Address-space limit per run.")
+    sandbox: str = sandbox_param(aliases=("--backend",))
+    batch_size: int = param(256, "--batch-size", BATCH_HELP)
+
+    def __post_init__(self) -> None:
+        validate_choices(self)
+        if self.timeout <= 0 or self.workers < 1 or self.memory_mb < 1 or self.batch_size < 1:
+            raise UserError("--timeout must be > 0, --workers, --memory-mb and --batch-size >= 1")
+
+    def options(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, "workers": self.workers, "memory_mb": self.memory_mb, "sandbox": self.sandbox}
+
+
+@dataclass
+class VerifyLeanParams:
+    """`rsynth verify lean`'s own option (the Lean setup is `LeanParams`)."""
+
+    batch_size: int = param(1000, "--batch-size", "Proofs per Lean process.")
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UserError("--batch-size must be >= 1")
+
+
 def fields_of(kind: str, style: str) -> list[FieldSpec]:
     """The fields a row needs: per verifier, and for `code --style evalplus` an MBPP+ row's own."""
     return FIELDS.get(f"{kind}-{style}", FIELDS[kind])
@@ -62,17 +117,19 @@ def _item(kind: str, fields: dict[str, Any], style: str) -> VerifyItem:
     return VerifyItem(fields.get("statement"), fields["proof"])
 
 
-def _key(kind: str, mapping: dict[str, str], style: str, options: dict[str, Any]) -> Callable[[str], str]:
-    """The run key (as before the executor: the resolved input path, plus the partition tag if any)."""
+def _key(kind: str, mapping: dict[str, str], style: str, options: dict[str, Any], limit: int | None = None) -> Callable[[str], str]:
+    """The run key (as before the executor: the resolved input path, plus the partition tag if any;
+    a --limit run is another run, unlimited keys stay as they were)."""
 
     def key(inputs: str) -> str:
         base, sep, tag = inputs.partition("#shard=")
-        return hashlib.sha256(json.dumps([kind, str(Path(base).resolve()) + sep + tag, mapping, style, sorted(options.items())],
-                                         default=str).encode()).hexdigest()
+        parts = [kind, str(Path(base).resolve()) + sep + tag, mapping, style, sorted(options.items()), *([limit] if limit is not None else [])]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
     return key
 
 
-def verify_stage(kind: str, mapping: dict[str, str], options: dict[str, Any], *, style: str = "assert", batch_size: int = 256) -> Stage:
+def verify_stage(kind: str, mapping: dict[str, str], options: dict[str, Any], *, style: str = "assert", batch_size: int = 256,
+                 limit: int | None = None) -> Stage:
     """One verdict row per valid input row; counts survive an interrupted run (they are checkpointed)."""
     counts: Counter[str] = Counter()
 
@@ -103,11 +160,12 @@ def verify_stage(kind: str, mapping: dict[str, str], options: dict[str, Any], *,
             yield Work(lambda rec: map_fields(rec, fields_of(kind, style), mapping), process, batch_size=batch_size,
                        description=f"verifying ({kind})", summary=summary, checkpoint_stats=True)
 
-    return Stage(f"verify-{kind}", {"data": VERDICT_SCHEMA, "errors": ERROR_SCHEMA}, key=_key(kind, mapping, style, options), work=work)
+    return Stage(f"verify-{kind}", {"data": VERDICT_SCHEMA, "errors": ERROR_SCHEMA}, key=_key(kind, mapping, style, options, limit), work=work)
 
 
 def run_verify(kind: str, input_spec: str, out: Path, field_specs: list[str], options: dict[str, Any], *, style: str = "assert",
-               batch_size: int = 256, overwrite: bool = False, partition: Partition | None = None) -> Counter[str]:
+               batch_size: int = 256, overwrite: bool = False, partition: Partition | None = None, limit: int | None = None,
+               quiet: bool = True, shard_size: int | None = None) -> Counter[str]:
     """Verify every row of `input_spec` into `out`; returns verdict counts (plus `malformed`)."""
     check_input(input_spec)
     mapping = parse_field_map(field_specs)
@@ -116,6 +174,6 @@ def run_verify(kind: str, input_spec: str, out: Path, field_specs: list[str], op
     if unknown:
         raise UserError(f"--field {sorted(unknown)[0]}=...: {kind} fields are {', '.join(s.name for s in specs)}")
     check_columns(input_spec, mapping)
-    stage = verify_stage(kind, mapping, options, style=style, batch_size=batch_size)
-    stats = execute(stage, Target(input_spec, Path(out), max(batch_size, 1000), overwrite, None, True, partition))
+    stage = verify_stage(kind, mapping, options, style=style, batch_size=batch_size, limit=limit)
+    stats = execute(stage, Target(input_spec, Path(out), shard_size or max(batch_size, 1000), overwrite, limit, quiet, partition))
     return Counter(stats.get("counts", {}))

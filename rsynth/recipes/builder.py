@@ -67,9 +67,11 @@ def _source_fingerprint(spec: str | None) -> Any:
 
 def _unhashed(stage: StageDef, key: str, value: Any) -> bool:
     """A key added to a stage kind later, left at its default, keeps older builds' hashes (and so
-    their finished stages) as they were."""
+    their finished stages) as they were; client settings (`CLIENT_KEYS`) never count."""
+    from rsynth.engines.params import CLIENT_KEYS
+
     spec = stage.kind.fields.get(key)
-    return spec is not None and not spec.hashed_at_default and value == spec.default
+    return spec is not None and (key in CLIENT_KEYS or (not spec.hashed_at_default and value == spec.default))
 
 
 def stage_hashes(recipe: Recipe) -> dict[str, str]:
@@ -118,8 +120,21 @@ def plan(recipe: Recipe, start: str | None = None, until: str | None = None) -> 
         elif not rec.get("complete"):
             steps.append(Step(s, "resume", "interrupted: continues from its manifest and completion cache", h))
         else:
-            steps.append(Step(s, "skip", "finished with the same parameters and inputs", h))
+            steps.append(_checked_skip(recipe, s, h))
     return steps
+
+
+def _checked_skip(recipe: Recipe, s: StageDef, h: str) -> Step:
+    """A finished stage is skipped only if its output is intact: a damaged shard resumes it (the
+    writer redoes the damaged part, sampled rows from its cache), a damaged manifest re-runs it
+    over its kept cache."""
+    from rsynth.data.shards import output_damage
+
+    damage = output_damage(stage_dir(recipe, s))
+    if damage is None:
+        return Step(s, "skip", "finished with the same parameters and inputs", h)
+    kind, line = damage
+    return Step(s, "resume" if kind == "shard" else "rerun", f"{line}: redone from its completion cache", h)
 
 
 def _versions() -> dict[str, str]:

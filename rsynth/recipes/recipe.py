@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.errors import UserError
-from rsynth.recipes.stages import ENGINE_FIELDS, REQUIRED, STAGES, Field, StageKind
+from rsynth.recipes.stages import ENGINE_FIELDS, REQUIRED, STAGES, Field, StageKind, config_from
 from rsynth.recipes.yamlload import LineDict, LineList, load_yaml, parse_value
 
 TOP_KEYS = {"name": "str", "description": "str", "out": "str", "license": "str", "defaults": "map", "stages": "list"}
@@ -224,6 +224,11 @@ def _stage(w: _Where, i: int, line: int, entry: Any, defaults: dict[str, Any], e
         else:
             value = list(spec.default) if isinstance(spec.default, list) else spec.default
         params[key] = value
+    for cls in kind.configs:  # the run's own validation, at plan time: a bad combination fails before any stage runs
+        try:
+            config_from(cls, params)
+        except UserError as exc:
+            raise w.error(getattr(body, "line", 0) or line, where, str(exc)) from None
     sid = params.get("id") or name
     if any(s.id == sid for s in earlier):
         raise w.error(lines.get("id") or line, where, f"stage id '{sid}' is used twice; give this stage an 'id'")

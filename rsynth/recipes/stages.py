@@ -15,16 +15,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth.config import params_of, recipe_key
+from rsynth.cards.params import CardParams
+from rsynth.config import build_config, params_of, recipe_key
 from rsynth.decontam.paraphrase import SemanticConfig
+from rsynth.decontam.params import DecontamParams, JudgeParams
 from rsynth.engines.base import Engine
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.partition import Partition
-from rsynth.pipelines.annotate_params import AnnotateParams
+from rsynth.pipelines.annotate_params import SEARCH_CONFIGS, AnnotateParams
+from rsynth.pipelines.codetasks_params import CodeTasksParams
 from rsynth.pipelines.consensus import ConsensusConfig
+from rsynth.pipelines.critiques import CritiqueFilterConfig
+from rsynth.pipelines.export import ExportParams
+from rsynth.pipelines.inject import InjectParams
 from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
-from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProofsParams, SolutionsParams
+from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
 from rsynth.verifiers.lean_params import LeanParams
 
 REQUIRED = object()
@@ -66,6 +72,7 @@ class StageKind:
     output_subdir: str = ""  # what downstream stages read: OUT/<id>/<output_subdir>
     uses_engine: bool = False
     shardable: bool = True  # input rows can be partitioned (job arrays, Ray blocks)
+    configs: tuple[type, ...] = ()  # params classes validated at recipe load (`build --dry-run`), as the run would
 
 
 def _kind_of(typ: Any) -> str:
@@ -86,11 +93,13 @@ def config_fields(cls: type, *, added: tuple[str, ...] = (), **defaults: Any) ->
 
 def config_from(cls: type, params: dict[str, Any]) -> Any:
     """The config dataclass from a stage's recipe keys (fields kept off recipes take their defaults)."""
-    return cls(**{f.name: params[recipe_key(meta)] for f, meta, _ in params_of(cls) if meta["recipe"] is True})
+    return build_config(cls, {f.name: params[recipe_key(meta)] for f, meta, _ in params_of(cls) if meta["recipe"] is True})
 
 
 ENGINE_FIELDS = config_fields(EngineParams)
 SEMANTIC_FIELDS = tuple(f.name for f, _, _ in params_of(SemanticConfig))  # keys newer than the decontaminate stage
+JUDGE_FIELDS = tuple(f.name for f, _, _ in params_of(JudgeParams))
+DECONTAM_ADDED = ("semantic", "strict", "against_file", "against_field")  # at their defaults, older builds' hashes stay as they were
 INPUT_FIELDS = {
     "input": Field("str", None, "id of an earlier stage whose output this stage reads"),
     "source": Field("str", None, "external input: a file, dataset directory or hub id (openai/gsm8k:train)"),
@@ -120,11 +129,11 @@ def _sampling(p: dict[str, Any]):
 
 def run_problems(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.problems import write_template_problems
-    from rsynth.synth.templates import Knobs
 
     p = ctx.params
-    return write_template_problems(ctx.out, p["template"], p["n"], p["seed"], Knobs(p["max-steps"], p["max-number"]),
-                                   shard_size=p["shard-size"], overwrite=ctx.overwrite, partition=ctx.partition)
+    params = config_from(ProblemsParams, p)
+    return write_template_problems(ctx.out, params.template, params.n, p["seed"], params.knobs(), shard_size=p["shard-size"],
+                                   overwrite=ctx.overwrite, partition=ctx.partition)
 
 
 def run_solutions(ctx: StageContext) -> dict[str, Any]:
@@ -136,20 +145,31 @@ def run_solutions(ctx: StageContext) -> dict[str, Any]:
 
 
 def run_decontaminate(ctx: StageContext) -> dict[str, Any]:
-    from rsynth.decontam.index import IndexConfig
-    from rsynth.decontam.matcher import Thresholds
-    from rsynth.decontam.pipeline import Options, run
+    """The same `Stage` as `rsynth decontaminate`; `judge-model` (with `semantic`) names the judge's
+    engine, whose completions are cached in the stage's directory."""
+    from dataclasses import replace
+
+    from rsynth.decontam.params import DecontamParams, JudgeParams
+    from rsynth.decontam.pipeline import run
 
     p = ctx.params
-    against = [p["against"]] if isinstance(p["against"], str) else list(p["against"])
-    names = [a.strip() for item in against for a in item.split(",") if a.strip()]
-    opts = Options(input=ctx.input, out=ctx.out, against=names, text_column=p["text-column"],
-                   config=IndexConfig(n=p["ngram"], min_n=p["min-ngram"], max_df=p["max-df"]),
-                   thresholds=Thresholds(item=p["item-threshold"], row=p["row-threshold"]), dedup=p["dedup"],
-                   dedup_threshold=p["dedup-threshold"], semantic=p["semantic"], semantic_config=config_from(SemanticConfig, p),
-                   workers=p["workers"], batch_size=p["batch-size"], overwrite=ctx.overwrite, partition=ctx.partition)
-    report = run(opts)
-    return {k: report[k] for k in ("rows", "kept", "removed", "errors")}
+    try:
+        params = config_from(DecontamParams, p)
+        text = _mapping(ctx).get("text")
+        params = replace(params, text_column=text or params.text_column)
+        judge_params = replace(config_from(JudgeParams, p), judge_api_key=os.environ.get("OPENAI_API_KEY"))
+        if judge_params.judge_model and not params.semantic:
+            raise UserError("judge-model decides pairs of the semantic stage; add semantic: true")
+    except UserError as exc:
+        raise UserError(f"stage {ctx.stage_id}: {exc}") from None
+    judge = judge_params.build(ctx.out)
+    try:
+        report = run(ctx.input, ctx.out, params, config_from(SemanticConfig, p), judge=judge, shard_size=p["shard-size"],
+                     overwrite=ctx.overwrite, limit=p["limit"], quiet=ctx.quiet, partition=ctx.partition)
+    finally:
+        if judge is not None:
+            judge.close()
+    return {k: report[k] for k in ("rows", "kept", "removed", "errors", "review") if k in report} if "note" not in report else report
 
 
 def run_filter(ctx: StageContext) -> dict[str, Any]:
@@ -169,7 +189,7 @@ def run_annotate(ctx: StageContext) -> dict[str, Any]:
     try:
         params = config_from(AnnotateParams, p)
         domain = detect_domain(ctx.input) if params.domain == "auto" else params.domain
-        config = params.config(_sampling(p), domain)
+        config = params.config(_sampling(p), domain, **{name: config_from(cls, p) for name, cls in SEARCH_CONFIGS.items()})
     except UserError as exc:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
     return run_annotate(ctx.input, _mapping(ctx), ctx.out, ctx.engine, config, concurrent_searches=params.concurrent_searches,
@@ -180,13 +200,11 @@ def run_annotate(ctx: StageContext) -> dict[str, Any]:
 
 def run_export(ctx: StageContext) -> dict[str, Any]:
     from rsynth.data.formats import ExportError
-    from rsynth.pipelines.export import export_file, export_name
+    from rsynth.pipelines.export import export_name
 
-    p = ctx.params
     try:
-        return export_file(Path(ctx.input), ctx.out / export_name(p), p["format"], p["label"], p["task"],
-                           step_separator=p["step-separator"], placeholder=p["placeholder"], tokenizer=p["tokenizer"])
-    except ExportError as exc:
+        return config_from(ExportParams, ctx.params).write(Path(ctx.input), ctx.out / export_name(ctx.params))
+    except (ExportError, UserError) as exc:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
 
 
@@ -227,7 +245,7 @@ def run_card(ctx: StageContext) -> dict[str, Any]:
     from rsynth.cards.card import write_card
 
     assert ctx.build_root is not None
-    return write_card(ctx.build_root, ctx.build_root, pretty_name=ctx.params["pretty-name"])
+    return write_card(ctx.build_root, ctx.build_root, pretty_name=config_from(CardParams, ctx.params).pretty_name)
 
 
 def run_judge(ctx: StageContext) -> dict[str, Any]:
@@ -240,8 +258,34 @@ def run_judge(ctx: StageContext) -> dict[str, Any]:
 def run_consensus(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.consensus import run_consensus
 
-    return run_consensus(ctx.input, ctx.out, config_from(ConsensusConfig, ctx.params), shard_size=ctx.params["shard-size"],
-                         overwrite=ctx.overwrite, partition=ctx.partition)
+    return run_consensus(ctx.input, ctx.out, config_from(ConsensusConfig, ctx.params), **_engine_run(ctx))
+
+
+def run_code_tasks(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.codetasks import run_code_tasks
+    from rsynth.pipelines.codetasks_params import CodeTasksParams, solver_engine
+
+    params = config_from(CodeTasksParams, ctx.params)
+    solver = solver_engine(params, config_from(EngineParams, ctx.params), ctx.engine, ctx.out)
+    try:
+        return run_code_tasks(ctx.input, ctx.out, params, _sampling(ctx.params), ctx.engine, solver, **_engine_run(ctx))
+    finally:
+        if solver is not None and solver is not ctx.engine:
+            solver.close()
+
+
+def run_inject(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.inject import InjectParams, run_inject
+
+    params = config_from(InjectParams, ctx.params)
+    return run_inject(ctx.input, ctx.out, params, _sampling(ctx.params), ctx.engine, **_engine_run(ctx))
+
+
+def run_filter_critiques(ctx: StageContext) -> dict[str, Any]:
+    from rsynth.pipelines.critiques import CritiqueFilterConfig, run_filter_critiques
+
+    return run_filter_critiques(ctx.input, ctx.out, config_from(CritiqueFilterConfig, ctx.params), shard_size=ctx.params["shard-size"],
+                                overwrite=ctx.overwrite, partition=ctx.partition)
 
 
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
@@ -252,32 +296,32 @@ def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> Stage
 
 STAGES: dict[str, StageKind] = {s.name: s for s in [
     _kind("problems", "procedural problems with sympy-computed answers", {
-        "template": Field("str", "mixed", choices=("arithmetic", "linear", "fractions", "percent", "mixed")),
-        "n": Field("int", REQUIRED, "number of problems"), "seed": Field("int", 0),
-        "max-steps": Field("int", 3), "max-number": Field("int", 20),
-    }, run_problems, reads_input=False),
+        **config_fields(ProblemsParams, n=REQUIRED), "seed": Field("int", 0, "problem seed"),
+    }, run_problems, reads_input=False, configs=(ProblemsParams,)),
     _kind("solutions", "N sampled step-by-step solutions per problem, verified", {
         **ENGINE_FIELDS, **config_fields(SolutionsParams),
-    }, run_solutions, uses_engine=True),
+    }, run_solutions, uses_engine=True, configs=(SolutionsParams,)),
     _kind("decontaminate", "remove benchmark items (n-gram matches, optionally rephrased ones) and optionally duplicates", {
-        "against": Field("strs", "all", "bundled sets or hub ids, or 'all'"), "ngram": Field("int", 13), "min-ngram": Field("int", 6),
-        "max-df": Field("int", 4), "item-threshold": Field("float", 0.5), "row-threshold": Field("float", 0.5),
-        "dedup": Field("bool", False), "dedup-threshold": Field("float", 0.8), "text-column": Field("str", "problem"),
-        "workers": Field("int", 1), "batch-size": Field("int", 1024),
-        "semantic": Field("bool", False, "also catch rephrased benchmark items (quantity signatures + MiniLM; the semantic extra)", hashed_at_default=False),
-        **config_fields(SemanticConfig, added=SEMANTIC_FIELDS),
-    }, run_decontaminate, output_subdir="kept"),
+        **config_fields(DecontamParams, added=DECONTAM_ADDED, against="all"),
+        **config_fields(SemanticConfig, added=SEMANTIC_FIELDS), **config_fields(JudgeParams, added=JUDGE_FIELDS),
+    }, run_decontaminate, output_subdir="kept", configs=(DecontamParams, SemanticConfig, JudgeParams)),
     _kind("filter", "keep problems (or traces) whose sampled pass rate is in LO:HI", {
         "pass-rate": Field("range", REQUIRED), "emit": Field("str", "problems", choices=("problems", "traces")),
     }, run_filter),
     _kind("annotate-prm", "per-step labels by OmegaPRM or Math-Shepherd MC rollouts (math, code or Lean)", {
         **config_fields(EngineParams, max_new_tokens=2048),
-        **config_fields(AnnotateParams, added=("domain",)),
+        **config_fields(AnnotateParams, added=("domain",)), **{k: v for c in SEARCH_CONFIGS.values() for k, v in config_fields(c).items()},
         **config_fields(LeanParams, added=("lean_cmd", "lean_cwd", "header", "lean_timeout")),
-    }, run_annotate, uses_engine=True),
+    }, run_annotate, uses_engine=True, configs=(AnnotateParams, *SEARCH_CONFIGS.values())),
     _kind("code", "programs sampled for tasks with tests, run in the sandbox, line labels from mutants", {
         **ENGINE_FIELDS, **config_fields(CodeParams),
-    }, run_code, uses_engine=True),
+    }, run_code, uses_engine=True, configs=(CodeParams,)),
+    _kind("code-tasks", "Absolute Zero deduction / abduction / induction tasks from programs, run in the sandbox, solve rates", {
+        **ENGINE_FIELDS, **config_fields(CodeTasksParams),
+    }, run_code_tasks, uses_engine=True, configs=(CodeTasksParams,)),
+    _kind("inject-errors", "SPC-style injected-error traces (first error known by construction), kept when the answer turns wrong", {
+        **ENGINE_FIELDS, **config_fields(InjectParams),
+    }, run_inject, uses_engine=True, configs=(InjectParams,)),
     _kind("formal", "Lean 4 statements autoformalized from problems, kept when they elaborate and are not vacuous", {
         **ENGINE_FIELDS, **config_fields(FormalParams), **config_fields(LeanParams),
     }, run_formal, uses_engine=True),
@@ -286,18 +330,15 @@ STAGES: dict[str, StageKind] = {s.name: s for s in [
     }, run_proofs, uses_engine=True),
     _kind("judge", "LLM-as-judge first error per trace (ProcessBench critic prompt, majority vote)", {
         **config_fields(EngineParams, **JUDGE_SAMPLING), **config_fields(JudgeConfig),
-    }, run_judge, uses_engine=True),
+    }, run_judge, uses_engine=True, configs=(JudgeConfig,)),
     _kind("consensus", "keep traces where the MC and judge first errors agree; the rest to filtered/", config_fields(ConsensusConfig),
-          run_consensus),
+          run_consensus, configs=(ConsensusConfig,)),
+    _kind("filter-critiques", "keep judge critiques whose step verdicts agree with the traces' reference labels (ThinkPRM)",
+          config_fields(CritiqueFilterConfig), run_filter_critiques, configs=(CritiqueFilterConfig,)),
     _kind("export", "labelled traces as TRL / Math-Shepherd / ProcessBench / JSONL", {
-        "format": Field("str", "trl", choices=("trl", "math-shepherd", "processbench", "jsonl", "openrlhf")),
-        "label": Field("str", "hard", "hard | soft | threshold=X"), "task": Field("str", "rsynth"),
+        **config_fields(ExportParams, step_separator="\n", added=("unestimated", "margin")),
         "file": Field("str", None, "file name inside OUT/<id>/ (.jsonl, .json or .parquet); default <format>.jsonl"),
-        "step-separator": Field("str", "\n", "text between joined steps; for trl the PRMConfig.step_separator (recorded in the card)"),
-        "placeholder": Field("str", "ки", "openrlhf: step placeholder, one token of `tokenizer`"),
-        "tokenizer": Field("str", None, "openrlhf: reward model tokenizer the placeholder is checked against"),
-    }, run_export, shardable=False),
-    _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", {
-        "pretty-name": Field("str", None),
-    }, run_card, reads_input=False, shardable=False),
+    }, run_export, shardable=False, configs=(ExportParams,)),
+    _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", config_fields(CardParams), run_card,
+          reads_input=False, shardable=False),
 ]}

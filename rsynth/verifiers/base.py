@@ -43,3 +43,13 @@ class Verifier(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Unchecked(Verifier):
+    """`--dry-run` validation: rows are read and mapped exactly as a run would, but nothing is
+    executed or verified (every verdict is `unchecked`)."""
+
+    name = "unchecked"
+
+    def verify_batch(self, items: Sequence[VerifyItem]) -> list[Verdict]:
+        return [Verdict("unchecked", False) for _ in items]

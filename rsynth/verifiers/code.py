@@ -54,9 +54,9 @@ EXIT_LOAD_ERROR = 3  # the program itself did not load (syntax error, missing en
 EXIT_HARNESS_ERROR = 4  # the harness could not make itself non-dumpable
 
 
-def _harness_job(program: str, spec: dict[str, Any]) -> tuple[Job, str]:
+def _harness_job(program: str, spec: dict[str, Any], hash_seed: int = 0) -> tuple[Job, str]:
     token = secrets.token_hex(16)
-    return Job({**HARNESS_FILES, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)}, site=False), token
+    return Job({**HARNESS_FILES, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)}, site=False, hash_seed=hash_seed), token
 
 
 def evalplus_tests(row: dict[str, Any]) -> str | None:
@@ -238,19 +238,28 @@ class CodeVerifier(Verifier):
         inputs), computed in the sandbox; None where the reference itself failed."""
         return [None if isinstance(o, str) else o for o in self._record(solutions, [None] * len(solutions))]
 
-    def _record(self, solutions: Sequence[tuple[str, str, list[list[Any]]]], task_ids: Sequence[str | None]) -> list[list[str] | str]:
+    def run_outputs(self, programs: Sequence[tuple[str, str, list[list[Any]]]], hash_seed: int = 0) -> list[list[str] | str]:
+        """Output reprs of untrusted programs, each given as (code, entry_point, inputs), run in the
+        sandbox under this verifier's own limits (not the reference recorder's); or why there are none
+        (timeout, the exception's last line). For tasks built from programs (`generate code-tasks`);
+        `hash_seed` is the run's PYTHONHASHSEED."""
+        return self._record(programs, [None] * len(programs), self.sandbox, hash_seed)
+
+    def _record(self, solutions: Sequence[tuple[str, str, list[list[Any]]]], task_ids: Sequence[str | None],
+                sandbox: Sandbox | None = None, hash_seed: int = 0) -> list[list[str] | str]:
         """Outputs per reference solution, or why there are none; MBPP+ task ids restore the
         inputs' Python types first."""
-        jobs = [_harness_job(code, {"style": "record", "inputs": inputs, "entry_point": ep, "fix_types": tid})
+        sandbox = sandbox or self._recorder
+        jobs = [_harness_job(code, {"style": "record", "inputs": inputs, "entry_point": ep, "fix_types": tid}, hash_seed)
                 for (code, ep, inputs), tid in zip(solutions, task_ids)]
-        results = self._recorder.run_many([job for job, _ in jobs], workers=self.workers)
+        results = sandbox.run_many([job for job, _ in jobs], workers=self.workers)
         outputs: list[list[str] | str] = []
         for (_, token), result in zip(jobs, results):
             ok, payload = _finished(result, token)
             if ok:
                 outputs.append(json.loads(payload))
             elif result.timed_out:
-                outputs.append(f"timeout after {self._recorder.limits.wall_s:g} s")
+                outputs.append(f"timeout after {sandbox.limits.wall_s:g} s")
             elif result.returncode == 0:
                 outputs.append("its outputs are larger than a recorded output may be")
             else:

@@ -3,7 +3,7 @@
 Verdicts: proved | error | sorry | timeout.
 
 Why it is built this way:
-- Starting Lean is the expensive part (the wasm Lean of REFERENCE §6 takes minutes and 3.6 GB per
+- Starting Lean is the expensive part (the npm wasm Lean 4 takes ~2m45s and 3.6 GB per
   run), so a batch is written into one file, each item in its own `namespace` so that two
   candidates may both call their theorem `foo`, and the messages are mapped back by line range.
 - A proof is accepted only if its item has no error, no "declaration uses `sorry`" warning, and its

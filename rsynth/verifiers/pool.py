@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from rsynth.spawn import main_hidden
+
 READY = "__ready__"
 
 
@@ -52,7 +54,8 @@ class _Worker:
     def __init__(self, ctx: Any, fn: Callable[..., Any], warmup: Callable[[], None] | None, memory_mb: int) -> None:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, fn, warmup, memory_mb), daemon=True)
-        self.proc.start()
+        with main_hidden():  # the worker must not re-run the caller's script (rsynth.spawn)
+            self.proc.start()
         child.close()
         self.ready = False
         self.item: int | None = None

@@ -39,6 +39,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from rsynth.config import param
 
 log = logging.getLogger("rsynth.sandbox")
 
@@ -48,6 +51,13 @@ MOUNT_POINT = "/tmp/work"  # where the scratch directory appears inside the sand
 SAFE_BACKENDS = ("bwrap", "unshare")
 UNSAFE = "unsafe-rlimit"
 CHOICES = ("auto", *SAFE_BACKENDS, UNSAFE)
+SANDBOX_HELP = ("Code sandbox: auto (bwrap, else unshare; refuses when neither works) | bwrap | unshare | "
+                "unsafe-rlimit (no isolation, at your own risk).")
+
+
+def sandbox_param(**options: Any) -> Any:
+    """The `--sandbox` field every code-running config declares (one flag, one help text, one choice list)."""
+    return param("auto", "--sandbox", SANDBOX_HELP, choices=CHOICES, **options)
 SUPERVISOR_GRACE_S = 5.0  # past the wall clock, a supervisor that has not reported is killed
 HERE = Path(__file__).resolve().parent
 FIX = "run `make sandbox` to install bubblewrap, or pass --sandbox unsafe-rlimit to run untrusted code unsandboxed at your own risk"
@@ -74,6 +84,7 @@ class Job:
     main: str = "main.py"
     stdin: str = ""
     site: bool = True  # False: `python -S` (no site module, so no .pth files run: the code harness needs only the stdlib)
+    hash_seed: int = 0  # PYTHONHASHSEED: a second run under another seed shows output that depends on str hashing (set order)
 
 
 @dataclass(frozen=True)
@@ -92,12 +103,12 @@ def python_executable() -> str:
     return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
 
 
-def _env() -> dict[str, str]:
+def _env(hash_seed: int = 0) -> dict[str, str]:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": MOUNT_POINT,
         "LANG": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
+        "PYTHONHASHSEED": str(hash_seed),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONIOENCODING": "utf-8",
     }
@@ -175,9 +186,9 @@ class _Running:
             self.cgroup = _Cgroup(sandbox.cgroup_root, f"rsynth-{os.getpid()}-{index}-{time.monotonic_ns()}", sandbox.limits.procs)
         limits = sandbox.limits
         spec = {
-            "argv": sandbox.argv(self.root, job.main, site=job.site),
+            "argv": sandbox.argv(self.root, job.main, site=job.site, hash_seed=job.hash_seed),
             "cwd": str(work),
-            "env": _env(),
+            "env": _env(job.hash_seed),
             "stdin": str(io / "stdin"), "stdout": str(io / "stdout"), "stderr": str(io / "stderr"),
             "limits": {"wall_s": limits.wall_s, "cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb, "file_mb": limits.file_mb, "procs": limits.procs},
             "cgroup_procs": self.cgroup.procs_file if self.cgroup else None,
@@ -336,7 +347,7 @@ class Sandbox:
                 "(network, file reads and writes and signals to this user's processes are NOT blocked)."
             )
 
-    def argv(self, root: Path, main: str, *, site: bool = True) -> list[str]:
+    def argv(self, root: Path, main: str, *, site: bool = True, hash_seed: int = 0) -> list[str]:
         """The command the supervisor starts for a run whose scratch files are in `root`/work."""
         command = [self.python, "-s", *([] if site else ["-S"]), main]  # not -I: it would also drop PYTHONHASHSEED
         if self.backend == UNSAFE:
@@ -356,7 +367,7 @@ class Sandbox:
                 binds += ["--symlink", os.readlink(path), path]
             else:
                 binds += ["--ro-bind", path, path]
-        env_args = [arg for key, value in _env().items() for arg in ("--setenv", key, value)]
+        env_args = [arg for key, value in _env(hash_seed).items() for arg in ("--setenv", key, value)]
         return [
             shutil.which("bwrap") or "bwrap",
             "--unshare-all",  # network, PID, IPC, UTS, cgroup (and user, where allowed) namespaces

@@ -13,38 +13,49 @@ def test_keys_are_exactly_the_schema_label_fields():
     assert row["label_method"] == "m:he"
 
 
-def test_he_rule_is_any_correct_and_keeps_unknown_steps_unknown():
-    assert hard_labels(MC, "he") == [True, True, False, None]
-    row = derive_labels("math_shepherd", MC, [8, 8, 8, None], [8, 4, 0, None], rule="he")
-    assert row["first_error"] == 2 and row["step_mc"] == MC and row["step_correct"] == [8, 4, 0, None]
+# (MC values, rule, first error for the first_error rule, hard labels): unknown steps stay unknown
+# except before a known first error, which is by definition good.
+HARD = [
+    ("he: any correct", MC, "he", None, [True, True, False, None]),
+    ("threshold", MC, "threshold=0.6", None, [True, False, False, None]),
+    ("threshold is inclusive", [0.5], "threshold=0.5", None, [True]),
+    ("first_error: earlier unestimated steps good", [None, None, 0.0, None], "first_error", 2, [True, True, False, False]),
+    ("first_error -1: all good", [None, 1.0], "first_error", -1, [True, True]),
+]
 
 
-def test_threshold_rule():
-    assert hard_labels(MC, "threshold=0.6") == [True, False, False, None]
-    assert derive_labels("m", MC, [1] * 4, [1] * 4, rule="threshold=0.6")["first_error"] == 1
-    assert hard_labels([0.5], "threshold=0.5") == [True]
+@pytest.mark.parametrize(("mc", "rule", "first_error", "expected"), [c[1:] for c in HARD], ids=[c[0] for c in HARD])
+def test_hard_labels(mc, rule, first_error, expected):
+    assert hard_labels(mc, rule, first_error) == expected
 
 
-def test_first_error_rule_labels_steps_before_the_error_good_even_when_unestimated():
-    assert hard_labels([None, None, 0.0, None], "first_error", 2) == [True, True, False, False]
-    assert hard_labels([None, 1.0], "first_error", -1) == [True, True]
+def test_first_error_rule_needs_the_first_error():
     with pytest.raises(ValueError):
         hard_labels(MC, "first_error")
 
 
-def test_first_error_of():
-    assert first_error_of([True, None, False, False]) == 2
-    assert first_error_of([True, None, True]) == -1
+@pytest.mark.parametrize(("rule", "first_error"), [("he", 2), ("threshold=0.6", 1)])
+def test_derived_first_error_follows_the_rule(rule, first_error):
+    row = derive_labels("math_shepherd", MC, [8, 8, 8, None], [8, 4, 0, None], rule=rule)
+    assert row["first_error"] == first_error and row["step_mc"] == MC and row["step_correct"] == [8, 4, 0, None]
 
 
-def test_progress_uses_root_mc_for_step_zero_and_none_where_unknown():
-    assert progress([0.75, None, 0.25, 0.0], root_mc=0.5) == [0.25, None, None, -0.25]
-    assert progress([0.75, 0.5]) == [None, -0.25]
+@pytest.mark.parametrize(("labels", "expected"), [([True, None, False, False], 2), ([True, None, True], -1)])
+def test_first_error_of(labels, expected):
+    assert first_error_of(labels) == expected
 
 
-def test_min_value_ignores_unestimated_steps():
-    assert min_value([None, 0.5, 0.25]) == 0.25
-    assert min_value([None, None]) is None
+@pytest.mark.parametrize(("mc", "root_mc", "expected"), [
+    ([0.75, None, 0.25, 0.0], 0.5, [0.25, None, None, -0.25]),
+    ([0.75, 0.5], None, [None, -0.25]),
+])
+def test_progress_uses_root_mc_for_step_zero_and_none_where_unknown(mc, root_mc, expected):
+    assert progress(mc, root_mc=root_mc) == expected
+
+
+@pytest.mark.parametrize(("mc", "expected"), [([None, 0.5, 0.25], 0.25), ([None, None], None)])
+def test_min_value_ignores_unestimated_steps(mc, expected):
+    assert min_value(mc) == expected
 
 
 @pytest.mark.parametrize("rule", ["soft", "threshold=1.5", "threshold=x", ""])

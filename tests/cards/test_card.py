@@ -60,7 +60,8 @@ def test_card_counts_provenance_and_label_stats(carded, tiny_model_dir):
     assert "| labels | annotate-prm | 6 | 0 | 0 | questions rows: 6, tree rows: " in text
     assert f"| labels | {tiny_model_dir} | hf | temperature=1.0, top_p=0.9, max_new_tokens=8" in text
     assert "| labelled traces | 6 |" in text and "| traces with a first error | 6 |" in text
-    assert "| all-positive traces | 0 |" in text and "| rollouts with no answer (share, last run) | " in text
+    assert "| all-positive traces | 0 |" in text and "| traces with no final answer | " in text
+    assert "last run" not in text and "this run" not in text  # figures of the data, never of the last process
     assert "```yaml\nname: card-test" in text  # the recipe itself
 
 

@@ -193,3 +193,27 @@ def test_user_mistakes_are_one_line(dataset, cache, tmp_path, args, message):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {message}"] or message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_missing_text_column_is_refused_in_one_line(dataset, cache, tmp_path):
+    path, _ = dataset
+    proc = _rsynth("--input", str(path), "--out", str(tmp_path / "o"), "--field", "text=NOSUCH", cache=cache)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--field text=NOSUCH: no column 'NOSUCH'" in proc.stderr
+    assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_changed_input_is_refused_and_the_manifest_records_it(cache, tmp_path):
+    """The stage runs through the executor: its manifest records the input's identity, and a re-run
+    over a changed input is refused rather than answered with the old result."""
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps({"id": "a", "problem": "How many legs do 4 spiders have in total?"}) + "\n")
+    out = tmp_path / "o"
+    assert _rsynth("--input", str(data), "--out", str(out), "--against", "gsm8k", cache=cache).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stage"] == "decontaminate" and manifest["inputs"] and manifest["complete"]
+    again = _rsynth("--input", str(data), "--out", str(out), "--against", "gsm8k", cache=cache)
+    assert again.returncode == 0 and "stored: rows" in again.stdout
+    data.write_text(json.dumps({"id": "b", "problem": "How many wheels do 7 tricycles have?"}) + "\n")
+    proc = _rsynth("--input", str(data), "--out", str(out), "--against", "gsm8k", cache=cache)
+    assert proc.returncode == 2 and "input changed since" in proc.stderr and "Traceback" not in proc.stderr

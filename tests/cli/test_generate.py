@@ -14,7 +14,8 @@ import pytest
 
 from rsynth.data.shards import MANIFEST, read_arrow, read_split
 from rsynth.steps import split_steps
-from rsynth.answers import extract_answer
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK
+from rsynth.pipelines.solutions import final_answer
 
 VALID = [{"question": f"Tom has {i} apples and buys {i + 1} more. How many apples does he have?", "answer": str(2 * i + 1),
           "id": f"p{i}"} for i in range(6)]
@@ -90,7 +91,9 @@ def test_dry_run_plans_without_loading_a_model(tmp_path: Path, problems_file: Pa
     proc = rsynth(solutions_args(problems_file, tmp_path / "out", "/no/such/model", "--dry-run"), cli_env)
     assert proc.returncode == 0, proc.stderr
     plan = dict(_table_rows(proc.stdout))
+    first_bad = plan.pop("first bad row")
     assert plan == {"valid problems": "6", "bad rows (→ errors/)": "4", "samples to draw": "12"}
+    assert first_bad.startswith("row 3: invalid JSON")
     assert not (tmp_path / "out").exists()
     proc = rsynth(solutions_args(problems_file, tmp_path / "out", "/no/such/model", "--dry-run", "--limit", "4"), cli_env)
     assert dict(_table_rows(proc.stdout))["valid problems"] == "3"
@@ -116,7 +119,9 @@ def test_solutions_end_to_end(tmp_path: Path, problems_file: Path, tiny_model_di
     assert [(r["problem_id"], r["sample_index"]) for r in data] == [(f"p{i}", j) for i in range(6) for j in range(2)]
     for r in data:
         assert r["id"] == f"{r['problem_id']}/s3/{r['sample_index']}"
-        assert r["steps"] == split_steps(r["completion"]) and r["final_answer"] == extract_answer(r["completion"])
+        # a completion cut at --max-new-tokens keeps only an explicitly marked answer (issue 22)
+        assert r["steps"] == split_steps(r["completion"])
+        assert r["final_answer"] == final_answer(r["completion"], DEFAULT_ANSWER_FALLBACK, r["finish_reason"])
         assert r["verdict"] == ("no_answer" if r["final_answer"] is None else r["verdict"])
         assert r["verdict"] in {"correct", "incorrect", "unparseable", "no_answer"} and 0 <= r["num_tokens"] <= 16
         # a random model is right only by accident (the last-number rule can read a random digit)

@@ -162,7 +162,7 @@ def test_export_refuses_bad_targets_and_corrupt_inputs(tmp_path: Path, cli_env: 
     # problems carry no step labels: refused before the unfinished-run warning (issue 15: no silent 0-row export)
     assert unfinished.returncode == 2 and "none with step labels" in unfinished.stderr
     (out / MANIFEST).write_text("{not json")
-    one_line_error(export(tmp_path / "x.jsonl"), "corrupt")
+    one_line_error(export(tmp_path / "x.jsonl"), "manifest.json is damaged (not valid JSON")
 
 
 def test_recipe_with_non_utf8_bytes_is_file_and_line(tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -81,7 +81,7 @@ def test_verify_code_cli_humaneval_style_with_attacks(tmp_path):
         (["verify", "math", "--input", "SRC", "--out", "OUT", "--field", "gold"], "expected NAME=COLUMN"),
         (["verify", "math", "--input", "SRC", "--out", "OUT", "--field", "answer=x"], "math fields are"),
         (["verify", "code", "--input", "SRC", "--out", "OUT", "--style", "pytest"], "--style"),
-        (["verify", "code", "--input", "SRC", "--out", "OUT", "--sandbox", "chroot"], "unknown sandbox backend 'chroot'"),
+        (["verify", "code", "--input", "SRC", "--out", "OUT", "--sandbox", "chroot"], "--sandbox 'chroot': expected one of auto, bwrap"),
         (["generate", "code", "--input", "SRC", "--out", "OUT", "--sandbox", "chroot"], "--sandbox 'chroot': expected one of auto, bwrap"),
         (["verify", "lean", "--input", "SRC", "--out", "OUT", "--lean-command", "no-such-lean"], "Lean command not found"),
     ],

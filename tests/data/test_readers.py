@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gzip
 import json
 from pathlib import Path
@@ -76,7 +78,7 @@ def test_save_to_disk_dir_and_dataset_dict(tmp_path: Path) -> None:
 def test_rsynth_output_dir_reads_committed_data_only(tmp_path: Path) -> None:
     """An rsynth directory reads its manifest's data shards, in order, not other splits or strays."""
     rows = [{"id": f"p{i}", "domain": "math", "problem": f"q{i}", "reference_answer": str(i), "gold_steps": [f"s{i}"],
-             "source": "t", "metadata": "{}"} for i in range(7)]
+             "source": "t", "metadata": "{}", "source_ref": None} for i in range(7)]
     w = ShardSetWriter(tmp_path / "out", {"data": PROBLEM_SCHEMA}, stage="t", run_key="k", shard_size=3)
     for i, r in enumerate(rows):
         w.add("data", r, i)
@@ -106,19 +108,32 @@ def test_field_mapping_and_passthrough() -> None:
     missing = map_fields(rec, PROBLEM_FIELDS, {})
     assert isinstance(missing, RowError) and missing.field == "problem" and "missing field problem" in missing.reason
     assert (missing.source, missing.row) == ("src.jsonl", 3)
-    for bad in (["problem"], ["problem=", "x"], ["=question"]):
-        with pytest.raises(InputError, match="NAME=COLUMN"):
-            parse_field_map(bad)
 
 
-def test_type_checks() -> None:
-    specs = [FieldSpec("problem", str), FieldSpec("steps", list, required=False), FieldSpec("k", int, required=False)]
-    ok = map_fields(Record("s", 1, {"problem": 12, "steps": ["a"], "k": 3}), specs, {})
+@pytest.mark.parametrize("bad", [["problem"], ["problem=", "x"], ["=question"]], ids=["no-equals", "empty-column", "empty-name"])
+def test_bad_field_maps_are_refused(bad) -> None:
+    with pytest.raises(InputError, match="NAME=COLUMN"):
+        parse_field_map(bad)
+
+
+TYPED = [FieldSpec("problem", str), FieldSpec("steps", list, required=False), FieldSpec("k", int, required=False)]
+
+
+def test_type_checks_accept_and_coerce() -> None:
+    ok = map_fields(Record("s", 1, {"problem": 12, "steps": ["a"], "k": 3}), TYPED, {})
     assert ok["problem"] == "12" and ok["steps"] == ["a"] and ok["k"] == 3
-    for data, column in [({"problem": ["x"]}, "problem"), ({"problem": True}, "problem"), ({"problem": "x", "steps": [1]}, "steps"),
-                         ({"problem": "x", "k": True}, "k"), ({"problem": {"a": 1}}, "problem")]:
-        err = map_fields(Record("s", 4, data), specs, {})
-        assert isinstance(err, RowError) and err.field == column and "must be" in err.reason, data
+
+
+@pytest.mark.parametrize(("data", "column"), [
+    ({"problem": ["x"]}, "problem"),
+    ({"problem": True}, "problem"),
+    ({"problem": "x", "steps": [1]}, "steps"),
+    ({"problem": "x", "k": True}, "k"),
+    ({"problem": {"a": 1}}, "problem"),
+])
+def test_type_checks_refuse_the_wrong_type(data, column) -> None:
+    err = map_fields(Record("s", 4, data), TYPED, {})
+    assert isinstance(err, RowError) and err.field == column and "must be" in err.reason
 
 
 def test_bad_rows_become_row_errors_with_line_numbers(tmp_path: Path) -> None:
@@ -145,7 +160,8 @@ def test_bad_rows_become_row_errors_with_line_numbers(tmp_path: Path) -> None:
     assert "missing field answer" in errs[2].reason and errs[2].field == "answer"
     assert "must be a string" in errs[3].reason and errs[3].field == "problem"
     assert all(e.source == str(path) for e in errs)
-    assert out[-1].answer == "3" and out[-1].id == "mixed-7"
+    # an id-less row is named by its file's identity and its line: stable across builds (docs/annotators.md)
+    assert out[-1].answer == "3" and re.fullmatch(r"mixed@[0-9a-f]{8}:7", out[-1].id)
 
 
 def test_json_array_non_objects(tmp_path: Path) -> None:
@@ -155,26 +171,41 @@ def test_json_array_non_objects(tmp_path: Path) -> None:
     assert [r.row for r in recs] == [1, 2, 3]
 
 
-def test_file_level_errors_are_one_line_input_errors(tmp_path: Path) -> None:
+def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="input file not found: .*missing.jsonl"):
         check_input(str(tmp_path / "missing.jsonl"))
-    for relative in ("data/missing.jsonl", "out/problems.parquet", "a/b.jsonl.gz"):  # look like hub ids, are paths
-        with pytest.raises(InputError, match=f"input file not found: {relative}"):
-            check_input(relative)
-    (tmp_path / "bad.json").write_text("[1, 2")
-    (tmp_path / "bad.parquet").write_bytes(b"PAR1 garbage")
-    (tmp_path / "bad.arrow").write_bytes(b"\x00" * 40)
-    (tmp_path / "bad.jsonl.gz").write_bytes(b"not gzip at all")
-    with gzip.open(tmp_path / "trunc.jsonl.gz", "wt") as fh:
+
+
+@pytest.mark.parametrize("relative", ["data/missing.jsonl", "out/problems.parquet", "a/b.jsonl.gz"])
+def test_a_missing_relative_path_is_not_taken_for_a_hub_id(relative) -> None:
+    with pytest.raises(InputError, match=f"input file not found: {relative}"):
+        check_input(relative)
+
+
+def _truncated_gzip(path: Path) -> None:
+    with gzip.open(path, "wt") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in ROWS * 200)
-    data = (tmp_path / "trunc.jsonl.gz").read_bytes()
-    (tmp_path / "trunc.jsonl.gz").write_bytes(data[: len(data) // 2])
-    (tmp_path / "x.csv").write_text("a,b\n")
-    for name in ("bad.json", "bad.parquet", "bad.arrow", "bad.jsonl.gz", "trunc.jsonl.gz", "x.csv"):
-        with pytest.raises(InputError) as info:
-            list(read_records(str(tmp_path / name)))
-        msg = str(info.value)
-        assert name in msg and "\n" not in msg, (name, msg)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+BROKEN_FILES = {
+    "bad.json": lambda p: p.write_text("[1, 2"),
+    "bad.parquet": lambda p: p.write_bytes(b"PAR1 garbage"),
+    "bad.arrow": lambda p: p.write_bytes(b"\x00" * 40),
+    "bad.jsonl.gz": lambda p: p.write_bytes(b"not gzip at all"),
+    "trunc.jsonl.gz": _truncated_gzip,
+    "x.csv": lambda p: p.write_text("a,b\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN_FILES))
+def test_unreadable_files_are_one_line_input_errors(tmp_path: Path, name: str) -> None:
+    BROKEN_FILES[name](tmp_path / name)
+    with pytest.raises(InputError) as info:
+        list(read_records(str(tmp_path / name)))
+    msg = str(info.value)
+    assert name in msg and "\n" not in msg
 
 
 def test_hub_id_offline_is_a_clean_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,7 +221,8 @@ def test_hub_id_offline_is_a_clean_input_error(monkeypatch: pytest.MonkeyPatch) 
     assert "no-such-org/no-such-dataset" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_row_counts_come_from_metadata_where_the_format_has_it(tmp_path):
+@pytest.mark.parametrize("spec", ["a.parquet", "a.arrow", "out", "a.jsonl"])  # JSON lines: non-blank lines, one pass over bytes
+def test_row_counts_come_from_metadata_where_the_format_has_it(tmp_path, spec):
     """Partitioned runs size their slice without a counting pass over Parquet, Arrow or rsynth outputs."""
     from rsynth.data.readers import count_records
     from rsynth.data.schema import PROBLEM_SCHEMA
@@ -206,5 +238,4 @@ def test_row_counts_come_from_metadata_where_the_format_has_it(tmp_path):
                        "metadata": None}, i)
         w.input_done(i)
     w.close({})
-    for spec in ("a.parquet", "a.arrow", "out", "a.jsonl"):  # JSON lines: non-blank lines, one pass over bytes
-        assert count_records(str(tmp_path / spec)) == len(list(read_records(str(tmp_path / spec)))) == 7
+    assert count_records(str(tmp_path / spec)) == len(list(read_records(str(tmp_path / spec)))) == 7

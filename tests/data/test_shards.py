@@ -24,6 +24,7 @@ def trace_row(i: int, labelled: bool) -> dict:
         "id": f"t{i}", "problem_id": f"p{i}", "domain": "math", "problem": "1+1?", "reference_answer": "2",
         "sample_index": i, "completion": "Step 1: 1+1=2\n\nThe answer is: 2", "steps": ["Step 1: 1+1=2", "The answer is: 2"],
         "final_answer": "2", "verdict": "correct", "num_tokens": 12, "finish_reason": "stop", "pass_rate": 0.5,
+        "source_ref": None,
         "provenance": {"model": "m", "engine": "hf", "sampling": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 64, "n": 4},
                        "seed": 0, "rsynth_version": "0.1.0", "verifier": "math", "verifier_version": "1"},
         **empty_labels(),

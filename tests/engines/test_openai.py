@@ -80,7 +80,7 @@ def test_unknown_model_fails_at_once(server) -> None:
 def test_timeouts_are_retried_then_reported(server) -> None:
     server.reset(delay=1.5)
     engine = _engine(server, concurrency=1, timeout=0.2, max_retries=1)
-    with pytest.raises(EngineRequestError, match="Timeout after 2 attempts"):
+    with pytest.raises(EngineRequestError, match="no reply within --request-timeout 0.2s after 2 attempts"):
         engine.generate(PROMPTS[:1], PARAMS)
     assert server.requests == 2
 

@@ -145,9 +145,12 @@ def test_export_shapes(tiny_model_dir, tmp_path, scheduler):
     res = run([sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(tmp_path / "x.jsonl"), "--format", "trl", "--label", "soft"])
     assert res.returncode == 2 and "int()" in res.stderr and "Traceback" not in res.stderr
     soft = tmp_path / "soft.jsonl"
-    assert run([sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(soft), "--format", "jsonl", "--label", "soft"]).returncode == 0
+    soft_cmd = [sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(soft), "--format", "jsonl", "--label", "soft"]
+    res = run(soft_cmd)  # unestimated steps: refused by default, never filled in (issue 22)
+    assert res.returncode == 2 and "has no MC estimate" in res.stderr
+    assert run([*soft_cmd, "--unestimated", "mask"]).returncode == 0
     labels = json.loads(soft.read_text().splitlines()[0])["labels"]
-    assert all(isinstance(x, float) for x in labels)
+    assert all(x is None or isinstance(x, float) for x in labels) and isinstance(labels[-1], float)
 
 
 def test_eval_labels_matches_hand_computed_example(tmp_path):

@@ -96,4 +96,4 @@ def test_annotate_prm_writes_positive_traces_and_the_no_answer_rate(tiny_model_d
     assert [n["k"] for n in tree if not n["prefix_steps"]] == [32] * 2  # given_k0: each question's pass rate first
     stats = json.loads((Path(out) / "manifest.json").read_text())["stats"]
     assert 0.0 <= stats["no-answer rate this run"] <= 1.0
-    assert "rollouts with no answer" in res.stdout and "all-positive traces" in res.stdout
+    assert "traces with no final answer" in res.stdout and "all-positive traces" in res.stdout

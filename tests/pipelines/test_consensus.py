@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from tests.build_support import planted_traces, rsynth, write_recipe
+from tests.executor.test_one_runner import assert_on_runner
 from tests.judge_support import ScriptedJudge, planted_plan
 
-from rsynth.data.shards import iter_split_rows
-from rsynth.pipelines.consensus import ConsensusConfig, confusion, decide
+from rsynth.data.shards import ALREADY_COMPLETE, OutputConflict, iter_split_rows
+from rsynth.pipelines.consensus import ConsensusConfig, confusion, decide, run_consensus
 
 # (id, MC first error, judge first error, judge agreement) -> reason at tolerance 0, and at tolerance 1
 PLANTED = [
@@ -66,7 +67,7 @@ def test_confusion_counts_every_pair():
     c = confusion(rows)
     assert c["traces"] == 10 and c["cells"][("5+", "5+")] == 1 and c["cells"][("5+", "0")] == 1
     assert c["cells"][("0", "none")] == 1 and c["cells"][("none", "0")] == 1
-    assert c["exact agreement"] == pytest.approx(4 / 10)  # a, b, h, and 7 vs 9 (both 5+)
+    assert c["exact agreement"] == pytest.approx(3 / 10)  # a, b, h; 7 vs 9 share the 5+ cell but disagree (issue 22)
 
 
 def test_bad_tolerance_is_one_line(tmp_path):
@@ -99,6 +100,8 @@ stages:
     finally:
         server.stop()
     out = tmp_path / "out"
+    for stage in ("annotate-prm", "judge", "consensus"):
+        assert_on_runner(out / stage)
     judged = {r["id"]: r for r in iter_split_rows(out / "judge")}
     assert judged["t1"]["first_error"] == judged["t1"]["judge_first_error"] == 3  # the step stating 8 (of 4)
     assert judged["t0"]["judge_first_error"] == -1 and judged["t0"]["judge_provenance"]["model"] == "scripted"
@@ -121,3 +124,27 @@ def test_consensus_recipe_validates_and_takes_the_judge_model():
         assert stage in res.stdout
     res = rsynth("build", "recipes/math-omegaprm-consensus.yaml", "--dry-run", "--set", "stages.judge.n-judgments=4")
     assert res.returncode == 2 and "did you mean 'n-judgements'" in res.stderr
+
+
+def test_consensus_changed_input_is_refused_and_a_rerun_reports_stored_figures(tmp_path):
+    """consensus runs through the stage runner: its manifest records the input, an untouched re-run is
+    "already complete" with stored figures, and a changed input is refused in one line (exit 2)."""
+    inp = _judged_rows(tmp_path / "judged.jsonl")
+    out = tmp_path / "consensus"
+    first = run_consensus(str(inp), out, ConsensusConfig())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"] and manifest["stage"] == "consensus"
+    again = run_consensus(str(inp), out, ConsensusConfig())
+    assert again["note"] == ALREADY_COMPLETE and again["stored: kept (data/)"] == first["kept (data/)"]
+    inp.write_text(inp.read_text().replace('"first_error": 2', '"first_error": 3', 1))
+    with pytest.raises(OutputConflict, match="input changed since"):
+        run_consensus(str(inp), out, ConsensusConfig())
+    res = rsynth("consensus", "--input", str(inp), "--out", str(out))
+    assert res.returncode == 2 and "input changed since" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_consensus_takes_limit(tmp_path):
+    out = tmp_path / "consensus"
+    stats = run_consensus(str(_judged_rows(tmp_path / "judged.jsonl")), out, ConsensusConfig(), limit=3)
+    assert stats["input rows"] == 3 and stats["kept (data/)"] + stats["filtered (filtered/)"] == 3

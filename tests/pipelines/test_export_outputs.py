@@ -28,7 +28,8 @@ def test_empty_splits_are_a_shard_with_the_split_schema(labelled):
     from rsynth.api import load_output
 
     manifest = json.loads((labelled / MANIFEST).read_text())
-    assert manifest["splits"]["errors"] == {"rows": 0, "shards": [{"file": "errors/shard-00000.arrow", "rows": 0}]}
+    errors = manifest["splits"]["errors"]
+    assert errors["rows"] == 0 and [(s["file"], s["rows"]) for s in errors["shards"]] == [("errors/shard-00000.arrow", 0)]
     files = sorted((labelled / "errors").glob("*.arrow"))
     assert files
     ds = datasets.Dataset.from_file(str(files[0]))
@@ -169,3 +170,33 @@ stages:
     assert res.returncode == 0, res.stderr[-2000:]
     text = (tmp_path / "out" / "README.md").read_text()
     assert '| `export/math-shepherd.jsonl` | math-shepherd | hard | `"\\n\\n"` |' in text
+
+
+def test_soft_export_never_invents_values_and_the_card_reports_the_estimated_share(labelled, carded_elsewhere, tmp_path):
+    """Unestimated steps are null in the rows; export refuses, drops or masks them as told (issue 22)."""
+    from rsynth.pipelines.label_summary import label_summary
+
+    traces = list(iter_split_rows(labelled))
+    steps = sum(len(t["step_mc"]) for t in traces)
+    nulls = sum(m is None for t in traces for m in t["step_mc"])
+    assert 0 < nulls < steps
+    res = rsynth("export", "-i", str(labelled), "-o", str(tmp_path / "s.jsonl"), "--format", "jsonl", "--label", "soft")
+    assert res.returncode == 2 and "has no MC estimate" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = rsynth("export", "-i", str(labelled), "-o", str(tmp_path / "s.jsonl"), "--format", "jsonl", "--label", "soft",
+                 "--unestimated", "mask")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [r["labels"] for r in rows] == [t["step_mc"] for t in traces]  # estimates or null, nothing filled in
+    res = rsynth("export", "-i", str(labelled), "-o", str(tmp_path / "t.jsonl"), "--format", "trl", "--label", "threshold=0.5",
+                 "--unestimated", "drop")
+    kept = [t for t in traces if None not in t["step_mc"]]
+    if kept:
+        assert res.returncode == 0, res.stderr
+        assert len((tmp_path / "t.jsonl").read_text().splitlines()) == len(kept)
+    else:
+        assert res.returncode == 2 and "dropped by --unestimated drop" in res.stderr
+    summary = label_summary(labelled)
+    estimated = sum(m is not None for t in traces for m in t["step_mc"][:-1])
+    assert summary["steps backed by a rollout estimate (share)"] == pytest.approx(estimated / steps)
+    assert summary["steps with no MC value (null soft label, share)"] == pytest.approx(nulls / steps)
+    assert "steps backed by a rollout estimate (share)" in (carded_elsewhere / "README.md").read_text()

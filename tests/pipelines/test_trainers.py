@@ -107,8 +107,18 @@ def test_openrlhf_refuses_a_placeholder_that_is_not_one_token(labelled, tiny_mod
 def test_openrlhf_soft_labels_are_a_list_of_floats(labelled, tiny_model_dir, tmp_path):
     from rsynth.pipelines.export import export_file
 
+    from rsynth.data.formats import ExportError
+
     out = tmp_path / "soft.jsonl"
-    export_file(labelled, out, "openrlhf", "soft", "t", step_separator="\\n\\n", placeholder=PLACEHOLDER, tokenizer=tiny_model_dir)
+    kw = dict(step_separator="\\n\\n", placeholder=PLACEHOLDER, tokenizer=tiny_model_dir)
+    with pytest.raises(ExportError, match="has no MC estimate"):  # OmegaPRM leaves steps unestimated: no invented values
+        export_file(labelled, out, "openrlhf", "soft", "t", **kw)
+    with pytest.raises(ExportError, match="cannot hold a masked"):  # OpenRLHF has no mask for a step label
+        export_file(labelled, out, "openrlhf", "soft", "t", unestimated="mask", **kw)
+    counts = export_file(labelled, out, "openrlhf", "soft", "t", unestimated="drop", **kw)
+    unestimated = sum(None in t["step_mc"] for t in iter_split_rows(labelled))
+    assert counts["rows with unestimated steps (dropped)"] == unestimated > 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == counts["rows written"] > 0
     assert all(isinstance(v, float) for r in rows for v in r["value"])
     assert all(r["input"].count(PLACEHOLDER) == len(r["value"]) and f"{PLACEHOLDER}\n\n" in r["input"] for r in rows)

@@ -13,7 +13,9 @@ import time
 import pytest
 
 from tests.build_support import REPO, chain_recipe, rsynth, write_recipe
+from tests.executor.test_one_runner import assert_on_runner
 from rsynth.data.shards import iter_split_rows
+from rsynth.recipes.stages import STAGES
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,15 @@ def test_every_stage_runs_and_chains(chain):
     trl = [json.loads(line) for line in (out / "export" / "trl.jsonl").read_text().splitlines()]
     assert len(trl) == 6 and all(set(r) == {"prompt", "completions", "labels"} for r in trl)
     assert "load it: datasets.load_dataset('arrow'" in res.stdout
+
+
+def test_every_stage_that_reads_an_input_ran_through_the_runner(chain):
+    recipe, out, _ = chain
+    record = json.loads((out / "build.json").read_text())
+    reading = [s for s, rec in record["stages"].items() if STAGES[rec["kind"]].reads_input and (out / s / "manifest.json").exists()]
+    assert set(reading) >= {"decontaminate", "solutions", "filter", "annotate-prm", "labels"}
+    for stage in reading:
+        assert_on_runner(out / stage)
 
 
 def test_rerun_skips_finished_stages_and_reruns_what_changed(chain):

@@ -30,7 +30,7 @@ CASES = [
     ("misspelt key", GOOD.replace("n-samples: 2", "n_samples: 2"),
      "r.yaml:7: stages[1].solutions: unknown key 'n_samples' (did you mean 'n-samples'?)"),
     ("missing key", GOOD.replace("      n: 4\n", "      template: arithmetic\n"),
-     "r.yaml:4: stages[0].problems: missing key 'n' (number of problems)"),
+     "r.yaml:4: stages[0].problems: missing key 'n' (Number of problems; with --from, rewrites in total (spread evenly over the seeds, first seeds first).)"),
     ("wrong type", GOOD.replace("n-samples: 2", "n-samples: two"),
      "r.yaml:7: stages[1].solutions: key 'n-samples' must be an integer, got 'two'"),
     ("bad choice", GOOD.replace("      n: 4\n", "      n: 4\n      template: arithmatic\n"),
@@ -97,3 +97,33 @@ def test_decontaminate_stage_takes_the_semantic_settings(tmp_path):
     bad = text.replace("semantic-lexical: 0.3", "semantic-lexicon: 0.3")
     with pytest.raises(UserError, match="unknown key 'semantic-lexicon' \\(did you mean 'semantic-lexical'\\?\\)"):
         load_recipe(write_recipe(tmp_path / "bad.yaml", bad))
+
+
+@pytest.mark.parametrize("export, message", [
+    ("{input: annotate-prm, format: trl, label: soft}", "--format trl stores boolean"),
+    ("{input: annotate-prm, format: openrlhf}", "--format openrlhf needs --tokenizer"),
+    ("{input: annotate-prm, step-separator: ''}", "--step-separator must not be empty"),
+], ids=["trl-soft", "openrlhf-no-tokenizer", "empty-separator"])
+def test_export_options_are_refused_at_plan_time(tmp_path, export, message):
+    """`build --dry-run` runs the export stage's own validation: the build would fail only after sampling."""
+    path = write_recipe(tmp_path / "r.yaml", f"""\
+name: t
+stages:
+  - annotate-prm: {{source: {tmp_path / 'traces.jsonl'}, input-kind: traces}}
+  - export: {export}
+""")
+    with pytest.raises(UserError, match=message) as err:
+        load_recipe(path)
+    assert str(err.value).startswith(f"{path}:4: stages[1].export: ")
+    res = rsynth("build", str(path), "--dry-run")
+    assert res.returncode == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_search_config_errors_are_refused_at_plan_time(tmp_path):
+    path = write_recipe(tmp_path / "r.yaml", f"""\
+name: t
+stages:
+  - annotate-prm: {{source: {tmp_path / 'traces.jsonl'}, k0: 0}}
+""")
+    with pytest.raises(UserError, match="k0, k, L and chunks must be >= 1"):
+        load_recipe(path)

@@ -97,7 +97,7 @@ TABLE = [
     ("(2,\\infty)", "x \\ge 2", "incorrect"),
     ("x>2", "(2,5)", "incorrect"),
     ("x>2", "x<2", "incorrect"),
-    # math-verify's known false positives (REFERENCE §2) and lists against sets
+    # math-verify's own known false positives (1/2004! vs 1/2006!, ±2021 vs 2021) and lists against sets
     ("\\frac{1}{2006!}", "\\frac{1}{2004!}", "incorrect"),
     ("2021", "\\pm 2021", "incorrect"),
     ("\\{2, 3\\}", "3, 2", "correct"),

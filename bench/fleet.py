@@ -1,0 +1,279 @@
+"""annotate-prm over a fleet of continuous-batching servers: routing by question against round-robin.
+
+Simulated on a VIRTUAL clock (bench/annotate_occupancy.py's engine, one per server) while the REAL
+annotate-prm runs against the fleet: run_annotate, the async scheduler with its idle-slot admission,
+the real OmegaPRM searches, and the real router (rsynth.engines.routing: the fleet engine's
+consistent hashing with bounded load, or round-robin).
+
+Each server is bench/annotate_occupancy.py's `SimEngine` (capacity B sequences, decode steps of
+STEP_BASE + STEP_PER_SEQ x running seconds, log-normal lengths, one prefill per request) with a
+prefix cache, as vLLM's automatic prefix caching has:
+- a prompt is segments: the question with its instruction (QUESTION_TOKENS) and then each step of the
+  assistant prefix (STEP_TOKENS each); the cache holds segment paths, LRU, up to CACHE_TOKENS a
+  server, and every finished sequence's generated tokens enter it too (they take room, never hit);
+- a request's prefill costs PREFILL_PER_TOKEN x the tokens its longest cached path does not cover
+  (a hit saves prefill; decode cost is unchanged);
+- hit rate = hit tokens / prompt tokens (vLLM's prefix_cache_hits / prefix_cache_queries).
+The servers share one clock: the server whose current decode chunk ends first advances; a request
+reaching an idle server starts at once. The fleet tells the scheduler it has room when any server has
+room (FleetEngine.can_start).
+
+Per fleet size and routing: occupancy (time-averaged running sequences / (N x B)), rollouts/s,
+prefix-cache hit rate, time to finish, and the speed-up over one server (target: time to finish at N
+servers <= one server's / N x 1.15, so speed-up >= N / 1.15). Every run answers the same questions
+with the same completions (requests are seeded from their content), so the rows must equal the
+one-server run's.
+
+Usage: python bench/fleet.py [--servers 1 4 16] [--questions 1024] [--capacity 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from annotate_occupancy import (
+    SETTLE_PASSES,
+    ExactVerifier,
+    SimEngine,
+    SimRequest,
+    write_problems,
+)
+
+from rsynth.annotators import OmegaPRMConfig
+from rsynth.data.shards import read_split
+from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams
+from rsynth.engines.routing import Router, route_key
+from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
+
+QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruction; MEDIAN_TOKENS / STEPS per step
+PREFILL_PER_TOKEN = 0.0001  # seconds (10k prompt tokens/s while the batch waits)
+# a server's prefix-cache room per sequence slot: the KV memory running sequences leave free (vLLM
+# keeps freed blocks as its cache; the running batch holds most of the memory)
+CACHE_TOKENS_PER_SLOT = 500
+
+
+class SimServer(SimEngine):
+    """One continuous-batching server with a prefix cache, on the fleet's clock."""
+
+    def __init__(self, name: str, capacity: int, answers: dict[str, str], fleet: SimFleet) -> None:
+        super().__init__(capacity, answers)
+        self.name, self.fleet = name, fleet
+        self.stats = fleet.stats  # one set of counters and one occupancy for the fleet
+        self.cache: OrderedDict[object, int] = OrderedDict()
+        self.cache_room, self.cached = CACHE_TOKENS_PER_SLOT * capacity, 0
+        self.hit_tokens = self.query_tokens = 0
+        self.event_at, self.event_end = math.inf, 0
+        self._fresh = 0
+
+    def load(self) -> int:
+        return self.running + sum(len(r.lengths) - r.admitted for r in self.waiting)
+
+    def _remember(self, key: object, tokens: int) -> None:
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return
+        self.cache[key] = tokens
+        self.cached += tokens
+        while self.cached > self.cache_room:
+            _, size = self.cache.popitem(last=False)
+            self.cached -= size
+
+    def _prefill(self, req: SimRequest) -> float:
+        prompt: Prompt = req.prompt  # type: ignore[attr-defined]
+        steps = [s for s in prompt.assistant_prefix.split("\n\n") if s]
+        path: tuple = (route_key(prompt),)
+        segments = [(path, QUESTION_TOKENS)]
+        for step in steps:
+            path = (*path, step)
+            segments.append((path, STEP_TOKENS))
+        total = sum(t for _, t in segments)
+        hit = 0
+        for key, tokens in segments:  # the longest cached path
+            if key not in self.cache:
+                break
+            hit += tokens
+        for key, tokens in segments:
+            self._remember(key, tokens)
+        self.hit_tokens += hit
+        self.query_tokens += total
+        return PREFILL_PER_TOKEN * (total - hit)
+
+    def submit(self, req: SimRequest) -> None:
+        self.waiting.append(req)
+        if self.event_at == math.inf:  # idle: it starts now
+            self.now = self.fleet.now
+            self.begin()
+
+    def begin(self) -> None:
+        """Admit what fits and run decode steps up to the next sequence end."""
+        self._admit()
+        if not self.heap:
+            self.event_at = math.inf
+            return
+        self.event_end = self.heap[0].end_step
+        self.event_at = self.now + self._decode_time(self.event_end)
+
+    def finish(self) -> None:
+        self.now = self.event_at
+        done = {id(s.request): s.request for s in self.heap if s.end_step == self.event_end}.values()
+        self._finish(self.event_end)
+        for r in done:
+            if r.done == len(r.lengths):  # its generated tokens now take cache room
+                self._fresh += 1
+                self._remember(("out", self.name, self._fresh), sum(r.lengths))
+        self.begin()
+
+
+class SimFleet(Engine):
+    """N simulated servers behind the real router, with the fleet engine's `can_start`."""
+
+    name = "sim"
+    request_seeded = True
+
+    def __init__(self, servers: int, capacity: int, answers: dict[str, str], routing: str) -> None:
+        super().__init__("sim")
+        self.now = 0.0
+        self.stats.in_flight = InFlight(lambda: self.now)
+        self.servers = [SimServer(f"s{i}", capacity, answers, self) for i in range(servers)]
+        self.router = Router(routing)
+        self.capacity = capacity
+        self._driver: asyncio.Task | None = None
+
+    @property
+    def max_batch_prompts(self) -> int:
+        return 1 << 20
+
+    def _generate(self, prompts, params):  # only the async scheduler is benchmarked here
+        raise NotImplementedError
+
+    def can_start(self, sequences: int) -> bool:
+        return any(s.load() + sequences <= s.capacity for s in self.servers)
+
+    async def agenerate(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
+        loads = {s.name: (s.load(), s.capacity) for s in self.servers}
+        server = self.servers[int(self.router.choose(route_key(prompt), loads)[1:])]  # type: ignore[index]
+        future = asyncio.get_running_loop().create_future()
+        req = server._request(prompt, params)
+        req.prompt = prompt  # type: ignore[attr-defined]
+        req.on_done = future.set_result
+        server.submit(req)
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.get_running_loop().create_task(self._drive())
+        return await future
+
+    async def _drive(self) -> None:
+        """Advance the fleet's clock one event at a time, after the scheduler reacted to the last."""
+        while True:
+            for _ in range(SETTLE_PASSES):
+                await asyncio.sleep(0)
+            server = min(self.servers, key=lambda s: s.event_at)
+            if server.event_at == math.inf:
+                return
+            self.now = server.event_at
+            server.finish()
+
+    def hit_rate(self) -> float:
+        query = sum(s.query_tokens for s in self.servers)
+        return sum(s.hit_tokens for s in self.servers) / query if query else 0.0
+
+
+def run(
+    servers: int, routing: str, capacity: int, problems: Path, answers: dict[str, str], out: Path, live: int
+) -> dict:
+    fleet = SimFleet(servers, capacity, answers, routing)
+    config = AnnotateConfig(
+        omegaprm=OmegaPRMConfig(k0=16, k=8, rollout_budget=64),
+        params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048, seed=0),
+    )
+    t0 = time.perf_counter()
+    stats = run_annotate(
+        str(problems),
+        {},
+        out,
+        fleet,
+        config,
+        max_live_searches=live,
+        scheduler="async",
+        overwrite=True,
+        quiet=True,
+        verifier=ExactVerifier(),
+    )
+    return {
+        "virtual_s": fleet.now,
+        "occupancy": stats["sequences in flight (mean)"] / (capacity * servers),
+        "rollouts_s": stats["completions generated this run"] / fleet.now,
+        "hit_rate": fleet.hit_rate(),
+        "spilled": fleet.router.spilled,
+        "requests": stats["rollout requests this run"],
+        "real_s": time.perf_counter() - t0,
+        "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--servers", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--questions", type=int, default=2048)
+    ap.add_argument("--capacity", type=int, default=128, help="sequences a server runs at once (vLLM --max-num-seqs)")
+    ap.add_argument(
+        "--live", type=int, default=128, help="--max-live-searches (more go live while the fleet has idle slots)"
+    )
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="rsynth-fleet-"))
+    answers = write_problems(tmp / "problems", args.questions)
+    table = Table(
+        title=f"annotate-prm on simulated fleets ({args.questions} questions, OmegaPRM k0=16 k=8 budget 64; "
+        f"B={args.capacity} sequences a server, prefix cache {CACHE_TOKENS_PER_SLOT * args.capacity} tokens; "
+        f"--max-live-searches {args.live})"
+    )
+    for col in (
+        "servers",
+        "routing",
+        "occupancy",
+        "rollouts/s",
+        "prefix-cache hit rate",
+        "time to finish (virtual s)",
+        f"speed-up vs {args.servers[0]} server(s)",
+        "target (N/1.15)",
+        "spilled requests",
+        "rows equal",
+        "real s",
+    ):
+        table.add_column(col, justify="right")
+    base = None
+    for n in args.servers:
+        for routing in ("round-robin", "hash") if n > 1 else ("hash",):  # one server: both are the same
+            r = run(n, routing, args.capacity, tmp / "problems", answers, tmp / f"out-{n}-{routing}", args.live)
+            base = base or r
+            speed = base["virtual_s"] / r["virtual_s"]
+            table.add_row(
+                str(n),
+                "by question" if routing == "hash" else routing,
+                f"{r['occupancy']:.2f}",
+                f"{r['rollouts_s']:.0f}",
+                f"{r['hit_rate']:.2f}",
+                f"{r['virtual_s']:.0f}",
+                f"{speed:.2f}x",
+                f"{n / 1.15:.2f}x",
+                str(r["spilled"]),
+                "yes" if r["rows"] == base["rows"] else "NO",
+                f"{r['real_s']:.0f}",
+            )
+    Console(width=220).print(table)
+
+
+if __name__ == "__main__":
+    main()

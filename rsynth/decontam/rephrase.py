@@ -1,0 +1,305 @@
+"""The `--semantic` stage of a batch: catch rephrased benchmark items by what they ask and answer.
+
+Order of evidence, strongest first:
+
+1. **Verbatim is final.** An exact copy, or an n-gram match covering an item's whole question
+   (item coverage >= `VERBATIM`), stays removed whatever else the row holds (a few-shot prompt's
+   worked examples cannot dilute it).
+2. **Other n-gram matches are checked**: a row that copies an item's words but whose answer differs,
+   whose program fails the item's tests, or whose question keeps under half of the item's question
+   words is the same setup asking another question (`another-question`: review/, or removed with
+   `--strict`); one whose quantities differ is a template sibling (review/).
+3. **Retrieval** proposes candidates for the other rows: embedding top-k, the best quantity
+   signatures, items with the row's answer whose words are close (`answer_lexical`), and for code
+   rows the nearest code items. Long prompts are cut into windows (paragraphs, few-shot blocks) and
+   each window is a candidate source of its own, so a pasted item is not diluted by its neighbours.
+4. **Decision** per (row, item) pair (`ParaphraseDecider.judge_pair`): execution first for code,
+   then the answer under the math verifier, then the quantities and the question, then the cosine.
+
+Rows the gate, the screen and the answer lookup all rule out are never embedded (speed: see
+docs/decontaminate.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
+from rsynth.decontam.execution import ExecutionChecker
+from rsynth.decontam.index import Index
+from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
+from rsynth.decontam.matcher import Match
+from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
+from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed
+
+WINDOW_WORDS = 120  # prompts longer than this are also scored window by window
+MAX_WINDOWS = 8
+_CODEISH = re.compile(r"\b(?:def|function|return|returns|python|program|list|string)\b", re.IGNORECASE)
+_BLOCK = re.compile(
+    r"\n\s*\n|\n(?=\s*(?:Q(?:uestion)?\s*\d*\s*[:.)]|Problem\s*\d*\s*[:.)]|User\s*:|Example\s*\d*\s*[:.)]))"
+)
+
+
+def windows(text: str) -> list[str]:
+    """The whole text, plus, for a long one, its blocks (paragraphs, few-shot Q/A pairs), last first."""
+    if len(text.split()) <= WINDOW_WORDS:
+        return [text]
+    blocks = [b.strip() for b in _BLOCK.split(text) if b and len(b.split()) >= 8]
+    return [text, *blocks[::-1][:MAX_WINDOWS]]
+
+
+class RephraseStage:
+    """Per-batch semantic decisions (module docstring), filled into `matches` and `reviews` in place."""
+
+    def __init__(self, settings: SemanticSettings, index: Index, strict: bool) -> None:
+        from rsynth.decontam.semantic import Embedder
+
+        self.settings = settings
+        self.strict = strict
+        self.index = index
+        self.item_of = {index.describe(i): i for i in range(len(index.item_ids))}
+        self.embedder = Embedder(settings.texts, settings.cache_path, quiet=settings.quiet)
+        self.decider = ParaphraseDecider(settings.texts, settings.config)
+        keys = bundled_keys()
+        self.keys: list[Key | None] = [keys.get(index.describe(i)) for i in range(len(index.item_ids))]
+        by_answer: dict[str, list[int]] = {}
+        for i, key in enumerate(self.keys):
+            if key is not None and key.answer:
+                by_answer.setdefault(canonical(key.answer), []).append(i)
+        self.by_answer = {a: np.array(v, dtype=np.int64) for a, v in by_answer.items()}
+        self.decider.rare_answers = {int(v[0]) for a, v in self.by_answer.items() if len(v) == 1 and _distinctive(a)}
+        self.code_items = np.array([i for i, k in enumerate(self.keys) if k is not None and k.is_code], dtype=np.int64)
+        self.answers = AnswerComparer()
+        self.execution = ExecutionChecker()
+        self.considered: list[
+            set[int]
+        ] = []  # per row of the last batch: the items it was compared with (candidate recall)
+
+    def close(self) -> None:
+        self.answers.close()
+        self.execution.close()
+
+    # -- outcome of one piece of evidence -------------------------------------------------------------
+    def _place(self, i: int, m: Match, rule: str, matches: list[Match | None], reviews: list[Match | None]) -> None:
+        if rule in REMOVED or (rule == "another-question" and self.strict):
+            matches[i], reviews[i] = m, None
+        else:
+            matches[i], reviews[i] = None, m
+
+    def _evidence(self, ev: Evidence, facts: Facts, execution: bool | None) -> dict[str, object]:
+        key = self.keys[ev.item]
+        struct = ev.as_struct()
+        struct.update(
+            row_answer=facts[0],
+            item_answer=key.answer if key is not None else None,
+            execution=None
+            if execution is None
+            else ("passes the item's tests" if execution else "fails the item's tests"),
+        )
+        return struct
+
+    # -- n-gram matches -----------------------------------------------------------------------------
+    def _check_ngram(
+        self, texts: Sequence[str], facts: Sequence[Facts], matches: list[Match | None], reviews: list[Match | None]
+    ) -> None:
+        """Step 2 of the module docstring for every non-verbatim n-gram match of the batch."""
+        todo = [
+            (i, self.item_of[(m.benchmark, m.item_id)])
+            for i, m in enumerate(matches)
+            if m is not None and m.stage == "ngram" and m.item_coverage < VERBATIM
+        ]
+        if not todo:
+            return
+        answers = self._answers([(facts[i], item) for i, item in todo])
+        runs = self._runs([(texts[i], facts[i], item) for i, item in todo])
+        for (i, item), same_answer, runs_ok in zip(todo, answers, runs):
+            m = matches[i]
+            assert m is not None
+            sig, ref = Signature.of(texts[i]), self.decider.refs[item]
+            overlap = self.decider.weights.overlap(sig, ref)
+            changed = numbers_changed(sig, ref) or self.decider.template_sibling(sig, item) is not None
+            same_answer = False if same_answer == "unit" else same_answer
+            if runs_ok is True or (same_answer is True and not changed):
+                continue  # the same problem: the removal stands
+            if runs_ok is False or same_answer is False or asks_another(sig, ref):
+                rule = (
+                    "another-question"
+                    if (overlap >= self.decider.config.band and not changed) or runs_ok is False
+                    else "template-sibling"
+                )
+            elif changed:
+                rule = "template-sibling"
+            else:
+                continue
+            ev = Evidence(item, None, overlap, rule, sig.describe(), ref.describe())
+            self._place(
+                i,
+                Match(m.benchmark, m.item_id, m.stage, m.score, m.span, self._evidence(ev, facts[i], runs_ok)),
+                rule,
+                matches,
+                reviews,
+            )
+
+    def _answers(self, pairs: Sequence[tuple[Facts, int]]) -> list[bool | None]:
+        keyed = [(k, f[0], self.keys[item]) for k, (f, item) in enumerate(pairs)]
+        asked = [(k, a, key.answer) for k, a, key in keyed if a and key is not None and key.answer]
+        out: list[bool | None] = [None] * len(pairs)
+        for (k, a, b), verdict in zip(asked, self.answers.compare([(a, b) for _, a, b in asked])):
+            out[k] = "unit" if verdict is False and unit_ratio(a, b) else verdict
+        return out
+
+    def _runs(self, triples: Sequence[tuple[str, Facts, int]]) -> list[bool | None]:
+        asked = [
+            (k, text, f, self.keys[item])
+            for k, (text, f, item) in enumerate(triples)
+            if (f[1] or f[2]) and self.keys[item] is not None and self.keys[item].is_code
+        ]
+        out: list[bool | None] = [None] * len(triples)
+        for (k, *_), verdict in zip(asked, self.execution.check([(t, f[1], f[2], key) for _, t, f, key in asked])):
+            out[k] = verdict
+        return out
+
+    # -- the rest -----------------------------------------------------------------------------------
+    def __call__(
+        self, texts: Sequence[str], facts: Sequence[Facts], matches: list[Match | None], reviews: list[Match | None]
+    ) -> int:
+        """Decide the batch's rows in place; returns the number of rows embedded."""
+        self.considered = [{self.item_of[(m.benchmark, m.item_id)]} if m is not None else set() for m in matches]
+        self._check_ngram(texts, facts, matches, reviews)
+        todo = [i for i, m in enumerate(matches) if m is None and reviews[i] is None]
+        units = [(i, w) for i in todo for w in windows(texts[i])]
+        if not units:
+            return 0
+        unit_texts = [w for _, w in units]
+        sigs = [Signature.of(w) for w in unit_texts]
+        need, by_signature = self.decider.gate(sigs, unit_texts)
+        extra, code_units = self._extra_candidates(units, facts, need, sigs)
+        picked = np.flatnonzero(need)
+        if picked.size == 0:
+            return 0
+        unique = list(dict.fromkeys(unit_texts[p] for p in picked))  # a repeated text is embedded once
+        at = {t: n for n, t in enumerate(unique)}
+        sims = self.embedder.embed(unique) @ self.embedder.ref.T
+        k = self.decider.config.top_k
+        code_near: dict[
+            int, tuple[int, float, float]
+        ] = {}  # unit -> (nearest code item, its cosine, the margin over the next)
+        for p in code_units:  # a code row is compared with the nearest code items, whatever else is near
+            row = sims[at[unit_texts[p]]]
+            order = self.code_items[np.argsort(-row[self.code_items], kind="stable")[:k]]
+            extra.setdefault(p, []).extend(order.tolist())
+            if order.size >= 2:
+                code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]))
+        cands = {
+            int(p): self.decider.candidates(sims[at[unit_texts[p]]], by_signature[p], extra.get(int(p), ()))
+            for p in picked
+        }
+        # answers and executions for the pairs that can use them, in two batched calls
+        ans_pairs = [
+            (p, item)
+            for p, items in cands.items()
+            for item in items
+            if facts[units[p][0]][0] and sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor
+        ]
+        answers = dict(zip(ans_pairs, self._answers([(facts[units[p][0]], item) for p, item in ans_pairs])))
+        runs = self._executions(cands, sims, at, unit_texts, units, facts)
+        best: dict[int, tuple[Evidence, bool | None]] = {}
+        for p, items in cands.items():
+            self.considered[units[p][0]].update(items)
+            ev = self.decider.decide(
+                sigs[p],
+                sims[at[unit_texts[p]]],
+                items,
+                {it: answers.get((p, it)) for it in items},
+                {it: runs.get((p, it)) for it in items},
+            )
+            if (
+                p in code_near
+                and not (facts[units[p][0]][1] or facts[units[p][0]][2])
+                and (ev is None or ev.rule not in REMOVED)
+            ):
+                ev = self.decider.code_neighbour(sigs[p], *code_near[p]) or ev
+            if ev is None:
+                continue
+            i = units[p][0]
+            if i not in best or _stronger(ev, best[i][0]):
+                best[i] = (ev, runs.get((p, ev.item)))
+        for i, (ev, ran) in best.items():
+            bench, item_id = self.index.describe(ev.item)
+            m = Match(bench, item_id, "semantic", round(ev.cosine or 0.0, 4), "", self._evidence(ev, facts[i], ran))
+            self._place(i, m, ev.rule, matches, reviews)
+        return len({units[p][0] for p in picked})
+
+    def _executions(self, cands, sims, at, unit_texts, units, facts) -> dict[tuple[int, int], bool | None]:
+        """Sandbox verdicts for (unit, code item) pairs with cosine >= `code_floor`, nearest first: a
+        round runs each unit's next candidate, and a unit stops at its first pass (most rephrasings
+        pass their nearest item), so a batch costs about one run per code row, not `top_k`."""
+        queue: dict[int, list[int]] = {}
+        for p, items in cands.items():
+            f = facts[units[p][0]]
+            if not (f[1] or f[2]):
+                continue
+            row = sims[at[unit_texts[p]]]
+            near = [it for it in items if row[it] >= self.decider.config.code_floor and _runnable(self.keys[it])]
+            if near:
+                queue[p] = sorted(near, key=lambda it: -row[it])
+        runs: dict[tuple[int, int], bool | None] = {}
+        while queue:
+            step = [(p, items.pop(0)) for p, items in queue.items()]
+            verdicts = self._runs([(unit_texts[p], facts[units[p][0]], item) for p, item in step])
+            runs.update(zip(step, verdicts))
+            passed = {p for p, it in step if runs[(p, it)] is True}
+            queue = {p: items for p, items in queue.items() if items and p not in passed}
+        return runs
+
+    def _extra_candidates(
+        self, units: Sequence[tuple[int, str]], facts: Sequence[Facts], need: np.ndarray, sigs: Sequence[Signature]
+    ) -> tuple[dict[int, list[int]], list[int]]:
+        """Items with the row's answer and close words, and the code units (compared with the
+        nearest code items once embedded); marks their units as needing an embedding (in place)."""
+        c = self.decider.config
+        extra: dict[int, list[int]] = {}
+        with_answer = [p for p, (i, _) in enumerate(units) if facts[i][0] and canonical(facts[i][0]) in self.by_answer]
+        if with_answer:
+            lex, _ = self.decider.lexical.similarity([units[p][1] for p in with_answer])
+            dice, rare = self.decider.last_dice, self.decider.rare_answers
+            for row, p in enumerate(with_answer):
+                items = self.by_answer[canonical(facts[units[p][0]][0])]
+                # close words, and quantities that agree (or an answer no other item has, or a row with
+                # no informative quantities): a shared small answer alone is no reason to embed a row
+                weak = self.decider.weights.mass(sigs[p]) < c.min_mass
+                agree = (dice[p, items] >= c.band) | np.array([it in rare for it in items.tolist()], dtype=bool) | weak
+                close = items[(lex[row, items] >= c.answer_lexical) & agree]
+                if close.size:
+                    extra[p] = close.tolist()
+                    need[p] = True
+        code_units = []
+        for p, (i, text) in enumerate(units):
+            if self.code_items.size and (facts[i][1] or facts[i][2] or functions(text) or _CODEISH.search(text)):
+                need[p] = True
+                code_units.append(p)
+        return extra, code_units
+
+
+def _runnable(key: Key | None) -> bool:
+    return key is not None and key.is_code
+
+
+def _distinctive(answer: str) -> bool:
+    """Not a small whole number (the answer of many unrelated problems)."""
+    from fractions import Fraction
+
+    try:
+        value = Fraction(answer)
+    except (ValueError, ZeroDivisionError):
+        return True
+    return value.denominator != 1 or abs(value) >= 100
+
+
+def _stronger(a: Evidence, b: Evidence) -> bool:
+    from rsynth.decontam.paraphrase import _RANK
+
+    return (_RANK[a.rule], a.cosine or 0.0) > (_RANK[b.rule], b.cosine or 0.0)

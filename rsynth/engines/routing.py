@@ -1,0 +1,111 @@
+"""Which server of a fleet takes a request: consistent hashing on the question, with bounded load.
+
+Every request of one question (the pre-filter, each OmegaPRM probe, each chunk of an estimate) shares
+the question's chat and differs only in the assistant prefix, so sending them all to one server lets
+its prefix cache serve the shared part; a round-robin balancer finds the question's blocks on only
+1 in N servers. The question's key is hashed onto a ring of virtual nodes (servers joining or leaving
+move only their own share of questions) and the request goes to the first server on the ring, from
+the key's point, that has a free slot and no more than `balance` times the fleet's mean load
+(bounded-load consistent hashing, Mirrokni, Thorup and Zadimoghaddam 2018: no server becomes a hot
+spot however the questions hash). When no server on the ring qualifies, the least-loaded one takes it.
+When every server is full (all queue requests), the free-slot condition is dropped and the load bound
+alone decides: a question waits at its own server unless that queue is longer than the others'.
+
+Pure logic over (load, slots) numbers: the HTTP fleet (`rsynth.engines.fleet`) and the simulated
+fleet of `bench/fleet.py` route with the same code.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+
+from rsynth.engines.base import Prompt
+
+POLICIES = ("hash", "round-robin")
+MIN_CAP = 4  # requests a server always takes for its own questions: a lightly loaded fleet keeps every question home
+
+
+def route_key(prompt: Prompt) -> str:
+    """The routing key of a request: `Prompt.route` when the stage set one, else the chat before the
+    assistant's turn (for annotate-prm: the question and its instruction), which is the prefix every
+    request of that question shares."""
+    if prompt.route:
+        return prompt.route
+    return hashlib.sha256(json.dumps([list(m) for m in prompt.messages], ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _point(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+class Ring:
+    """Servers on a hash ring, `replicas` virtual nodes each (an even share of keys per server)."""
+
+    def __init__(self, names: list[str], replicas: int = 100) -> None:
+        self.names = tuple(sorted(names))
+        nodes = sorted((_point(f"{name}#{i}"), name) for name in self.names for i in range(replicas))
+        self._points = [p for p, _ in nodes]
+        self._owners = [n for _, n in nodes]
+
+    def walk(self, key: str) -> Iterator[str]:
+        """Every server once, in ring order from the key's point (its preferred server first)."""
+        if not self._owners:
+            return
+        start = bisect.bisect(self._points, _point(key))
+        seen: set[str] = set()
+        for i in range(len(self._owners)):
+            name = self._owners[(start + i) % len(self._owners)]
+            if name not in seen:
+                seen.add(name)
+                yield name
+                if len(seen) == len(self.names):
+                    return
+
+
+class Router:
+    """Chooses a server for each request from the servers' current loads.
+
+    `policy` "hash": consistent hashing with bounded load (module docstring); "round-robin": the next
+    server in turn with a free slot (what a plain load balancer does; bench/fleet.py compares them).
+    """
+
+    def __init__(self, policy: str = "hash", *, balance: float = 1.25, replicas: int = 100) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"routing policy {policy!r}: expected one of {', '.join(POLICIES)}")
+        if balance < 1.0:
+            raise ValueError("balance must be >= 1")
+        self.policy, self.balance, self.replicas = policy, balance, replicas
+        self._ring = Ring([], replicas)
+        self._turn = 0
+        self.spilled = 0  # requests sent away from their question's server because it was full
+
+    def choose(self, key: str, loads: Mapping[str, tuple[int, int]]) -> str | None:
+        """The server for `key` among `loads` (name -> (requests in flight, slots)); None when empty."""
+        if not loads:
+            return None
+        free = {name for name, (load, slots) in loads.items() if load < slots}
+        if self.policy == "round-robin":
+            names = sorted(loads)
+            for i in range(len(names)):
+                name = names[(self._turn + i) % len(names)]
+                if name in free or not free:
+                    self._turn = (self._turn + i + 1) % len(names)
+                    return name
+        if self._ring.names != tuple(sorted(loads)):
+            self._ring = Ring(list(loads), self.replicas)
+        total = sum(load for load, _ in loads.values())
+        cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
+        room = free or set(loads)  # every server full: they all queue, and the bound alone keeps them even
+        preferred = None
+        for name in self._ring.walk(key):
+            preferred = preferred or name
+            if name in room and loads[name][0] < cap:
+                self.spilled += name != preferred
+                return name
+        least = min(room, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n))
+        self.spilled += least != preferred
+        return least

@@ -1,0 +1,145 @@
+"""Several real local OpenAI-compatible servers (tests/openai_server.py) for the fleet tests.
+
+`FleetServer` adds to the suite's server what a fleet needs to be tested against: the routing header
+each request carried, `GET /v1/models` (the fleet's health probe), a `/metrics` page with vLLM's
+names (running and waiting requests, prefix-cache token counters from a simple per-question cache),
+and `kill()`: from then on the server answers nothing -- requests in progress lose their reply,
+kept-alive connections are dropped and new ones refused -- like a preempted node.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from typing import Any
+
+from rsynth.engines.base import Engine
+from tests.openai_server import ChatServer
+
+
+class FleetServer(ChatServer):
+    def __init__(
+        self, engine: Engine, *, model_name: str, port: int = 0, engine_lock: threading.Lock | None = None
+    ) -> None:
+        super().__init__(engine, model_name=model_name, port=port)
+        if engine_lock is not None:
+            self._engine_lock = engine_lock  # servers sharing one in-process model take turns on it
+        self.dead = False
+        self.die_after = 0  # kill the server when this many chat requests have arrived (0: never)
+        self.waiting = 0  # what /metrics reports as vllm:num_requests_waiting
+        self.posts = 0
+        self.answered = 0  # replies delivered with 200: completions the client got (paid for)
+        self.sessions: list[tuple[str | None, str]] = []  # (X-Session-ID, the question) per chat request
+        self.cached: set[str] = set()
+        self.hit_tokens = self.query_tokens = 0
+        self._local = threading.local()
+        self._connections: set[socket.socket] = set()
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def kill(self) -> None:
+        """Die as a process does: the listener and every open connection close at once."""
+        self.dead = True
+        with self._count_lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        threading.Thread(target=self.stop, daemon=True).start()
+
+    def complete(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        question = json.dumps([m for m in body.get("messages", []) if m.get("role") != "assistant"])
+        with self._count_lock:
+            self.sessions.append((getattr(self._local, "session", None), question))
+            tokens = len(json.dumps(body.get("messages", [])))
+            self.query_tokens += tokens
+            if question in self.cached:
+                self.hit_tokens += len(question)
+            self.cached.add(question)
+        return super().complete(body)
+
+    def metrics_page(self) -> str:
+        return (
+            "\n".join(
+                [
+                    "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+                    "# TYPE vllm:num_requests_running gauge",
+                    f'vllm:num_requests_running{{model_name="{self.model_name}"}} {self.in_flight}',
+                    f'vllm:num_requests_waiting{{model_name="{self.model_name}"}} {self.waiting}',
+                    f'vllm:prefix_cache_queries_total{{model_name="{self.model_name}"}} {float(self.query_tokens)}',
+                    f'vllm:prefix_cache_hits_total{{model_name="{self.model_name}"}} {float(self.hit_tokens)}',
+                ]
+            )
+            + "\n"
+        )
+
+    def _handler(self):
+        base = super()._handler()
+        server = self
+
+        class Handler(base):  # type: ignore[valid-type, misc]
+            def setup(self) -> None:
+                super().setup()
+                with server._count_lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._count_lock:
+                    server._connections.discard(self.connection)
+                super().finish()
+
+            def _reply(self, status: int, payload: dict[str, Any]) -> None:
+                if server.dead:  # the reply is lost with the server
+                    self.close_connection = True
+                    return
+                if status == 200 and self.command == "POST":
+                    with server._count_lock:
+                        server.answered += 1
+                super()._reply(status, payload)
+
+            def do_POST(self) -> None:
+                with server._count_lock:
+                    server.posts += 1
+                    die = server.die_after and server.posts >= server.die_after and not server.dead
+                if die:
+                    server.kill()
+                if server.dead:
+                    self.close_connection = True
+                    return
+                server._local.session = self.headers.get("X-Session-ID")
+                super().do_POST()
+
+            def do_GET(self) -> None:
+                if server.dead:
+                    self.close_connection = True
+                    return
+                if self.path.rstrip("/") == "/v1/models":
+                    super()._reply(200, {"object": "list", "data": [{"id": server.model_name, "object": "model"}]})
+                elif self.path == "/metrics":
+                    data = server.metrics_page().encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                else:
+                    super()._reply(404, {"error": {"message": f"no route {self.path}"}})
+
+        return Handler
+
+
+def start_fleet(engine: Engine, n: int, lock: threading.Lock | None = None) -> list[FleetServer]:
+    lock = lock or threading.Lock()
+    return [FleetServer(engine, model_name="tiny", engine_lock=lock).start() for _ in range(n)]
+
+
+def restart(server: FleetServer) -> FleetServer:
+    """A fresh server on a killed one's port (its address is what the fleet knows)."""
+    return FleetServer(
+        server.engine, model_name=server.model_name, port=server.port, engine_lock=server._engine_lock
+    ).start()
