@@ -33,9 +33,10 @@ install: $(STAMP)
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
-# Lint (ruff's rules in pyproject.toml): part of `make test`, so CI fails on a new lint error.
+# Lint and format check (ruff, configured in pyproject.toml): part of `make test`, so CI fails on either.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The full suite (what CI runs): lint, then every test, slow ones included (real small models, wasm Lean).
 test: install sandbox lean lint

@@ -215,7 +215,10 @@ class ExactVerifier(Verifier):
     name, version, inline = "exact", "1", True
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[Verdict]:
-        return [Verdict("correct" if it.candidate == it.reference else "incorrect", it.candidate == it.reference) for it in items]
+        return [
+            Verdict("correct" if it.candidate == it.reference else "incorrect", it.candidate == it.reference)
+            for it in items
+        ]
 
 
 def write_problems(path: Path, n: int) -> dict[str, str]:
@@ -228,18 +231,47 @@ def write_problems(path: Path, n: int) -> dict[str, str]:
     return answers
 
 
-def run(capacity: int, scheduler: str, problems: Path, answers: dict[str, str], out: Path, live: int, batch: int,
-        prefetch: bool = False, tells_slots: bool = True) -> dict:
+def run(
+    capacity: int,
+    scheduler: str,
+    problems: Path,
+    answers: dict[str, str],
+    out: Path,
+    live: int,
+    batch: int,
+    prefetch: bool = False,
+    tells_slots: bool = True,
+) -> dict:
     engine = SimEngine(capacity, answers, tells_slots)
-    config = AnnotateConfig(omegaprm=OmegaPRMConfig(), params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048, seed=0))
+    config = AnnotateConfig(
+        omegaprm=OmegaPRMConfig(), params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048, seed=0)
+    )
     t0 = time.perf_counter()
-    stats = run_annotate(str(problems), {}, out, engine, config, concurrent_searches=batch, max_live_searches=live,
-                         scheduler=scheduler, overwrite=True, quiet=True, verifier=ExactVerifier(), prefetch=prefetch)
+    stats = run_annotate(
+        str(problems),
+        {},
+        out,
+        engine,
+        config,
+        concurrent_searches=batch,
+        max_live_searches=live,
+        scheduler=scheduler,
+        overwrite=True,
+        quiet=True,
+        verifier=ExactVerifier(),
+        prefetch=prefetch,
+    )
     occ = stats["sequences in flight (mean)"] / capacity
-    return {"virtual_s": engine.now, "occupancy": occ, "p10": stats["sequences in flight (p10)"] / capacity,
-            "completions": stats["completions generated this run"],
-            "used": stats["completions generated this run"] - stats.get("prefetched completions unused", 0), "real_s": time.perf_counter() - t0, "starved": engine.starved_s / engine.now,
-            "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist()}
+    return {
+        "virtual_s": engine.now,
+        "occupancy": occ,
+        "p10": stats["sequences in flight (p10)"] / capacity,
+        "completions": stats["completions generated this run"],
+        "used": stats["completions generated this run"] - stats.get("prefetched completions unused", 0),
+        "real_s": time.perf_counter() - t0,
+        "starved": engine.starved_s / engine.now,
+        "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist(),
+    }
 
 
 def main() -> None:
@@ -251,22 +283,59 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-occupancy-"))
     answers = write_problems(tmp / "problems", args.questions)
-    table = Table(title=f"annotate-prm on a simulated continuous-batching engine ({args.questions} questions, OmegaPRM "
-                        f"k0=32 k=16 budget 200; lockstep --concurrent-searches {args.batch}, async --max-live-searches {args.live})")
-    for col in ("B", "scheduler", "occupancy (mean)", "useful occupancy", "occupancy (p10)", "time to finish (virtual s)", "speed-up",
-                "starved share", "completions paid", "of them used", "rows equal"):
+    table = Table(
+        title=f"annotate-prm on a simulated continuous-batching engine ({args.questions} questions, OmegaPRM "
+        f"k0=32 k=16 budget 200; lockstep --concurrent-searches {args.batch}, async --max-live-searches {args.live})"
+    )
+    for col in (
+        "B",
+        "scheduler",
+        "occupancy (mean)",
+        "useful occupancy",
+        "occupancy (p10)",
+        "time to finish (virtual s)",
+        "speed-up",
+        "starved share",
+        "completions paid",
+        "of them used",
+        "rows equal",
+    ):
         table.add_column(col, justify="right")
     for cap in args.capacity:
         lock = run(cap, "lockstep", tmp / "problems", answers, tmp / f"lock-{cap}", args.live, args.batch)
         runs = [("lockstep", lock)]
         variants = (("async, max-live only", False, False), ("async", False, True), ("async --prefetch", True, True))
         for name, prefetch, slots in variants:
-            runs.append((name, run(cap, "async", tmp / "problems", answers, tmp / f"async-{cap}-{prefetch}-{slots}", args.live, args.batch,
-                                   prefetch, slots)))
+            runs.append(
+                (
+                    name,
+                    run(
+                        cap,
+                        "async",
+                        tmp / "problems",
+                        answers,
+                        tmp / f"async-{cap}-{prefetch}-{slots}",
+                        args.live,
+                        args.batch,
+                        prefetch,
+                        slots,
+                    ),
+                )
+            )
         for name, r in runs:
-            table.add_row(str(cap), name, f"{r['occupancy']:.2f}", f"{r['occupancy'] * r['used'] / r['completions']:.2f}", f"{r['p10']:.2f}",
-                          f"{r['virtual_s']:.0f}", f"{lock['virtual_s'] / r['virtual_s']:.2f}x", f"{r['starved']:.2f}",
-                          str(r["completions"]), str(r["used"]), "yes" if r["rows"] == lock["rows"] else "NO")
+            table.add_row(
+                str(cap),
+                name,
+                f"{r['occupancy']:.2f}",
+                f"{r['occupancy'] * r['used'] / r['completions']:.2f}",
+                f"{r['p10']:.2f}",
+                f"{r['virtual_s']:.0f}",
+                f"{lock['virtual_s'] / r['virtual_s']:.2f}x",
+                f"{r['starved']:.2f}",
+                str(r["completions"]),
+                str(r["used"]),
+                "yes" if r["rows"] == lock["rows"] else "NO",
+            )
     Console(width=200).print(table)
 
 

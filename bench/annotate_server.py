@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from annotate_throughput import Recorder, write_problems  # noqa: E402
+
 from rsynth.annotators import OmegaPRMConfig  # noqa: E402
 from rsynth.engines.base import SamplingParams  # noqa: E402
 from rsynth.engines.openai import OpenAIEngine  # noqa: E402
@@ -59,9 +60,28 @@ def free_port() -> int:
 
 
 def start_server(python: str, model_dir: str, port: int, slots: int, log: Path) -> subprocess.Popen:
-    cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--served-model-name", "policy",
-           "--host", "127.0.0.1", "--port", str(port), "--max-num-seqs", str(slots), "--dtype", "float32",
-           "--enforce-eager", "--max-model-len", "2048", "--seed", "0"]
+    cmd = [
+        python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model_dir,
+        "--served-model-name",
+        "policy",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-num-seqs",
+        str(slots),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--max-model-len",
+        "2048",
+        "--seed",
+        "0",
+    ]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.time() + 900
@@ -162,10 +182,21 @@ def main() -> None:
             params=SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=args.max_new_tokens, seed=0),
         )
         sampler = Sampler(port)
-        table = Table(title=f"annotate-prm against vllm serve ({Path(args.model_dir).name}, --max-num-seqs {args.max_num_seqs}, "
-                            f"{args.problems} questions, k0={args.k0}, k={args.k}, max_new_tokens={args.max_new_tokens})")
-        for col in ("run", "requests", "tokens", "wall s", "tokens/s", "server running (mean)", "occupancy", "end-to-end / raw",
-                    "client CPU s"):
+        table = Table(
+            title=f"annotate-prm against vllm serve ({Path(args.model_dir).name}, --max-num-seqs {args.max_num_seqs}, "
+            f"{args.problems} questions, k0={args.k0}, k={args.k}, max_new_tokens={args.max_new_tokens})"
+        )
+        for col in (
+            "run",
+            "requests",
+            "tokens",
+            "wall s",
+            "tokens/s",
+            "server running (mean)",
+            "occupancy",
+            "end-to-end / raw",
+            "client CPU s",
+        ):
             table.add_column(col, justify="right")
         for scheduler in args.schedulers:
             engine = OpenAIEngine("policy", base_url=f"http://127.0.0.1:{port}/v1", concurrency=args.max_num_seqs)
@@ -173,8 +204,18 @@ def main() -> None:
             sampler.start()
             cpu0 = client_cpu()
             t0 = time.perf_counter()
-            run_annotate(str(problems), {}, tmp / scheduler, rec, config, scheduler=scheduler, concurrent_searches=args.problems,
-                         max_live_searches=args.max_num_seqs, overwrite=True, quiet=True)
+            run_annotate(
+                str(problems),
+                {},
+                tmp / scheduler,
+                rec,
+                config,
+                scheduler=scheduler,
+                concurrent_searches=args.problems,
+                max_live_searches=args.max_num_seqs,
+                overwrite=True,
+                quiet=True,
+            )
             wall = time.perf_counter() - t0
             cpu = client_cpu() - cpu0
             running = sampler.stop()
@@ -182,10 +223,28 @@ def main() -> None:
             engine.close()
 
             raw_tokens, raw_wall, raw_running = raw_server(port, args.max_num_seqs, rec.calls, sampler)
-            table.add_row(f"raw server, {scheduler}'s requests at once (best of 2)", str(len(rec.calls)), str(raw_tokens), f"{raw_wall:.1f}",
-                          f"{raw_tokens / raw_wall:.1f}", f"{raw_running:.1f}", f"{raw_running / args.max_num_seqs:.2f}", "1.00", "")
-            table.add_row(f"annotate-prm --scheduler {scheduler}", str(len(rec.calls)), str(tokens), f"{wall:.1f}", f"{tokens / wall:.1f}",
-                          f"{running:.1f}", f"{running / args.max_num_seqs:.2f}", f"{(tokens / wall) / (raw_tokens / raw_wall):.2f}", f"{cpu:.0f}")
+            table.add_row(
+                f"raw server, {scheduler}'s requests at once (best of 2)",
+                str(len(rec.calls)),
+                str(raw_tokens),
+                f"{raw_wall:.1f}",
+                f"{raw_tokens / raw_wall:.1f}",
+                f"{raw_running:.1f}",
+                f"{raw_running / args.max_num_seqs:.2f}",
+                "1.00",
+                "",
+            )
+            table.add_row(
+                f"annotate-prm --scheduler {scheduler}",
+                str(len(rec.calls)),
+                str(tokens),
+                f"{wall:.1f}",
+                f"{tokens / wall:.1f}",
+                f"{running:.1f}",
+                f"{running / args.max_num_seqs:.2f}",
+                f"{(tokens / wall) / (raw_tokens / raw_wall):.2f}",
+                f"{cpu:.0f}",
+            )
         Console(width=200).print(table)
     finally:
         os.killpg(server.pid, signal.SIGTERM)

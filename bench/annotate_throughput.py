@@ -77,13 +77,24 @@ def write_problems(path: Path, n: int) -> None:
     w.close({})
 
 
-def annotate(engine: Engine, problems: Path, out: Path, config: AnnotateConfig, concurrent: int,
-             scheduler: str = "lockstep") -> tuple[float, int, float, "Recorder"]:
+def annotate(
+    engine: Engine, problems: Path, out: Path, config: AnnotateConfig, concurrent: int, scheduler: str = "lockstep"
+) -> tuple[float, int, float, Recorder]:
     rec = Recorder(engine)
     tok0 = engine.stats.generated_tokens
     t0 = time.perf_counter()
-    stats = run_annotate(str(problems), {}, out, rec, config, concurrent_searches=concurrent, max_live_searches=concurrent,
-                         scheduler=scheduler, overwrite=True, quiet=True)
+    stats = run_annotate(
+        str(problems),
+        {},
+        out,
+        rec,
+        config,
+        concurrent_searches=concurrent,
+        max_live_searches=concurrent,
+        scheduler=scheduler,
+        overwrite=True,
+        quiet=True,
+    )
     wall = time.perf_counter() - t0
     return wall, engine.stats.generated_tokens - tok0, stats["engine busy fraction"] * wall, rec
 
@@ -110,23 +121,50 @@ def main() -> None:
     wall, tokens, busy, rec = annotate(engine, problems, tmp / "batched", config, args.problems)
 
     t0 = time.perf_counter()
-    raw_tokens = sum(c.num_tokens for prompts, params in rec.calls for comps in engine.generate(prompts, params) for c in comps)
+    raw_tokens = sum(
+        c.num_tokens for prompts, params in rec.calls for comps in engine.generate(prompts, params) for c in comps
+    )
     raw_wall = time.perf_counter() - t0
 
-    table = Table(title=f"annotate-prm throughput ({engine.name}, {engine.model}, {args.problems} questions, k0={args.k0}, k={args.k})")
+    table = Table(
+        title=f"annotate-prm throughput ({engine.name}, {engine.model}, {args.problems} questions, k0={args.k0}, k={args.k})"
+    )
     for col in ("run", "engine calls", "tokens", "wall s", "tokens/s", "engine busy", "ratio to raw"):
         table.add_column(col, justify="right")
     raw_tps = raw_tokens / raw_wall
-    table.add_row("raw engine replay", str(len(rec.calls)), str(raw_tokens), f"{raw_wall:.1f}", f"{raw_tps:.1f}", "1.00", "1.00")
-    table.add_row("annotate-prm, all questions at once (lockstep)", str(len(rec.calls)), str(tokens), f"{wall:.1f}", f"{tokens / wall:.1f}",
-                  f"{busy / wall:.2f}", f"{(tokens / wall) / raw_tps:.2f}")
+    table.add_row(
+        "raw engine replay", str(len(rec.calls)), str(raw_tokens), f"{raw_wall:.1f}", f"{raw_tps:.1f}", "1.00", "1.00"
+    )
+    table.add_row(
+        "annotate-prm, all questions at once (lockstep)",
+        str(len(rec.calls)),
+        str(tokens),
+        f"{wall:.1f}",
+        f"{tokens / wall:.1f}",
+        f"{busy / wall:.2f}",
+        f"{(tokens / wall) / raw_tps:.2f}",
+    )
     a_wall, a_tokens, a_busy, a_rec = annotate(engine, problems, tmp / "async", config, args.problems, "async")
-    table.add_row("annotate-prm, all questions live (async)", str(len(a_rec.calls)), str(a_tokens), f"{a_wall:.1f}",
-                  f"{a_tokens / a_wall:.1f}", f"{a_busy / a_wall:.2f}", f"{(a_tokens / a_wall) / raw_tps:.2f}")
+    table.add_row(
+        "annotate-prm, all questions live (async)",
+        str(len(a_rec.calls)),
+        str(a_tokens),
+        f"{a_wall:.1f}",
+        f"{a_tokens / a_wall:.1f}",
+        f"{a_busy / a_wall:.2f}",
+        f"{(a_tokens / a_wall) / raw_tps:.2f}",
+    )
     if not args.skip_sequential:
         s_wall, s_tokens, s_busy, s_rec = annotate(engine, problems, tmp / "sequential", config, 1)
-        table.add_row("annotate-prm, one question at a time", str(len(s_rec.calls)), str(s_tokens), f"{s_wall:.1f}",
-                      f"{s_tokens / s_wall:.1f}", f"{s_busy / s_wall:.2f}", f"{(s_tokens / s_wall) / raw_tps:.2f}")
+        table.add_row(
+            "annotate-prm, one question at a time",
+            str(len(s_rec.calls)),
+            str(s_tokens),
+            f"{s_wall:.1f}",
+            f"{s_tokens / s_wall:.1f}",
+            f"{s_busy / s_wall:.2f}",
+            f"{(s_tokens / s_wall) / raw_tps:.2f}",
+        )
     Console(width=160).print(table)
 
 

@@ -30,7 +30,10 @@ from rsynth.answers import ANSWER_IS, extract_answer, last_boxed
 from rsynth.verifiers.base import VerifyItem
 from rsynth.verifiers.math import MathVerifier
 
-CHAINS = {"explicit (boxed,answer-is,hashes)": "boxed,answer-is,hashes", "+ last-number": "boxed,answer-is,hashes,last-number"}
+CHAINS = {
+    "explicit (boxed,answer-is,hashes)": "boxed,answer-is,hashes",
+    "+ last-number": "boxed,answer-is,hashes,last-number",
+}
 
 
 def gsm8k(root: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, str]]:
@@ -103,7 +106,15 @@ def main() -> None:
             for label, chain in CHAINS.items():
                 outcome, r = rates(verifier, texts, gold, chain)
                 agree = f"{sum((o == 'right') == f for o, f in zip(outcome, flags)) / len(flags):.3f}" if flags else "-"
-                table.add_row(name, str(len(items)), label, f"{r['right']:.3f}", f"{r['wrong']:.3f}", f"{r['no_answer']:.3f}", agree)
+                table.add_row(
+                    name,
+                    str(len(items)),
+                    label,
+                    f"{r['right']:.3f}",
+                    f"{r['wrong']:.3f}",
+                    f"{r['no_answer']:.3f}",
+                    agree,
+                )
             table.add_section()
     console = Console(width=140)
     console.print(table)

@@ -81,8 +81,14 @@ def make_semantic_input(path: Path, rows: int, seed: int = 0) -> None:
             else:
                 t = train[i % len(train)]
                 answer = t["answer"].split("####")[-1].strip()
-                q = t["question"] if i < len(train) else number.sub(lambda m: str(rng.randint(max(1, int(m.group()) // 2),
-                                                                                                max(2, int(m.group()) * 2))), t["question"])
+                q = (
+                    t["question"]
+                    if i < len(train)
+                    else number.sub(
+                        lambda m: str(rng.randint(max(1, int(m.group()) // 2), max(2, int(m.group()) * 2))),
+                        t["question"],
+                    )
+                )
                 row = {"problem": q, "answer": answer, "solution": None}
             out.write(json.dumps({"id": f"syn-{i}", **row}) + "\n")
 
@@ -115,18 +121,31 @@ def _cpu_seconds() -> float:
 def child_semantic(inp: Path, out: Path, mode: str) -> dict:
     """One run; `mode` is cold (fresh cache), warm, noanswers (warm, answers and programs ignored),
     all (warm, embed every row) or ngram (no semantic)."""
-    from rsynth.decontam.paraphrase import SemanticConfig
     from rsynth.decontam.params import DecontamParams
+    from rsynth.decontam.paraphrase import SemanticConfig
     from rsynth.decontam.pipeline import run
 
     start, cpu = time.perf_counter(), _cpu_seconds()
     off = {"answer_column": "none", "solution_column": "none", "tests_column": "none"} if mode == "noanswers" else {}
-    report = run(str(inp), out, DecontamParams(semantic=mode != "ngram", **off), SemanticConfig(embed_all=mode == "all"), overwrite=True)
+    report = run(
+        str(inp),
+        out,
+        DecontamParams(semantic=mode != "ngram", **off),
+        SemanticConfig(embed_all=mode == "all"),
+        overwrite=True,
+    )
     seconds = time.perf_counter() - start
     sem = report.get("semantic") or {}
     removed = report["removed_by"]
-    return {"rows": report["rows"], "removed": report["removed"], "seconds": seconds, "cpu": _cpu_seconds() - cpu, "peak_mb": _peak_mb(),
-            "embedded": sem.get("embedded", 0), "semantic_removed": sum(s.get("semantic", 0) for s in removed.values())}
+    return {
+        "rows": report["rows"],
+        "removed": report["removed"],
+        "seconds": seconds,
+        "cpu": _cpu_seconds() - cpu,
+        "peak_mb": _peak_mb(),
+        "embedded": sem.get("embedded", 0),
+        "semantic_removed": sum(s.get("semantic", 0) for s in removed.values()),
+    }
 
 
 def semantic_table(rows: int, cache: str | None) -> None:
@@ -149,10 +168,14 @@ def semantic_table(rows: int, cache: str | None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         one = Path(tmp) / "one.jsonl"
         one.write_text(next(iter(inp.open())))
-        runs = (("first run on a fresh cache, 1 row (time to first row)", "cold", one, 1),
-                ("first run on a fresh cache", "cold", inp, rows), ("warm", "warm", inp, rows),
-                ("warm, answers and programs ignored", "noanswers", inp, rows),
-                ("warm, embed every row (no gate, no lexical screen)", "all", head, small), ("n-gram stages only", "ngram", inp, rows))
+        runs = (
+            ("first run on a fresh cache, 1 row (time to first row)", "cold", one, 1),
+            ("first run on a fresh cache", "cold", inp, rows),
+            ("warm", "warm", inp, rows),
+            ("warm, answers and programs ignored", "noanswers", inp, rows),
+            ("warm, embed every row (no gate, no lexical screen)", "all", head, small),
+            ("n-gram stages only", "ngram", inp, rows),
+        )
         runs = runs[2:] if cache else runs
         for k, (label, mode, path, n) in enumerate(runs):
             if mode == "cold" and not cache:
@@ -160,8 +183,10 @@ def semantic_table(rows: int, cache: str | None) -> None:
             elif not cache:
                 os.environ["RSYNTH_CACHE"] = f"{tmp}/cache-1"
             r = _spawn("semantic", str(path), f"{tmp}/out-{k}", mode)
-            lines.append(f"| {n:,} | {label} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['cpu']:.1f} | {r['rows'] / r['cpu']:,.0f} | "
-                         f"{r['embedded']:,} | {r['semantic_removed']:,} | {r['peak_mb']:.0f} | {os.getloadavg()[0]:.1f} |")
+            lines.append(
+                f"| {n:,} | {label} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['cpu']:.1f} | {r['rows'] / r['cpu']:,.0f} | "
+                f"{r['embedded']:,} | {r['semantic_removed']:,} | {r['peak_mb']:.0f} | {os.getloadavg()[0]:.1f} |"
+            )
             print(lines[-1], flush=True)
     print(f"\nload average during the runs: {os.getloadavg()[0]:.1f} (2 cores)\n" + "\n".join(lines))
 
@@ -207,7 +232,9 @@ def child_naive(inp: Path, out: Path, limit: int) -> dict:
                             hits[item] += 1
                             found.setdefault(item, set()).add(g)
             flagged = any(
-                len(found[item]) / max(sizes[item], 1) >= 0.5 or hits[item] / max(len(toks) - windows[item] + 1, 1) >= 0.5 for item in hits
+                len(found[item]) / max(sizes[item], 1) >= 0.5
+                or hits[item] / max(len(toks) - windows[item] + 1, 1) >= 0.5
+                for item in hits
             )
             removed += flagged
             (rem if flagged else kept).write(line)
@@ -259,7 +286,7 @@ def main() -> None:
                 lines.append(
                     f"| {n:,} | {name} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['peak_mb']:.0f} | {r['removed']:,} |"
                 )
-            print("\n".join(lines[-len(runs):]), flush=True)
+            print("\n".join(lines[-len(runs) :]), flush=True)
     print("\n" + "\n".join(lines))
 
 

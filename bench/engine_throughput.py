@@ -42,7 +42,11 @@ console = Console()
 
 def write_problems(path: Path, n: int) -> list[Problem]:
     rows = list(generate_problems("arithmetic", n, 0, Knobs(max_steps=2, max_number=12)))
-    path.write_text("".join(json.dumps({"id": r["id"], "problem": r["problem"], "answer": r["reference_answer"]}) + "\n" for r in rows))
+    path.write_text(
+        "".join(
+            json.dumps({"id": r["id"], "problem": r["problem"], "answer": r["reference_answer"]}) + "\n" for r in rows
+        )
+    )
     return [Problem(r["id"], r["problem"], r["reference_answer"]) for r in rows]
 
 
@@ -66,8 +70,15 @@ def e2e_run(engine: Engine, input_path: Path, out: Path, config: SolutionsConfig
     return stats["generated tokens this run"], time.perf_counter() - t0
 
 
-def measure(name: str, engine: Engine, problems: list[Problem], input_path: Path, work: Path, config: SolutionsConfig,
-            repeats: int) -> dict:
+def measure(
+    name: str,
+    engine: Engine,
+    problems: list[Problem],
+    input_path: Path,
+    work: Path,
+    config: SolutionsConfig,
+    repeats: int,
+) -> dict:
     warm = SolutionsConfig(n_samples=1, params=SamplingParams(max_new_tokens=4, seed=99))
     raw_run(engine, problems[:1], warm)  # first-call costs (kernels, allocator) are paid by neither side
     best_raw, best_e2e = (0, float("inf")), (0, float("inf"))
@@ -82,8 +93,16 @@ def measure(name: str, engine: Engine, problems: list[Problem], input_path: Path
         best_e2e = min(best_e2e, e2e, key=lambda x: x[1])
     raw_tps = best_raw[0] / best_raw[1]
     e2e_tps = best_e2e[0] / best_e2e[1]
-    return {"engine": name, "raw_tokens": best_raw[0], "e2e_tokens": best_e2e[0], "raw_s": best_raw[1], "e2e_s": best_e2e[1],
-            "raw_tps": raw_tps, "e2e_tps": e2e_tps, "ratio": e2e_tps / raw_tps}
+    return {
+        "engine": name,
+        "raw_tokens": best_raw[0],
+        "e2e_tokens": best_e2e[0],
+        "raw_s": best_raw[1],
+        "e2e_s": best_e2e[1],
+        "raw_tps": raw_tps,
+        "e2e_tps": e2e_tps,
+        "ratio": e2e_tps / raw_tps,
+    }
 
 
 def main() -> None:
@@ -110,7 +129,10 @@ def main() -> None:
         model, label = resolve_model(args.model), (DEFAULT_MODEL if is_default(args.model) else args.model)
     input_path = work / "problems.jsonl"
     problems = write_problems(input_path, args.problems)
-    config = SolutionsConfig(n_samples=args.n_samples, params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=args.max_new_tokens, seed=0))
+    config = SolutionsConfig(
+        n_samples=args.n_samples,
+        params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=args.max_new_tokens, seed=0),
+    )
     wanted = [e.strip() for e in args.engines.split(",") if e.strip()]
     results, skipped = [], []
 
@@ -124,7 +146,9 @@ def main() -> None:
         server = serve(hf, model_name="bench")
         client = OpenAIEngine("bench", base_url=server.base_url, concurrency=8)
         try:
-            results.append(measure("openai (test server → hf)", client, problems, input_path, work, config, args.repeats))
+            results.append(
+                measure("openai (test server → hf)", client, problems, input_path, work, config, args.repeats)
+            )
         finally:
             client.close()
             server.stop()
@@ -139,11 +163,15 @@ def main() -> None:
             results.append(measure("vllm", engine, problems, input_path, work, config, args.repeats))
             engine.close()
 
-    table = Table(title=f"engine throughput — {label}; {args.problems} problems × {args.n_samples} samples × ≤{args.max_new_tokens} tokens")
+    table = Table(
+        title=f"engine throughput — {label}; {args.problems} problems × {args.n_samples} samples × ≤{args.max_new_tokens} tokens"
+    )
     for col in ("engine", "tokens", "raw tok/s", "e2e tok/s", "e2e / raw"):
         table.add_column(col, justify="left" if col == "engine" else "right")
     for r in results:
-        tokens = str(r["raw_tokens"]) if r["raw_tokens"] == r["e2e_tokens"] else f"{r['raw_tokens']} / {r['e2e_tokens']}"
+        tokens = (
+            str(r["raw_tokens"]) if r["raw_tokens"] == r["e2e_tokens"] else f"{r['raw_tokens']} / {r['e2e_tokens']}"
+        )
         ratio = f"{r['ratio']:.2f}" + ("" if r["ratio"] >= 0.9 else " (< 0.9)")
         table.add_row(r["engine"], tokens, f"{r['raw_tps']:.1f}", f"{r['e2e_tps']:.1f}", ratio)
     console.print(table)

@@ -23,12 +23,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rsynth.recipes.builder import make_engine
-from rsynth.recipes.recipe import load_recipe
-from rsynth.recipes.stages import STAGES, StageContext
 from rsynth.data.shards import iter_split_rows
 from rsynth.engines.base import Engine, SamplingParams
 from rsynth.pipelines.judge import JudgeConfig, run_judge
+from rsynth.recipes.builder import make_engine
+from rsynth.recipes.recipe import load_recipe
+from rsynth.recipes.stages import STAGES, StageContext
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,23 +39,36 @@ def omegaprm_cost(recipe, tmp: Path, engine: Engine) -> tuple[Path, dict[str, fl
     STAGES["problems"].run(StageContext("problems", problems.params, None, tmp / "problems", True, True))
     busy = engine.stats.busy_seconds
     out = tmp / "annotate-prm"
-    STAGES["annotate-prm"].run(StageContext("annotate-prm", annotate.params, str(tmp / "problems"), out, True, True, engine=engine))
+    STAGES["annotate-prm"].run(
+        StageContext("annotate-prm", annotate.params, str(tmp / "problems"), out, True, True, engine=engine)
+    )
     questions = list(iter_split_rows(out, "questions"))
-    return out, {"traces": len(list(iter_split_rows(out, "data"))), "completions": sum(q["completions"] for q in questions),
-                 "tokens": sum(q["generated_tokens"] for q in questions), "seconds": engine.stats.busy_seconds - busy}
+    return out, {
+        "traces": len(list(iter_split_rows(out, "data"))),
+        "completions": sum(q["completions"] for q in questions),
+        "tokens": sum(q["generated_tokens"] for q in questions),
+        "seconds": engine.stats.busy_seconds - busy,
+    }
 
 
 def judge_cost(labels: Path, out: Path, engine: Engine, config: JudgeConfig) -> dict[str, float]:
     busy = engine.stats.busy_seconds
     run_judge(str(labels), {}, out, engine, config, overwrite=True, quiet=True)
     rows = [*iter_split_rows(out, "data"), *iter_split_rows(out, "unparsed")]
-    return {"traces": len(rows), "completions": sum(len(r["judge_votes"]) for r in rows), "tokens": sum(r["judge_tokens"] for r in rows),
-            "seconds": engine.stats.busy_seconds - busy, "parsed": sum(v is not None for r in rows for v in r["judge_votes"])}
+    return {
+        "traces": len(rows),
+        "completions": sum(len(r["judge_votes"]) for r in rows),
+        "tokens": sum(r["judge_tokens"] for r in rows),
+        "seconds": engine.stats.busy_seconds - busy,
+        "parsed": sum(v is not None for r in rows for v in r["judge_votes"]),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--problems", type=int, default=4, help="demo problems (the recipe has 8; 4 keeps it short on 2 cores)")
+    ap.add_argument(
+        "--problems", type=int, default=4, help="demo problems (the recipe has 8; 4 keeps it short on 2 cores)"
+    )
     ap.add_argument("--model", default=None, help="default: the demo recipe's model (embedded SmolLM2-135M-Instruct)")
     ap.add_argument("--judge-tokens", type=int, default=256)
     ap.add_argument("--votes", type=int, default=4)
@@ -63,25 +76,54 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-judge-bench-"))
     sets = [f"out={tmp}", f"stages.problems.n={args.problems}", "defaults.engine=hf"]
-    recipe = load_recipe(REPO / "recipes" / "demo.yaml", sets + ([f"defaults.model={args.model}"] if args.model else []))
+    recipe = load_recipe(
+        REPO / "recipes" / "demo.yaml", sets + ([f"defaults.model={args.model}"] if args.model else [])
+    )
     engine = make_engine(recipe.stage("annotate-prm").params, None)
     labels, omega = omegaprm_cost(recipe, tmp, engine)
     if not omega["traces"]:
         raise SystemExit("OmegaPRM labelled no trace on these problems; try more --problems")
-    judges = [(f"judge, 1 greedy judgement", JudgeConfig(sampling=SamplingParams(temperature=0.0, top_p=1.0, max_new_tokens=args.judge_tokens))),
-              (f"judge, majority of {args.votes} (T=0.7)", JudgeConfig(n_judgements=args.votes, sampling=SamplingParams(
-                  temperature=0.7, top_p=0.9, max_new_tokens=args.judge_tokens)))]
-    rows = [("OmegaPRM (demo settings)", omega)] + [(name, judge_cost(labels, tmp / f"judge-{c.n_judgements}", engine, c)) for name, c in judges]
+    judges = [
+        (
+            "judge, 1 greedy judgement",
+            JudgeConfig(sampling=SamplingParams(temperature=0.0, top_p=1.0, max_new_tokens=args.judge_tokens)),
+        ),
+        (
+            f"judge, majority of {args.votes} (T=0.7)",
+            JudgeConfig(
+                n_judgements=args.votes,
+                sampling=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=args.judge_tokens),
+            ),
+        ),
+    ]
+    rows = [("OmegaPRM (demo settings)", omega)] + [
+        (name, judge_cost(labels, tmp / f"judge-{c.n_judgements}", engine, c)) for name, c in judges
+    ]
 
-    table = Table(title=f"judge vs OmegaPRM cost per labelled trace ({engine.model}, {args.problems} demo problems, "
-                        f"{omega['traces']} OmegaPRM traces, judge max {args.judge_tokens} new tokens)")
-    for col in ("labeller", "completions/trace", "gen. tokens/trace", "tokens vs OmegaPRM", "engine s vs OmegaPRM", "parsed verdicts"):
+    table = Table(
+        title=f"judge vs OmegaPRM cost per labelled trace ({engine.model}, {args.problems} demo problems, "
+        f"{omega['traces']} OmegaPRM traces, judge max {args.judge_tokens} new tokens)"
+    )
+    for col in (
+        "labeller",
+        "completions/trace",
+        "gen. tokens/trace",
+        "tokens vs OmegaPRM",
+        "engine s vs OmegaPRM",
+        "parsed verdicts",
+    ):
         table.add_column(col, justify="right")
     for name, c in rows:
         n = c["traces"]
         parsed = f"{c['parsed']}/{c['completions']}" if "parsed" in c else "-"
-        table.add_row(name, f"{c['completions'] / n:.1f}", f"{c['tokens'] / n:.0f}", f"{(c['tokens'] / n) / (omega['tokens'] / omega['traces']):.2f}",
-                      f"{(c['seconds'] / n) / (omega['seconds'] / omega['traces']):.2f}", parsed)
+        table.add_row(
+            name,
+            f"{c['completions'] / n:.1f}",
+            f"{c['tokens'] / n:.0f}",
+            f"{(c['tokens'] / n) / (omega['tokens'] / omega['traces']):.2f}",
+            f"{(c['seconds'] / n) / (omega['seconds'] / omega['traces']):.2f}",
+            parsed,
+        )
     Console(width=200).print(table)
     engine.close()
 

@@ -49,8 +49,14 @@ def label_items(items: list[dict], p: float, q: float, decline: str, config: Ome
         given = GivenTrace(steps, item["final_answer_correct"], None)
         result = drive(omegaprm_search(config, seed + n, given), policy)
         for j, t in enumerate(result.traces):
-            rows.append({"id": item["id"] if j == 0 else f"{item['id']}/omegaprm/{j}", "problem": item["problem"],
-                         "steps": list(t.steps), **t.labels})
+            rows.append(
+                {
+                    "id": item["id"] if j == 0 else f"{item['id']}/omegaprm/{j}",
+                    "problem": item["problem"],
+                    "steps": list(t.steps),
+                    **t.labels,
+                }
+            )
     return rows
 
 
@@ -60,11 +66,17 @@ def measure(items: list[dict], rows: list[dict]) -> dict[str, float]:
     backed = [it for it in items if is_backed(given[it["id"]])]
     steps, estimated, _ = estimate_shares(rows)
     every, est = processbench_scores(pred, items), processbench_scores(pred, backed)
-    return {"traces/item": len(rows) / len(items), "labels/trace": sum(len(r["step_hard"]) for r in rows) / len(rows),
-            "estimated": estimated / steps, "contradictions": contradictions(rows),
-            "acc err": every["accuracy (erroneous)"], "acc correct": every["accuracy (correct)"], "F1 (all)": every["F1"],
-            "F1 (estimated only)": est["F1"] if est["correct items"] and est["erroneous items"] else "n/a",
-            "items (est.)": f"{est['erroneous items']} err + {est['correct items']} correct"}
+    return {
+        "traces/item": len(rows) / len(items),
+        "labels/trace": sum(len(r["step_hard"]) for r in rows) / len(rows),
+        "estimated": estimated / steps,
+        "contradictions": contradictions(rows),
+        "acc err": every["accuracy (erroneous)"],
+        "acc correct": every["accuracy (correct)"],
+        "F1 (all)": every["F1"],
+        "F1 (estimated only)": est["F1"] if est["correct items"] and est["erroneous items"] else "n/a",
+        "items (est.)": f"{est['erroneous items']} err + {est['correct items']} correct",
+    }
 
 
 def main() -> None:
@@ -72,14 +84,29 @@ def main() -> None:
     ap.add_argument("--gold", type=Path, default=PB, help="ProcessBench GSM8K file (JSON list)")
     ap.add_argument("--items", type=int, default=0, help="first N items only (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the scripted policies and searches")
-    ap.add_argument("--search-given", action="store_true", help="also search the pool of wrong rollouts (more traces per item)")
-    ap.add_argument("--pool-any", action="store_true", help="pool wrong rollouts of any 0 < MC < 1 state (the paper), not only alive ones")
+    ap.add_argument(
+        "--search-given", action="store_true", help="also search the pool of wrong rollouts (more traces per item)"
+    )
+    ap.add_argument(
+        "--pool-any",
+        action="store_true",
+        help="pool wrong rollouts of any 0 < MC < 1 state (the paper), not only alive ones",
+    )
     args = ap.parse_args()
     items = json.loads(args.gold.read_text())
     items = items[: args.items] if args.items else items
     config = OmegaPRMConfig(search_given=args.search_given, pool_alive_only=not args.pool_any)
-    cols = ["traces/item", "labels/trace", "estimated", "contradictions", "acc err", "acc correct", "F1 (all)", "F1 (estimated only)",
-            "items (est.)"]
+    cols = [
+        "traces/item",
+        "labels/trace",
+        "estimated",
+        "contradictions",
+        "acc err",
+        "acc correct",
+        "F1 (all)",
+        "F1 (estimated only)",
+        "items (est.)",
+    ]
     extra = (" + pool search" if args.search_given else "") + (" (--pool-any)" if args.pool_any else "")
     print(f"{len(items)} ProcessBench GSM8K items, OmegaPRM given mode{extra}\n")
     print("| regime | p | q | " + " | ".join(cols) + " |")

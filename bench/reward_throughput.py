@@ -34,8 +34,10 @@ from rich.table import Table
 from rsynth.rewards import RewardParams, RewardScorer, Rollout
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = next((p for p in (ROOT / "shared" / "benchmarks", ROOT.parent / "shared" / "benchmarks") if p.is_dir()),
-                  ROOT.parent / "shared" / "benchmarks")
+BENCHMARKS = next(
+    (p for p in (ROOT / "shared" / "benchmarks", ROOT.parent / "shared" / "benchmarks") if p.is_dir()),
+    ROOT.parent / "shared" / "benchmarks",
+)
 KINDS = ("boxed", "rewritten", "wrong", "hedged", "final-answer")
 EXPECTED = {"boxed": 1.0, "rewritten": 1.0, "wrong": 0.0, "hedged": 0.0, "final-answer": 1.0}
 
@@ -51,7 +53,7 @@ def wrong(answer: str) -> str:
     m = re.search(r"\d", answer)
     if m is None:
         return answer + "+1"
-    return answer[: m.start()] + str((int(m.group()) + 1) % 10) + answer[m.end():]
+    return answer[: m.start()] + str((int(m.group()) + 1) % 10) + answer[m.end() :]
 
 
 def math_rollouts(n: int) -> list[tuple[Rollout, str]]:
@@ -60,13 +62,17 @@ def math_rollouts(n: int) -> list[tuple[Rollout, str]]:
     for i in range(n):
         row = rows[i % len(rows)]
         ans, kind = row["answer"], KINDS[i % len(KINDS)]
-        head = (f"Let me work through this. {row['problem'][:300]}\n\nFirst, I set up the quantities and simplify "
-                "step by step, checking each computation.\n\n")
-        tail = {"boxed": f"Therefore the answer is $\\boxed{{{ans}}}$.",
-                "rewritten": f"So we get $\\boxed{{{rewritten(ans)}}}$.",
-                "wrong": f"Therefore the answer is $\\boxed{{{wrong(ans)}}}$.",
-                "hedged": f"It is $\\boxed{{{wrong(ans)}}}$, or possibly $\\boxed{{{ans}}}$.",
-                "final-answer": f"Final Answer: The final answer is ${ans}$. I hope it is correct."}[kind]
+        head = (
+            f"Let me work through this. {row['problem'][:300]}\n\nFirst, I set up the quantities and simplify "
+            "step by step, checking each computation.\n\n"
+        )
+        tail = {
+            "boxed": f"Therefore the answer is $\\boxed{{{ans}}}$.",
+            "rewritten": f"So we get $\\boxed{{{rewritten(ans)}}}$.",
+            "wrong": f"Therefore the answer is $\\boxed{{{wrong(ans)}}}$.",
+            "hedged": f"It is $\\boxed{{{wrong(ans)}}}$, or possibly $\\boxed{{{ans}}}$.",
+            "final-answer": f"Final Answer: The final answer is ${ans}$. I hope it is correct.",
+        }[kind]
         out.append((Rollout(ans, head + tail, "math"), kind))
     return out
 
@@ -80,8 +86,12 @@ def code_rollouts(n: int) -> list[tuple[Rollout, str]]:
         program = row["canonical_solution"].strip("\n")
         kind = "canonical" if i % 2 == 0 else "wrong"
         if kind == "wrong":  # the same function, answering None: fails unless every test expects None
-            program += f"\n\n_orig = {row['entry_point']}\ndef {row['entry_point']}(*args, **kwargs):\n    return None\n"
-        out.append((Rollout(spec, f"Here is the solution.\n```python\n{program}\n```\nIt passes the examples.", "code"), kind))
+            program += (
+                f"\n\n_orig = {row['entry_point']}\ndef {row['entry_point']}(*args, **kwargs):\n    return None\n"
+            )
+        out.append(
+            (Rollout(spec, f"Here is the solution.\n```python\n{program}\n```\nIt passes the examples.", "code"), kind)
+        )
     return out
 
 
@@ -110,7 +120,9 @@ def verl_scores(rollouts: list[Rollout]) -> tuple[list[float], float] | None:
         from verl.utils.reward_score import default_compute_score
     except ImportError:
         return None
-    return timed(lambda: [float(default_compute_score("HuggingFaceH4/MATH-500", r.completion, r.ground_truth)) for r in rollouts])
+    return timed(
+        lambda: [float(default_compute_score("HuggingFaceH4/MATH-500", r.completion, r.ground_truth)) for r in rollouts]
+    )
 
 
 def accuracy(scores: list[float], kinds: list[str], expected: dict[str, float]) -> str:
@@ -136,18 +148,33 @@ def main() -> None:
         scores, seconds = rsynth_scores(rollouts, workers)
         agree = f"{sum(a == b for a, b in zip(scores, verl[0])) / len(scores):.1%}" if verl else "-"
         table.add_row("rsynth", str(workers), f"{len(scores) / seconds:.1f}", accuracy(scores, kinds, EXPECTED), agree)
-        per_kind["rsynth"] = {k: accuracy([s for s, kk in zip(scores, kinds) if kk == k], [k] * kinds.count(k), EXPECTED) for k in KINDS}
+        per_kind["rsynth"] = {
+            k: accuracy([s for s, kk in zip(scores, kinds) if kk == k], [k] * kinds.count(k), EXPECTED) for k in KINDS
+        }
     if verl:
-        table.add_row("verl 0.9.1 default (math_reward)", "1 (in-process)", f"{len(rollouts) / verl[1]:.1f}",
-                      accuracy(verl[0], kinds, EXPECTED), "100%")
-        per_kind["verl"] = {k: accuracy([s for s, kk in zip(verl[0], kinds) if kk == k], [k] * kinds.count(k), EXPECTED) for k in KINDS}
-    groups = [Rollout(r.ground_truth, r.completion + f"\n(sample {j})", "math") for r in rollouts[: max(1, len(rollouts) // 8)]
-              for j in range(8)]
+        table.add_row(
+            "verl 0.9.1 default (math_reward)",
+            "1 (in-process)",
+            f"{len(rollouts) / verl[1]:.1f}",
+            accuracy(verl[0], kinds, EXPECTED),
+            "100%",
+        )
+        per_kind["verl"] = {
+            k: accuracy([s for s, kk in zip(verl[0], kinds) if kk == k], [k] * kinds.count(k), EXPECTED) for k in KINDS
+        }
+    groups = [
+        Rollout(r.ground_truth, r.completion + f"\n(sample {j})", "math")
+        for r in rollouts[: max(1, len(rollouts) // 8)]
+        for j in range(8)
+    ]
     scores, seconds = rsynth_scores(groups, 2, cache=True)
     table.add_row("rsynth, GRPO groups of 8, cache on", "2", f"{len(scores) / seconds:.1f}", "-", "-")
     console.print(table)
-    kinds_table = Table(title="math accuracy per kind (what each kind should score: " +
-                        ", ".join(f"{k} {EXPECTED[k]:g}" for k in KINDS) + ")")
+    kinds_table = Table(
+        title="math accuracy per kind (what each kind should score: "
+        + ", ".join(f"{k} {EXPECTED[k]:g}" for k in KINDS)
+        + ")"
+    )
     kinds_table.add_column("grader")
     for k in KINDS:
         kinds_table.add_column(k)
@@ -164,8 +191,13 @@ def main() -> None:
         ctable.add_column(col)
     for workers in (1, 2):
         scores, seconds = rsynth_scores(crollouts, workers)
-        ctable.add_row("rsynth", str(workers), f"{len(scores) / seconds:.1f}",
-                       accuracy(scores, ckinds, {"canonical": 1.0, "wrong": 0.0}), "none (TRL, OpenRLHF; verl's prime_code takes stdio cases)")
+        ctable.add_row(
+            "rsynth",
+            str(workers),
+            f"{len(scores) / seconds:.1f}",
+            accuracy(scores, ckinds, {"canonical": 1.0, "wrong": 0.0}),
+            "none (TRL, OpenRLHF; verl's prime_code takes stdio cases)",
+        )
     console.print(ctable)
 
 

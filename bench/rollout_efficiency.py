@@ -60,7 +60,16 @@ def methods(candidates: bool, ms_solutions: int) -> list[Method]:
         omega("rsynth defaults (k=16 >=2 chunks=2)", OmegaPRMConfig()),
     ]
     if candidates:
-        for k, mc, chunks in [(8, 1, 2), (8, 2, 1), (8, 2, 2), (16, 1, 2), (16, 2, 1), (16, 2, 2), (16, 2, 4), (16, 3, 2)]:
+        for k, mc, chunks in [
+            (8, 1, 2),
+            (8, 2, 1),
+            (8, 2, 2),
+            (16, 1, 2),
+            (16, 2, 1),
+            (16, 2, 2),
+            (16, 2, 4),
+            (16, 3, 2),
+        ]:
             out.append(omega(f"k={k} >={mc} chunks={chunks}", OmegaPRMConfig(k=k, min_correct=mc, chunks=chunks)))
         out.append(omega("defaults, plain >=min_correct rule (dead-delta 0)", OmegaPRMConfig(dead_delta=0.0)))
     return out
@@ -93,10 +102,18 @@ class Tally:
         acc = self.hits / self.wrong if self.wrong else 0.0
         per_trace = self.completions / self.wrong if self.wrong else float("inf")
         clean = self.positive_clean / self.positive if self.positive else 0.0
-        return [f"{per_k(self.hits):.1f}", f"{acc:.3f}", f"{per_trace:.0f}", f"{per_k(self.positive):.0f}", f"{clean:.3f}"]
+        return [
+            f"{per_k(self.hits):.1f}",
+            f"{acc:.3f}",
+            f"{per_trace:.0f}",
+            f"{per_k(self.positive):.0f}",
+            f"{clean:.3f}",
+        ]
 
 
-def questions(n: int, p: float, lengths: tuple[int, ...], concentration: float, seed: int) -> list[tuple[int, float, int]]:
+def questions(
+    n: int, p: float, lengths: tuple[int, ...], concentration: float, seed: int
+) -> list[tuple[int, float, int]]:
     """(steps, per-question p, planted first error of the given trace) for each question."""
     rng = random.Random(seed)
     out = []
@@ -120,19 +137,27 @@ def main() -> None:
     ap.add_argument("--q", type=float, nargs="+", default=[0.02, 0.1, 0.2])
     ap.add_argument("--p", type=float, nargs="+", default=[0.15, 0.4, 0.7])
     ap.add_argument("--decline", nargs="+", default=["step", "gradual"], choices=["step", "gradual"])
-    ap.add_argument("--lengths", type=int, nargs="+", default=[8, 16, 32], help="solution lengths M, one drawn per question")
+    ap.add_argument(
+        "--lengths", type=int, nargs="+", default=[8, 16, 32], help="solution lengths M, one drawn per question"
+    )
     ap.add_argument("--concentration", type=float, default=4.0, help="C of the per-question Beta(C*p, C*(1-p))")
-    ap.add_argument("--ms-solutions", type=int, default=4, help="math-shepherd root mode: solutions sampled per question")
+    ap.add_argument(
+        "--ms-solutions", type=int, default=4, help="math-shepherd root mode: solutions sampled per question"
+    )
     ap.add_argument("--modes", nargs="+", default=["root", "given"], choices=["root", "given"])
-    ap.add_argument("--candidates", action="store_true", help="also run the candidate settings the defaults were chosen from")
+    ap.add_argument(
+        "--candidates", action="store_true", help="also run the candidate settings the defaults were chosen from"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     start = time.perf_counter()
     ms_ = methods(args.candidates, args.ms_solutions)
-    print(f"{args.questions} questions per regime, M in {args.lengths}, per-question p ~ Beta({args.concentration}p, "
-          f"{args.concentration}(1-p)), {TOKENS_PER_STEP} tokens/step. Cells: correct first-error traces per 1000 "
-          "completions | first-error accuracy | completions per wrong trace | positive traces per 1000 completions | "
-          "share of positives truly error-free (root mode only).\n")
+    print(
+        f"{args.questions} questions per regime, M in {args.lengths}, per-question p ~ Beta({args.concentration}p, "
+        f"{args.concentration}(1-p)), {TOKENS_PER_STEP} tokens/step. Cells: correct first-error traces per 1000 "
+        "completions | first-error accuracy | completions per wrong trace | positive traces per 1000 completions | "
+        "share of positives truly error-free (root mode only).\n"
+    )
     for mode in args.modes:
         print(f"### {mode} mode\n")
         print("| q | p | decline | method | correct FE /1k | FE acc | compl/trace | positives /1k | pos clean |")

@@ -52,14 +52,22 @@ def seed_file(path: Path, n: int) -> Path:
 def code_tasks(tmp: Path, engine, args) -> None:
     seeds = seed_file(tmp / "seeds.jsonl", args.seeds)
     table = Table(title="Absolute Zero code tasks (sandboxed; solver = the same model, 2 attempts)")
-    for col in ("programs", "model calls", "programs valid", *(f"{t} valid / learnable" for t in TASK_TYPES), "rejected reasons",
-                "per 100 model calls: valid / learnable tasks"):
+    for col in (
+        "programs",
+        "model calls",
+        "programs valid",
+        *(f"{t} valid / learnable" for t in TASK_TYPES),
+        "rejected reasons",
+        "per 100 model calls: valid / learnable tasks",
+    ):
         table.add_column(col)
     sampling = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=args.tokens, seed=0)
     for programs, limit in (("seeds", 2 * args.seeds), ("propose", args.proposals)):
         out = tmp / f"tasks-{programs}"
         params = CodeTasksParams(programs=programs, proposals=1, solver_model="same", solver_attempts=2, max_inputs=4)
-        stats = run_code_tasks(str(seeds), out, params, sampling, engine, engine, quiet=True, overwrite=True, limit=limit)
+        stats = run_code_tasks(
+            str(seeds), out, params, sampling, engine, engine, quiet=True, overwrite=True, limit=limit
+        )
         tasks = list(iter_split_rows(out, "data"))
         solver_calls = 2 * len(tasks)
         proposer_calls = stats["counts"].get("proposer calls", 0)
@@ -70,8 +78,14 @@ def code_tasks(tmp: Path, engine, args) -> None:
         progs = sum(v for k, v in stats["counts"].items() if k.startswith("valid programs"))
         total = limit if programs == "seeds" else proposer_calls
         per = f"{100 * len(tasks) / calls:.1f} / {100 * sum(learn.values()) / calls:.1f}" if calls else "-"
-        table.add_row(f"{programs} ({total})", f"{proposer_calls} + {solver_calls}", str(progs),
-                      *(f"{valid[t]} / {learn[t]}" for t in TASK_TYPES), ", ".join(f"{k} {v}" for k, v in reasons.most_common(4)) or "-", per)
+        table.add_row(
+            f"{programs} ({total})",
+            f"{proposer_calls} + {solver_calls}",
+            str(progs),
+            *(f"{valid[t]} / {learn[t]}" for t in TASK_TYPES),
+            ", ".join(f"{k} {v}" for k, v in reasons.most_common(4)) or "-",
+            per,
+        )
     console.print(table)
 
 
@@ -81,8 +95,14 @@ def gsm8k_solutions(path: Path, n: int) -> Path:
         r = json.loads(line)
         body, answer = r["answer"].rsplit("####", 1)
         steps = [re.sub(r"<<[^>]*>>", "", s).strip() for s in body.strip().splitlines() if s.strip()]
-        rows.append({"id": f"gsm8k-{i}", "problem": r["question"], "reference_answer": answer.strip().replace(",", ""),
-                     "gold_steps": steps + [f"The answer is: {answer.strip()}"]})
+        rows.append(
+            {
+                "id": f"gsm8k-{i}",
+                "problem": r["question"],
+                "reference_answer": answer.strip().replace(",", ""),
+                "gold_steps": steps + [f"The answer is: {answer.strip()}"],
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -92,7 +112,10 @@ def injected(tmp: Path, engine, args) -> None:
     from rsynth.synth.templates import Knobs
 
     write_template_problems(tmp / "problems", "mixed", args.solutions, 0, Knobs(3, 20), shard_size=1000, overwrite=True)
-    sources = {"templates (tuned on)": str(tmp / "problems"), "GSM8K train gold (not tuned on)": str(gsm8k_solutions(tmp / "gsm.jsonl", args.solutions))}
+    sources = {
+        "templates (tuned on)": str(tmp / "problems"),
+        "GSM8K train gold (not tuned on)": str(gsm8k_solutions(tmp / "gsm.jsonl", args.solutions)),
+    }
     table = Table(title="SPC injected errors (rule-based, 1 attempt per solution)")
     for col in ("source", "solutions", "kept per 100", "by kind", "not kept"):
         table.add_column(col)
@@ -102,17 +125,33 @@ def injected(tmp: Path, engine, args) -> None:
         c = stats["counts"]
         kinds = ", ".join(f"{k.split(':')[-1]} {v}" for k, v in sorted(c.items()) if k.startswith("kept"))
         removed = ", ".join(f"{k.split(': ')[1]} {v}" for k, v in sorted(c.items()) if k.startswith("removed"))
-        table.add_row(name, str(c["correct solutions"]), f"{100 * stats['injected traces (data/)'] / c['correct solutions']:.0f}", kinds, removed)
+        table.add_row(
+            name,
+            str(c["correct solutions"]),
+            f"{100 * stats['injected traces (data/)'] / c['correct solutions']:.0f}",
+            kinds,
+            removed,
+        )
     console.print(table)
     if args.mc_k:
         out = tmp / "inj-mc"
-        stats = run_inject(str(tmp / "problems"), out, InjectParams(mc_confirm=args.mc_k), SamplingParams(temperature=0.7, top_p=0.9,
-                           max_new_tokens=96, seed=0), engine, quiet=True, overwrite=True, limit=args.mc_traces)
+        stats = run_inject(
+            str(tmp / "problems"),
+            out,
+            InjectParams(mc_confirm=args.mc_k),
+            SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=96, seed=0),
+            engine,
+            quiet=True,
+            overwrite=True,
+            limit=args.mc_traces,
+        )
         c = stats["counts"]
         rows = [json.loads(r["mutation"]) for r in iter_split_rows(out, "data")]
-        console.print(f"MC confirmation (k={args.mc_k}, {engine.model}): {c.get('MC agrees with the injected first error', 0)} of "
-                      f"{c.get('MC confirmations', 0)} injected traces agree; mean MC before {sum(r['mc_before'] for r in rows) / max(len(rows), 1):.2f}, "
-                      f"after {sum(r['mc_after'] for r in rows) / max(len(rows), 1):.2f}")
+        console.print(
+            f"MC confirmation (k={args.mc_k}, {engine.model}): {c.get('MC agrees with the injected first error', 0)} of "
+            f"{c.get('MC confirmations', 0)} injected traces agree; mean MC before {sum(r['mc_before'] for r in rows) / max(len(rows), 1):.2f}, "
+            f"after {sum(r['mc_after'] for r in rows) / max(len(rows), 1):.2f}"
+        )
 
 
 def critiques(build: Path) -> None:
@@ -126,8 +165,13 @@ def critiques(build: Path) -> None:
     for col in ("judgements", "parsed (judged traces x n)", "kept", "kept per 100 judgements", "reasons"):
         table.add_column(col)
     parsed = stats.get("kept critiques (data/)", 0) + stats.get("filtered critiques (filtered/)", 0)
-    table.add_row(str(judgements), str(parsed), str(kept), f"{100 * kept / judgements:.1f}" if judgements else "-",
-                  ", ".join(f"{k} {v}" for k, v in stats.get("reasons", {}).items()))
+    table.add_row(
+        str(judgements),
+        str(parsed),
+        str(kept),
+        f"{100 * kept / judgements:.1f}" if judgements else "-",
+        ", ".join(f"{k} {v}" for k, v in stats.get("reasons", {}).items()),
+    )
     console.print(table)
 
 

@@ -39,7 +39,9 @@ PROGRAM = "def f(n):\n    return sum(i * i for i in range(n))\nassert f(1000) ==
 
 
 def math_items(n: int) -> list[VerifyItem]:
-    path = MATH500 if MATH500.exists() else Path(__file__).resolve().parents[1] / "shared" / "benchmarks" / "math500.jsonl"
+    path = (
+        MATH500 if MATH500.exists() else Path(__file__).resolve().parents[1] / "shared" / "benchmarks" / "math500.jsonl"
+    )
     answers = [json.loads(line)["answer"] for line in path.read_text().splitlines()]
     items = []
     for i in range(n):
@@ -108,13 +110,21 @@ def math_table(n: int, console: Console) -> None:
     for col in ("pair set", "pairs", "current pairs/s", "previous pairs/s", "ratio", "current right", "previous right"):
         table.add_column(col, justify="left" if col == "pair set" else "right")
     mixed = math_items(n)
-    sets = [("MATH-500 answers (boxed self / +1)", mixed, [i % 2 == 1 for i in range(n)]),
-            ("slow cases (repeating, rationalised, inequality, hedged)", [VerifyItem(r, c) for r, c, _ in slow_pairs()], [ok for *_, ok in slow_pairs()])]
+    sets = [
+        ("MATH-500 answers (boxed self / +1)", mixed, [i % 2 == 1 for i in range(n)]),
+        (
+            "slow cases (repeating, rationalised, inequality, hedged)",
+            [VerifyItem(r, c) for r, c, _ in slow_pairs()],
+            [ok for *_, ok in slow_pairs()],
+        ),
+    ]
     for name, items, truth in sets:
         now, got = bench_math_pairs(items, 1)
         before, old = bench_previous_pairs(items, 1)
         right = lambda vs: f"{sum(a == b for a, b in zip(vs, truth))}/{len(truth)}"  # noqa: E731
-        table.add_row(name, str(len(items)), f"{now:.1f}", f"{before:.1f}", f"{now / before:.2f}x", right(got), right(old))
+        table.add_row(
+            name, str(len(items)), f"{now:.1f}", f"{before:.1f}", f"{now / before:.2f}x", right(got), right(old)
+        )
     console.print(table)
 
 
@@ -149,10 +159,16 @@ def per_run_seconds(runs: int, backend: str | None) -> float:
 def harness_cases(calls: int) -> list[tuple[str, VerifyItem, str]]:
     """(name, harness item, the same program and tests as one script): one call, and `calls` io cases."""
     outputs = [sum(i * i for i in range(n)) for n in range(calls)]
-    io = VerifyItem(json.dumps({"inputs": [[n] for n in range(calls)], "outputs": [repr(o) for o in outputs]}), PROGRAM, {"style": "io", "entry_point": "f"})
+    io = VerifyItem(
+        json.dumps({"inputs": [[n] for n in range(calls)], "outputs": [repr(o) for o in outputs]}),
+        PROGRAM,
+        {"style": "io", "entry_point": "f"},
+    )
     loop = f"{PROGRAM}for n, want in enumerate({outputs!r}):\n    assert f(n) == want\n"
-    return [("assert, 1 call", VerifyItem("assert f(10) == 285", PROGRAM), PROGRAM + "assert f(10) == 285\n"),
-            (f"io, {calls} calls", io, loop)]
+    return [
+        ("assert, 1 call", VerifyItem("assert f(10) == 285", PROGRAM), PROGRAM + "assert f(10) == 285\n"),
+        (f"io, {calls} calls", io, loop),
+    ]
 
 
 def harness_table(runs: int, backend: str, console: Console) -> None:
@@ -162,7 +178,15 @@ def harness_table(runs: int, backend: str, console: Console) -> None:
     program). The three take turns item by item, so a load spike on a shared machine hits them
     alike; CPU time hardly depends on the load."""
     table = Table(title=f"code harness cost, sandbox={backend}, 1 worker (median of {runs} items, interleaved)")
-    for col in ("test", "measure", "one interpreter -s", "one interpreter -S", "harness (2 interpreters -S)", "vs -s", "vs -S"):
+    for col in (
+        "test",
+        "measure",
+        "one interpreter -s",
+        "one interpreter -S",
+        "harness (2 interpreters -S)",
+        "vs -s",
+        "vs -S",
+    ):
         table.add_column(col, justify="left" if col in ("test", "measure") else "right")
     verifier = CodeVerifier(timeout=10, workers=1, sandbox=backend)
 
@@ -175,14 +199,21 @@ def harness_table(runs: int, backend: str, console: Console) -> None:
         times: dict[str, list[tuple[float, float]]] = {"-s": [], "-S": [], "harness": []}
         for _ in range(runs):
             times["-s"].append(timed(lambda: verifier.sandbox.run(Job({"main.py": script})).returncode == 0))
-            times["-S"].append(timed(lambda: verifier.sandbox.run(Job({"main.py": script}, site=False)).returncode == 0))
+            times["-S"].append(
+                timed(lambda: verifier.sandbox.run(Job({"main.py": script}, site=False)).returncode == 0)
+            )
             times["harness"].append(timed(lambda: verifier.verify_batch([item])[0].status == "pass"))
         # Under bwrap the sandboxed processes' CPU time never reaches this process (they are not
         # reaped up the chain to the supervisor), so only its wall time is shown.
         for i, measure in enumerate(("wall", "CPU") if backend != "bwrap" else ("wall",)):
             med = {k: statistics.median(t[i] for t in v) for k, v in times.items()}
-            table.add_row(name if i == 0 else "", measure, *(f"{med[k] * 1000:.1f} ms" for k in ("-s", "-S", "harness")),
-                          f"{med['harness'] / med['-s']:.2f}x", f"{med['harness'] / med['-S']:.2f}x")
+            table.add_row(
+                name if i == 0 else "",
+                measure,
+                *(f"{med[k] * 1000:.1f} ms" for k in ("-s", "-S", "harness")),
+                f"{med['harness'] / med['-s']:.2f}x",
+                f"{med['harness'] / med['-S']:.2f}x",
+            )
     console.print(table)
 
 

@@ -9,10 +9,27 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("annotate_prm", "build", "consensus", "decontaminate", "export", "generate_code", "generate_formal", "generate_problems",
-        "generate_proofs", "generate_solutions", "judge", "load_output", "verify")
-_ERRORS = {"UserError": "rsynth.errors", "MissingExtra": "rsynth.errors", "InputError": "rsynth.data.readers",
-           "OutputError": "rsynth.data.shards"}
+_API = (
+    "annotate_prm",
+    "build",
+    "consensus",
+    "decontaminate",
+    "export",
+    "generate_code",
+    "generate_formal",
+    "generate_problems",
+    "generate_proofs",
+    "generate_solutions",
+    "judge",
+    "load_output",
+    "verify",
+)
+_ERRORS = {
+    "UserError": "rsynth.errors",
+    "MissingExtra": "rsynth.errors",
+    "InputError": "rsynth.data.readers",
+    "OutputError": "rsynth.data.shards",
+}
 __all__ = ["__version__", *_API, *_ERRORS]
 
 

@@ -25,12 +25,15 @@ ANSWER_IS = re.compile(r"(?i)the\s+(?:final\s+)?answer\s+is\s*[:：]?[ \t]*")
 FINAL_ANSWER = re.compile(r"(?i)\bfinal\s+answer\s*[:：][ \t]*")
 HASHES = re.compile(r"####\s*(.+)")
 # end-of-turn tokens of common chat templates, and what follows them
-CHAT_TAIL = re.compile(r"(?:<\|(?:im_end|im_start|eot_id|endoftext|end|eom_id|end_of_text|start_header_id)\|>"
-                       r"|</s>|<end_of_turn>|<\｜end▁of▁sentence\｜>).*",
-                       re.S)
+CHAT_TAIL = re.compile(
+    r"(?:<\|(?:im_end|im_start|eot_id|endoftext|end|eom_id|end_of_text|start_header_id)\|>"
+    r"|</s>|<end_of_turn>|<\｜end▁of▁sentence\｜>).*",
+    re.S,
+)
 # politeness after the answer sentence: not part of the answer
-POLITE = re.compile(r"(?i)[.!]?\s*(?:I hope (?:it|this|that) (?:is correct|helps)|Hope (?:this|it) helps|Thank you|Thanks)\b.*$",
-                    re.S)
+POLITE = re.compile(
+    r"(?i)[.!]?\s*(?:I hope (?:it|this|that) (?:is correct|helps)|Hope (?:this|it) helps|Thank you|Thanks)\b.*$", re.S
+)
 
 
 def strip_chat_tail(text: str) -> str:
@@ -105,7 +108,9 @@ def parse_answer_fallback(spec: str) -> tuple[str, ...]:
     rules = tuple(r.strip() for r in spec.split(",") if r.strip())
     bad = [r for r in rules if r not in ANSWER_RULES]
     if not rules or bad or len(set(rules)) != len(rules):
-        raise ValueError(f"--answer-fallback {spec!r}: expected a comma-separated order of {', '.join(ANSWER_RULES)} (each once)")
+        raise ValueError(
+            f"--answer-fallback {spec!r}: expected a comma-separated order of {', '.join(ANSWER_RULES)} (each once)"
+        )
     return rules
 
 
@@ -180,11 +185,19 @@ def last_math(text: str) -> str | None:
     return spans[-1] if spans else None
 
 
-_EXTRACTORS = {"boxed": _boxed, "final-answer": _final_answer, "answer-is": _answer_is, "hashes": _hashes,
-               "last-math": last_math, "last-number": last_number}
+_EXTRACTORS = {
+    "boxed": _boxed,
+    "final-answer": _final_answer,
+    "answer-is": _answer_is,
+    "hashes": _hashes,
+    "last-math": last_math,
+    "last-number": last_number,
+}
 
 
-EXPLICIT_RULES = frozenset({"boxed", "final-answer", "answer-is", "hashes"})  # the text marks its answer; the rest guess
+EXPLICIT_RULES = frozenset(
+    {"boxed", "final-answer", "answer-is", "hashes"}
+)  # the text marks its answer; the rest guess
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,19 @@ if TYPE_CHECKING:  # typing only: importing rsynth.api stays cheap
     from rsynth.verifiers.lean_params import LeanParams
 
 __all__ = [
-    "annotate_prm", "build", "consensus", "decontaminate", "export", "generate_code", "generate_formal", "generate_problems",
-    "generate_proofs", "generate_solutions", "judge", "load_output", "verify",
+    "annotate_prm",
+    "build",
+    "consensus",
+    "decontaminate",
+    "export",
+    "generate_code",
+    "generate_formal",
+    "generate_problems",
+    "generate_proofs",
+    "generate_solutions",
+    "judge",
+    "load_output",
+    "verify",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -58,102 +69,271 @@ EngineArg = Union["Engine", str, None]
 
 
 # -- the commands --------------------------------------------------------------------------------
-def generate_problems(n: int = 100, *, out: PathLike | None = None, params: ProblemsParams | None = None, seed: int = 0,
-                      overwrite: bool = False, **options: Any) -> datasets.DatasetDict:
+def generate_problems(
+    n: int = 100,
+    *,
+    out: PathLike | None = None,
+    params: ProblemsParams | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    **options: Any,
+) -> datasets.DatasetDict:
     """Procedural problems with sympy-computed answers (`rsynth generate problems`). Returns DatasetDict(data)."""
     from rsynth.pipelines.stage_params import ProblemsParams
 
-    return _stage("problems", None, out, None, {"params": (ProblemsParams, params)}, {"n": n, **options}, overwrite, True,
-                  extra={"seed": seed})
+    return _stage(
+        "problems",
+        None,
+        out,
+        None,
+        {"params": (ProblemsParams, params)},
+        {"n": n, **options},
+        overwrite,
+        True,
+        extra={"seed": seed},
+    )
 
 
-def generate_solutions(input: Input, *, out: PathLike | None = None, engine: EngineArg = None, fields: Mapping[str, str] | None = None,
-                       params: SolutionsParams | None = None, sampling: EngineParams | None = None, limit: int | None = None,
-                       overwrite: bool = False, quiet: bool = True, **options: Any) -> datasets.DatasetDict:
+def generate_solutions(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    engine: EngineArg = None,
+    fields: Mapping[str, str] | None = None,
+    params: SolutionsParams | None = None,
+    sampling: EngineParams | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    quiet: bool = True,
+    **options: Any,
+) -> datasets.DatasetDict:
     """N verified step-by-step solutions per problem (`rsynth generate solutions`).
     Returns DatasetDict(data, errors, and filtered when `keep_pass_rate` is given)."""
     from rsynth.pipelines.stage_params import SolutionsParams
 
-    return _stage("solutions", input, out, engine, {"params": (SolutionsParams, params)}, options, overwrite, quiet,
-                  fields=fields, limit=limit, sampling=sampling)
+    return _stage(
+        "solutions",
+        input,
+        out,
+        engine,
+        {"params": (SolutionsParams, params)},
+        options,
+        overwrite,
+        quiet,
+        fields=fields,
+        limit=limit,
+        sampling=sampling,
+    )
 
 
-def generate_code(input: Input, *, out: PathLike | None = None, engine: EngineArg = None, fields: Mapping[str, str] | None = None,
-                  params: CodeParams | None = None, sampling: EngineParams | None = None, limit: int | None = None,
-                  overwrite: bool = False, quiet: bool = True, **options: Any) -> datasets.DatasetDict:
+def generate_code(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    engine: EngineArg = None,
+    fields: Mapping[str, str] | None = None,
+    params: CodeParams | None = None,
+    sampling: EngineParams | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    quiet: bool = True,
+    **options: Any,
+) -> datasets.DatasetDict:
     """Programs sampled for tasks with tests, run in the sandbox (`rsynth generate code`)."""
     from rsynth.pipelines.stage_params import CodeParams
 
-    return _stage("code", input, out, engine, {"params": (CodeParams, params)}, options, overwrite, quiet, fields=fields, limit=limit,
-                  sampling=sampling)
+    return _stage(
+        "code",
+        input,
+        out,
+        engine,
+        {"params": (CodeParams, params)},
+        options,
+        overwrite,
+        quiet,
+        fields=fields,
+        limit=limit,
+        sampling=sampling,
+    )
 
 
-def generate_formal(input: Input, *, out: PathLike | None = None, engine: EngineArg = None, fields: Mapping[str, str] | None = None,
-                    params: FormalParams | None = None, lean: LeanParams | None = None, sampling: EngineParams | None = None,
-                    limit: int | None = None, overwrite: bool = False, quiet: bool = True, **options: Any) -> datasets.DatasetDict:
+def generate_formal(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    engine: EngineArg = None,
+    fields: Mapping[str, str] | None = None,
+    params: FormalParams | None = None,
+    lean: LeanParams | None = None,
+    sampling: EngineParams | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    quiet: bool = True,
+    **options: Any,
+) -> datasets.DatasetDict:
     """Lean 4 statements autoformalized from problems (`rsynth generate formal`)."""
     from rsynth.pipelines.stage_params import FormalParams
     from rsynth.verifiers.lean_params import LeanParams
 
-    return _stage("formal", input, out, engine, {"params": (FormalParams, params), "lean": (LeanParams, lean)}, options, overwrite, quiet,
-                  fields=fields, limit=limit, sampling=sampling)
+    return _stage(
+        "formal",
+        input,
+        out,
+        engine,
+        {"params": (FormalParams, params), "lean": (LeanParams, lean)},
+        options,
+        overwrite,
+        quiet,
+        fields=fields,
+        limit=limit,
+        sampling=sampling,
+    )
 
 
-def generate_proofs(input: Input, *, out: PathLike | None = None, engine: EngineArg = None, fields: Mapping[str, str] | None = None,
-                    params: ProofsParams | None = None, lean: LeanParams | None = None, sampling: EngineParams | None = None,
-                    limit: int | None = None, overwrite: bool = False, quiet: bool = True, **options: Any) -> datasets.DatasetDict:
+def generate_proofs(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    engine: EngineArg = None,
+    fields: Mapping[str, str] | None = None,
+    params: ProofsParams | None = None,
+    lean: LeanParams | None = None,
+    sampling: EngineParams | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    quiet: bool = True,
+    **options: Any,
+) -> datasets.DatasetDict:
     """Whole Lean proofs sampled per statement, tactic labels from the first error (`rsynth generate proofs`)."""
     from rsynth.pipelines.stage_params import ProofsParams
     from rsynth.verifiers.lean_params import LeanParams
 
-    return _stage("proofs", input, out, engine, {"params": (ProofsParams, params), "lean": (LeanParams, lean)}, options, overwrite, quiet,
-                  fields=fields, limit=limit, sampling=sampling)
+    return _stage(
+        "proofs",
+        input,
+        out,
+        engine,
+        {"params": (ProofsParams, params), "lean": (LeanParams, lean)},
+        options,
+        overwrite,
+        quiet,
+        fields=fields,
+        limit=limit,
+        sampling=sampling,
+    )
 
 
-def annotate_prm(input: Input, *, out: PathLike | None = None, engine: EngineArg = None, fields: Mapping[str, str] | None = None,
-                 params: AnnotateParams | None = None, omegaprm: OmegaPRMConfig | None = None,
-                 math_shepherd: MathShepherdConfig | None = None, lean: LeanParams | None = None, sampling: EngineParams | None = None,
-                 limit: int | None = None, overwrite: bool = False, quiet: bool = True, **options: Any) -> datasets.DatasetDict:
+def annotate_prm(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    engine: EngineArg = None,
+    fields: Mapping[str, str] | None = None,
+    params: AnnotateParams | None = None,
+    omegaprm: OmegaPRMConfig | None = None,
+    math_shepherd: MathShepherdConfig | None = None,
+    lean: LeanParams | None = None,
+    sampling: EngineParams | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    quiet: bool = True,
+    **options: Any,
+) -> datasets.DatasetDict:
     """Step labels by OmegaPRM or Math-Shepherd MC rollouts (`rsynth annotate-prm`); `input` holds problems
     or step-split traces. Returns DatasetDict(data, tree, questions, errors)."""
     from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
     from rsynth.pipelines.annotate_params import AnnotateParams
     from rsynth.verifiers.lean_params import LeanParams
 
-    groups = {"params": (AnnotateParams, params), "omegaprm": (OmegaPRMConfig, omegaprm), "math_shepherd": (MathShepherdConfig, math_shepherd),
-              "lean": (LeanParams, lean)}
-    return _stage("annotate-prm", input, out, engine, groups, options, overwrite, quiet, fields=fields, limit=limit, sampling=sampling)
+    groups = {
+        "params": (AnnotateParams, params),
+        "omegaprm": (OmegaPRMConfig, omegaprm),
+        "math_shepherd": (MathShepherdConfig, math_shepherd),
+        "lean": (LeanParams, lean),
+    }
+    return _stage(
+        "annotate-prm",
+        input,
+        out,
+        engine,
+        groups,
+        options,
+        overwrite,
+        quiet,
+        fields=fields,
+        limit=limit,
+        sampling=sampling,
+    )
 
 
-def judge(input: Input, *, out: PathLike | None = None, engine: EngineArg = None, fields: Mapping[str, str] | None = None,
-          params: JudgeConfig | None = None, sampling: EngineParams | None = None, limit: int | None = None, overwrite: bool = False,
-          quiet: bool = True, **options: Any) -> datasets.DatasetDict:
+def judge(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    engine: EngineArg = None,
+    fields: Mapping[str, str] | None = None,
+    params: JudgeConfig | None = None,
+    sampling: EngineParams | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    quiet: bool = True,
+    **options: Any,
+) -> datasets.DatasetDict:
     """The judge model's earliest wrong step per trace, by majority vote (`rsynth judge`).
     Returns DatasetDict(data, unparsed, errors)."""
     from rsynth.pipelines.judge import JudgeConfig
 
-    return _stage("judge", input, out, engine, {"params": (JudgeConfig, params)}, options, overwrite, quiet, fields=fields, limit=limit,
-                  sampling=sampling)
+    return _stage(
+        "judge",
+        input,
+        out,
+        engine,
+        {"params": (JudgeConfig, params)},
+        options,
+        overwrite,
+        quiet,
+        fields=fields,
+        limit=limit,
+        sampling=sampling,
+    )
 
 
-def consensus(input: Input, *, out: PathLike | None = None, params: ConsensusConfig | None = None, limit: int | None = None,
-              overwrite: bool = False, **options: Any) -> datasets.DatasetDict:
+def consensus(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    params: ConsensusConfig | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> datasets.DatasetDict:
     """Keep judged traces whose MC and judge first errors agree (`rsynth consensus`).
     Returns DatasetDict(data, filtered, errors)."""
     from rsynth.pipelines.consensus import ConsensusConfig
 
-    return _stage("consensus", input, out, None, {"params": (ConsensusConfig, params)}, options, overwrite, True, limit=limit)
+    return _stage(
+        "consensus", input, out, None, {"params": (ConsensusConfig, params)}, options, overwrite, True, limit=limit
+    )
 
 
-def decontaminate(input: Input, *, out: PathLike | None = None, against: str | list[str] = "all", text_column: str = "problem",
-                  overwrite: bool = False, **options: Any) -> datasets.DatasetDict:
+def decontaminate(
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    against: str | list[str] = "all",
+    text_column: str = "problem",
+    overwrite: bool = False,
+    **options: Any,
+) -> datasets.DatasetDict:
     """Remove benchmark items (`rsynth decontaminate`; keywords: the recipe stage's keys in Python
     spelling, e.g. `ngram=13`, `dedup=True`, `semantic=True`). Returns DatasetDict(kept, removed, errors, ...)."""
     keys = {"against": against, "text_column": text_column, **options}
     return _stage("decontaminate", input, out, None, {}, {}, overwrite, True, extra=_recipe_keys("decontaminate", keys))
 
 
-def export(input: PathLike, out: PathLike, *, params: ExportParams | None = None, **options: Any) -> datasets.DatasetDict:
+def export(
+    input: PathLike, out: PathLike, *, params: ExportParams | None = None, **options: Any
+) -> datasets.DatasetDict:
     """Labelled traces of an output directory as one training file (`rsynth export`; `out` ends in
     .jsonl, .json or .parquet). Returns DatasetDict(train) read back from the file written."""
     from rsynth.data.formats import ExportError
@@ -171,9 +351,18 @@ def export(input: PathLike, out: PathLike, *, params: ExportParams | None = None
     return datasets.DatasetDict({"train": datasets.load_dataset(loader, data_files=str(out), split="train")})
 
 
-def verify(kind: str, input: Input, *, out: PathLike | None = None, fields: Mapping[str, str] | None = None,
-           params: VerifyMathParams | VerifyCodeParams | VerifyLeanParams | None = None, lean: LeanParams | None = None,
-           limit: int | None = None, overwrite: bool = False, **options: Any) -> datasets.DatasetDict:
+def verify(
+    kind: str,
+    input: Input,
+    *,
+    out: PathLike | None = None,
+    fields: Mapping[str, str] | None = None,
+    params: VerifyMathParams | VerifyCodeParams | VerifyLeanParams | None = None,
+    lean: LeanParams | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> datasets.DatasetDict:
     """One verdict per row (`rsynth verify math|code|lean`). Returns DatasetDict(data, errors)."""
     from rsynth.errors import UserError
     from rsynth.pipelines.verify import VerifyCodeParams, VerifyLeanParams, VerifyMathParams, run_verify
@@ -190,12 +379,23 @@ def verify(kind: str, input: Input, *, out: PathLike | None = None, fields: Mapp
     verifier_options = configs["lean"].verifier_options() if kind == "lean" else config.options()
     out_dir = _out(out)
     with _input_file(input, out_dir) as spec:
-        run_verify(kind, spec, out_dir, [f"{k}={v}" for k, v in (fields or {}).items()], verifier_options,
-                   style=getattr(config, "style", "assert"), batch_size=config.batch_size, overwrite=overwrite, limit=limit)
+        run_verify(
+            kind,
+            spec,
+            out_dir,
+            [f"{k}={v}" for k, v in (fields or {}).items()],
+            verifier_options,
+            style=getattr(config, "style", "assert"),
+            batch_size=config.batch_size,
+            overwrite=overwrite,
+            limit=limit,
+        )
     return load_output(out_dir)
 
 
-def build(recipe: PathLike, *, sets: list[str] | None = None, quiet: bool = True, executor: str = "local") -> dict[str, datasets.DatasetDict]:
+def build(
+    recipe: PathLike, *, sets: list[str] | None = None, quiet: bool = True, executor: str = "local"
+) -> dict[str, datasets.DatasetDict]:
     """Run a recipe (`rsynth build`): every stage that is not already done. Returns each stage's output
     as a DatasetDict, by stage id (stages that write a file or a card, such as export, are left out)."""
     from rsynth.recipes.builder import plan, run_recipe, stage_dir
@@ -231,7 +431,9 @@ def load_output(out: PathLike) -> datasets.DatasetDict:
 
 
 # -- one path for every stage: params objects -> the recipe stage's keys -> its adapter -> execute --
-def _configs(groups: Mapping[str, tuple[type, Any]], options: dict[str, Any], defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _configs(
+    groups: Mapping[str, tuple[type, Any]], options: dict[str, Any], defaults: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Each group's params object: the one given (flat keywords for its fields override it), else one
     built from the flat keywords over `defaults` (a stage kind's own, e.g. judge's greedy sampling).
     Validation is the class's own; an unknown keyword is a TypeError."""
@@ -240,12 +442,17 @@ def _configs(groups: Mapping[str, tuple[type, Any]], options: dict[str, Any], de
     for name, (cls, given) in groups.items():
         names = {f.name for f in dataclass_fields(cls) if f.init}
         mine = {k: left.pop(k) for k in list(left) if k in names}
-        base = {n: getattr(given, n) for n in names} if given is not None else {
-            n: v for n, v in (defaults or {}).items() if n in names}
+        base = (
+            {n: getattr(given, n) for n in names}
+            if given is not None
+            else {n: v for n, v in (defaults or {}).items() if n in names}
+        )
         built[name] = given if given is not None and not mine else build_config(cls, {**base, **mine})
     if left:
         known = sorted({f.name for cls, _ in groups.values() for f in dataclass_fields(cls) if f.init})
-        raise TypeError(f"unexpected keyword(s) {', '.join(map(repr, sorted(left)))}; expected one of: {', '.join(known)}")
+        raise TypeError(
+            f"unexpected keyword(s) {', '.join(map(repr, sorted(left)))}; expected one of: {', '.join(known)}"
+        )
     return built
 
 
@@ -257,13 +464,27 @@ def _recipe_keys(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(keys) - set(STAGES[kind].fields))
     if unknown:
         accepted = sorted(k.replace("-", "_") for k in STAGES[kind].fields)
-        raise TypeError(f"unexpected keyword(s) {', '.join(repr(k.replace('-', '_')) for k in unknown)}; expected one of: {', '.join(accepted)}")
+        raise TypeError(
+            f"unexpected keyword(s) {', '.join(repr(k.replace('-', '_')) for k in unknown)}; expected one of: {', '.join(accepted)}"
+        )
     return keys
 
 
-def _stage(kind: str, input: Input | None, out: PathLike | None, engine: EngineArg, groups: dict[str, tuple[type, Any]],
-           options: dict[str, Any], overwrite: bool, quiet: bool, *, fields: Mapping[str, str] | None = None, limit: int | None = None,
-           sampling: EngineParams | None = None, extra: dict[str, Any] | None = None) -> datasets.DatasetDict:
+def _stage(
+    kind: str,
+    input: Input | None,
+    out: PathLike | None,
+    engine: EngineArg,
+    groups: dict[str, tuple[type, Any]],
+    options: dict[str, Any],
+    overwrite: bool,
+    quiet: bool,
+    *,
+    fields: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    sampling: EngineParams | None = None,
+    extra: dict[str, Any] | None = None,
+) -> datasets.DatasetDict:
     """Run recipe stage `kind` as the builder does (its adapter, so `execute`), with these parameters."""
     from rsynth.engines.params import EngineParams
     from rsynth.recipes.stages import STAGES, StageContext
@@ -278,15 +499,21 @@ def _stage(kind: str, input: Input | None, out: PathLike | None, engine: EngineA
             options = {"engine": backend, **options}
         groups = {**groups, "sampling": (EngineParams, sampling)}
     params = {key: spec.default for key, spec in stage.fields.items()}
-    defaults = {f.name: params[recipe_key(meta)] for _, (cls, _) in groups.items() for f, meta, _ in params_of(cls)
-                if meta["recipe"] is True and recipe_key(meta) in params and params[recipe_key(meta)] is not _required()}
+    defaults = {
+        f.name: params[recipe_key(meta)]
+        for _, (cls, _) in groups.items()
+        for f, meta, _ in params_of(cls)
+        if meta["recipe"] is True and recipe_key(meta) in params and params[recipe_key(meta)] is not _required()
+    }
     configs = _configs(groups, options, defaults)
     for config in configs.values():
         for f, meta, _ in params_of(type(config)):
             if meta["recipe"] is True and recipe_key(meta) in params:
                 params[recipe_key(meta)] = getattr(config, f.name)
     params.update(extra or {})
-    params.update({"fields": [f"{k}={v}" for k, v in (fields or {}).items()], "limit": limit} if stage.reads_input else {})
+    params.update(
+        {"fields": [f"{k}={v}" for k, v in (fields or {}).items()], "limit": limit} if stage.reads_input else {}
+    )
     missing = [k for k, v in params.items() if v is _required()]
     if missing:
         raise TypeError(f"{kind}: missing keyword(s) {', '.join(k.replace('-', '_') for k in missing)}")

@@ -33,15 +33,34 @@ def parse_range(spec: str, option: str) -> tuple[float, float]:
 # dataclass's `__post_init__` and raises `UserError` naming the flag.
 
 
-def param(default: Any, flag: str, help: str = "", *, choices: tuple[str, ...] = (), aliases: tuple[str, ...] = (),
-          hidden_aliases: tuple[str, ...] = (), envvar: str | None = None, recipe: bool | str = True, cli: bool = True,
-          kind: str | None = None) -> Any:
+def param(
+    default: Any,
+    flag: str,
+    help: str = "",
+    *,
+    choices: tuple[str, ...] = (),
+    aliases: tuple[str, ...] = (),
+    hidden_aliases: tuple[str, ...] = (),
+    envvar: str | None = None,
+    recipe: bool | str = True,
+    cli: bool = True,
+    kind: str | None = None,
+) -> Any:
     """A config field: `flag` is the CLI option (a `--a/--no-a` pair for switches), `aliases` more
     visible names, `hidden_aliases` old names kept working. `recipe` False (reached through `envvar`,
     e.g. a secret) or a sentence saying how a recipe gets the same effect keeps it off recipe keys;
     `cli=False` keeps it off the command line; `kind` overrides the recipe type check (e.g. "range")."""
-    meta = {"flag": flag, "help": help, "choices": tuple(choices), "aliases": tuple(aliases), "hidden_aliases": tuple(hidden_aliases),
-            "envvar": envvar, "recipe": recipe, "cli": cli, "kind": kind}
+    meta = {
+        "flag": flag,
+        "help": help,
+        "choices": tuple(choices),
+        "aliases": tuple(aliases),
+        "hidden_aliases": tuple(hidden_aliases),
+        "envvar": envvar,
+        "recipe": recipe,
+        "cli": cli,
+        "kind": kind,
+    }
     return field(default=default, metadata={"rsynth": meta})
 
 
@@ -66,7 +85,9 @@ def recipe_key(meta: dict[str, Any]) -> str:
 
 def check_choice(value: Any, meta: dict[str, Any]) -> None:
     if meta["choices"] and value not in meta["choices"]:
-        raise UserError(f"{meta['flag'].split('/')[0]} {value!r}: expected one of {', '.join(map(str, meta['choices']))}")
+        raise UserError(
+            f"{meta['flag'].split('/')[0]} {value!r}: expected one of {', '.join(map(str, meta['choices']))}"
+        )
 
 
 def validate_choices(obj: Any) -> None:
@@ -75,9 +96,11 @@ def validate_choices(obj: Any) -> None:
         check_choice(getattr(obj, f.name), meta)
 
 
-ANSWER_FALLBACK_HELP = ("Math answer extraction, the same in generate solutions and annotate-prm: comma-separated order of "
-                        "boxed, final-answer (a `Final Answer:` line), answer-is, hashes, last-math, last-number (last number of the last "
-                        "step); a solution none matches is no_answer.")
+ANSWER_FALLBACK_HELP = (
+    "Math answer extraction, the same in generate solutions and annotate-prm: comma-separated order of "
+    "boxed, final-answer (a `Final Answer:` line), answer-is, hashes, last-math, last-number (last number of the last "
+    "step); a solution none matches is no_answer."
+)
 
 
 def answer_fallback(spec: str, where: str = "") -> str:

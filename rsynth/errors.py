@@ -32,7 +32,6 @@ def require(module: str, *, feature: str, extra: str) -> Any:
         raise MissingExtra(feature, extra, module.split(".")[0]) from None
 
 
-
 class PromptTooLong(Exception):
     """Prompts of one engine `generate` call that cannot be served: longer than the model's context
     or the `--max-input-chars` guard (checked before any model work), or refused by a server as too

@@ -14,8 +14,6 @@ from pathlib import Path
 from tests.paths import REPO
 
 
-
-
 def planted_traces(path: Path, n: int = 6) -> Path:
     """Traces whose first step states the right answer and whose last step a wrong one.
 
@@ -25,7 +23,11 @@ def planted_traces(path: Path, n: int = 6) -> Path:
     rows = []
     for i in range(n):
         m = 3 + i % 3
-        steps = ["Step 1: The answer is: 7"] + [f"Step {j + 2}: part {j} of the sum." for j in range(m - 2)] + [f"Step {m}: The answer is: 8"]
+        steps = (
+            ["Step 1: The answer is: 7"]
+            + [f"Step {j + 2}: part {j} of the sum." for j in range(m - 2)]
+            + [f"Step {m}: The answer is: 8"]
+        )
         rows.append({"id": f"t{i}", "problem": f"What is 3 + 4? (variant {i})", "answer": "7", "steps": steps})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -34,7 +36,9 @@ def planted_traces(path: Path, n: int = 6) -> Path:
 def rsynth(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess (as a user or CI job would)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rsynth", *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "rsynth", *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO
+    )
 
 
 def write_recipe(path: Path, text: str) -> Path:
@@ -46,7 +50,9 @@ def chain_recipe(tmp: Path, model: str, *, n: int = 6, out: str = "out") -> Path
     """Every stage kind once, on the tiny model. `batch-rows` equals the samples per prompt, so each
     hf micro-batch holds one prompt and sampling does not depend on how inputs are partitioned."""
     traces = planted_traces(tmp / "traces.jsonl")
-    return write_recipe(tmp / "chain.yaml", f"""\
+    return write_recipe(
+        tmp / "chain.yaml",
+        f"""\
 name: chain
 out: {tmp / out}
 license: apache-2.0
@@ -60,4 +66,5 @@ stages:
   - annotate-prm: {{id: labels, source: {traces}, input-kind: traces, k0: 2, k: 2}}
   - export: {{input: labels, format: trl}}
   - card: {{}}
-""")
+""",
+    )

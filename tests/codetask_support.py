@@ -51,7 +51,9 @@ class ScriptedCoder(Engine):
             body = "return [x * y, x + y]" if right else "return [x, y]"
             return f"```python\ndef f(x, y):\n    {body}\n```"
         if "Returned value:" in prompt:  # abduction: [6, 5] <- (2, 3)
-            return "<answer>2, 3</answer>" if right else "<answer>0) or True\ndef rsynth_case(i): return [6, 5]#</answer>"
+            return (
+                "<answer>2, 3</answer>" if right else "<answer>0) or True\ndef rsynth_case(i): return [6, 5]#</answer>"
+            )
         call = re.search(r"Call: `f\((.*)\)`", prompt)
         x, y = (int(v) for v in call.group(1).split(","))
         return f"<answer>{[x * y, x + y] if right else [0]}</answer>"

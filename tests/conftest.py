@@ -54,8 +54,13 @@ def openai_server(tiny_engine) -> Iterator:
 # first: under pytest-xdist a long file started last would run alone on one worker at the end. The
 # MBPP+ sweep (up to 4 GB per sandbox) comes after a few minutes, when the session's Lean run (two
 # 3.6 GB processes, started with the first test) is usually done.
-LONGEST_FIRST = ("recipes/test_build.py", "pipelines/test_annotate.py", "cli/test_generate.py", "verifiers/test_code.py",
-                 "decontam/test_probe.py")
+LONGEST_FIRST = (
+    "recipes/test_build.py",
+    "pipelines/test_annotate.py",
+    "cli/test_generate.py",
+    "verifiers/test_code.py",
+    "decontam/test_probe.py",
+)
 
 
 PROCESS_FIXTURES = {"lean_run", "cli_env"}  # a wasm Lean run; the real CLI in a subprocess
@@ -69,11 +74,19 @@ def starts_processes(item: pytest.Item) -> bool:
         return False
     names = set(fn.__code__.co_names)
     helpers = [fn.__globals__.get(n) for n in names]  # one level down: a module's own helper that runs the child
-    helper_spawns = any(getattr(h, "__code__", None) is not None and "subprocess" in h.__code__.co_names
-                        and h.__module__ == fn.__module__ for h in helpers)
+    helper_spawns = any(
+        getattr(h, "__code__", None) is not None
+        and "subprocess" in h.__code__.co_names
+        and h.__module__ == fn.__module__
+        for h in helpers
+    )
     cli = fn.__globals__.get("rsynth")
-    return bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))) or "subprocess" in names or helper_spawns or (
-        "rsynth" in names and callable(cli) and not isinstance(cli, type(pytest)))
+    return (
+        bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())))
+        or "subprocess" in names
+        or helper_spawns
+        or ("rsynth" in names and callable(cli) and not isinstance(cli, type(pytest)))
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -102,8 +115,11 @@ def lean_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
     if not have_lean():
         pytest.skip("no Lean: run `make lean` to install the wasm Lean (or put `lean` on PATH)")
-    run = LeanRun(_shared_tmp(request.config, tmp_path_factory) / "lean-run", tmp_path_factory.mktemp("lean-items"),
-                  lambda: request.getfixturevalue("tiny_model_dir"))
+    run = LeanRun(
+        _shared_tmp(request.config, tmp_path_factory) / "lean-run",
+        tmp_path_factory.mktemp("lean-items"),
+        lambda: request.getfixturevalue("tiny_model_dir"),
+    )
     yield run
     run.close(wait=request.session.testsfailed == 0)
 

@@ -20,9 +20,14 @@ def labelled_output(tmp: Path, engine, *, generation: bool = False) -> Path:
     traces = planted_traces(tmp / "traces.jsonl")
     if generation:
         rows = [json.loads(line) for line in traces.read_text().splitlines()]
-        traces.write_text("".join(json.dumps({**r, "num_tokens": 30 + i, "finish_reason": "stop"}) + "\n" for i, r in enumerate(rows)))
-    config = AnnotateConfig(omegaprm=OmegaPRMConfig(k0=2, k=2), input_kind="traces",
-                            params=SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=8, seed=0))
+        traces.write_text(
+            "".join(json.dumps({**r, "num_tokens": 30 + i, "finish_reason": "stop"}) + "\n" for i, r in enumerate(rows))
+        )
+    config = AnnotateConfig(
+        omegaprm=OmegaPRMConfig(k0=2, k=2),
+        input_kind="traces",
+        params=SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=8, seed=0),
+    )
     out = tmp / "labels"
     run_annotate(str(traces), {}, out, engine, config, quiet=True)
     return out

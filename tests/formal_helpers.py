@@ -27,7 +27,9 @@ class ScriptedEngine(Engine):
         out = []
         for p in prompts:
             texts = self.script(p)
-            out.append([Completion(texts[i % len(texts)], len(texts[i % len(texts)].split()), "stop") for i in range(params.n)])
+            out.append(
+                [Completion(texts[i % len(texts)], len(texts[i % len(texts)].split()), "stop") for i in range(params.n)]
+            )
         return out
 
 

@@ -50,7 +50,9 @@ def main(out: Path, n: int, shard_size: int, mode: str = typer.Argument("")) -> 
         _stop_inside("write_arrow", int(arg))
     elif kind == "manifest":
         _stop_inside("atomic_write_json", int(arg))
-    writer = shards.ShardSetWriter(out, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=shard_size)
+    writer = shards.ShardSetWriter(
+        out, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=shard_size
+    )
 
     def process(items):
         rows = {it.index: rows_for(it.index) for it in items}

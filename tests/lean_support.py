@@ -46,17 +46,21 @@ def have_lean() -> bool:
 
 def contribute(name: str) -> Callable[[ItemSource], ItemSource]:
     """Register `source(scratch_dir) -> items`; its verdicts come back from `LeanRun.verdicts(name)`."""
+
     def register(source: ItemSource) -> ItemSource:
         _SOURCES[name] = source
         return source
+
     return register
 
 
 def launch(name: str) -> Callable[[Command], Command]:
     """Register a command (a CLI run on a real Lean) started with the batch; `LeanRun.command(name)`."""
+
     def register(command: Command) -> Command:
         _COMMANDS[name] = command
         return command
+
     return register
 
 
@@ -122,8 +126,17 @@ class LeanRun:
         out = self.root / "commands" / name
         out.mkdir(parents=True)
         argv = _COMMANDS[name](out / "out", model_dir)
-        with open(out / "stdout", "w") as so, open(out / "stderr", "w") as se:  # files: a full pipe would stall the child
-            return subprocess.Popen(argv, stdout=so, stderr=se, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        with (
+            open(out / "stdout", "w") as so,
+            open(out / "stderr", "w") as se,
+        ):  # files: a full pipe would stall the child
+            return subprocess.Popen(
+                argv,
+                stdout=so,
+                stderr=se,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            )
 
     def _finish(self, items: dict[str, list[VerifyItem]], procs: dict[str, subprocess.Popen]) -> None:
         try:
@@ -150,7 +163,9 @@ class LeanRun:
     def verdicts(self, name: str) -> list[Verdict]:
         """Verdicts for `name`'s items, in order (waits for the batch)."""
         results = json.loads(_wait(self.root / "verdicts.json", self.failed))[name]
-        assert [k for k, _ in results] == [item_key(it) for it in self.items(name)], f"{name}: items differ between workers"
+        assert [k for k, _ in results] == [item_key(it) for it in self.items(name)], (
+            f"{name}: items differ between workers"
+        )
         return [Verdict(**v) for _, v in results]
 
     def command(self, name: str) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from typing import Any
 
 from rsynth.engines.base import Engine, Prompt, PromptTooLong, SamplingParams
 
-
 FAULTS = ("short", "invalid_json", "no_finish", "retry_after", "hold", "cut")
 
 
@@ -58,8 +57,17 @@ class ChatServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def reset(self, *, fail_first: int = 0, delay: float = 0.0, barrier: int = 0, fault: str | None = None, faults: int = 0,
-              retry_after: str = "1", hold: float = 0.0) -> None:
+    def reset(
+        self,
+        *,
+        fail_first: int = 0,
+        delay: float = 0.0,
+        barrier: int = 0,
+        fault: str | None = None,
+        faults: int = 0,
+        retry_after: str = "1",
+        hold: float = 0.0,
+    ) -> None:
         """Set the misbehaviour knobs and zero the counters (one test at a time uses the server), once
         requests an earlier test abandoned (client timeouts) have drained, so in-flight counts are fresh."""
         deadline = time.time() + 30
@@ -72,7 +80,7 @@ class ChatServer:
             self.fault, self.faults, self.retry_after, self.hold = fault, faults, retry_after, hold
             self.requests, self.bodies, self.max_in_flight, self.paid = 0, [], 0, 0
 
-    def start(self) -> "ChatServer":
+    def start(self) -> ChatServer:
         self._thread.start()
         return self
 
@@ -84,7 +92,9 @@ class ChatServer:
     def complete(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Answer one chat-completions body: (HTTP status, JSON reply)."""
         if body.get("model") != self.model_name:
-            return 404, {"error": {"message": f"The model `{body.get('model')}` does not exist.", "type": "NotFoundError"}}
+            return 404, {
+                "error": {"message": f"The model `{body.get('model')}` does not exist.", "type": "NotFoundError"}
+            }
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return 400, {"error": {"message": "messages must be a non-empty list", "type": "BadRequestError"}}
@@ -107,7 +117,12 @@ class ChatServer:
                 comps = self.engine.generate([Prompt(tuple(pairs), prefix)], params)[0]
                 self.paid += len(comps)
         except PromptTooLong as exc:  # worded as vLLM words it
-            return 400, {"error": {"message": f"This model's maximum context length is exceeded: {exc}", "type": "BadRequestError"}}
+            return 400, {
+                "error": {
+                    "message": f"This model's maximum context length is exceeded: {exc}",
+                    "type": "BadRequestError",
+                }
+            }
         choices = [
             {"index": i, "message": {"role": "assistant", "content": c.text}, "finish_reason": c.finish_reason}
             for i, c in enumerate(comps)
@@ -130,8 +145,13 @@ class ChatServer:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
-            def _reply(self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None,
-                       cut: bool = False) -> None:
+            def _reply(
+                self,
+                status: int,
+                payload: dict[str, Any] | bytes,
+                headers: dict[str, str] | None = None,
+                cut: bool = False,
+            ) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json" if not isinstance(payload, bytes) else "text/html")
@@ -172,7 +192,11 @@ class ChatServer:
                     server.requests += 1
                     server.bodies.append(body)
                     fail = server.requests <= server.fail_first
-                    fault = server.fault if server.fault and (server.faults < 0 or server.requests <= server.faults) else None
+                    fault = (
+                        server.fault
+                        if server.fault and (server.faults < 0 or server.requests <= server.faults)
+                        else None
+                    )
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     barrier, delay = server.barrier, server.delay

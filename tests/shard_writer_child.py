@@ -20,8 +20,20 @@ from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
 
 
 def rows_for(i: int) -> list[tuple[str, dict]]:
-    rows = [("data", {"id": f"t{i}-{j}", "problem_id": f"p{i}", "completion": "x" * (i % 7) + str(j), "steps": [f"s{i}", f"{j}"],
-                      "num_tokens": i * 10 + j, "pass_rate": i / 100}) for j in range(2)]
+    rows = [
+        (
+            "data",
+            {
+                "id": f"t{i}-{j}",
+                "problem_id": f"p{i}",
+                "completion": "x" * (i % 7) + str(j),
+                "steps": [f"s{i}", f"{j}"],
+                "num_tokens": i * 10 + j,
+                "pass_rate": i / 100,
+            },
+        )
+        for j in range(2)
+    ]
     if i % 5 == 0:
         rows.append(("errors", {"source": "in.jsonl", "row": i + 1, "field": None, "reason": f"bad {i}", "raw": "{"}))
     return rows
@@ -49,7 +61,9 @@ def main() -> None:
 
         shards.atomic_write_bytes = half_then_hang
     stop_after = int(mode) if mode.isdigit() else None
-    w = shards.ShardSetWriter(out, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=shard_size)
+    w = shards.ShardSetWriter(
+        out, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=shard_size
+    )
     added = 0
     for i in range(w.cursor, n):
         for split, row in rows_for(i):

@@ -21,10 +21,16 @@ from rsynth.pipelines.judge import JudgeConfig
 from tests.build_support import REPO, planted_traces
 from tests.judge_support import ScriptedJudge, planted_plan
 
-PROBLEMS = [{"problem": "What is 2 + 3?", "answer": "5"}, {"problem": "What is 1 + 1?", "answer": "2"},
-            {"problem": "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her friends "
-                        "every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck egg. How much in "
-                        "dollars does she make every day at the farmers' market?", "answer": "18"}]
+PROBLEMS = [
+    {"problem": "What is 2 + 3?", "answer": "5"},
+    {"problem": "What is 1 + 1?", "answer": "2"},
+    {
+        "problem": "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her friends "
+        "every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck egg. How much in "
+        "dollars does she make every day at the farmers' market?",
+        "answer": "18",
+    },
+]
 
 
 def test_import_rsynth_stays_light():
@@ -44,11 +50,26 @@ def test_decontaminate_a_dataset():
 def test_generate_then_annotate(tiny_model_dir, tmp_path):
     import datasets
 
-    solutions = rsynth.generate_solutions(datasets.Dataset.from_list(PROBLEMS[:2]), out=tmp_path / "sol", model=tiny_model_dir,
-                                          engine="hf", n_samples=2, max_new_tokens=8, batch_rows=2)
+    solutions = rsynth.generate_solutions(
+        datasets.Dataset.from_list(PROBLEMS[:2]),
+        out=tmp_path / "sol",
+        model=tiny_model_dir,
+        engine="hf",
+        n_samples=2,
+        max_new_tokens=8,
+        batch_rows=2,
+    )
     assert len(solutions["data"]) == 4 and (tmp_path / "sol" / "manifest.json").exists()
-    labels = rsynth.annotate_prm(str(tmp_path / "sol"), model=tiny_model_dir, engine="hf", input_kind="traces",
-                                 k0=2, k=2, max_new_tokens=8, batch_rows=2)
+    labels = rsynth.annotate_prm(
+        str(tmp_path / "sol"),
+        model=tiny_model_dir,
+        engine="hf",
+        input_kind="traces",
+        k0=2,
+        k=2,
+        max_new_tokens=8,
+        batch_rows=2,
+    )
     assert set(labels) == {"data", "tree", "questions", "errors"} and len(labels["questions"]) == 4
     assert all(r["step_hard"] is not None for r in labels["data"])
 
@@ -76,8 +97,20 @@ def _hints(fn) -> dict:
     return typing.get_type_hints(fn, namespace)
 
 
-API = ["generate_problems", "generate_solutions", "generate_code", "generate_formal", "generate_proofs", "annotate_prm", "judge",
-       "consensus", "decontaminate", "verify", "export", "build"]
+API = [
+    "generate_problems",
+    "generate_solutions",
+    "generate_code",
+    "generate_formal",
+    "generate_proofs",
+    "annotate_prm",
+    "judge",
+    "consensus",
+    "decontaminate",
+    "verify",
+    "export",
+    "build",
+]
 
 
 @pytest.mark.parametrize("name", API)
@@ -103,8 +136,14 @@ def test_judge_with_an_engine_object_then_consensus(tmp_path):
     rows = [json.loads(line) for line in traces.read_text().splitlines()]
     traces.write_text("".join(json.dumps({**r, "first_error": len(r["steps"]) - 1}) + "\n" for r in rows))
     engine = ScriptedJudge(planted_plan)
-    judged = rsynth.judge(str(traces), out=tmp_path / "judged", engine=engine,
-                          params=JudgeConfig(n_judgements=3), sampling=None, temperature=0.7)
+    judged = rsynth.judge(
+        str(traces),
+        out=tmp_path / "judged",
+        engine=engine,
+        params=JudgeConfig(n_judgements=3),
+        sampling=None,
+        temperature=0.7,
+    )
     assert set(judged) == {"data", "unparsed", "errors"} and len(judged["data"]) == 3
     assert engine.stats.prompts == 3 and (tmp_path / "judged" / "cache.sqlite").exists()
     kept = rsynth.consensus(str(tmp_path / "judged"), out=tmp_path / "consensus", tolerance=0)
@@ -113,8 +152,12 @@ def test_judge_with_an_engine_object_then_consensus(tmp_path):
 
 def test_the_judge_stage_keeps_its_greedy_defaults(tmp_path):
     with pytest.raises(UserError, match="temperature 0 samples the same greedy judgement"):
-        rsynth.judge(str(planted_traces(tmp_path / "t.jsonl", n=1)), out=tmp_path / "o", engine=ScriptedJudge(planted_plan),
-                     n_judgements=3)
+        rsynth.judge(
+            str(planted_traces(tmp_path / "t.jsonl", n=1)),
+            out=tmp_path / "o",
+            engine=ScriptedJudge(planted_plan),
+            n_judgements=3,
+        )
 
 
 def test_a_decontaminate_output_is_read_by_its_main_split(tmp_path):
@@ -134,7 +177,11 @@ def test_export_returns_the_written_rows(tmp_path, tiny_engine):
 
     labels = labelled_output(tmp_path, tiny_engine)
     out = rsynth.export(labels, tmp_path / "trl.jsonl", format="trl")
-    assert set(out) == {"train"} and len(out["train"]) > 0 and set(out["train"].column_names) == {"prompt", "completions", "labels"}
+    assert (
+        set(out) == {"train"}
+        and len(out["train"]) > 0
+        and set(out["train"].column_names) == {"prompt", "completions", "labels"}
+    )
     with pytest.raises(UserError, match="--format trl stores boolean"):
         rsynth.export(labels, tmp_path / "x.jsonl", label="soft")
 
@@ -154,8 +201,14 @@ def test_a_plain_script_without_a_main_guard(tmp_path):
     """The README's snippet as a file: spawned verifier workers must not re-run the caller's script."""
     script = tmp_path / "nb.py"
     script.write_text(SCRIPT)
-    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                         env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    res = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.count("VERDICTS") == 1 and "['correct', 'incorrect']" in res.stdout
 
@@ -163,7 +216,9 @@ def test_a_plain_script_without_a_main_guard(tmp_path):
 def test_generate_problems_and_its_validation(tmp_path):
     problems = rsynth.generate_problems(5, out=tmp_path / "p", template="arithmetic", max_steps=1)
     assert list(problems) == ["data"] and len(problems["data"]) == 5
-    again = rsynth.generate_problems(5, out=tmp_path / "p", template="arithmetic", max_steps=1)  # already complete: same rows
+    again = rsynth.generate_problems(
+        5, out=tmp_path / "p", template="arithmetic", max_steps=1
+    )  # already complete: same rows
     assert again["data"]["id"] == problems["data"]["id"]
     with pytest.raises(rsynth.UserError, match="--template 'poetry'"):
         rsynth.generate_problems(5, template="poetry")

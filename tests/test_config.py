@@ -9,29 +9,40 @@ import click
 import pytest
 import typer
 
+from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
 from rsynth.cli import app
-from rsynth.pipelines.codegen import CodeConfig
-from rsynth.pipelines.formal import FormalConfig, ProofsConfig
-from rsynth.pipelines.rollouts import AnnotateConfig
-from rsynth.pipelines.solutions import SolutionsConfig
 from rsynth.config import params_of, recipe_key
-from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.decontam.params import DecontamParams, JudgeParams
+from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.executor.params import RunParams
-from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
 from rsynth.pipelines.annotate_params import AnnotateParams
+from rsynth.pipelines.codegen import CodeConfig
 from rsynth.pipelines.consensus import ConsensusConfig
 from rsynth.pipelines.export import ExportParams
+from rsynth.pipelines.formal import FormalConfig, ProofsConfig
 from rsynth.pipelines.judge import JudgeConfig
-from rsynth.pipelines.stage_params import CodeParams, EvolveParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
-from rsynth.verifiers.lean_params import LeanParams
+from rsynth.pipelines.rollouts import AnnotateConfig
+from rsynth.pipelines.solutions import SolutionsConfig
+from rsynth.pipelines.stage_params import (
+    CodeParams,
+    EvolveParams,
+    FormalParams,
+    ProblemsParams,
+    ProofsParams,
+    SolutionsParams,
+)
 from rsynth.recipes.stages import STAGES
+from rsynth.verifiers.lean_params import LeanParams
 
 # (command path, recipe stage kind, the config dataclasses both are generated from)
 GENERATED = [
-    (("annotate-prm",), "annotate-prm", (AnnotateParams, OmegaPRMConfig, MathShepherdConfig, LeanParams, EngineParams, RunParams)),
+    (
+        ("annotate-prm",),
+        "annotate-prm",
+        (AnnotateParams, OmegaPRMConfig, MathShepherdConfig, LeanParams, EngineParams, RunParams),
+    ),
     (("generate", "problems"), "problems", (ProblemsParams, EvolveParams)),
     (("judge",), "judge", (JudgeConfig, EngineParams, RunParams)),
     (("consensus",), "consensus", (ConsensusConfig, RunParams)),
@@ -60,11 +71,17 @@ def test_every_config_field_is_a_cli_option_and_a_recipe_key(path, kind, configs
     flags, keys = _flags(_command(path)), set(STAGES[kind].fields)
     for cls in configs:
         for f, meta, _ in params_of(cls):
-            assert meta["flag"].split("/")[0] in flags, f"{cls.__name__}.{f.name}: no {meta['flag']} on `rsynth {' '.join(path)}`"
+            assert meta["flag"].split("/")[0] in flags, (
+                f"{cls.__name__}.{f.name}: no {meta['flag']} on `rsynth {' '.join(path)}`"
+            )
             if meta["recipe"] is True:
-                assert recipe_key(meta) in keys, f"{cls.__name__}.{f.name}: no recipe key {recipe_key(meta)!r} in stage {kind}"
+                assert recipe_key(meta) in keys, (
+                    f"{cls.__name__}.{f.name}: no recipe key {recipe_key(meta)!r} in stage {kind}"
+                )
             else:  # kept off recipe keys: reached through the environment, or the sentence says how
-                assert meta["envvar"] or isinstance(meta["recipe"], str), f"{cls.__name__}.{f.name}: unreachable from a recipe"
+                assert meta["envvar"] or isinstance(meta["recipe"], str), (
+                    f"{cls.__name__}.{f.name}: unreachable from a recipe"
+                )
 
 
 def test_recipe_defaults_are_the_cli_defaults():
@@ -76,12 +93,15 @@ def test_recipe_defaults_are_the_cli_defaults():
     assert opt.default == 2048
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"method": "beam"}, "--method 'beam': expected one of omegaprm, math-shepherd"),
-    ({"domain": "chess"}, "--domain 'chess': expected one of auto, math, code, lean"),
-    ({"split": "words"}, "--split 'words': expected one of auto, step, blank, newline"),
-    ({"concurrent_searches": 0}, "--concurrent-searches must be >= 1"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "beam"}, "--method 'beam': expected one of omegaprm, math-shepherd"),
+        ({"domain": "chess"}, "--domain 'chess': expected one of auto, math, code, lean"),
+        ({"split": "words"}, "--split 'words': expected one of auto, step, blank, newline"),
+        ({"concurrent_searches": 0}, "--concurrent-searches must be >= 1"),
+    ],
+)
 def test_validation_lives_in_the_config(kwargs, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         AnnotateParams(**kwargs)
@@ -101,7 +121,9 @@ def _leaves(typer_app: typer.Typer, path: tuple[str, ...] = ()) -> list[tuple[tu
 
 
 COMMANDS = _leaves(app)
-RECIPE_FLAGS = {f"--{key}" for kind in STAGES.values() for key in kind.fields} - {"--input"}  # a recipe's input is a stage id
+RECIPE_FLAGS = {f"--{key}" for kind in STAGES.values() for key in kind.fields} - {
+    "--input"
+}  # a recipe's input is a stage id
 # Commands not yet generated from params classes: each entry is a defect to remove, not a licence.
 PENDING: set[tuple[str, ...]] = set()  # commands whose options are not generated yet (none)
 
@@ -110,14 +132,27 @@ def _generated_flags(callback) -> set[str]:
     flags = set()
     for cls in getattr(callback, "rsynth_configs", {}).values():
         for _, meta, _ in params_of(cls):
-            flags.update(f for flag in (meta["flag"], *meta["aliases"], *meta["hidden_aliases"]) for f in flag.split("/"))
+            flags.update(
+                f for flag in (meta["flag"], *meta["aliases"], *meta["hidden_aliases"]) for f in flag.split("/")
+            )
     return flags
 
 
 def test_the_table_sees_every_command():
     names = {" ".join(path) for path, _ in COMMANDS}
-    assert {"annotate-prm", "generate problems", "generate solutions", "judge", "consensus", "export", "verify math",
-            "verify code", "verify lean", "decontaminate", "build"} <= names
+    assert {
+        "annotate-prm",
+        "generate problems",
+        "generate solutions",
+        "judge",
+        "consensus",
+        "export",
+        "verify math",
+        "verify code",
+        "verify lean",
+        "decontaminate",
+        "build",
+    } <= names
 
 
 @pytest.mark.parametrize(("path", "callback"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
@@ -127,11 +162,24 @@ def test_no_command_hand_writes_an_option_a_recipe_has(path, callback):
     if path in PENDING:
         assert shared, f"`rsynth {' '.join(path)}` is generated now: remove it from PENDING"
         return
-    assert not shared, f"`rsynth {' '.join(path)}` hand-writes {shared}: declare them as param() fields and use with_configs"
+    assert not shared, (
+        f"`rsynth {' '.join(path)}` hand-writes {shared}: declare them as param() fields and use with_configs"
+    )
 
 
-DATA_COMMANDS = ["annotate-prm", "judge", "consensus", "generate solutions", "generate code", "generate formal", "generate proofs",
-                 "generate problems", "verify math", "verify code", "verify lean"]
+DATA_COMMANDS = [
+    "annotate-prm",
+    "judge",
+    "consensus",
+    "generate solutions",
+    "generate code",
+    "generate formal",
+    "generate proofs",
+    "generate problems",
+    "verify math",
+    "verify code",
+    "verify lean",
+]
 
 
 @pytest.mark.parametrize("name", DATA_COMMANDS)
@@ -157,7 +205,9 @@ def _changed(value):
     return value
 
 
-@pytest.mark.parametrize("cls", [AnnotateConfig, SolutionsConfig, CodeConfig, FormalConfig, ProofsConfig], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [AnnotateConfig, SolutionsConfig, CodeConfig, FormalConfig, ProofsConfig], ids=lambda c: c.__name__
+)
 def test_run_key_fingerprint_covers_every_config_field(cls):
     """Changing any field changes the fingerprint: a field added later cannot resume a stale run."""
     base = cls()
@@ -178,19 +228,29 @@ def test_annotate_fingerprint_keeps_older_run_keys():
     """The derived fingerprint is the hand-written one it replaced (resumes of existing outputs still match)."""
     c = AnnotateConfig()
     assert c.fingerprint() == {
-        "method": c.method, "omegaprm": dataclasses.asdict(c.omegaprm), "math_shepherd": dataclasses.asdict(c.math_shepherd),
-        "n_solutions": c.n_solutions, "params": c.params.provenance(), "seed": c.params.seed, "instruction": c.instruction,
-        "split": c.split_mode, "kind": c.input_kind, "answer": c.answer_fallback,
+        "method": c.method,
+        "omegaprm": dataclasses.asdict(c.omegaprm),
+        "math_shepherd": dataclasses.asdict(c.math_shepherd),
+        "n_solutions": c.n_solutions,
+        "params": c.params.provenance(),
+        "seed": c.params.seed,
+        "instruction": c.instruction,
+        "split": c.split_mode,
+        "kind": c.input_kind,
+        "answer": c.answer_fallback,
     }
 
 
-@pytest.mark.parametrize(("cls", "kwargs", "message"), [
-    (OmegaPRMConfig, {"k0": 0}, "k0, k, L and chunks must be >= 1"),
-    (ProblemsParams, {"template": "poetry"}, "--template 'poetry': expected one of"),
-    (ExportParams, {"format": "trl", "label": "soft"}, "--format trl stores boolean"),
-    (ExportParams, {"format": "openrlhf"}, "--format openrlhf needs --tokenizer"),
-    (ExportParams, {"step_separator": ""}, "--step-separator must not be empty"),
-])
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "message"),
+    [
+        (OmegaPRMConfig, {"k0": 0}, "k0, k, L and chunks must be >= 1"),
+        (ProblemsParams, {"template": "poetry"}, "--template 'poetry': expected one of"),
+        (ExportParams, {"format": "trl", "label": "soft"}, "--format trl stores boolean"),
+        (ExportParams, {"format": "openrlhf"}, "--format openrlhf needs --tokenizer"),
+        (ExportParams, {"step_separator": ""}, "--step-separator must not be empty"),
+    ],
+)
 def test_params_validate_in_one_line(cls, kwargs, message):
     from rsynth.config import build_config
 

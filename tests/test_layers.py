@@ -20,13 +20,26 @@ PACKAGE = REPO / "rsynth"
 
 # Lower number = lower layer. Packages in one layer may import each other.
 LAYERS: dict[str, int] = {
-    "errors": 0, "config": 0, "steps": 0, "answers": 0, "__init__": 0, "resources": 0, "spawn": 0,
+    "errors": 0,
+    "config": 0,
+    "steps": 0,
+    "answers": 0,
+    "__init__": 0,
+    "resources": 0,
+    "spawn": 0,
     "data": 1,
     "executor": 2,
-    "annotators": 3, "engines": 3, "verifiers": 3, "decontam": 3, "synth": 3,
-    "pipelines": 4, "cards": 4, "rewards": 4,
+    "annotators": 3,
+    "engines": 3,
+    "verifiers": 3,
+    "decontam": 3,
+    "synth": 3,
+    "pipelines": 4,
+    "cards": 4,
+    "rewards": 4,
     "recipes": 5,
-    "cli": 6, "__main__": 6,
+    "cli": 6,
+    "__main__": 6,
     "api": 5,  # the Python API runs the recipe stages' adapters; it never loads the CLI (a higher layer)
 }
 # The package facade re-exports the Python API lazily (PEP 562 __getattr__), so `import rsynth`
@@ -66,8 +79,11 @@ def test_every_unit_has_a_layer():
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(REPO)))
 def test_no_upward_import(path: Path):
     own = LAYERS[_unit(path)]
-    upward = [f"line {line}: rsynth.{unit}" for unit, line in sorted(_imported_units(ast.parse(path.read_text())))
-              if unit != "__version__" and LAYERS.get(unit, 0) > own and (_unit(path), unit) not in FACADE]
+    upward = [
+        f"line {line}: rsynth.{unit}"
+        for unit, line in sorted(_imported_units(ast.parse(path.read_text())))
+        if unit != "__version__" and LAYERS.get(unit, 0) > own and (_unit(path), unit) not in FACADE
+    ]
     assert not upward, f"{path.relative_to(REPO)} (layer {own}) imports a higher layer: {', '.join(upward)}"
 
 
@@ -90,8 +106,11 @@ def _imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         for name in names:
-            if isinstance(node, ast.ImportFrom) and name == node.module and any(
-                    f"{node.module}.{a.name}" in MODULE_NAMES for a in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and name == node.module
+                and any(f"{node.module}.{a.name}" in MODULE_NAMES for a in node.names)
+            ):
                 continue  # `from pkg import module`: the module, not the package's __init__
             parts = name.split(".")
             while parts and ".".join(parts) not in MODULE_NAMES:
@@ -164,16 +183,24 @@ def test_cycle_check_sees_function_local_imports():
 
 
 LIBRARY_IMPORTS = [
-    "rsynth.verifiers.math", "rsynth.verifiers.code", "rsynth.verifiers.lean", "rsynth.engines.registry",
-    "rsynth.pipelines.annotate", "rsynth.recipes.builder", "rsynth.decontam.pipeline", "rsynth.api",
+    "rsynth.verifiers.math",
+    "rsynth.verifiers.code",
+    "rsynth.verifiers.lean",
+    "rsynth.engines.registry",
+    "rsynth.pipelines.annotate",
+    "rsynth.recipes.builder",
+    "rsynth.decontam.pipeline",
+    "rsynth.api",
 ]
 
 
 @pytest.mark.parametrize("module", LIBRARY_IMPORTS)
 def test_library_use_loads_no_cli(module: str):
     """Importing a component as a library loads neither typer nor any rsynth.cli module."""
-    code = (f"import sys, {module}; bad = sorted(m for m in sys.modules if m == 'typer' or m.startswith('rsynth.cli')); "
-            "print(','.join(bad))")
+    code = (
+        f"import sys, {module}; bad = sorted(m for m in sys.modules if m == 'typer' or m.startswith('rsynth.cli')); "
+        "print(','.join(bad))"
+    )
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "", f"importing {module} loaded {res.stdout.strip()}"

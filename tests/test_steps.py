@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from rsynth.steps import join_steps, split_steps
 from rsynth.answers import extract_final_answer, last_boxed
+from rsynth.steps import join_steps, split_steps
 from tests.paths import BENCHMARKS as BENCH
 
-needs_bench = pytest.mark.skipif(not (BENCH / "gsm8k_test.jsonl").exists(), reason="shared/benchmarks not on this machine")
+needs_bench = pytest.mark.skipif(
+    not (BENCH / "gsm8k_test.jsonl").exists(), reason="shared/benchmarks not on this machine"
+)
 
 
 def _rows(name: str, limit: int | None = None) -> list[dict]:
@@ -67,24 +68,30 @@ def test_math500_answer_is_phrase() -> None:
         assert extract_final_answer(f"Some work.\nThe answer is: ${ans}$.") == ans, row["id"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("\\boxed{1} then \\boxed{\\frac{2}{3}}", "\\frac{2}{3}"),  # the last box
-    ("\\fbox{7}", "7"),
-    ("\\boxed{unclosed", None),
-    ("no box", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\\boxed{1} then \\boxed{\\frac{2}{3}}", "\\frac{2}{3}"),  # the last box
+        ("\\fbox{7}", "7"),
+        ("\\boxed{unclosed", None),
+        ("no box", None),
+    ],
+)
 def test_last_boxed_takes_the_last_box_and_fbox(text, expected) -> None:
     assert last_boxed(text) == expected
 
 
 # A box beats 'The answer is', which beats '####'; no marker at all is None, not a guess.
-@pytest.mark.parametrize(("text", "expected"), [
-    ("The answer is 4. \\boxed{5}", "5"),
-    ("#### 3\nThe answer is: 4", "4"),
-    ("The final answer is $\\boxed{12}$", "12"),
-    ("just 42", None),
-    ("The answer is:   ", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The answer is 4. \\boxed{5}", "5"),
+        ("#### 3\nThe answer is: 4", "4"),
+        ("The final answer is $\\boxed{12}$", "12"),
+        ("just 42", None),
+        ("The answer is:   ", None),
+    ],
+)
 def test_extract_priorities(text, expected) -> None:
     assert extract_final_answer(text) == expected
 
@@ -121,8 +128,17 @@ def test_blank_and_newline_modes() -> None:
 def test_auto_splits_numbered_list_paragraphs_into_items() -> None:
     """SmolLM2-style output: an intro, a numbered list in one paragraph, then the answer line."""
     text = "To solve this:\n\n1. Ken has 8 shells.\n2. He keeps half:\n8 / 2 = 4.\n\nThe answer is: 4"
-    assert split_steps(text) == ["To solve this:", "1. Ken has 8 shells.", "2. He keeps half:\n8 / 2 = 4.", "The answer is: 4"]
-    assert split_steps(text, "blank") == ["To solve this:", "1. Ken has 8 shells.\n2. He keeps half:\n8 / 2 = 4.", "The answer is: 4"]
+    assert split_steps(text) == [
+        "To solve this:",
+        "1. Ken has 8 shells.",
+        "2. He keeps half:\n8 / 2 = 4.",
+        "The answer is: 4",
+    ]
+    assert split_steps(text, "blank") == [
+        "To solve this:",
+        "1. Ken has 8 shells.\n2. He keeps half:\n8 / 2 = 4.",
+        "The answer is: 4",
+    ]
     assert split_steps("Intro\n\n1. only one item\n\nend") == ["Intro", "1. only one item", "end"]
 
 
@@ -130,28 +146,40 @@ def test_the_default_answer_fallback_chain() -> None:
     """The default chain adds the last number of the last step after the explicit markers."""
     from rsynth.answers import DEFAULT_ANSWER_FALLBACK, parse_answer_fallback
 
-    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == ("boxed", "final-answer", "answer-is", "hashes", "last-number")
+    assert parse_answer_fallback(DEFAULT_ANSWER_FALLBACK) == (
+        "boxed",
+        "final-answer",
+        "answer-is",
+        "hashes",
+        "last-number",
+    )
 
 
-@pytest.mark.parametrize(("text", "chain", "expected"), [
-    ("Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.", None, "13"),
-    ("Sara now has 7 + 6 = 13 pencils.", "boxed,answer-is,hashes", None),
-    ("The answer is 4.\n\nso 9", None, "4"),  # a marker beats the number fallback
-    ("#### 3\nThe answer is: 4", "hashes,answer-is", "3"),  # the order is the user's
-    ("first 12\n\nthen nothing", None, None),  # only the LAST step is read
-])
+@pytest.mark.parametrize(
+    ("text", "chain", "expected"),
+    [
+        ("Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.", None, "13"),
+        ("Sara now has 7 + 6 = 13 pencils.", "boxed,answer-is,hashes", None),
+        ("The answer is 4.\n\nso 9", None, "4"),  # a marker beats the number fallback
+        ("#### 3\nThe answer is: 4", "hashes,answer-is", "3"),  # the order is the user's
+        ("first 12\n\nthen nothing", None, None),  # only the LAST step is read
+    ],
+)
 def test_answer_fallback_chain_order(text, chain, expected) -> None:
     from rsynth.answers import extract_answer
 
     assert (extract_answer(text) if chain is None else extract_answer(text, chain)) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("It costs $1,250.50 in total.", "1250.50"),
-    ("x is -4.", "-4"),
-    ("5-3 is the difference", "3"),
-    ("no digits here", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("It costs $1,250.50 in total.", "1250.50"),
+        ("x is -4.", "-4"),
+        ("5-3 is the difference", "3"),
+        ("no digits here", None),
+    ],
+)
 def test_last_number(text, expected) -> None:
     from rsynth.answers import last_number
 

@@ -23,9 +23,15 @@ def main() -> None:
         "first": dump(engine.generate(prompts, params)),
         "again": dump(engine.generate(prompts, params)),
         "alone": dump(engine.generate(prompts[2:3], params)),
-        "other_seed": dump(engine.generate(prompts, SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=24, seed=8))),
-        "greedy_prefix": dump(engine.generate([Prompt.user("Add 2 and 2.", assistant_prefix="Step 1: ")],
-                                              SamplingParams(n=1, temperature=0.0, max_new_tokens=8))),
+        "other_seed": dump(
+            engine.generate(prompts, SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=24, seed=8))
+        ),
+        "greedy_prefix": dump(
+            engine.generate(
+                [Prompt.user("Add 2 and 2.", assistant_prefix="Step 1: ")],
+                SamplingParams(n=1, temperature=0.0, max_new_tokens=8),
+            )
+        ),
         "tokens": engine.stats.generated_tokens,
     }
     try:  # a prompt past max_model_len is refused before vLLM sees it, and only that prompt

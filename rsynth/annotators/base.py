@@ -127,7 +127,9 @@ Search = Generator[Batch, Replies, SearchResult]
 Policy = Callable[[list[RolloutRequest]], Replies]
 
 
-def ask(requests: Sequence[RolloutRequest], counters: Counters, likely: Sequence[RolloutRequest] = ()) -> Generator[Batch, Replies, Replies]:
+def ask(
+    requests: Sequence[RolloutRequest], counters: Counters, likely: Sequence[RolloutRequest] = ()
+) -> Generator[Batch, Replies, Replies]:
     """Yield `requests` as one batch (use with `yield from`) and return one rollout list per request.
 
     Identical prefixes (of the same draw) in one batch are merged into one request with the largest

@@ -33,7 +33,7 @@ CRITIC_TEMPLATE = (
     "[Math Problem]\n\n{problem}\n\n[Solution]\n\n{tagged_response}\n\n"
     "Your task is to review and critique the solution paragraph by paragraph. Once you identify an error in a paragraph, "
     "return the index of the paragraph where the earliest error occurs. Otherwise, return the index of -1 (which typically "
-    "denotes \"not found\").\n\nPlease put your final answer (i.e., the index) in \\boxed{{}}."
+    'denotes "not found").\n\nPlease put your final answer (i.e., the index) in \\boxed{{}}.'
 )
 
 _INDEX = re.compile(r"\s*\$?\s*(?:paragraph[_ ]?)?(-?\d+)\s*\$?\s*")

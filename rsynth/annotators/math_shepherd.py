@@ -60,7 +60,12 @@ def math_shepherd_search(config: MathShepherdConfig, given: GivenTrace | None = 
     estimates = {q.prefix: (q.k, sum(r.correct for r in rs)) for q, rs in zip(requests, replies)}
     traces = [
         label_trace(
-            METHOD, s.steps, s.final_answer, s.correct, [estimates[s.steps[: i + 1]] for i in range(len(s.steps) - 1)], rule=config.rule
+            METHOD,
+            s.steps,
+            s.final_answer,
+            s.correct,
+            [estimates[s.steps[: i + 1]] for i in range(len(s.steps) - 1)],
+            rule=config.rule,
         )
         for s in solutions
     ]

@@ -54,8 +54,9 @@ class OmegaPRMConfig:
     (docs/annotators.md has the table); `paper()` gives the paper's rules at openr's settings.
     """
 
-    k0: int = param(32, "--k0", "omegaprm: pre-filter rollouts per question; all-right/all-wrong questions are not "
-                    "searched.")
+    k0: int = param(
+        32, "--k0", "omegaprm: pre-filter rollouts per question; all-right/all-wrong questions are not searched."
+    )
     k: int = param(16, "--k", "omegaprm: most rollouts per MC estimate (split into --chunks requests).")
     c_puct: float = param(0.125, "--c-puct", "omegaprm: exploration weight in U(s) = c_puct*sqrt(sum N)/(1+N(s)).")
     alpha: float = param(0.5, "--alpha", "omegaprm: Q = alpha^(1-MC(s)) * beta^(len(r)/L).")
@@ -63,27 +64,57 @@ class OmegaPRMConfig:
     L: int = param(500, "--L", "omegaprm: L in Q; len(r) is the rollout's generated tokens.")
     max_search: int = param(20, "--max-search", "omegaprm: pool selections per question.")
     rollout_budget: int = param(200, "--rollout-budget", "omegaprm: completions per question (pre-filter included).")
-    search_given: bool = param(False, "--search-given", "omegaprm: on traces: also search the pool of wrong rollouts "
-                               "found.")
-    min_correct: int = param(2, "--min-correct", "omegaprm: right rollouts for a prefix to count as still-right (1 = "
-                             "the paper's MC > 0).")
-    pool_alive_only: bool = param(True, "--pool-alive-only/--pool-any", "omegaprm: pool wrong rollouts only from "
-                                  "states that pass --min-correct (off: any 0 < MC < 1).")
-    positive_traces: bool = param(True, "--positive-traces/--no-positive-traces", "omegaprm: emit each distinct right "
-                                  "rollout from a still-right state as an all-positive trace.")
-    budget_fallback: bool = param(True, "--budget-fallback/--budget-stop", "omegaprm: when the best candidate's worst "
-                                  "case exceeds the budget, bisect the best one that fits (off: stop).")
-    chunks: int = param(2, "--chunks", "omegaprm: sequential MC: requests an estimate is split into (k/chunks "
-                        "rollouts each), stopping once its decision is settled (1 = all k at once).")
-    dead_delta: float = param(0.05, "--dead-delta", "omegaprm: adaptive dead rule: chance that a prefix as good as "
-                              "--dead-rate is called dead (0 = the plain --min-correct rule).")
-    given_k0: int = param(32, "--given-k0", "omegaprm: on a wrong given trace: rollouts from the question first, to "
-                          "learn its pass rate for the dead rule (0 = none: the plain --min-correct rule).")
-    dead_rate: float | None = param(None, "--dead-rate", "omegaprm: adaptive dead rule: success rate of a still-right "
-                                    "prefix (default: the question's pass rate from --k0 or --given-k0 rollouts).")
+    search_given: bool = param(
+        False, "--search-given", "omegaprm: on traces: also search the pool of wrong rollouts found."
+    )
+    min_correct: int = param(
+        2, "--min-correct", "omegaprm: right rollouts for a prefix to count as still-right (1 = the paper's MC > 0)."
+    )
+    pool_alive_only: bool = param(
+        True,
+        "--pool-alive-only/--pool-any",
+        "omegaprm: pool wrong rollouts only from states that pass --min-correct (off: any 0 < MC < 1).",
+    )
+    positive_traces: bool = param(
+        True,
+        "--positive-traces/--no-positive-traces",
+        "omegaprm: emit each distinct right rollout from a still-right state as an all-positive trace.",
+    )
+    budget_fallback: bool = param(
+        True,
+        "--budget-fallback/--budget-stop",
+        "omegaprm: when the best candidate's worst case exceeds the budget, bisect the best one that fits (off: stop).",
+    )
+    chunks: int = param(
+        2,
+        "--chunks",
+        "omegaprm: sequential MC: requests an estimate is split into (k/chunks "
+        "rollouts each), stopping once its decision is settled (1 = all k at once).",
+    )
+    dead_delta: float = param(
+        0.05,
+        "--dead-delta",
+        "omegaprm: adaptive dead rule: chance that a prefix as good as "
+        "--dead-rate is called dead (0 = the plain --min-correct rule).",
+    )
+    given_k0: int = param(
+        32,
+        "--given-k0",
+        "omegaprm: on a wrong given trace: rollouts from the question first, to "
+        "learn its pass rate for the dead rule (0 = none: the plain --min-correct rule).",
+    )
+    dead_rate: float | None = param(
+        None,
+        "--dead-rate",
+        "omegaprm: adaptive dead rule: success rate of a still-right "
+        "prefix (default: the question's pass rate from --k0 or --given-k0 rollouts).",
+    )
 
     def __post_init__(self) -> None:
-        if min(self.k0, self.k, self.L, self.chunks) < 1 or min(self.max_search, self.rollout_budget, self.given_k0) < 0:
+        if (
+            min(self.k0, self.k, self.L, self.chunks) < 1
+            or min(self.max_search, self.rollout_budget, self.given_k0) < 0
+        ):
             raise ValueError("k0, k, L and chunks must be >= 1; max_search, rollout_budget and given_k0 >= 0")
         if not 1 <= self.min_correct <= self.k:
             raise ValueError("min_correct must be in [1, k]")
@@ -98,9 +129,17 @@ class OmegaPRMConfig:
         return math.ceil(self.k / self.chunks)
 
     @classmethod
-    def paper(cls, **kw) -> "OmegaPRMConfig":
+    def paper(cls, **kw) -> OmegaPRMConfig:
         """The paper's search as rsynth ran it before the fixes: MC > 0, whole-k estimates, stop on budget."""
-        legacy = dict(min_correct=1, pool_alive_only=False, positive_traces=False, budget_fallback=False, chunks=1, dead_delta=0.0, given_k0=0)
+        legacy = dict(
+            min_correct=1,
+            pool_alive_only=False,
+            positive_traces=False,
+            budget_fallback=False,
+            chunks=1,
+            dead_delta=0.0,
+            given_k0=0,
+        )
         return cls(**{**legacy, **kw})
 
 
@@ -227,7 +266,9 @@ class Tree:
             return self.config.dead_rate
         return wilson_lower(root.correct, root.k, self.rate_z)
 
-    def estimate(self, prefix: Prefix, counters: Counters, then: Sequence[Prefix] = ()) -> Generator[Batch, Replies, TreeNode]:
+    def estimate(
+        self, prefix: Prefix, counters: Counters, then: Sequence[Prefix] = ()
+    ) -> Generator[Batch, Replies, TreeNode]:
         """MC(prefix) and its decision, or the known node without any request.
 
         Requests of `chunk` = k/chunks rollouts (draw 0, 1, ...) until T are right (alive,
@@ -309,6 +350,7 @@ class Tree:
         The best candidate's worst case (probes x k) must fit in what is left; if it does not, the
         best candidate that fits is taken instead (`budget_fallback`; off: the search stops).
         """
+
         def fits(c: Candidate) -> bool:
             return spent + probes_needed(len(c.rollout.steps)) * self.config.k <= self.config.rollout_budget
 

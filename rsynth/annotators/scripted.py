@@ -50,7 +50,7 @@ class ScriptedPolicy:
             raise ValueError(f"decline must be step or gradual, got {self.decline!r}")
         self.rng = random.Random(self.seed)
 
-    def know(self, steps: Prefix, first_error: int) -> "ScriptedPolicy":
+    def know(self, steps: Prefix, first_error: int) -> ScriptedPolicy:
         """Serve a real given trace: its prefixes' truth comes from its label, not from step texts."""
         for i in range(1, len(steps) + 1):
             self.known[steps[:i]] = first_error if 0 <= first_error < i else -1
@@ -87,5 +87,9 @@ class ScriptedPolicy:
             tag = f"{self.rng.randrange(16**6):06x}"
             steps = tuple(step_text(len(prefix) + j, j != error_at, tag) for j in range(rest))
         return Rollout(
-            steps, self.tokens_per_step * len(steps), "right" if correct else "wrong", correct, "correct" if correct else "incorrect"
+            steps,
+            self.tokens_per_step * len(steps),
+            "right" if correct else "wrong",
+            correct,
+            "correct" if correct else "incorrect",
         )

@@ -38,7 +38,13 @@ def _stage_dirs(root: Path) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
 
 
 def size_category(n: int) -> str:
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ]
     return next((label for limit, label in bounds if n < limit), "n>10M")
 
 
@@ -74,7 +80,10 @@ def _configs(stages: list[tuple[str, Path, dict[str, Any]]], base: Path, default
             if info["rows"] and split != "errors":
                 name = sid if split in PRIMARY_SPLITS else f"{sid}-{split}"
                 rel = _rel(d / split, base)
-                entry: dict[str, Any] = {"config_name": name, "data_files": [{"split": "train", "path": f"{rel}/*.arrow"}]}
+                entry: dict[str, Any] = {
+                    "config_name": name,
+                    "data_files": [{"split": "train", "path": f"{rel}/*.arrow"}],
+                }
                 if name == default:
                     entry["default"] = True
                 configs.append(entry)
@@ -86,7 +95,9 @@ def check_configs(configs: list[dict[str, Any]], base: Path) -> None:
     for c in configs:
         for f in c["data_files"]:
             if not glob.glob(os.path.join(base, f["path"])):
-                raise UserError(f"card: config {c['config_name']!r}: data_files {f['path']!r} matches no file under {base}")
+                raise UserError(
+                    f"card: config {c['config_name']!r}: data_files {f['path']!r} matches no file under {base}"
+                )
 
 
 def _plots(stages: list[tuple[str, Path, dict[str, Any]]], out: Path) -> list[tuple[str, str, str]]:
@@ -101,21 +112,55 @@ def _plots(stages: list[tuple[str, Path, dict[str, Any]]], out: Path) -> list[tu
         from rsynth.pipelines.label_summary import step_estimates
 
         nodes = step_estimates(labels)
-        histogram([n["mc"] for n in nodes], out / "plots" / "mc_values.png", title="Step MC values", xlabel="MC(prefix) = correct rollouts / k")
+        histogram(
+            [n["mc"] for n in nodes],
+            out / "plots" / "mc_values.png",
+            title="Step MC values",
+            xlabel="MC(prefix) = correct rollouts / k",
+        )
         ks = sorted({n["k"] for n in nodes})
-        made.append(("plots/mc_values.png", "MC value distribution",
-                     f"Monte Carlo value of every estimated step prefix ({len(nodes)} nodes of `tree/`, k = {', '.join(map(str, ks)) or '-'} "
-                     "rollouts each); a trace's final-step verdict is not an estimate and is left out"))
+        made.append(
+            (
+                "plots/mc_values.png",
+                "MC value distribution",
+                f"Monte Carlo value of every estimated step prefix ({len(nodes)} nodes of `tree/`, k = {', '.join(map(str, ks)) or '-'} "
+                "rollouts each); a trace's final-step verdict is not an estimate and is left out",
+            )
+        )
         errs = [t["first_error"] for t in traces if t["first_error"] is not None and t["first_error"] >= 0]
-        counts_bar(errs, out / "plots" / "first_error.png", title="First-error position (traces with an error)", xlabel="0-based index of the first wrong step")
-        made.append(("plots/first_error.png", "First-error position", f"{len(errs)} of {len(traces)} labelled traces have a first error"))
-    step_src = traces or (list(iter_split_rows(by_kind["generate-solutions"], "data")) if "generate-solutions" in by_kind else [])
+        counts_bar(
+            errs,
+            out / "plots" / "first_error.png",
+            title="First-error position (traces with an error)",
+            xlabel="0-based index of the first wrong step",
+        )
+        made.append(
+            (
+                "plots/first_error.png",
+                "First-error position",
+                f"{len(errs)} of {len(traces)} labelled traces have a first error",
+            )
+        )
+    step_src = traces or (
+        list(iter_split_rows(by_kind["generate-solutions"], "data")) if "generate-solutions" in by_kind else []
+    )
     if step_src:
-        counts_bar([len(t["steps"] or []) for t in step_src], out / "plots" / "steps_per_trace.png", title="Steps per trace", xlabel="steps")
+        counts_bar(
+            [len(t["steps"] or []) for t in step_src],
+            out / "plots" / "steps_per_trace.png",
+            title="Steps per trace",
+            xlabel="steps",
+        )
         made.append(("plots/steps_per_trace.png", "Steps per trace", "number of steps after splitting"))
     rates = _pass_rates(by_kind)
     if rates:
-        histogram(rates[1], out / "plots" / "pass_rate.png", title=f"Pass rate per problem ({rates[0]})", xlabel="share of samples with a correct final answer", bins=10)
+        histogram(
+            rates[1],
+            out / "plots" / "pass_rate.png",
+            title=f"Pass rate per problem ({rates[0]})",
+            xlabel="share of samples with a correct final answer",
+            bins=10,
+        )
         made.append(("plots/pass_rate.png", "Pass-rate histogram", rates[0]))
     return made
 
@@ -130,7 +175,9 @@ def _pass_rates(by_kind: dict[str, Path]) -> tuple[str, list[float]] | None:
                 per_problem.setdefault(t["problem_id"], t["pass_rate"])
         return "generate solutions", list(per_problem.values())
     if "annotate-prm" in by_kind:
-        roots = [q["root_mc"] for q in iter_split_rows(by_kind["annotate-prm"], "questions") if q["root_mc"] is not None]
+        roots = [
+            q["root_mc"] for q in iter_split_rows(by_kind["annotate-prm"], "questions") if q["root_mc"] is not None
+        ]
         return "OmegaPRM pre-filter rollouts", roots
     return None
 
@@ -145,7 +192,12 @@ def write_card(directory: Path | str, out: Path | str, *, pretty_name: str | Non
     if not stages:
         raise UserError(f"card: {root} has no finished stage outputs to describe")
     labelled = [s for s in stages if s[2]["stage"] == "annotate-prm"]
-    main = ([s for s in stages if s[2]["stage"] == "consensus"] or labelled or [s for s in stages if s[2]["splits"].get("data", {}).get("rows")] or stages)[-1]
+    main = (
+        [s for s in stages if s[2]["stage"] == "consensus"]
+        or labelled
+        or [s for s in stages if s[2]["splits"].get("data", {}).get("rows")]
+        or stages
+    )[-1]
     plots = _plots(stages, out)
     name = pretty_name or record.get("name") or root.name
     meta = {
@@ -160,20 +212,35 @@ def write_card(directory: Path | str, out: Path | str, *, pretty_name: str | Non
     lines = ["---", yaml.safe_dump(meta, sort_keys=False).rstrip(), "---", "", f"# {name}", ""]
     if record.get("description"):
         lines += [record["description"].strip(), ""]
-    lines += [f"Built with rsynth from `{record.get('recipe', root.name)}`. Default config: `{main[0]}`.", "",
-              "```python", "import datasets",
-              f"ds = datasets.load_dataset('arrow', data_files='{_rel(main[1] / 'data', out)}/*.arrow', split='train')",
-              "```", "", "## Rows at every stage", "", "| stage | kind | kept | removed | errors | other splits |", "|---|---|---:|---:|---:|---|"]
+    lines += [
+        f"Built with rsynth from `{record.get('recipe', root.name)}`. Default config: `{main[0]}`.",
+        "",
+        "```python",
+        "import datasets",
+        f"ds = datasets.load_dataset('arrow', data_files='{_rel(main[1] / 'data', out)}/*.arrow', split='train')",
+        "```",
+        "",
+        "## Rows at every stage",
+        "",
+        "| stage | kind | kept | removed | errors | other splits |",
+        "|---|---|---:|---:|---:|---|",
+    ]
     for sid, _, manifest in stages:
         c = _counts(manifest)
         other = ", ".join(f"{k}: {v}" for k, v in c.items() if k not in ("kept", "removed", "errors"))
         lines.append(f"| {sid} | {manifest['stage']} | {c['kept']} | {c['removed']} | {c['errors']} | {other} |")
-    lines += ["", "`kept` is the stage's main output (`data/`, or `kept/` for decontaminate); `removed` counts rows routed "
-              "aside with their evidence (`filtered/`, `removed/`, `rejected/`); `errors` are bad input rows with source and reason.", ""]
+    lines += [
+        "",
+        "`kept` is the stage's main output (`data/`, or `kept/` for decontaminate); `removed` counts rows routed "
+        "aside with their evidence (`filtered/`, `removed/`, `rejected/`); `errors` are bad input rows with source and reason.",
+        "",
+    ]
     lines += _provenance_section(record, stages)
     for sid, d, _ in labelled:
         lines += [f"## Label statistics ({sid})", "", "| metric | value |", "|---|---:|"]
-        lines += [f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in label_summary(d).items()]
+        lines += [
+            f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in label_summary(d).items()
+        ]
         lines.append("")
     lines += _judge_section(stages)
     lines += _exports_section(record)
@@ -184,13 +251,22 @@ def write_card(directory: Path | str, out: Path | str, *, pretty_name: str | Non
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "README.md", "\n".join(lines).encode())
     outside = sum(f["path"].startswith("../") for c in meta["configs"] for f in c["data_files"])
-    return {"card": str(out / "README.md"), "stages": len(stages), "plots": len(plots), "default config": main[0],
-            **({"configs pointing outside OUT (push OUT uploads no data for them)": outside} if outside else {})}
+    return {
+        "card": str(out / "README.md"),
+        "stages": len(stages),
+        "plots": len(plots),
+        "default config": main[0],
+        **({"configs pointing outside OUT (push OUT uploads no data for them)": outside} if outside else {}),
+    }
 
 
 def _exports_section(record: dict[str, Any]) -> list[str]:
     """The export files a build wrote, with the step separator a trainer must be given for them."""
-    exports = [(rec.get("dir", sid), rec.get("params") or {}) for sid, rec in record.get("stages", {}).items() if rec.get("kind") == "export"]
+    exports = [
+        (rec.get("dir", sid), rec.get("params") or {})
+        for sid, rec in record.get("stages", {}).items()
+        if rec.get("kind") == "export"
+    ]
     if not exports:
         return []
     from rsynth.data.formats import parse_separator
@@ -199,9 +275,15 @@ def _exports_section(record: dict[str, Any]) -> list[str]:
     lines = ["## Exports", "", "| file | format | label | step separator |", "|---|---|---|---|"]
     for d, p in exports:
         sep = json.dumps(parse_separator(p.get("step-separator") or "\n"))
-        lines.append(f"| `{d}/{export_name({'format': 'trl', **p})}` | {p.get('format')} | {p.get('label')} | `{sep}` |")
-    return lines + ["", "TRL rows keep the steps as a list: give `PRMConfig(step_separator=...)` the separator above "
-                    "(TRL's default `\"\\n\"`). Formats with one text per trace (math-shepherd, openrlhf) join the tagged steps with it.", ""]
+        lines.append(
+            f"| `{d}/{export_name({'format': 'trl', **p})}` | {p.get('format')} | {p.get('label')} | `{sep}` |"
+        )
+    return lines + [
+        "",
+        "TRL rows keep the steps as a list: give `PRMConfig(step_separator=...)` the separator above "
+        '(TRL\'s default `"\\n"`). Formats with one text per trace (math-shepherd, openrlhf) join the tagged steps with it.',
+        "",
+    ]
 
 
 def _provenance_section(record: dict[str, Any], stages: list[tuple[str, Path, dict[str, Any]]]) -> list[str]:
@@ -213,15 +295,25 @@ def _provenance_section(record: dict[str, Any], stages: list[tuple[str, Path, di
     for sid, d, manifest in stages:
         for p in _provenance(d) if manifest["stage"] in ("generate-solutions", "generate-code", "annotate-prm") else []:
             sampling = ", ".join(f"{k}={v}" for k, v in (p.get("sampling") or {}).items())
-            lines.append(f"| {sid} | {p.get('model')} | {p.get('engine')} | {sampling} | {p.get('seed')} | {p.get('verifier')} {p.get('verifier_version')} |")
+            lines.append(
+                f"| {sid} | {p.get('model')} | {p.get('engine')} | {sampling} | {p.get('seed')} | {p.get('verifier')} {p.get('verifier_version')} |"
+            )
     params = {sid: rec.get("params") for sid, rec in record.get("stages", {}).items()}
     seeds = {sid: p.get("seed") for sid, p in params.items() if p and p.get("seed") is not None}
     if seeds:
         lines += ["", "Seeds by stage: " + ", ".join(f"{k}={v}" for k, v in seeds.items()) + "."]
     if record.get("recipe_text"):
-        lines += ["", "<details><summary>Recipe</summary>", "", "```yaml", record["recipe_text"].rstrip(), "```", "", "</details>"]
+        lines += [
+            "",
+            "<details><summary>Recipe</summary>",
+            "",
+            "```yaml",
+            record["recipe_text"].rstrip(),
+            "```",
+            "",
+            "</details>",
+        ]
     return lines + [""]
-
 
 
 def _judge_section(stages: list[tuple[str, Path, dict[str, Any]]]) -> list[str]:
@@ -240,10 +332,16 @@ def _judge_section(stages: list[tuple[str, Path, dict[str, Any]]]) -> list[str]:
         lines += [f"## MC vs judge first errors ({sid})", ""]
         if manifest["stage"] == "consensus":
             kept = manifest["splits"]["data"]["rows"]
-            lines += [f"Consensus filter: kept {kept} of {len(rows)} judged traces (keep rate {kept / len(rows):.3f}); "
-                      f"the others are in `{sid}/filtered/` with their `consensus_reason`.", ""]
+            lines += [
+                f"Consensus filter: kept {kept} of {len(rows)} judged traces (keep rate {kept / len(rows):.3f}); "
+                f"the others are in `{sid}/filtered/` with their `consensus_reason`.",
+                "",
+            ]
         for j in sorted(judges):
             p = json.loads(j)
-            lines += [f"Judge: {p.get('model')} ({p.get('engine')}, {p.get('template')} prompt, n={(p.get('sampling') or {}).get('n')}).", ""]
+            lines += [
+                f"Judge: {p.get('model')} ({p.get('engine')}, {p.get('template')} prompt, n={(p.get('sampling') or {}).get('n')}).",
+                "",
+            ]
         lines += table
     return lines

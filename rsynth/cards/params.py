@@ -9,4 +9,6 @@ from rsynth.config import param
 
 @dataclass
 class CardParams:
-    pretty_name: str | None = param(None, "--pretty-name", "The card's pretty_name (default: the recipe or directory name).")
+    pretty_name: str | None = param(
+        None, "--pretty-name", "The card's pretty_name (default: the recipe or directory name)."
+    )

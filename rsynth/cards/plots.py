@@ -16,7 +16,9 @@ def _pyplot():
     return plt
 
 
-def histogram(values: list[float], path: Path, *, title: str, xlabel: str, bins: int = 20, lo: float = 0.0, hi: float = 1.0) -> Path:
+def histogram(
+    values: list[float], path: Path, *, title: str, xlabel: str, bins: int = 20, lo: float = 0.0, hi: float = 1.0
+) -> Path:
     """Histogram of values in [lo, hi] (MC values, pass rates), with the count in the title."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)

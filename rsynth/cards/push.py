@@ -21,9 +21,17 @@ LOCAL_ONLY = {"partition.json"}
 
 def check_repo_id(repo_id: str) -> None:
     parts = repo_id.split("/")
-    if len(parts) != 2 or not all(REPO_PART.match(p) for p in parts) or "--" in repo_id or ".." in repo_id or repo_id.endswith(".git"):
-        raise UserError(f"--repo-id {repo_id!r}: expected NAMESPACE/NAME of letters, digits, '-', '_' and '.' "
-                        "(no '--' or '..', at most 96 characters each), e.g. me/gsm8k-omegaprm")
+    if (
+        len(parts) != 2
+        or not all(REPO_PART.match(p) for p in parts)
+        or "--" in repo_id
+        or ".." in repo_id
+        or repo_id.endswith(".git")
+    ):
+        raise UserError(
+            f"--repo-id {repo_id!r}: expected NAMESPACE/NAME of letters, digits, '-', '_' and '.' "
+            "(no '--' or '..', at most 96 characters each), e.g. me/gsm8k-omegaprm"
+        )
 
 
 def missing_data(root: Path, files: list[Path]) -> list[str]:
@@ -61,8 +69,13 @@ def push_files(root: Path, files: list[Path], repo_id: str, *, private: bool) ->
     api = hub.HfApi()
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        api.upload_folder(folder_path=str(root), repo_id=repo_id, repo_type="dataset",
-                          allow_patterns=[f.relative_to(root).as_posix() for f in files], commit_message="rsynth push")
+        api.upload_folder(
+            folder_path=str(root),
+            repo_id=repo_id,
+            repo_type="dataset",
+            allow_patterns=[f.relative_to(root).as_posix() for f in files],
+            commit_message="rsynth push",
+        )
     except Exception as exc:  # offline, auth, or hub errors come in many types; all are one line for the user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UserError(f"push to {repo_id} failed: {type(exc).__name__}: {first}") from None

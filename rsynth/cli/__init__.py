@@ -5,7 +5,21 @@ from __future__ import annotations
 import typer
 
 from rsynth import __version__
-from rsynth.cli import annotate, build, card, critiques, decontaminate, doctor, export, generate, judge, merge, push, serve_reward, verify
+from rsynth.cli import (
+    annotate,
+    build,
+    card,
+    critiques,
+    decontaminate,
+    doctor,
+    export,
+    generate,
+    judge,
+    merge,
+    push,
+    serve_reward,
+    verify,
+)
 from rsynth.cli.common import console, run_cli
 from rsynth.engines.base import DEFAULT_MAX_INPUT_CHARS
 
@@ -26,11 +40,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    max_input_chars: int = typer.Option(DEFAULT_MAX_INPUT_CHARS, "--max-input-chars",
-                                        help="A prompt longer than this (or than the model's context) sends its row to errors/ as too_long; 0: no limit."),
-    encoding_errors: str = typer.Option("strict", "--encoding-errors",
-                                        help="strict: a JSONL row with invalid UTF-8 goes to errors/ (raw bytes as base64) | replace: keep it with U+FFFD."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    max_input_chars: int = typer.Option(
+        DEFAULT_MAX_INPUT_CHARS,
+        "--max-input-chars",
+        help="A prompt longer than this (or than the model's context) sends its row to errors/ as too_long; 0: no limit.",
+    ),
+    encoding_errors: str = typer.Option(
+        "strict",
+        "--encoding-errors",
+        help="strict: a JSONL row with invalid UTF-8 goes to errors/ (raw bytes as base64) | replace: keep it with U+FFFD.",
+    ),
 ) -> None:
     """rsynth: synthetic reasoning data with step labels.
 

@@ -16,10 +16,18 @@ from rsynth.pipelines.annotate_params import AnnotateParams
 from rsynth.verifiers.lean_params import LeanParams
 
 
-@with_configs(params=AnnotateParams, omegaprm=OmegaPRMConfig, math_shepherd=MathShepherdConfig, lean=LeanParams,
-              engine=(EngineParams, {"max_new_tokens": 2048}), run=RunParams)
+@with_configs(
+    params=AnnotateParams,
+    omegaprm=OmegaPRMConfig,
+    math_shepherd=MathShepherdConfig,
+    lean=LeanParams,
+    engine=(EngineParams, {"max_new_tokens": 2048}),
+    run=RunParams,
+)
 def annotate_prm(
-    input: str = typer.Option(..., "--input", "-i", help="Problems (problem, answer) or step-split traces (problem, answer, steps)."),
+    input: str = typer.Option(
+        ..., "--input", "-i", help="Problems (problem, answer) or step-split traces (problem, answer, steps)."
+    ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
@@ -48,13 +56,29 @@ def annotate_prm(
         from rsynth.verifiers.base import Unchecked
 
         plan = plan_rows(input, make_validator(mapping, config.input_kind, Unchecked(), config.checker()), run.limit)
-        console.print(summary_table(f"plan: annotate {input} with {params.method} into {out} (--scheduler {params.scheduler})", plan))
+        console.print(
+            summary_table(
+                f"plan: annotate {input} with {params.method} into {out} (--scheduler {params.scheduler})", plan
+            )
+        )
         return
     verifier = params.verifier(domain, lean)
     llm = opt.sampling_engine(out, "annotate-prm", run.overwrite, engine)
-    stats = run_annotate(input, mapping, out, llm, config, concurrent_searches=params.concurrent_searches, verify_timeout=params.verify_timeout,
-                         verifier=verifier, scheduler=params.scheduler, max_live_searches=params.max_live_searches, prefetch=params.prefetch,
-                         verify_workers=params.verify_workers, **run.stage_kwargs())
+    stats = run_annotate(
+        input,
+        mapping,
+        out,
+        llm,
+        config,
+        concurrent_searches=params.concurrent_searches,
+        verify_timeout=params.verify_timeout,
+        verifier=verifier,
+        scheduler=params.scheduler,
+        max_live_searches=params.max_live_searches,
+        prefetch=params.prefetch,
+        verify_workers=params.verify_workers,
+        **run.stage_kwargs(),
+    )
     console.print(summary_table("annotate-prm", stats))
     from rsynth.pipelines.label_summary import label_summary
 

@@ -15,7 +15,9 @@ from rsynth.pipelines.critiques import CritiqueFilterConfig
 
 @with_configs(params=CritiqueFilterConfig, run=RunParams)
 def filter_critiques(
-    input: Path = typer.Option(..., "--input", "-i", help="`rsynth judge` output run on labelled traces (MC, gold or injected labels)."),
+    input: Path = typer.Option(
+        ..., "--input", "-i", help="`rsynth judge` output run on labelled traces (MC, gold or injected labels)."
+    ),
     out: Path = opt.OUT,
     params: CritiqueFilterConfig = CritiqueFilterConfig(),
     run: RunParams = RunParams(),
@@ -25,7 +27,11 @@ def filter_critiques(
     from rsynth.pipelines.critiques import run_filter_critiques
 
     check_input(str(input))
-    stats = run_filter_critiques(str(input), out, params, shard_size=run.shard_size, overwrite=run.overwrite, partition=run.partition)
+    stats = run_filter_critiques(
+        str(input), out, params, shard_size=run.shard_size, overwrite=run.overwrite, partition=run.partition
+    )
     console.print(summary_table("filter-critiques", {k: v for k, v in stats.items() if k != "reasons"}))
     console.print(summary_table("critique reasons", stats.get("reasons", {})))
-    console.print(f"kept critiques in {out}/data/ — export with `rsynth export -i {out} -o critiques.jsonl --format sft-critique`")
+    console.print(
+        f"kept critiques in {out}/data/ — export with `rsynth export -i {out} -o critiques.jsonl --format sft-critique`"
+    )

@@ -13,8 +13,8 @@ from rich.table import Table
 from rsynth.cli.common import console
 from rsynth.cli.params import with_configs
 from rsynth.data.readers import parse_field_map
-from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.decontam.params import DecontamParams, JudgeParams
+from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.errors import UserError, require
 from rsynth.executor.params import RunParams
 

@@ -15,8 +15,15 @@ from rsynth.pipelines.export import ExportParams
 
 @with_configs(params=ExportParams)
 def export(
-    input: Path = typer.Option(..., "--input", "-i", help="An annotate-prm output directory (RL formats: any rsynth output)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file; its suffix is its format: .jsonl (JSON lines), .json (one array) or .parquet."),
+    input: Path = typer.Option(
+        ..., "--input", "-i", help="An annotate-prm output directory (RL formats: any rsynth output)."
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Output file; its suffix is its format: .jsonl (JSON lines), .json (one array) or .parquet.",
+    ),
     params: ExportParams = ExportParams(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and warnings."),
 ) -> None:
@@ -33,15 +40,22 @@ def export(
     except ExportError as exc:
         raise UserError(str(exc)) from None
     if not load_manifest(input).get("complete"):
-        err_console.print(f"[yellow]warning[/yellow]: {input} is an unfinished run; exported only the rows it has committed "
-                          "(re-run its command to finish it)", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning[/yellow]: {input} is an unfinished run; exported only the rows it has committed "
+            "(re-run its command to finish it)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if quiet:
         return
     console.print(summary_table(f"export --format {params.format} --label {params.label}", counts))
     loader = {".parquet": "parquet"}.get(out.suffix, "json")
     console.print(f"wrote {out} — load with datasets.load_dataset('{loader}', data_files='{out}', split='train')")
     if params.format == "trl":
-        console.print(f"train with trl.experimental.prm.PRMConfig(step_separator={counts['step separator']}) (TRL <= 1.13.0)", markup=False)
+        console.print(
+            f"train with trl.experimental.prm.PRMConfig(step_separator={counts['step separator']}) (TRL <= 1.13.0)",
+            markup=False,
+        )
 
 
 import_app = typer.Typer(help="Import external datasets as rsynth traces.", no_args_is_help=True)
@@ -51,31 +65,55 @@ import_app = typer.Typer(help="Import external datasets as rsynth traces.", no_a
 def import_processbench(
     file: str = typer.Argument(..., help="A ProcessBench JSON file (list of items) or JSONL."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for the imported traces."),
-    answers: Optional[str] = typer.Option(None, "--answers", help="Reference answers joined by problem text, e.g. gsm8k_test.jsonl."),
-    question_field: str = typer.Option("question", "--question-field", help="--answers file: the column holding the problem text the items are joined on."),
-    answer_field: str = typer.Option("answer", "--answer-field", help="Answer column; GSM8K-style '#### N' endings are parsed."),
+    answers: Optional[str] = typer.Option(
+        None, "--answers", help="Reference answers joined by problem text, e.g. gsm8k_test.jsonl."
+    ),
+    question_field: str = typer.Option(
+        "question",
+        "--question-field",
+        help="--answers file: the column holding the problem text the items are joined on.",
+    ),
+    answer_field: str = typer.Option(
+        "answer", "--answer-field", help="Answer column; GSM8K-style '#### N' endings are parsed."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and warnings."),
 ) -> None:
     """Read ProcessBench items as traces (steps, verdict from final_answer_correct) for annotate-prm."""
     from rsynth.pipelines.processbench import import_processbench as run_import
 
-    stats = run_import(file, out, answers, question_field=question_field, answer_field=answer_field, overwrite=overwrite)
+    stats = run_import(
+        file, out, answers, question_field=question_field, answer_field=answer_field, overwrite=overwrite
+    )
     if not quiet:
         console.print(summary_table("import processbench", stats))
 
 
 def eval_labels(
-    pred: Path = typer.Option(..., "--pred", help="An annotate-prm or judge output directory (first error per trace id), or a "
-                              "JSON/JSONL file of {id, prediction} rows (or {id, generated_critique}) as ProcessBench writes."),
+    pred: Path = typer.Option(
+        ...,
+        "--pred",
+        help="An annotate-prm or judge output directory (first error per trace id), or a "
+        "JSON/JSONL file of {id, prediction} rows (or {id, generated_critique}) as ProcessBench writes.",
+    ),
     gold: str = typer.Option(..., "--gold", help="ProcessBench-format file with id and label."),
-    source: str = typer.Option("auto", "--label-source", help="mc (annotate-prm first_error) | judge (judge_first_error) | auto (judge for a judge output)."),
-    reading: str = typer.Option("official", "--reading", help="How critiques are read: official (ProcessBench's run_eval.py: the last "
-                                "\\boxed{} read with int()) | lenient (also \\boxed{paragraph_N}, \\boxed{$N$}; reported as such)."),
+    source: str = typer.Option(
+        "auto",
+        "--label-source",
+        help="mc (annotate-prm first_error) | judge (judge_first_error) | auto (judge for a judge output).",
+    ),
+    reading: str = typer.Option(
+        "official",
+        "--reading",
+        help="How critiques are read: official (ProcessBench's run_eval.py: the last "
+        "\\boxed{} read with int()) | lenient (also \\boxed{paragraph_N}, \\boxed{$N$}; reported as such).",
+    ),
     require_rollouts: bool = typer.Option(
-        False, "--require-rollouts",
+        False,
+        "--require-rollouts",
         help="mc labels: score only items whose label rests on rollout estimates (given mode labels a trace with a right "
-             "final answer all-positive without any); the others are counted and left out."),
+        "final answer all-positive without any); the others are counted and left out.",
+    ),
 ) -> None:
     """ProcessBench accuracy on erroneous and on correct items, and their F1, of MC or judge labels.
 
@@ -101,7 +139,9 @@ def eval_labels(
     note = READING_NOTES[reading] if source != "mc" else "MC first_error, no critique to read"
     items = []
     for rec in read_records(gold):
-        view = rec if isinstance(rec, RowError) else map_fields(rec, [FieldSpec("id", str), FieldSpec("label", int)], {})
+        view = (
+            rec if isinstance(rec, RowError) else map_fields(rec, [FieldSpec("id", str), FieldSpec("label", int)], {})
+        )
         if isinstance(view, RowError):
             raise UserError(f"{view.source}: row {view.row}: {view.reason}")
         items.append(view)

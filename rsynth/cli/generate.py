@@ -13,7 +13,14 @@ from rsynth.engines.params import EngineParams
 from rsynth.executor.params import RunParams
 from rsynth.pipelines.codetasks_params import CodeTasksParams
 from rsynth.pipelines.inject import InjectParams
-from rsynth.pipelines.stage_params import CodeParams, EvolveParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
+from rsynth.pipelines.stage_params import (
+    CodeParams,
+    EvolveParams,
+    FormalParams,
+    ProblemsParams,
+    ProofsParams,
+    SolutionsParams,
+)
 from rsynth.verifiers.lean_params import LeanParams
 
 app = typer.Typer(help="Synthesise problems and sample step-by-step solutions.", no_args_is_help=True)
@@ -38,8 +45,16 @@ def problems(
         if dry_run:
             console.print(f"would write {count} '{params.template}' problems (seed {engine.seed}) to {out}")
             return
-        stats = write_template_problems(out, params.template, count, engine.seed, params.knobs(), shard_size=run.shard_size,
-                                        overwrite=run.overwrite, partition=run.partition)
+        stats = write_template_problems(
+            out,
+            params.template,
+            count,
+            engine.seed,
+            params.knobs(),
+            shard_size=run.shard_size,
+            overwrite=run.overwrite,
+            partition=run.partition,
+        )
     else:
         from dataclasses import replace
 
@@ -47,11 +62,17 @@ def problems(
         from rsynth.pipelines.problems import evolve_problems, rewrite_plan, validate_seed
 
         mapping = opt.input_mapping(evolve.from_seeds, fields)
-        plan = plan_rows(evolve.from_seeds, lambda rec: validate_seed(rec, mapping), run.limit)  # also refuses a whole-input failure
+        plan = plan_rows(
+            evolve.from_seeds, lambda rec: validate_seed(rec, mapping), run.limit
+        )  # also refuses a whole-input failure
         per_seed, seeds = rewrite_plan(params.n, plan["valid rows"] + plan["bad rows (→ errors/)"])
         if dry_run:
-            console.print(summary_table(f"plan: rewrite problems from {evolve.from_seeds} with {engine.model or 'the default model'} into {out}",
-                                        {**plan, "seed rows read": seeds, "rewrites per seed": per_seed, "rewrites in total": params.n}))
+            console.print(
+                summary_table(
+                    f"plan: rewrite problems from {evolve.from_seeds} with {engine.model or 'the default model'} into {out}",
+                    {**plan, "seed rows read": seeds, "rewrites per seed": per_seed, "rewrites in total": params.n},
+                )
+            )
             return
         llm = opt.sampling_engine(out, "generate-problems", run.overwrite, engine)
         config = replace(evolve.config(engine.sampling()), per_seed=per_seed, total=params.n)
@@ -63,7 +84,9 @@ def problems(
 @app.command("solutions")
 @with_configs(params=SolutionsParams, engine=EngineParams, run=RunParams)
 def solutions(
-    input: str = typer.Option(..., "--input", "-i", help="Problems: JSONL, Parquet, Arrow, a dataset directory or a hub id."),
+    input: str = typer.Option(
+        ..., "--input", "-i", help="Problems: JSONL, Parquet, Arrow, a dataset directory or a hub id."
+    ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
@@ -77,7 +100,9 @@ def solutions(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling())
     if dry_run:
-        console.print(summary_table(f"plan: generate solutions from {input}", plan_solutions(input, mapping, config, run.limit)))
+        console.print(
+            summary_table(f"plan: generate solutions from {input}", plan_solutions(input, mapping, config, run.limit))
+        )
         return
     llm = opt.sampling_engine(out, "generate-solutions", run.overwrite, engine)
     stats = run_solutions(input, mapping, out, llm, config, verify_timeout=params.verify_timeout, **run.stage_kwargs())
@@ -112,7 +137,9 @@ def formal(
         from rsynth.pipelines.formal import _validate_problem
 
         plan = plan_rows(input, partial(_validate_problem, mapping), run.limit)
-        console.print(summary_table(f"plan: autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}", plan))
+        console.print(
+            summary_table(f"plan: autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}", plan)
+        )
         return
     verifier = lean.verifier(StatementChecker)
     llm = opt.sampling_engine(out, "generate-formal", run.overwrite, engine)
@@ -124,7 +151,12 @@ def formal(
 @app.command("proofs")
 @with_configs(params=ProofsParams, lean=LeanParams, engine=EngineParams, run=RunParams)
 def proofs(
-    input: str = typer.Option(..., "--input", "-i", help="Lean statements: rsynth `generate formal` output, miniF2F rows (formal_statement), or --field statement=COL."),
+    input: str = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Lean statements: rsynth `generate formal` output, miniF2F rows (formal_statement), or --field statement=COL.",
+    ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
@@ -149,13 +181,20 @@ def proofs(
     llm = opt.sampling_engine(out, "generate-proofs", run.overwrite, engine)
     stats = run_proofs(input, mapping, out, llm, verifier, config, batch_size=params.batch_size, **run.stage_kwargs())
     console.print(summary_table("generate proofs", stats))
-    console.print(f"proof traces in {out}/data/, per-statement outcomes in {out}/statements/ — load with {opt.load_hint(out)}")
+    console.print(
+        f"proof traces in {out}/data/, per-statement outcomes in {out}/statements/ — load with {opt.load_hint(out)}"
+    )
 
 
 @app.command("code")
 @with_configs(params=CodeParams, engine=EngineParams, run=RunParams)
 def code(
-    input: str = typer.Option(..., "--input", "-i", help="Code tasks: HumanEval/MBPP+ rows, rsynth code tasks, or --field prompt=COL --field tests=COL."),
+    input: str = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Code tasks: HumanEval/MBPP+ rows, rsynth code tasks, or --field prompt=COL --field tests=COL.",
+    ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
@@ -186,8 +225,13 @@ def code(
 @app.command("code-tasks")
 @with_configs(params=CodeTasksParams, engine=EngineParams, run=RunParams)
 def code_tasks(
-    input: str = typer.Option(..., "--input", "-i", help="Seed programs: HumanEval/MBPP+ rows, `generate code` output, or rows with "
-                              "program, entry_point and inputs (argument lists)."),
+    input: str = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Seed programs: HumanEval/MBPP+ rows, `generate code` output, or rows with "
+        "program, entry_point and inputs (argument lists).",
+    ),
     out: Path = opt.OUT,
     dry_run: bool = opt.DRY_RUN,
     params: CodeTasksParams = CodeTasksParams(),
@@ -208,8 +252,11 @@ def code_tasks(
         return
     params.verifier_check()  # no usable sandbox: refused before any model loads
     refuse_other_stage(out, "generate-code-tasks", run.overwrite)
-    proposer = opt.sampling_engine(out, "generate-code-tasks", run.overwrite, engine) \
-        if params.programs == "propose" or params.solver_model == "same" else None
+    proposer = (
+        opt.sampling_engine(out, "generate-code-tasks", run.overwrite, engine)
+        if params.programs == "propose" or params.solver_model == "same"
+        else None
+    )
     solver = solver_engine(params, engine, proposer, out)
     try:
         stats = run_code_tasks(input, out, params, engine.sampling(), proposer, solver, **run.stage_kwargs())
@@ -222,8 +269,13 @@ def code_tasks(
 @app.command("injected-errors")
 @with_configs(params=InjectParams, engine=EngineParams, run=RunParams)
 def injected_errors(
-    input: str = typer.Option(..., "--input", "-i", help="Correct step-split solutions: `generate solutions` traces (verdict correct) "
-                              "or problems with gold_steps (`generate problems`)."),
+    input: str = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Correct step-split solutions: `generate solutions` traces (verdict correct) "
+        "or problems with gold_steps (`generate problems`).",
+    ),
     out: Path = opt.OUT,
     dry_run: bool = opt.DRY_RUN,
     params: InjectParams = InjectParams(),
@@ -239,7 +291,9 @@ def injected_errors(
 
     opt.input_mapping(input, [])
     if dry_run:
-        console.print(f"would inject {params.per_trace} {params.method} error(s) per correct solution of {input} into {out}")
+        console.print(
+            f"would inject {params.per_trace} {params.method} error(s) per correct solution of {input} into {out}"
+        )
         return
     refuse_other_stage(out, "generate-injected-errors", run.overwrite)
     llm = opt.sampling_engine(out, "generate-injected-errors", run.overwrite, engine) if params.needs_engine() else None

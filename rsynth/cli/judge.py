@@ -18,7 +18,12 @@ from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
 
 @with_configs(params=JudgeConfig, engine=(EngineParams, JUDGE_SAMPLING), run=RunParams)
 def judge(
-    input: str = typer.Option(..., "--input", "-i", help="Step-split traces (problem, steps): annotate-prm or generate solutions output, or a ProcessBench file."),
+    input: str = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Step-split traces (problem, steps): annotate-prm or generate solutions output, or a ProcessBench file.",
+    ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
@@ -42,8 +47,13 @@ def judge(
         from rsynth.pipelines.judge import validate_trace
 
         plan = plan_rows(input, lambda rec: validate_trace(rec, mapping), run.limit)
-        console.print(summary_table(f"plan: judge {input} into {out}: {config.n_judgements} judgement(s) per trace, "
-                                    f"{config.batch} traces per engine call", plan))
+        console.print(
+            summary_table(
+                f"plan: judge {input} into {out}: {config.n_judgements} judgement(s) per trace, "
+                f"{config.batch} traces per engine call",
+                plan,
+            )
+        )
         return
     llm = opt.sampling_engine(out, "judge", run.overwrite, engine)
     try:
@@ -51,13 +61,17 @@ def judge(
     finally:
         llm.close()
     console.print(summary_table("judge", stats))
-    console.print(f"judged traces in {out}/data/ — load with {opt.load_hint(out)}; "
-                  f"score on ProcessBench with `rsynth eval-labels --pred {out} --gold FILE`")
+    console.print(
+        f"judged traces in {out}/data/ — load with {opt.load_hint(out)}; "
+        f"score on ProcessBench with `rsynth eval-labels --pred {out} --gold FILE`"
+    )
 
 
 @with_configs(params=ConsensusConfig, run=RunParams)
 def consensus(
-    input: Path = typer.Option(..., "--input", "-i", help="`rsynth judge` output run on MC-labelled (annotate-prm) traces."),
+    input: Path = typer.Option(
+        ..., "--input", "-i", help="`rsynth judge` output run on MC-labelled (annotate-prm) traces."
+    ),
     out: Path = opt.OUT,
     params: ConsensusConfig = ConsensusConfig(),
     run: RunParams = RunParams(),

@@ -37,11 +37,21 @@ def _options(group: str, cls: type, overrides: dict[str, Any]) -> list[inspect.P
         default = overrides.get(f.name, f.default if f.default is not MISSING else ...)
         if meta["kind"] == "strs" and isinstance(default, str):
             default = [default]  # a repeatable option whose default is one value (recipes write it as a string)
-        option = typer.Option(default, meta["flag"], *meta["aliases"], help=meta["help"] or None, envvar=meta["envvar"], show_envvar=False)
-        out.append(inspect.Parameter(f"{group}__{f.name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=typ))
+        option = typer.Option(
+            default, meta["flag"], *meta["aliases"], help=meta["help"] or None, envvar=meta["envvar"], show_envvar=False
+        )
+        out.append(
+            inspect.Parameter(f"{group}__{f.name}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=typ)
+        )
         for alias in meta["hidden_aliases"]:
-            out.append(inspect.Parameter(_alias_name(group, f.name, alias), inspect.Parameter.KEYWORD_ONLY,
-                                         default=typer.Option(None, alias, hidden=True), annotation=Optional[typ]))
+            out.append(
+                inspect.Parameter(
+                    _alias_name(group, f.name, alias),
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=typer.Option(None, alias, hidden=True),
+                    annotation=Optional[typ],
+                )
+            )
     return out
 
 
@@ -77,7 +87,9 @@ def with_configs(**groups: Group) -> Callable[[Callable[..., Any]], Callable[...
 
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
-        command.rsynth_configs = {name: _spec(group)[0] for name, group in groups.items()}  # read by tests/test_config.py
+        command.rsynth_configs = {
+            name: _spec(group)[0] for name, group in groups.items()
+        }  # read by tests/test_config.py
         return command
 
     return wrap

@@ -25,9 +25,13 @@ def push(
     total = sum(f.stat().st_size for f in files)
     missing = missing_data(directory, files)
     if missing:
-        err_console.print(f"[yellow]warning:[/yellow] no data would be uploaded for {escape(', '.join(missing))}: "
-                          f"those files are not under {escape(str(directory))} (a card written with -o elsewhere?); "
-                          "run `rsynth card` on the build directory itself", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning:[/yellow] no data would be uploaded for {escape(', '.join(missing))}: "
+            f"those files are not under {escape(str(directory))} (a card written with -o elsewhere?); "
+            "run `rsynth card` on the build directory itself",
+            highlight=False,
+            soft_wrap=True,
+        )
     if dry_run:
         table = Table(title=f"would upload to datasets/{repo_id}", header_style="bold")
         table.add_column("file")

@@ -32,8 +32,19 @@ def _report(kind: str, out: Path, counts: Counter[str], seconds: float) -> None:
 
 def _run(kind: str, input: str, out: Path, field: list[str], options: dict, run: RunParams, **kwargs) -> None:
     start = time.monotonic()
-    counts = run_verify(kind, input, out, field, options, overwrite=run.overwrite, partition=run.partition, limit=run.limit,
-                        quiet=run.quiet, shard_size=run.shard_size, **kwargs)
+    counts = run_verify(
+        kind,
+        input,
+        out,
+        field,
+        options,
+        overwrite=run.overwrite,
+        partition=run.partition,
+        limit=run.limit,
+        quiet=run.quiet,
+        shard_size=run.shard_size,
+        **kwargs,
+    )
     _report(kind, out, counts, time.monotonic() - start)
 
 
@@ -70,13 +81,19 @@ def verify_lean(
     out: Path = OutOpt,
     field: list[str] = FieldOpt,
     lean: LeanParams = LeanParams(),
-    old_command: Optional[str] = typer.Option(None, "--lean-command", hidden=True, help="Old name of --lean-cmd."),  # before the names were unified
+    old_command: Optional[str] = typer.Option(
+        None, "--lean-command", hidden=True, help="Old name of --lean-cmd."
+    ),  # before the names were unified
     old_cwd: Optional[str] = typer.Option(None, "--cwd", hidden=True, help="Old name of --lean-cwd."),
     old_timeout: Optional[float] = typer.Option(None, "--timeout", hidden=True, help="Old name of --lean-timeout."),
     params: VerifyLeanParams = VerifyLeanParams(),
     run: RunParams = RunParams(),
 ) -> None:
     """Check theorem+proof text: proved | error | sorry | timeout. Fields: proof, statement, id."""
-    lean = replace(lean, lean_cmd=lean.lean_cmd or old_command, lean_cwd=lean.lean_cwd or old_cwd,
-                   lean_timeout=lean.lean_timeout if old_timeout is None else old_timeout)
+    lean = replace(
+        lean,
+        lean_cmd=lean.lean_cmd or old_command,
+        lean_cwd=lean.lean_cwd or old_cwd,
+        lean_timeout=lean.lean_timeout if old_timeout is None else old_timeout,
+    )
     _run("lean", input, out, field, lean.verifier_options(), run, batch_size=params.batch_size)

@@ -104,8 +104,10 @@ def _check_stage(out: Path, report: Report) -> None:
 
 
 def _check_split(out: Path, name: str, info: dict[str, Any], report: Report) -> None:
-    redo = ("re-run the command that wrote it: the damaged shard and those after it are redone "
-            "(sampled rows from its cache)")
+    redo = (
+        "re-run the command that wrote it: the damaged shard and those after it are redone "
+        "(sampled rows from its cache)"
+    )
     listed = {e["file"] for e in info["shards"]}
     if sum(e["rows"] for e in info["shards"]) != info.get("rows"):
         report.problems.append(

@@ -20,8 +20,8 @@ import json
 import re
 from typing import Any
 
-from rsynth.data.formats_rl import RL_FORMATS
 from rsynth.data.formats_pairs import PAIR_FORMATS  # verifier and preference formats, in their own module
+from rsynth.data.formats_rl import RL_FORMATS
 
 FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "openrlhf", *PAIR_FORMATS, *RL_FORMATS)
 SOFT_FORMATS = ("jsonl", "openrlhf")  # formats whose label column can hold floats
@@ -50,8 +50,10 @@ def check_combination(fmt: str, label: str, unestimated: str = "refuse") -> None
     if unestimated not in UNESTIMATED:
         raise ExportError(f"--unestimated {unestimated!r}: expected one of {', '.join(UNESTIMATED)}")
     if unestimated == "mask" and label != "hard" and fmt not in MASK_FORMATS:
-        raise ExportError(f"--unestimated mask: --format {fmt} cannot hold a masked (null) step label; "
-                          f"use --format {' or '.join(MASK_FORMATS)}, or --unestimated drop")
+        raise ExportError(
+            f"--unestimated mask: --format {fmt} cannot hold a masked (null) step label; "
+            f"use --format {' or '.join(MASK_FORMATS)}, or --unestimated drop"
+        )
     if label == "soft" and fmt not in SOFT_FORMATS and fmt not in RL_FORMATS:  # RL rows carry no step labels
         raise ExportError(
             f"--format {fmt} stores boolean/step-sign labels, so soft (float) labels would be truncated "
@@ -83,9 +85,11 @@ def step_labels(row: dict[str, Any], label: str, threshold: float | None, unesti
     if missing is not None and unestimated == "drop":
         raise Unestimated(row.get("id"))
     if missing is not None and unestimated != "mask":
-        raise ExportError(f"trace {row.get('id')!r}: step {missing} has no MC estimate, so it has no {label} label "
-                          "(OmegaPRM estimates only the prefixes its search visits); pass --unestimated drop "
-                          "(leave such traces out) or --unestimated mask (null labels, --format jsonl), or use --label hard")
+        raise ExportError(
+            f"trace {row.get('id')!r}: step {missing} has no MC estimate, so it has no {label} label "
+            "(OmegaPRM estimates only the prefixes its search visits); pass --unestimated drop "
+            "(leave such traces out) or --unestimated mask (null labels, --format jsonl), or use --label hard"
+        )
     if label == "soft":
         return list(mc)
     return [None if m is None else (h is not False and m >= threshold) for m, h in zip(mc, hard)]
@@ -103,17 +107,26 @@ def tagged_text(row: dict[str, Any], tags: list[str], separator: str) -> str:
 
 def _check_tag(row: dict[str, Any], tag: str) -> None:
     if any(tag in s for s in [row["problem"], *row["steps"]]):
-        raise ExportError(f"trace {row.get('id')!r}: its text contains the step tag {tag!r}, which would add a label position")
+        raise ExportError(
+            f"trace {row.get('id')!r}: its text contains the step tag {tag!r}, which would add a label position"
+        )
 
 
-def to_math_shepherd(row: dict[str, Any], labels: list[Any], task: str, separator: str = DEFAULT_SEPARATOR) -> dict[str, Any]:
+def to_math_shepherd(
+    row: dict[str, Any], labels: list[Any], task: str, separator: str = DEFAULT_SEPARATOR
+) -> dict[str, Any]:
     _check_tag(row, STEP_TAG)
     steps = list(row["steps"])
-    return {"input": tagged_text(row, [STEP_TAG] * len(steps), separator),
-            "label": tagged_text(row, ["+" if ok else "-" for ok in labels], separator), "task": task}
+    return {
+        "input": tagged_text(row, [STEP_TAG] * len(steps), separator),
+        "label": tagged_text(row, ["+" if ok else "-" for ok in labels], separator),
+        "task": task,
+    }
 
 
-def to_openrlhf(row: dict[str, Any], labels: list[Any], placeholder: str, separator: str = DEFAULT_SEPARATOR) -> dict[str, Any]:
+def to_openrlhf(
+    row: dict[str, Any], labels: list[Any], placeholder: str, separator: str = DEFAULT_SEPARATOR
+) -> dict[str, Any]:
     """OpenRLHF ProcessRewardDataset rows: `input` with one placeholder per step, `value` a list with one
     label per placeholder ("+"/"-" for hard labels, floats for soft ones)."""
     _check_tag(row, placeholder)
@@ -138,8 +151,16 @@ def to_jsonl(row: dict[str, Any], labels: list[Any]) -> dict[str, Any]:
     return {**row, "labels": labels}
 
 
-def export_row(row: dict[str, Any], fmt: str, label: str, threshold: float | None, task: str,
-               separator: str = DEFAULT_SEPARATOR, placeholder: str = STEP_TAG, unestimated: str = "refuse") -> dict[str, Any]:
+def export_row(
+    row: dict[str, Any],
+    fmt: str,
+    label: str,
+    threshold: float | None,
+    task: str,
+    separator: str = DEFAULT_SEPARATOR,
+    placeholder: str = STEP_TAG,
+    unestimated: str = "refuse",
+) -> dict[str, Any]:
     labels = step_labels(row, label, threshold, unestimated)
     if fmt == "trl":
         return to_trl(row, labels)
@@ -172,8 +193,15 @@ def processbench_trace(item: dict[str, Any], answers: dict[str, str]) -> dict[st
         "steps": list(item["steps"]),
         "final_answer": None,
         "verdict": "correct" if item["final_answer_correct"] else "incorrect",
-        "provenance": {"model": item.get("generator"), "engine": None, "sampling": None, "seed": None,
-                       "rsynth_version": None, "verifier": "processbench", "verifier_version": None},
+        "provenance": {
+            "model": item.get("generator"),
+            "engine": None,
+            "sampling": None,
+            "seed": None,
+            "rsynth_version": None,
+            "verifier": "processbench",
+            "verifier_version": None,
+        },
     }
 
 
@@ -194,8 +222,14 @@ def processbench_scores(pred: dict[str, int], gold: list[dict[str, Any]]) -> dic
     acc_err = err_hits / err_n if err_n else 0.0
     acc_ok = ok_hits / ok_n if ok_n else 0.0
     f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok else 0.0
-    return {"erroneous items": err_n, "correct items": ok_n, "missing predictions": missing,
-            "accuracy (erroneous)": acc_err, "accuracy (correct)": acc_ok, "F1": f1}
+    return {
+        "erroneous items": err_n,
+        "correct items": ok_n,
+        "missing predictions": missing,
+        "accuracy (erroneous)": acc_err,
+        "accuracy (correct)": acc_ok,
+        "F1": f1,
+    }
 
 
 def dumps(row: dict[str, Any]) -> str:

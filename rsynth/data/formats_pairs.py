@@ -22,9 +22,12 @@ PAIR_FORMATS = ("sft-critique", "step-dpo")
 
 def critique_row(row: dict[str, Any]) -> dict[str, Any]:
     """One SFT chat row from a kept critique (`filter-critiques` output, whose `prompt` is the judge's)."""
-    return {"messages": [{"role": "user", "content": row["prompt"]},
-                         {"role": "assistant", "content": row["critique"]}],
-            "id": row["id"], "first_error": row["critique_first_error"], "reference_first_error": row["reference_first_error"]}
+    return {
+        "messages": [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["critique"]}],
+        "id": row["id"],
+        "first_error": row["critique_first_error"],
+        "reference_first_error": row["reference_first_error"],
+    }
 
 
 def _prompt(question: str, prefix: list[str], separator: str) -> str:
@@ -33,7 +36,9 @@ def _prompt(question: str, prefix: list[str], separator: str) -> str:
     return question + separator + "".join(s + separator for s in prefix)
 
 
-def step_pairs(nodes: Iterable[dict[str, Any]], margin: float, separator: str = "\n") -> tuple[list[dict[str, Any]], dict[str, int]]:
+def step_pairs(
+    nodes: Iterable[dict[str, Any]], margin: float, separator: str = "\n"
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """(pairs, counts) from tree nodes: siblings (same problem, same prefix, different last step)
     whose MC values differ by at least `margin`. The same step reached twice is one node whose
     correct and k are summed; the root (an empty prefix) is no step."""
@@ -58,6 +63,17 @@ def step_pairs(nodes: Iterable[dict[str, Any]], margin: float, separator: str = 
                 counts["pairs under the margin"] += 1
                 continue
             (win, mw, kw), (lose, ml, kl) = ((a, ma, ka), (b, mb, kb)) if ma > mb else ((b, mb, kb), (a, ma, ka))
-            pairs.append({"prompt": _prompt(question, list(prefix), separator), "chosen": win, "rejected": lose, "problem_id": pid,
-                          "prefix_steps": len(prefix), "chosen_mc": mw, "chosen_k": kw, "rejected_mc": ml, "rejected_k": kl})
+            pairs.append(
+                {
+                    "prompt": _prompt(question, list(prefix), separator),
+                    "chosen": win,
+                    "rejected": lose,
+                    "problem_id": pid,
+                    "prefix_steps": len(prefix),
+                    "chosen_mc": mw,
+                    "chosen_k": kw,
+                    "rejected_mc": ml,
+                    "rejected_k": kl,
+                }
+            )
     return pairs, counts

@@ -59,9 +59,13 @@ def rl_row(row: dict[str, Any], fmt: str, index: int, instructions: dict[str, st
         raise RLExportError(f"row {pid!r}: no reference_answer, so no reward can be computed")
     messages = [{"role": "user", "content": prompt_text(row, instructions)}]
     if fmt == "verl":
-        return {"data_source": data_source(domain), "prompt": messages, "ability": ABILITY.get(domain, domain),
-                "reward_model": {"style": "rule", "ground_truth": truth},
-                "extra_info": {"index": index, "id": pid, "domain": domain, "split": "train"}}
+        return {
+            "data_source": data_source(domain),
+            "prompt": messages,
+            "ability": ABILITY.get(domain, domain),
+            "reward_model": {"style": "rule", "ground_truth": truth},
+            "extra_info": {"index": index, "id": pid, "domain": domain, "split": "train"},
+        }
     if fmt == "tulu":
         return {"messages": messages, "ground_truth": truth, "dataset": domain, "id": pid}
     if fmt == "trl-grpo":
@@ -77,8 +81,14 @@ def rl_rows(rows: Any, fmt: str, instructions: dict[str, str]) -> tuple[list[dic
     merged = skipped = 0
     first_reason = ""
     for row in rows:
-        key = json.dumps([row.get("domain") or "math", row.get("problem_id") or row.get("id") or row.get("problem"),
-                          row.get("reference_answer")], ensure_ascii=False)
+        key = json.dumps(
+            [
+                row.get("domain") or "math",
+                row.get("problem_id") or row.get("id") or row.get("problem"),
+                row.get("reference_answer"),
+            ],
+            ensure_ascii=False,
+        )
         if key in seen:
             merged += 1
             continue
@@ -89,8 +99,11 @@ def rl_rows(rows: Any, fmt: str, instructions: dict[str, str]) -> tuple[list[dic
             first_reason = first_reason or str(exc)
             continue
         seen.add(key)
-    counts: dict[str, Any] = {"rows written": len(out), "rows of an already written problem (merged)": merged,
-                              "rows without problem or ground truth (skipped)": skipped}
+    counts: dict[str, Any] = {
+        "rows written": len(out),
+        "rows of an already written problem (merged)": merged,
+        "rows without problem or ground truth (skipped)": skipped,
+    }
     if first_reason:
         counts["first skipped"] = first_reason
     return out, counts

@@ -33,7 +33,9 @@ def _listing(path: Path) -> list[tuple[str, Path]]:
     """(name, path) of the files an input path reads: itself, or a directory's non-hidden files."""
     if path.is_file():
         return [(path.name, path)]
-    files = sorted(f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts))
+    files = sorted(
+        f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)
+    )
     return [(f.relative_to(path).as_posix(), f) for f in files]
 
 

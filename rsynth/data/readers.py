@@ -14,9 +14,9 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,11 @@ class RowError:
     raw: str
 
     @classmethod
-    def of(cls, record: Record, reason: str, field: str | None = None) -> "RowError":
+    def of(cls, record: Record, reason: str, field: str | None = None) -> RowError:
         """The error row of a record that parsed but cannot be processed (the raw row clipped)."""
-        return cls(record.source, record.row, field, reason, _clip(json.dumps(record.data, default=str, ensure_ascii=False)))
+        return cls(
+            record.source, record.row, field, reason, _clip(json.dumps(record.data, default=str, ensure_ascii=False))
+        )
 
     def as_row(self) -> dict[str, Any]:
         return {"source": self.source, "row": self.row, "field": self.field, "reason": self.reason, "raw": self.raw}
@@ -86,7 +88,9 @@ def check_columns(spec: str, mapping: dict[str, str], rows: int = 64) -> None:
     for name, column in mapping.items():
         if records and column not in columns:
             shown = ", ".join(sorted(columns)[:12])
-            raise InputError(f"--field {name}={column}: no column {column!r} in the first {records} rows of {spec} (columns: {shown})")
+            raise InputError(
+                f"--field {name}={column}: no column {column!r} in the first {records} rows of {spec} (columns: {shown})"
+            )
 
 
 def set_encoding_errors(mode: str) -> None:
@@ -107,18 +111,35 @@ def _jsonl(path: Path, opener) -> Iterator[Record | RowError]:
             try:
                 line = raw.decode("utf-8", errors=_encoding_errors)
             except UnicodeDecodeError as exc:
-                yield RowError(str(path), lineno, None, f"invalid UTF-8 at byte {exc.start} (raw row as base64; --encoding-errors replace keeps it)",
-                               base64.b64encode(raw.rstrip(b"\n")).decode())
+                yield RowError(
+                    str(path),
+                    lineno,
+                    None,
+                    f"invalid UTF-8 at byte {exc.start} (raw row as base64; --encoding-errors replace keeps it)",
+                    base64.b64encode(raw.rstrip(b"\n")).decode(),
+                )
                 continue
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield RowError(str(path), lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}", _clip(line.rstrip("\r\n")))
+                yield RowError(
+                    str(path),
+                    lineno,
+                    None,
+                    f"invalid JSON: {exc.msg} at column {exc.colno}",
+                    _clip(line.rstrip("\r\n")),
+                )
                 continue
             if not isinstance(obj, dict):
-                yield RowError(str(path), lineno, None, f"expected a JSON object, got {type(obj).__name__}", _clip(line.rstrip("\r\n")))
+                yield RowError(
+                    str(path),
+                    lineno,
+                    None,
+                    f"expected a JSON object, got {type(obj).__name__}",
+                    _clip(line.rstrip("\r\n")),
+                )
                 continue
             yield Record(str(path), lineno, obj)
 
@@ -127,7 +148,9 @@ def _json(path: Path) -> Iterator[Record | RowError]:
     try:
         text = path.read_bytes().decode("utf-8", errors=_encoding_errors)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: invalid UTF-8 at byte {exc.start} (pass --encoding-errors replace to read it with U+FFFD)") from None
+        raise InputError(
+            f"{path}: invalid UTF-8 at byte {exc.start} (pass --encoding-errors replace to read it with U+FFFD)"
+        ) from None
     stripped = text.lstrip()
     if not stripped.startswith("["):
         yield from _jsonl(path, open)
@@ -140,7 +163,9 @@ def _json(path: Path) -> Iterator[Record | RowError]:
         if isinstance(obj, dict):
             yield Record(str(path), i, obj)
         else:
-            yield RowError(str(path), i, None, f"expected a JSON object, got {type(obj).__name__}", _clip(json.dumps(obj)))
+            yield RowError(
+                str(path), i, None, f"expected a JSON object, got {type(obj).__name__}", _clip(json.dumps(obj))
+            )
 
 
 def _table_batches(source: str, batches: Iterable[pa.RecordBatch]) -> Iterator[Record]:
@@ -197,7 +222,9 @@ def _hub(spec: str) -> Iterator[Record]:
             row += 1
             yield Record(f"hub:{name}", row, dict(obj))
     except Exception as exc:  # the hub raises many types (offline, gated, missing split)
-        raise InputError(f"could not load hub dataset {spec!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise InputError(
+            f"could not load hub dataset {spec!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
 
 
 def _file(path: Path) -> Iterator[Record | RowError]:
@@ -213,7 +240,9 @@ def _file(path: Path) -> Iterator[Record | RowError]:
     elif name.endswith(".arrow"):
         yield from _arrow_file(path)
     else:
-        raise InputError(f"{path}: unknown input format (expected .jsonl, .json, .parquet, .arrow or a dataset directory)")
+        raise InputError(
+            f"{path}: unknown input format (expected .jsonl, .json, .parquet, .arrow or a dataset directory)"
+        )
 
 
 def check_input(spec: str) -> None:
@@ -300,7 +329,11 @@ def count_records(spec: str) -> int | None:
             from rsynth.data.shards import read_arrow
 
             return read_arrow(path).num_rows  # memory-mapped: no row is decoded
-        if path.is_file() and path.name.lower().endswith((".jsonl", ".ndjson")) and path.stat().st_size <= LINE_COUNT_LIMIT:
+        if (
+            path.is_file()
+            and path.name.lower().endswith((".jsonl", ".ndjson"))
+            and path.stat().st_size <= LINE_COUNT_LIMIT
+        ):
             with open(path, "rb") as fh:  # one pass over bytes: each non-blank line is one record or error row
                 return sum(1 for line in fh if line.strip())
     except (OSError, KeyError, ValueError, pa.ArrowInvalid):
@@ -353,7 +386,13 @@ def map_fields(record: Record, specs: list[FieldSpec], mapping: dict[str, str]) 
         if value is None:
             if spec.required:
                 where = spec.name if column == spec.name else f"{spec.name} (column {column!r})"
-                return RowError(record.source, record.row, column, f"missing field {where}", _clip(json.dumps(record.data, default=str)))
+                return RowError(
+                    record.source,
+                    record.row,
+                    column,
+                    f"missing field {where}",
+                    _clip(json.dumps(record.data, default=str)),
+                )
             out[spec.name] = None
             continue
         try:
@@ -385,7 +424,9 @@ def plan_rows(spec: str, validate: Callable[[Record], Any], limit: int | None = 
         else:
             valid += 1
     if bad and not valid and len({b.reason for b in bad}) == 1:
-        raise InputError(f"{spec}: every row ({len(bad)}) would go to errors/ for the same reason: {bad[0].reason}{field_hint(bad[0].reason)}")
+        raise InputError(
+            f"{spec}: every row ({len(bad)}) would go to errors/ for the same reason: {bad[0].reason}{field_hint(bad[0].reason)}"
+        )
     plan: dict[str, Any] = {"valid rows": valid, "bad rows (→ errors/)": len(bad)}
     if bad:
         plan["first bad row"] = f"row {bad[0].row}: {bad[0].reason}"

@@ -93,7 +93,9 @@ def claim_output(out: Path | str) -> None:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise OutputConflict(f"{out} is being written by another rsynth run (pid {holder}); wait for it or choose another --out") from None
+        raise OutputConflict(
+            f"{out} is being written by another rsynth run (pid {holder}); wait for it or choose another --out"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -115,7 +117,9 @@ def _refuse_build_dir(out: Path) -> None:
     describe outputs it did not make); the build itself registers its root with `claim_build_root`."""
     for d in (out, out.parent):
         if (d / BUILD_RECORD).exists() and d.resolve() not in _build_roots:
-            raise OutputConflict(f"{out} is inside the build output {d} ({BUILD_RECORD}); `rsynth build` manages it: choose another --out")
+            raise OutputConflict(
+                f"{out} is inside the build output {d} ({BUILD_RECORD}); `rsynth build` manages it: choose another --out"
+            )
 
 
 def claim_build_root(root: Path | str) -> None:
@@ -196,8 +200,9 @@ def manifest_problem(manifest: Any) -> str | None:
         return "no valid cursor"
     for name, info in manifest["splits"].items():
         shards = info.get("shards") if isinstance(info, dict) else None
-        if not isinstance(shards, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str)
-                                                   and isinstance(e.get("rows"), int) for e in shards):
+        if not isinstance(shards, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("rows"), int) for e in shards
+        ):
             return f"split {name!r} has no valid shard list"
     return None
 
@@ -364,8 +369,12 @@ class ShardSetWriter:
         """Drop every listed shard that is missing or damaged, with all shards committed after it:
         the state goes back to the checkpoint before the earliest damaged one (its `before`), and
         the run redoes the rest. One warning line per damaged file."""
-        damaged = [(name, i, problem) for name, split in self.splits.items() for i, entry in enumerate(split.shards)
-                   if (problem := shard_problem(self.out, entry))]
+        damaged = [
+            (name, i, problem)
+            for name, split in self.splits.items()
+            for i, entry in enumerate(split.shards)
+            if (problem := shard_problem(self.out, entry))
+        ]
         if not damaged:
             return
         blank = {"cursor": 0, "partial": {}, "shards": {}}
@@ -373,8 +382,10 @@ class ShardSetWriter:
         back = min(befores, key=lambda b: (b["cursor"], sum(b["shards"].values())))
         for name, i, problem in damaged:
             path = self.out / self.splits[name].shards[i]["file"]
-            sys.stderr.write(f"warning: {path} is damaged ({problem}); dropped it and redoing its rows from input row "
-                             f"{back['cursor']} (sampled rows come from the completion cache)\n")
+            sys.stderr.write(
+                f"warning: {path} is damaged ({problem}); dropped it and redoing its rows from input row "
+                f"{back['cursor']} (sampled rows come from the completion cache)\n"
+            )
         self.cursor, self.complete = back["cursor"], False
         for name, split in self.splits.items():
             split.shards = split.shards[: back["shards"].get(name, 0)]
@@ -493,8 +504,13 @@ class ShardSetWriter:
         generated nothing, and the finished run's figures are labelled as stored (its "this run"
         counts were that run's, not this one's)."""
         release_output(self.out)
-        return {"note": ALREADY_COMPLETE, "engine prompts sent this run": 0, "prompts served from cache this run": 0,
-                "completions generated this run": 0, **{f"stored: {k}": v for k, v in self.stats.items()}}
+        return {
+            "note": ALREADY_COMPLETE,
+            "engine prompts sent this run": 0,
+            "prompts served from cache this run": 0,
+            "completions generated this run": 0,
+            **{f"stored: {k}": v for k, v in self.stats.items()},
+        }
 
 
 # Older manifests name no main split; decontaminate's was always kept/.
@@ -527,8 +543,10 @@ def read_split(out_dir: Path | str, split: str | None = None) -> pa.Table | None
         try:
             tables.append(read_arrow(f))
         except (pa.ArrowInvalid, OSError) as exc:
-            raise OutputError(f"{f} is unreadable ({str(exc).splitlines()[0]}): re-run the command that wrote {out} "
-                              "to redo it (finished completions come from its cache), or `rsynth doctor` it") from None
+            raise OutputError(
+                f"{f} is unreadable ({str(exc).splitlines()[0]}): re-run the command that wrote {out} "
+                "to redo it (finished completions come from its cache), or `rsynth doctor` it"
+            ) from None
     return pa.concat_tables(tables)
 
 

@@ -30,8 +30,6 @@ class Settings:
     strict: bool = False  # "same setup, another question" is removed, not listed in review/
 
 
-
-
 @dataclass
 class BatchResult:
     ntokens: list[int]

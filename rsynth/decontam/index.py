@@ -113,7 +113,17 @@ def build_index(refs: list[ReferenceSet], config: IndexConfig) -> Index:
     )
 
 
-_ARRAYS = ("item_bench", "item_len", "item_n", "item_grams", "exact_keys", "exact_items", "keys", "post_off", "post_items")
+_ARRAYS = (
+    "item_bench",
+    "item_len",
+    "item_n",
+    "item_grams",
+    "exact_keys",
+    "exact_items",
+    "keys",
+    "post_off",
+    "post_items",
+)
 
 
 def cache_dir() -> Path:
@@ -132,7 +142,9 @@ def load_index(path: Path, config: IndexConfig) -> Index:
     with np.load(path) as z:
         meta = json.loads(bytes(z["meta"]).decode())
         arrays = {name: z[name] for name in _ARRAYS}
-    return Index(config=config, benchmarks=meta["benchmarks"], item_ids=meta["item_ids"], dropped=meta["dropped"], **arrays)
+    return Index(
+        config=config, benchmarks=meta["benchmarks"], item_ids=meta["item_ids"], dropped=meta["dropped"], **arrays
+    )
 
 
 def load_or_build(refs: list[ReferenceSet], config: IndexConfig) -> tuple[Index, Path]:

@@ -23,7 +23,14 @@ TEMPLATE = (
 )
 PARAMS = SamplingParams(n=1, temperature=0.0, top_p=1.0, max_new_tokens=8, seed=0)
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
-_VERDICTS = {"true": "same", "yes": "same", "same": "same", "false": "different", "no": "different", "different": "different"}
+_VERDICTS = {
+    "true": "same",
+    "yes": "same",
+    "same": "same",
+    "false": "different",
+    "no": "different",
+    "different": "different",
+}
 
 
 def prompt(row: str, item: str) -> Prompt:

@@ -68,7 +68,9 @@ class LexicalIndex:
                     cols.append(j)
                     vals.append(v)
             norms[r] = math.sqrt(total) or 1.0
-        m = sparse.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(docs), max(len(self.vocab), 1)))
+        m = sparse.csr_matrix(
+            (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(docs), max(len(self.vocab), 1))
+        )
         return sparse.diags(1 / norms) @ m, distinct
 
     def similarity(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

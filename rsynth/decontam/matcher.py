@@ -40,8 +40,14 @@ class Match:
     item_coverage: float = 1.0  # share of the item's n-grams in the row (1.0 for exact): a whole item copied is final
 
     def as_struct(self) -> dict[str, object]:
-        return {"benchmark": self.benchmark, "item_id": self.item_id, "stage": self.stage, "score": self.score, "span": self.span,
-                "evidence": self.evidence}
+        return {
+            "benchmark": self.benchmark,
+            "item_id": self.item_id,
+            "stage": self.stage,
+            "score": self.score,
+            "span": self.span,
+            "evidence": self.evidence,
+        }
 
 
 def _span(toks: Sequence[str], start: int, end: int) -> str:
@@ -87,7 +93,9 @@ def ngram_matches(index: Index, batch: TokenBatch, rows: Sequence[Sequence[str]]
     row = batch.row_of[pos[hit]]
     pair, inv = np.unique(row * len(index.item_ids) + item, return_inverse=True)
     windows = np.bincount(inv, minlength=pair.size)
-    distinct = np.bincount(np.unique(inv.astype(np.int64) * len(index.keys) + key[hit]) // len(index.keys), minlength=pair.size)
+    distinct = np.bincount(
+        np.unique(inv.astype(np.int64) * len(index.keys) + key[hit]) // len(index.keys), minlength=pair.size
+    )
     local = pos[hit] - batch.starts[row]
     first = np.full(pair.size, np.iinfo(np.int64).max)
     last = np.zeros(pair.size, dtype=np.int64)
@@ -105,8 +113,14 @@ def ngram_matches(index: Index, batch: TokenBatch, rows: Sequence[Sequence[str]]
         if r in best:
             continue
         bench, item_id = index.describe(int(p_item[j]))
-        best[r] = Match(bench, item_id, "ngram", round(float(score[j]), 4), _span(rows[r], int(first[j]), int(last[j])),
-                        item_coverage=round(float(item_cov[j]), 4))
+        best[r] = Match(
+            bench,
+            item_id,
+            "ngram",
+            round(float(score[j]), 4),
+            _span(rows[r], int(first[j]), int(last[j])),
+            item_coverage=round(float(item_cov[j]), 4),
+        )
     return best
 
 

@@ -32,7 +32,11 @@ class MiniLM:
 
         self.torch = torch
         config = json.loads((path / "config.json").read_text())
-        self.heads, self.layers, self.eps = config["num_attention_heads"], config["num_hidden_layers"], config["layer_norm_eps"]
+        self.heads, self.layers, self.eps = (
+            config["num_attention_heads"],
+            config["num_hidden_layers"],
+            config["layer_norm_eps"],
+        )
         self.dim = config["hidden_size"]
         self.w = load_file(str(path / "model.safetensors"))
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -40,7 +44,9 @@ class MiniLM:
         self.tokenizer.enable_truncation(MAX_TOKENS)
 
     def _norm(self, x, name: str):
-        return self.torch.nn.functional.layer_norm(x, (self.dim,), self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
+        return self.torch.nn.functional.layer_norm(
+            x, (self.dim,), self.w[name + ".weight"], self.w[name + ".bias"], self.eps
+        )
 
     def _linear(self, x, name: str):
         return self.torch.nn.functional.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
@@ -50,7 +56,11 @@ class MiniLM:
         feed-forward, add & norm), eval mode."""
         F, w = self.torch.nn.functional, self.w
         batch, width = ids.shape
-        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:width] + w["embeddings.token_type_embeddings.weight"][0]
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:width]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
         x = self._norm(x, "embeddings.LayerNorm")
         bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * self.torch.finfo(x.dtype).min  # padding gets no attention
 

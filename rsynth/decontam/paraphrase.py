@@ -42,32 +42,70 @@ from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree
 from rsynth.errors import UserError
 
 
-
 @dataclass(frozen=True)
 class SemanticConfig:
     """Settings of the `--semantic` stage (defaults measured on tests/fixtures/paraphrase_probe.jsonl).
     Declared once: the `rsynth decontaminate` options and the recipe stage's keys come from here."""
 
-    threshold: float = param(0.92, "--semantic-threshold", "Cosine at which a row without quantities (nothing to compare) is removed.")
+    threshold: float = param(
+        0.92, "--semantic-threshold", "Cosine at which a row without quantities (nothing to compare) is removed."
+    )
     review: float = param(0.8, "--semantic-review", "Cosine at which a kept row is listed in review/ as a near miss.")
     top_k: int = param(5, "--semantic-top-k", "Reference neighbours by embedding considered per row.")
-    agree: float = param(0.8, "--semantic-agree", "Signature overlap at which quantities agree (paraphrase, when cosine >= cosine-floor).")
+    agree: float = param(
+        0.8,
+        "--semantic-agree",
+        "Signature overlap at which quantities agree (paraphrase, when cosine >= cosine-floor).",
+    )
     band: float = param(0.5, "--semantic-band", "Signature overlap from which a pair is uncertain (judge or review).")
-    cosine_floor: float = param(0.75, "--semantic-cosine-floor", "Cosine a same-quantity neighbour needs to count as the same story.")
-    min_mass: float = param(0.8, "--semantic-min-mass", "IDF mass a signature needs to be compared (1.0: one number unique to one item; a common 2 weighs ~0.2).")
-    lexical: float = param(0.2, "--semantic-lexical", "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; "
-                                "0 (with --semantic-lexical-band 0) turns the lexical screen off.")
-    lexical_band: float = param(0.4, "--semantic-lexical-band", "Word cosine a row needs with an item in the uncertain band of overlap to be embedded.")
-    answer_floor: float = param(0.5, "--semantic-answer-floor", "Cosine a neighbour with an equal answer and agreeing quantities "
-                                                               "(overlap >= agree) needs to be the same problem.")
-    code_floor: float = param(0.5, "--semantic-code-floor", "Cosine a code item needs to be run against the row's program.")
-    answer_lexical: float = param(0.15, "--semantic-answer-lexical", "Word cosine an item with the row's answer needs to be a candidate "
-                                                                     "(and the row embedded).")
-    code_near: float = param(0.75, "--semantic-code-near", "Cosine at which a code row without a program of its own is its nearest "
-                                                           "code item (with --semantic-code-margin over the next one).")
-    code_margin: float = param(0.08, "--semantic-code-margin", "How much nearer that code item must be than the next nearest.")
-    embed_all: bool = param(False, "--semantic-embed-all", "Embed every row, also those the signature gate and lexical screen rule out "
-                                                           "(slower; completes the near-miss listing in review/).")
+    cosine_floor: float = param(
+        0.75, "--semantic-cosine-floor", "Cosine a same-quantity neighbour needs to count as the same story."
+    )
+    min_mass: float = param(
+        0.8,
+        "--semantic-min-mass",
+        "IDF mass a signature needs to be compared (1.0: one number unique to one item; a common 2 weighs ~0.2).",
+    )
+    lexical: float = param(
+        0.2,
+        "--semantic-lexical",
+        "Word cosine a row needs with an item whose quantities agree (overlap >= agree) to be embedded; "
+        "0 (with --semantic-lexical-band 0) turns the lexical screen off.",
+    )
+    lexical_band: float = param(
+        0.4,
+        "--semantic-lexical-band",
+        "Word cosine a row needs with an item in the uncertain band of overlap to be embedded.",
+    )
+    answer_floor: float = param(
+        0.5,
+        "--semantic-answer-floor",
+        "Cosine a neighbour with an equal answer and agreeing quantities "
+        "(overlap >= agree) needs to be the same problem.",
+    )
+    code_floor: float = param(
+        0.5, "--semantic-code-floor", "Cosine a code item needs to be run against the row's program."
+    )
+    answer_lexical: float = param(
+        0.15,
+        "--semantic-answer-lexical",
+        "Word cosine an item with the row's answer needs to be a candidate (and the row embedded).",
+    )
+    code_near: float = param(
+        0.75,
+        "--semantic-code-near",
+        "Cosine at which a code row without a program of its own is its nearest "
+        "code item (with --semantic-code-margin over the next one).",
+    )
+    code_margin: float = param(
+        0.08, "--semantic-code-margin", "How much nearer that code item must be than the next nearest."
+    )
+    embed_all: bool = param(
+        False,
+        "--semantic-embed-all",
+        "Embed every row, also those the signature gate and lexical screen rule out "
+        "(slower; completes the near-miss listing in review/).",
+    )
 
     def __post_init__(self) -> None:
         validate_choices(self)
@@ -106,15 +144,31 @@ class Evidence:
     execution: str | None = None
 
     def as_struct(self) -> dict[str, object]:
-        return {"cosine": None if self.cosine is None else round(self.cosine, 4), "signature_overlap": round(self.overlap, 4), "rule": self.rule,
-                "row_signature": self.row_signature, "item_signature": self.item_signature, "judge": self.judge,
-                "row_answer": self.row_answer, "item_answer": self.item_answer, "execution": self.execution}
+        return {
+            "cosine": None if self.cosine is None else round(self.cosine, 4),
+            "signature_overlap": round(self.overlap, 4),
+            "rule": self.rule,
+            "row_signature": self.row_signature,
+            "item_signature": self.item_signature,
+            "judge": self.judge,
+            "row_answer": self.row_answer,
+            "item_answer": self.item_answer,
+            "execution": self.execution,
+        }
 
 
 # removal rules, then the policy case (review, or removed with --strict), the judge's case, near misses
 REMOVED = ("paraphrase", "near-copy", "same-answer", "same-behaviour")
-_RANK = {"paraphrase": 3, "near-copy": 3, "same-answer": 3, "same-behaviour": 3, "another-question": 2.5, "uncertain": 2, "near-miss": 1,
-         "template-sibling": 1}
+_RANK = {
+    "paraphrase": 3,
+    "near-copy": 3,
+    "same-answer": 3,
+    "same-behaviour": 3,
+    "another-question": 2.5,
+    "uncertain": 2,
+    "near-miss": 1,
+    "template-sibling": 1,
+}
 
 
 class ParaphraseDecider:
@@ -190,8 +244,9 @@ class ParaphraseDecider:
         out[picked] = close.any(axis=1)
         return out
 
-    def judge_pair(self, sig: Signature, item: int, cosine: float, answer: bool | str | None = None,
-                   execution: bool | None = None) -> Evidence | None:
+    def judge_pair(
+        self, sig: Signature, item: int, cosine: float, answer: bool | str | None = None, execution: bool | None = None
+    ) -> Evidence | None:
         """The rule for one (row, item) pair (module docstring), or None when the pair says nothing.
         `answer`: whether the row's answer equals the item's (None: one has none); `execution`:
         whether the row's program passes the item's tests (None: not run). `answer` "unit": the
@@ -205,15 +260,21 @@ class ParaphraseDecider:
             rule = "same-behaviour"
         elif execution is False:  # it does not: another task, however close the words
             rule = "another-question" if cosine >= c.review else None
-        elif answer == "unit":  # the same answer asked in another unit (5 hours, 300 minutes): the quantities must all agree
+        elif (
+            answer == "unit"
+        ):  # the same answer asked in another unit (5 hours, 300 minutes): the quantities must all agree
             if overlap >= c.agree and cosine >= c.cosine_floor and asks_agree(sig, ref):
                 rule = "same-answer"
             elif cosine >= c.review:
                 rule = "uncertain"
         elif answer is True:  # same answer: the same problem when the quantities agree and the story is close
             close = asks_agree(sig, ref) or cosine >= c.review  # questions reworded past word overlap, same story
-            agree = ((overlap >= c.agree and cosine >= c.answer_floor) or (overlap >= c.band and cosine >= c.cosine_floor)
-                     or (row_mass < c.min_mass and cosine >= c.review) or (item in self.rare_answers and cosine >= c.answer_floor))
+            agree = (
+                (overlap >= c.agree and cosine >= c.answer_floor)
+                or (overlap >= c.band and cosine >= c.cosine_floor)
+                or (row_mass < c.min_mass and cosine >= c.review)
+                or (item in self.rare_answers and cosine >= c.answer_floor)
+            )
             if close and agree:
                 rule = "same-answer"
             elif cosine >= c.review:
@@ -265,12 +326,20 @@ class ParaphraseDecider:
         top = np.argpartition(-sims, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
         return list(dict.fromkeys([*top.tolist(), *by_signature.tolist(), *extra]))
 
-    def decide(self, sig: Signature, sims: np.ndarray, items: Sequence[int], answers: dict[int, bool | None] | None = None,
-               executions: dict[int, bool | None] | None = None) -> Evidence | None:
+    def decide(
+        self,
+        sig: Signature,
+        sims: np.ndarray,
+        items: Sequence[int],
+        answers: dict[int, bool | None] | None = None,
+        executions: dict[int, bool | None] | None = None,
+    ) -> Evidence | None:
         """Strongest evidence over the candidate items."""
         best: Evidence | None = None
         for item in items:
             ev = self.judge_pair(sig, item, float(sims[item]), (answers or {}).get(item), (executions or {}).get(item))
-            if ev is not None and (best is None or (_RANK[ev.rule], ev.cosine or 0.0) > (_RANK[best.rule], best.cosine or 0.0)):
+            if ev is not None and (
+                best is None or (_RANK[ev.rule], ev.cosine or 0.0) > (_RANK[best.rule], best.cosine or 0.0)
+            ):
                 best = ev
         return best

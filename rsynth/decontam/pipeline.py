@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 
@@ -44,8 +44,8 @@ from rsynth.decontam.index import IndexConfig, cache_dir, index_key, load_or_bui
 from rsynth.decontam.judge import ask_judge
 from rsynth.decontam.keys import row_facts
 from rsynth.decontam.matcher import Match, Thresholds
-from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.decontam.params import DecontamParams
+from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.decontam.references import ReferenceSet, load_references
 from rsynth.engines.base import Engine
 from rsynth.executor.loop import Item, Rows

@@ -27,12 +27,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
 from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
 from rsynth.decontam.matcher import Match
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
+from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
 from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed
 
 WINDOW_WORDS = 120  # prompts longer than this are also scored window by window

@@ -108,7 +108,12 @@ class Embedder:
 
         parts = []
         model = load_model()
-        columns = (TextColumn("embedding benchmark items (once, cached)"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("embedding benchmark items (once, cached)"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, disable=quiet, transient=True) as bar:
             task = bar.add_task("refs", total=len(texts))
             for start in range(0, len(texts), 256):
@@ -143,7 +148,12 @@ def bundled_embeddings(name: str, digest: str, rows: int) -> np.ndarray | None:
     directory = _bundle_path()
     try:
         meta = json.loads((directory / "index.json").read_text()).get(name)
-        if not meta or meta.get("digest") != digest or meta.get("model") != model_version() or meta.get("items") != rows:
+        if (
+            not meta
+            or meta.get("digest") != digest
+            or meta.get("model") != model_version()
+            or meta.get("items") != rows
+        ):
             return None
         array = np.load(directory / f"{name}.npy")
     except (OSError, ValueError):
@@ -153,7 +163,9 @@ def bundled_embeddings(name: str, digest: str, rows: int) -> np.ndarray | None:
     return array.astype(np.float32)
 
 
-def ensure_reference_embeddings(sets: Sequence[tuple[str, str, Sequence[str]]], cache_path: Path, quiet: bool = True) -> str:
+def ensure_reference_embeddings(
+    sets: Sequence[tuple[str, str, Sequence[str]]], cache_path: Path, quiet: bool = True
+) -> str:
     """Make sure `cache_path` holds the reference embeddings of `sets` ((name, digest, texts) each):
     already cached, assembled from the shipped arrays, or (for sets not shipped) embedded. Returns
     where they came from: "cache", "bundled", "bundled+embedded" or "embedded"."""

@@ -31,17 +31,54 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
+_UNITS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_TENS = {
+    w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"
+}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
-_WORDS = {"dozen": 12, "twice": 2, "double": 2, "doubles": 2, "triple": 3, "triples": 3, "thrice": 3, "half": Fraction(1, 2),
-          "quarter": Fraction(1, 4), "quarters": Fraction(1, 4), "halves": Fraction(1, 2), "couple": 2, "pair": 2,
-          # ordinals ("the third deposit" / "year three"; "first" and "second" are too often not quantities)
-          "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "twelfth": 12,
-          # polygons: "a regular hexagon" and "a regular 6-gon" are the same quantity
-          "triangle": 3, "quadrilateral": 4, "pentagon": 5, "hexagon": 6, "heptagon": 7, "octagon": 8, "nonagon": 9, "decagon": 10,
-          "dodecagon": 12}
-_NUMBER_WORDS = frozenset([*_UNITS, *_TENS, *_SCALES, *_WORDS, "thirds", "fourths", "fifths", "sixths", "eighths", "tenths"])
+_WORDS = {
+    "dozen": 12,
+    "twice": 2,
+    "double": 2,
+    "doubles": 2,
+    "triple": 3,
+    "triples": 3,
+    "thrice": 3,
+    "half": Fraction(1, 2),
+    "quarter": Fraction(1, 4),
+    "quarters": Fraction(1, 4),
+    "halves": Fraction(1, 2),
+    "couple": 2,
+    "pair": 2,
+    # ordinals ("the third deposit" / "year three"; "first" and "second" are too often not quantities)
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "twelfth": 12,
+    # polygons: "a regular hexagon" and "a regular 6-gon" are the same quantity
+    "triangle": 3,
+    "quadrilateral": 4,
+    "pentagon": 5,
+    "hexagon": 6,
+    "heptagon": 7,
+    "octagon": 8,
+    "nonagon": 9,
+    "decagon": 10,
+    "dodecagon": 12,
+}
+_NUMBER_WORDS = frozenset(
+    [*_UNITS, *_TENS, *_SCALES, *_WORDS, "thirds", "fourths", "fifths", "sixths", "eighths", "tenths"]
+)
 _ALPHA = re.compile(r"[A-Za-z]+")
 _JOIN = re.compile(r"[\s-]*(?:and\s+(?:a\s+)?)?", re.IGNORECASE)  # what may separate the words of one number
 
@@ -59,11 +96,18 @@ _NUMBER = re.compile(
 _PERCENT = re.compile(r"\s*(?:\\?%|percent\b|per cent\b)", re.IGNORECASE)
 _DEF = re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\(")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
-_SNAKE_CALL = re.compile(r"(?<![\\\w])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\s*\(")  # has_close_elements( in prose, not \log_x(
+_SNAKE_CALL = re.compile(
+    r"(?<![\\\w])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\s*\("
+)  # has_close_elements( in prose, not \log_x(
 _QUOTES = ('"""', "'''")
-_BUILTINS = frozenset("set list sorted tuple dict str int float abs len math isclose round sum max min all any print range assert type".split())
+_BUILTINS = frozenset(
+    "set list sorted tuple dict str int float abs len math isclose round sum max min all any print range assert type".split()
+)
 _SENTENCE = re.compile(r"(?<=[.?!])\s+(?=[A-Z$\\(])|\n{2,}")
-_IMPERATIVE = re.compile(r"^\s*(?:find|compute|determine|calculate|evaluate|what|how|express|simplify|solve|write|return|give|which|show)\b", re.IGNORECASE)
+_IMPERATIVE = re.compile(
+    r"^\s*(?:find|compute|determine|calculate|evaluate|what|how|express|simplify|solve|write|return|give|which|show)\b",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[a-z]+")
 STOP_WORDS = frozenset(
     """a an the of in on at to for from by with and or if is are was were be been being do does did will would can could should
@@ -72,20 +116,65 @@ STOP_WORDS = frozenset(
     determine calculate evaluate express answer value number amount simplify write return give show given let use using into
     after before during left remaining still also only just now more less get got has have had make makes made need needs""".split()
 )
-_SYNONYMS = {"money": "dollar", "cost": "dollar", "costs": "dollar", "pay": "dollar", "paid": "dollar", "spend": "dollar", "spent": "dollar",
-             "earn": "dollar", "earns": "dollar", "earned": "dollar", "cent": "dollar", "price": "dollar", "profit": "dollar",
-             "daily": "day", "weekly": "week", "monthly": "month", "yearly": "year", "annually": "year", "annual": "year",
-             "hourly": "hour", "percentage": "percent", "fraction": "percent", "minute": "time", "hour": "time", "second": "time",
-             "long": "time", "far": "distance", "mile": "distance", "kilometer": "distance", "meter": "distance"}
+_SYNONYMS = {
+    "money": "dollar",
+    "cost": "dollar",
+    "costs": "dollar",
+    "pay": "dollar",
+    "paid": "dollar",
+    "spend": "dollar",
+    "spent": "dollar",
+    "earn": "dollar",
+    "earns": "dollar",
+    "earned": "dollar",
+    "cent": "dollar",
+    "price": "dollar",
+    "profit": "dollar",
+    "daily": "day",
+    "weekly": "week",
+    "monthly": "month",
+    "yearly": "year",
+    "annually": "year",
+    "annual": "year",
+    "hourly": "hour",
+    "percentage": "percent",
+    "fraction": "percent",
+    "minute": "time",
+    "hour": "time",
+    "second": "time",
+    "long": "time",
+    "far": "distance",
+    "mile": "distance",
+    "kilometer": "distance",
+    "meter": "distance",
+}
 
 
 # after a count word, these are denominators ("three quarters" -> 3/4, "two thirds" -> 2/3, "one tenth"),
 # not ordinals ("the third deposit" -> 3)
-_DENOMINATORS = {"half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4,
-                 "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "eighth": 8, "eighths": 8, "tenth": 10, "tenths": 10}
+_DENOMINATORS = {
+    "half": 2,
+    "halves": 2,
+    "third": 3,
+    "thirds": 3,
+    "quarter": 4,
+    "quarters": 4,
+    "fourth": 4,
+    "fourths": 4,
+    "fifth": 5,
+    "fifths": 5,
+    "sixth": 6,
+    "sixths": 6,
+    "eighth": 8,
+    "eighths": 8,
+    "tenth": 10,
+    "tenths": 10,
+}
 _A_FRACTION = re.compile(r"\b(?:a|one)\s+(half|third|quarter|fourth|fifth|sixth|eighth|tenth)\b", re.IGNORECASE)
 _AND_A_HALF = re.compile(r"(\d+)\s+and\s+a\s+half\b", re.IGNORECASE)
-_AFTER_COUNT_AND = re.compile(r"\b(?:" + "|".join([*_UNITS, *_TENS]) + r")\s+and\s+$", re.IGNORECASE)  # "one and a half"
+_AFTER_COUNT_AND = re.compile(
+    r"\b(?:" + "|".join([*_UNITS, *_TENS]) + r")\s+and\s+$", re.IGNORECASE
+)  # "one and a half"
 _COUPLE = re.compile(r"\ba\s+(couple|pair)\s+of\b", re.IGNORECASE)
 
 
@@ -145,14 +234,27 @@ def _word_runs(text: str) -> list[tuple[int, int, str]]:
 # non-round numbers and is rare); ambiguous one-letter units ("m", "h", "in", "l") are left alone.
 _UNIT_FACTORS: dict[str, tuple[str, Fraction]] = {}  # noqa: E305
 for _names, _family, _factor in (
-    ("second seconds sec secs", "s", 1), ("minute minutes min mins", "s", 60), ("hour hours hr hrs", "s", 3600),
-    ("day days", "s", 86400), ("week weeks", "s", 604800),
-    ("millimeter millimeters millimetre millimetres mm", "mm", 1), ("centimeter centimeters centimetre centimetres cm", "mm", 10),
-    ("meter meters metre metres", "mm", 1000), ("kilometer kilometers kilometre kilometres km", "mm", 10**6),
-    ("inch inches", "in", 1), ("foot feet ft", "in", 12), ("yard yards yd yds", "in", 36), ("mile miles mi", "in", 63360),
-    ("milligram milligrams mg", "g", Fraction(1, 1000)), ("gram grams", "g", 1), ("kilogram kilograms kg kgs", "g", 1000),
-    ("ounce ounces oz", "oz", 1), ("pound pounds lb lbs", "oz", 16), ("ton tons", "oz", 32000),
-    ("milliliter milliliters millilitre millilitres ml", "ml", 1), ("liter liters litre litres", "ml", 1000),
+    ("second seconds sec secs", "s", 1),
+    ("minute minutes min mins", "s", 60),
+    ("hour hours hr hrs", "s", 3600),
+    ("day days", "s", 86400),
+    ("week weeks", "s", 604800),
+    ("millimeter millimeters millimetre millimetres mm", "mm", 1),
+    ("centimeter centimeters centimetre centimetres cm", "mm", 10),
+    ("meter meters metre metres", "mm", 1000),
+    ("kilometer kilometers kilometre kilometres km", "mm", 10**6),
+    ("inch inches", "in", 1),
+    ("foot feet ft", "in", 12),
+    ("yard yards yd yds", "in", 36),
+    ("mile miles mi", "in", 63360),
+    ("milligram milligrams mg", "g", Fraction(1, 1000)),
+    ("gram grams", "g", 1),
+    ("kilogram kilograms kg kgs", "g", 1000),
+    ("ounce ounces oz", "oz", 1),
+    ("pound pounds lb lbs", "oz", 16),
+    ("ton tons", "oz", 32000),
+    ("milliliter milliliters millilitre millilitres ml", "ml", 1),
+    ("liter liters litre litres", "ml", 1000),
 ):
     for _name in _names.split():
         _UNIT_FACTORS[_name] = (_family, Fraction(_factor))
@@ -188,11 +290,17 @@ def _drop_examples(text: str, names: Sequence[str]) -> str:
     """Code prompts: drop example lines (doctests and their outputs, asserts, `f(x) == y`, "For lst =
     ... the output should be"), whose numbers a rewrite changes or leaves out freely."""
     # a call of the function is an example in a code prompt; in prose it is the task's own sentence
-    calls = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\s*\(") if _DEF.search(text) else re.compile(r"(?!)")
+    calls = (
+        re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\s*\(") if _DEF.search(text) else re.compile(r"(?!)")
+    )
     out, after_doctest = [], False
     for line in text.splitlines():
         s = line.strip()
-        example = s.startswith((">>>", "assert ", "For ", "for ")) or "==" in s or (bool(calls.search(s)) and not s.startswith("def "))
+        example = (
+            s.startswith((">>>", "assert ", "For ", "for "))
+            or "==" in s
+            or (bool(calls.search(s)) and not s.startswith("def "))
+        )
         if example or (after_doctest and s and not s.startswith(_QUOTES)):
             after_doctest = s.startswith(">>>")
             continue
@@ -222,7 +330,9 @@ def numbers(text: str) -> list[str]:
         text = _LATEX_NOISE.sub(" ", text)
     if "a " in text or "A " in text:
         text = _AND_A_HALF.sub(lambda m: f"{m.group(1)}.5", text)
-        text = _A_FRACTION.sub(lambda m: m.group(0) if _AFTER_COUNT_AND.search(text, 0, m.start()) else f"one {m.group(1)}", text)
+        text = _A_FRACTION.sub(
+            lambda m: m.group(0) if _AFTER_COUNT_AND.search(text, 0, m.start()) else f"one {m.group(1)}", text
+        )
         text = _COUPLE.sub("two of", text)
     found: list[tuple[int, str]] = []
     for m in _NUMBER.finditer(text):

@@ -19,8 +19,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,11 +36,16 @@ class SamplingParams:
     seed: int = 0
     stop: tuple[str, ...] = ()
 
-    def with_n(self, n: int) -> "SamplingParams":
+    def with_n(self, n: int) -> SamplingParams:
         return SamplingParams(n, self.temperature, self.top_p, self.max_new_tokens, self.seed, self.stop)
 
     def provenance(self) -> dict:
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens, "n": self.n}
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+            "n": self.n,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class Prompt:
     route: str = field(default="", compare=False)
 
     @classmethod
-    def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "") -> "Prompt":
+    def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "") -> Prompt:
         msgs = ((("system", system),) if system else ()) + (("user", content),)
         return cls(msgs, assistant_prefix)
 
@@ -90,6 +95,8 @@ def token_excess(tokenizer: Any, text: str, context: int | None) -> str | None:
         return None
     tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     return f"too_long: prompt of {tokens} tokens exceeds the model's context of {context}" if tokens > context else None
+
+
 class InFlight:
     """Time-weighted count of sequences the engine is working on (occupancy), safe across threads.
 
@@ -184,8 +191,7 @@ class Engine(ABC):
         return 64
 
     @abstractmethod
-    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
-        ...
+    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]: ...
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         if not prompts:
@@ -240,7 +246,9 @@ class Engine(ABC):
         """
         if self._serial is None:
             self._serial = ThreadPoolExecutor(1, thread_name_prefix=f"rsynth-{self.name}")
-        return await asyncio.get_running_loop().run_in_executor(self._serial, lambda: self.generate([prompt], params)[0])
+        return await asyncio.get_running_loop().run_in_executor(
+            self._serial, lambda: self.generate([prompt], params)[0]
+        )
 
     def can_start(self, sequences: int) -> bool:
         """Whether a request of `sequences` would start at once, delaying nothing already submitted.
@@ -270,7 +278,9 @@ class Engine(ABC):
 
 def batch_seed(seed: int, prompts: Sequence[Prompt], params: SamplingParams) -> int:
     """A seed derived from a batch's content, so a batch's samples do not depend on call history."""
-    h = hashlib.sha256(json.dumps([seed, params.temperature, params.top_p, params.n, [p.key() for p in prompts]]).encode())
+    h = hashlib.sha256(
+        json.dumps([seed, params.temperature, params.top_p, params.n, [p.key() for p in prompts]]).encode()
+    )
     return int.from_bytes(h.digest()[:4], "little")
 
 

@@ -79,12 +79,16 @@ class CachedEngine(Engine):
                 if side.exists():
                     side.rename(aside.with_name(aside.name + extra))
         except OSError as err:
-            raise OutputError(f"the completion cache {self.path} is damaged ({exc}) and cannot be moved aside "
-                              f"({err.strerror or err}); move or delete it, then re-run") from None
+            raise OutputError(
+                f"the completion cache {self.path} is damaged ({exc}) and cannot be moved aside "
+                f"({err.strerror or err}); move or delete it, then re-run"
+            ) from None
         self.moved_aside = aside
-        sys.stderr.write(f"warning: the completion cache {self.path} is damaged ({exc}); moved it to {aside.name} and "
-                         "continuing with a fresh cache (rows already in the output are kept; "
-                         "only missing ones are sampled)\n")
+        sys.stderr.write(
+            f"warning: the completion cache {self.path} is damaged ({exc}); moved it to {aside.name} and "
+            "continuing with a fresh cache (rows already in the output are kept; "
+            "only missing ones are sampled)\n"
+        )
 
     def check(self) -> None:
         """Open the database now (moving a damaged one aside), for callers that want the warning early."""
@@ -106,8 +110,16 @@ class CachedEngine(Engine):
 
     def key(self, prompt: Prompt, params: SamplingParams) -> str:
         payload = json.dumps(
-            [self.inner.identity(), params.n, params.temperature, params.top_p, params.max_new_tokens, params.seed,
-             list(params.stop), prompt.key()],
+            [
+                self.inner.identity(),
+                params.n,
+                params.temperature,
+                params.top_p,
+                params.max_new_tokens,
+                params.seed,
+                list(params.stop),
+                prompt.key(),
+            ],
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode()).hexdigest()
@@ -255,8 +267,13 @@ def _entry(value: str, n: int) -> list[Completion] | None:
         comps = [Completion(**c) for c in items] if isinstance(items, list) else []
     except (ValueError, TypeError):
         return None
-    ok = len(comps) == n and all(isinstance(c.text, str) and isinstance(c.finish_reason, str) and c.finish_reason
-                                 and isinstance(c.num_tokens, int) for c in comps)
+    ok = len(comps) == n and all(
+        isinstance(c.text, str)
+        and isinstance(c.finish_reason, str)
+        and c.finish_reason
+        and isinstance(c.num_tokens, int)
+        for c in comps
+    )
     return comps if ok else None
 
 
@@ -264,10 +281,12 @@ def usage(engine: Engine) -> dict[str, int]:
     """What this process has asked of `engine`: prompts sent to the model, prompts answered from the
     completion cache, and completions the model generated (cached ones are not generated again)."""
     inner = getattr(engine, "inner", engine)
-    return {"engine prompts sent": getattr(engine, "misses", engine.stats.prompts),
-            "prompts served from cache": getattr(engine, "hits", 0),
-            "completions generated": engine.stats.completions,
-            **(inner.server_usage() if hasattr(inner, "server_usage") else {})}  # a fleet's per-server counters
+    return {
+        "engine prompts sent": getattr(engine, "misses", engine.stats.prompts),
+        "prompts served from cache": getattr(engine, "hits", 0),
+        "completions generated": engine.stats.completions,
+        **(inner.server_usage() if hasattr(inner, "server_usage") else {}),
+    }  # a fleet's per-server counters
 
 
 def usage_since(engine: Engine, before: dict[str, int]) -> dict[str, Any]:
@@ -277,4 +296,8 @@ def usage_since(engine: Engine, before: dict[str, int]) -> dict[str, Any]:
     from rsynth.engines.fleet import usage_rates
 
     delta = {key: value - before.get(key, 0) for key, value in usage(engine).items()}
-    return {**{f"{key} this run": value for key, value in delta.items()}, **usage_rates(delta), **engine.client_settings()}
+    return {
+        **{f"{key} this run": value for key, value in delta.items()},
+        **usage_rates(delta),
+        **engine.client_settings(),
+    }

@@ -37,8 +37,12 @@ class HFEngine(Engine):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        torch_dtype = {"auto": (torch.bfloat16 if self.device == "cuda" else torch.float32), "float32": torch.float32,
-                       "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+        torch_dtype = {
+            "auto": (torch.bfloat16 if self.device == "cuda" else torch.float32),
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "float16": torch.float16,
+        }[dtype]
         self.hf_model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
         self._eos_ids = self._stop_token_ids()
         self.context: int | None = getattr(self.hf_model.config, "max_position_embeddings", None)
@@ -47,7 +51,10 @@ class HFEngine(Engine):
         ids = set()
         eos = self.hf_model.generation_config.eos_token_id
         # padding after a row's stop string or eos is also an end, not generated text
-        for value in (eos if isinstance(eos, list) else [eos], [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id]):
+        for value in (
+            eos if isinstance(eos, list) else [eos],
+            [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id],
+        ):
             ids.update(v for v in value if v is not None)
         return ids
 

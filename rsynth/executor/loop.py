@@ -23,7 +23,16 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from rsynth.data.readers import Record, RowError
@@ -138,7 +147,9 @@ def run_stage(
         bar.update(task, completed=start)
         try:
             if stream is not None:
-                return _run_stream(records, buffer, validate, stream, limit, lambda: bar.update(task, completed=buffer.next))
+                return _run_stream(
+                    records, buffer, validate, stream, limit, lambda: bar.update(task, completed=buffer.next)
+                )
             seen = 0
             for batch in batches(records, batch_size, limit):
                 seen = batch[-1][0] + 1
@@ -192,7 +203,9 @@ def _process(process: Process, items: list[Item]) -> dict[int, Rows]:
     return out
 
 
-def _run_stream(records, buffer: ReorderBuffer, validate, stream: Stream, limit: int | None, tick: Callable[[], None]) -> int:
+def _run_stream(
+    records, buffer: ReorderBuffer, validate, stream: Stream, limit: int | None, tick: Callable[[], None]
+) -> int:
     seen, start = 0, buffer.next
 
     def items() -> Iterator[Item]:
@@ -211,5 +224,7 @@ def _run_stream(records, buffer: ReorderBuffer, validate, stream: Stream, limit:
         buffer.put(index, rows)
         tick()
     if buffer.pending:
-        raise RuntimeError(f"stream stage left {buffer.pending} finished inputs unwritten (an earlier input never finished)")
+        raise RuntimeError(
+            f"stream stage left {buffer.pending} finished inputs unwritten (an earlier input never finished)"
+        )
     return seen

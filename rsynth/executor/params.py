@@ -19,13 +19,27 @@ from rsynth.executor.stage import Target
 @dataclass
 class RunParams:
     shard_size: int = param(1000, "--shard-size", "Rows per Arrow shard.")
-    overwrite: bool = param(False, "--overwrite", "Replace an output directory holding a different run.",
-                            recipe="build --from STAGE re-runs a stage into a cleared directory")
+    overwrite: bool = param(
+        False,
+        "--overwrite",
+        "Replace an output directory holding a different run.",
+        recipe="build --from STAGE re-runs a stage into a cleared directory",
+    )
     limit: int | None = param(None, "--limit", "Process only the first N input rows.")
-    num_shards: int = param(1, "--num-shards", "Split the input into N contiguous partitions (job arrays); join outputs with `rsynth merge`.",
-                            aliases=("--num-partitions",), recipe="build --executor ray --ray-blocks N")
-    shard_index: int = param(0, "--shard-index", "Which partition this job processes, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID).",
-                             aliases=("--partition-index",), recipe="build --executor ray (one block per actor)")
+    num_shards: int = param(
+        1,
+        "--num-shards",
+        "Split the input into N contiguous partitions (job arrays); join outputs with `rsynth merge`.",
+        aliases=("--num-partitions",),
+        recipe="build --executor ray --ray-blocks N",
+    )
+    shard_index: int = param(
+        0,
+        "--shard-index",
+        "Which partition this job processes, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID).",
+        aliases=("--partition-index",),
+        recipe="build --executor ray (one block per actor)",
+    )
     quiet: bool = param(False, "--quiet", "No progress bars.", aliases=("-q",), recipe="build --quiet")
     partition: Partition | None = field(init=False, default=None)
 
@@ -39,4 +53,10 @@ class RunParams:
 
     def stage_kwargs(self) -> dict[str, Any]:
         """The keyword arguments every `run_*` pipeline function takes."""
-        return {"shard_size": self.shard_size, "overwrite": self.overwrite, "limit": self.limit, "quiet": self.quiet, "partition": self.partition}
+        return {
+            "shard_size": self.shard_size,
+            "overwrite": self.overwrite,
+            "limit": self.limit,
+            "quiet": self.quiet,
+            "partition": self.partition,
+        }

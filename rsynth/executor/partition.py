@@ -52,7 +52,9 @@ class Partition:
 def make_partition(count: int, index: int) -> Partition | None:
     """The partition named by ``--num-shards/--shard-index``; None for a whole-input run."""
     if count < 1 or not 0 <= index < count:
-        raise UserError(f"--shard-index {index} --num-shards {count}: expected 0 <= index < num-shards and num-shards >= 1")
+        raise UserError(
+            f"--shard-index {index} --num-shards {count}: expected 0 <= index < num-shards and num-shards >= 1"
+        )
     return None if count == 1 else Partition(count, index)
 
 
@@ -72,8 +74,10 @@ def take(rows: Iterable[T], partition: Partition | None, total: int, out: Path |
     Path(out).mkdir(parents=True, exist_ok=True)
     from rsynth.data.shards import atomic_write_json
 
-    atomic_write_json(Path(out) / PARTITION, {"num_shards": partition.count, "shard_index": partition.index,
-                                              "start": start, "stop": stop, "total": total})
+    atomic_write_json(
+        Path(out) / PARTITION,
+        {"num_shards": partition.count, "shard_index": partition.index, "start": start, "stop": stop, "total": total},
+    )
     yield from islice(rows, start, stop)
 
 
@@ -105,7 +109,9 @@ def merge_outputs(dirs: list[Path], out: Path, *, overwrite: bool = False) -> di
     have = [p["shard_index"] for p, _ in parts]
     if have != list(range(n)):
         missing = sorted(set(range(n)) - set(have)) or sorted({i for i in have if have.count(i) > 1})
-        raise UserError(f"merge: expected partitions 0..{n - 1} exactly once; missing or repeated: {', '.join(map(str, missing))}")
+        raise UserError(
+            f"merge: expected partitions 0..{n - 1} exactly once; missing or repeated: {', '.join(map(str, missing))}"
+        )
     stages = {m["stage"] for m in manifests}
     if len(stages) != 1:
         raise UserError(f"merge: partitions of different stages ({', '.join(sorted(stages))})")
@@ -115,12 +121,21 @@ def merge_outputs(dirs: list[Path], out: Path, *, overwrite: bool = False) -> di
     split_names = list(dict.fromkeys(s for m in manifests for s in m["splits"]))
     schemas = {}
     for split in split_names:
-        files = [d / s["file"] for m, (_, d) in zip(manifests, parts) for s in m["splits"].get(split, {}).get("shards", [])]
+        files = [
+            d / s["file"] for m, (_, d) in zip(manifests, parts) for s in m["splits"].get(split, {}).get("shards", [])
+        ]
         schemas[split] = read_arrow(files[0]).schema if files else None
     key = hashlib.sha256(json.dumps([m["run_key"] for m in manifests]).encode()).hexdigest()[:16]
     primary = main_split(manifests[0])
-    writer = ShardSetWriter(out, {s: sc for s, sc in schemas.items() if sc is not None}, stage=manifests[0]["stage"],
-                            run_key=f"merge:{key}", shard_size=manifests[0].get("shard_size", 1000), primary=primary, overwrite=overwrite)
+    writer = ShardSetWriter(
+        out,
+        {s: sc for s, sc in schemas.items() if sc is not None},
+        stage=manifests[0]["stage"],
+        run_key=f"merge:{key}",
+        shard_size=manifests[0].get("shard_size", 1000),
+        primary=primary,
+        overwrite=overwrite,
+    )
     position = 0
     for m, (_, d) in zip(manifests, parts):
         for split in writer.splits:
@@ -138,7 +153,9 @@ def merge_outputs(dirs: list[Path], out: Path, *, overwrite: bool = False) -> di
 def _partition_of(d: Path) -> dict[str, Any]:
     path = d / PARTITION
     if not path.exists():
-        raise UserError(f"merge: {d} is not a partition output (no {PARTITION}; run the stage with --num-shards/--shard-index)")
+        raise UserError(
+            f"merge: {d} is not a partition output (no {PARTITION}; run the stage with --num-shards/--shard-index)"
+        )
     return json.loads(path.read_text())
 
 

@@ -70,7 +70,9 @@ class Work:
     description: str = "processing"
     summary: Callable[[Counts], dict[str, Any]] = _default_summary
     checkpoint_stats: bool = False  # write summary() into the manifest after every batch (resumable counters)
-    status: Callable[[], str] | None = None  # a live part of the progress line (e.g. sequences in flight), read on every refresh
+    status: Callable[[], str] | None = (
+        None  # a live part of the progress line (e.g. sequences in flight), read on every refresh
+    )
 
 
 @dataclass
@@ -94,15 +96,26 @@ def ready(work: Work) -> Callable[[], AbstractContextManager[Work]]:
 
 def execute(stage: Stage, target: Target) -> dict[str, Any]:
     """Run `stage` over `target` to completion (resuming a killed run of the same key); returns its stats."""
-    writer = ShardSetWriter(target.out, stage.splits, stage=stage.name, run_key=stage.key(keyed(target.input, target.partition)),
-                            shard_size=target.shard_size, primary=stage.primary, overwrite=target.overwrite,
-                            inputs=[target.input] if stage.records is None else [])
+    writer = ShardSetWriter(
+        target.out,
+        stage.splits,
+        stage=stage.name,
+        run_key=stage.key(keyed(target.input, target.partition)),
+        shard_size=target.shard_size,
+        primary=stage.primary,
+        overwrite=target.overwrite,
+        inputs=[target.input] if stage.records is None else [],
+    )
     if writer.complete:
         done = writer.skip_complete()
         refuse_whole_input_failure(writer, target)
         return done
     previous = dict(writer.stats)
-    records = stage.records(target) if stage.records is not None else partition_records(target.input, target.partition, target.limit, target.out)
+    records = (
+        stage.records(target)
+        if stage.records is not None
+        else partition_records(target.input, target.partition, target.limit, target.out)
+    )
     with stage.work() as work:
         t0 = time.perf_counter()
 
@@ -114,9 +127,19 @@ def execute(stage: Stage, target: Target) -> dict[str, Any]:
             writer.checkpoint()
 
         seen = 0
-        seen = run_stage(records, writer, validate=work.validate, process=work.process, stream=work.stream, batch_size=work.batch_size,
-                         limit=target.limit, description=work.description, quiet=target.quiet, status=work.status,
-                         after_batch=checkpoint if work.checkpoint_stats else None)
+        seen = run_stage(
+            records,
+            writer,
+            validate=work.validate,
+            process=work.process,
+            stream=work.stream,
+            batch_size=work.batch_size,
+            limit=target.limit,
+            description=work.description,
+            quiet=target.quiet,
+            status=work.status,
+            after_batch=checkpoint if work.checkpoint_stats else None,
+        )
         stats = work.summary(counts())
     writer.close(stats)
     refuse_whole_input_failure(writer, target)
@@ -130,11 +153,17 @@ def refuse_whole_input_failure(writer: ShardSetWriter, target: Target) -> None:
     from rsynth.data.readers import InputError, field_hint
     from rsynth.data.shards import iter_split_rows
 
-    if "errors" not in writer.splits or not writer.rows("errors") or any(writer.rows(s) for s in writer.splits if s != "errors"):
+    if (
+        "errors" not in writer.splits
+        or not writer.rows("errors")
+        or any(writer.rows(s) for s in writer.splits if s != "errors")
+    ):
         return
     reasons = {(e["field"], e["reason"]) for e in iter_split_rows(target.out, "errors")}
     if len(reasons) != 1:
         return
     ((_, reason),) = reasons
-    raise InputError(f"{target.input}: every row ({writer.rows('errors')}) went to {target.out}/errors/ for the same reason: "
-                     f"{reason}{field_hint(reason)}")
+    raise InputError(
+        f"{target.input}: every row ({writer.rows('errors')}) went to {target.out}/errors/ for the same reason: "
+        f"{reason}{field_hint(reason)}"
+    )

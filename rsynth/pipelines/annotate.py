@@ -66,12 +66,24 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier, check
         tid = view["id"]
         invalid = checker.invalid_reference(view["answer"])
         if invalid:
-            return RowError(record.source, record.row, mapping.get("answer", "answer"), invalid, json.dumps(record.data, default=str)[:2000])
+            return RowError(
+                record.source,
+                record.row,
+                mapping.get("answer", "answer"),
+                invalid,
+                json.dumps(record.data, default=str)[:2000],
+            )
         given = None
         if as_traces:
             steps = tuple(s for s in view["steps"] if s.strip())
             if not steps:
-                return RowError(record.source, record.row, mapping.get("steps", "steps"), "trace has no steps", json.dumps(record.data, default=str)[:2000])
+                return RowError(
+                    record.source,
+                    record.row,
+                    mapping.get("steps", "steps"),
+                    "trace has no steps",
+                    json.dumps(record.data, default=str)[:2000],
+                )
             correct = _given_correct(record.data, view)
             reason = record.data.get("finish_reason")  # a given generation cut at max tokens has no guessed answer
             check, answer = checker.check(view["answer"], steps, "", reason if isinstance(reason, str) else "stop")
@@ -155,36 +167,70 @@ def result_rows(task: Task, result: SearchResult, config: AnnotateConfig, proven
     root = next((n for n in result.nodes if not n.prefix_steps), None)
     for j, tr in enumerate(result.traces):
         tid = task.id if task.given is not None and j == 0 else f"{task.id}/{config.method}/{j}"
-        rows.append(("data", {
-            **{k: v for k, v in task.passthrough.items() if k not in ("steps",)},
-            "id": tid,
-            "problem_id": task.passthrough.get("problem_id") or task.id,
-            "domain": config.domain,
-            "problem": task.problem,
-            "reference_answer": task.answer,
-            "sample_index": j,
-            "completion": join(tr.steps),
-            "steps": list(tr.steps),
-            "final_answer": tr.final_answer,
-            "verdict": verdict_word(config.domain, tr.correct, tr.final_answer),
-            **(_generation_record(task.passthrough) if task.given is not None and j == 0 else {"num_tokens": None, "finish_reason": None}),
-            "pass_rate": root.mc if root is not None else None,
-            "provenance": provenance,
-            **tr.labels,
-        }))
+        rows.append(
+            (
+                "data",
+                {
+                    **{k: v for k, v in task.passthrough.items() if k not in ("steps",)},
+                    "id": tid,
+                    "problem_id": task.passthrough.get("problem_id") or task.id,
+                    "domain": config.domain,
+                    "problem": task.problem,
+                    "reference_answer": task.answer,
+                    "sample_index": j,
+                    "completion": join(tr.steps),
+                    "steps": list(tr.steps),
+                    "final_answer": tr.final_answer,
+                    "verdict": verdict_word(config.domain, tr.correct, tr.final_answer),
+                    **(
+                        _generation_record(task.passthrough)
+                        if task.given is not None and j == 0
+                        else {"num_tokens": None, "finish_reason": None}
+                    ),
+                    "pass_rate": root.mc if root is not None else None,
+                    "provenance": provenance,
+                    **tr.labels,
+                },
+            )
+        )
     trace_ids = [(r["steps"], r["id"]) for _, r in rows]
     for node in result.nodes:
-        rows.append(("tree", {
-            "trace_id": _first_extending(trace_ids, node.prefix_steps), "problem_id": task.id, "question": task.problem, "prefix_steps": list(node.prefix_steps),
-            "mc": node.mc, "k": node.k, "correct": node.correct, "visits": node.visits, "depth": node.depth,
-        }))
-    rows.append(("questions", {
-        "problem_id": task.id, "input_id": task.id, "problem": task.problem, "reference_answer": task.answer,
-        "method": config.method, "outcome": result.outcome, "stop_reason": result.stop_reason,
-        "root_mc": root.mc if root is not None else None, "traces": len(result.traces), "tree_nodes": len(result.nodes),
-        "requests": result.counters.requests, "completions": result.counters.completions,
-        "generated_tokens": result.counters.generated_tokens,
-    }))
+        rows.append(
+            (
+                "tree",
+                {
+                    "trace_id": _first_extending(trace_ids, node.prefix_steps),
+                    "problem_id": task.id,
+                    "question": task.problem,
+                    "prefix_steps": list(node.prefix_steps),
+                    "mc": node.mc,
+                    "k": node.k,
+                    "correct": node.correct,
+                    "visits": node.visits,
+                    "depth": node.depth,
+                },
+            )
+        )
+    rows.append(
+        (
+            "questions",
+            {
+                "problem_id": task.id,
+                "input_id": task.id,
+                "problem": task.problem,
+                "reference_answer": task.answer,
+                "method": config.method,
+                "outcome": result.outcome,
+                "stop_reason": result.stop_reason,
+                "root_mc": root.mc if root is not None else None,
+                "traces": len(result.traces),
+                "tree_nodes": len(result.nodes),
+                "requests": result.counters.requests,
+                "completions": result.counters.completions,
+                "generated_tokens": result.counters.generated_tokens,
+            },
+        )
+    )
     return rows
 
 
@@ -192,8 +238,10 @@ def _generation_record(passthrough: dict[str, Any]) -> dict[str, Any]:
     """A given trace keeps its generation's token count and finish reason (well-typed values only);
     a searched trace (prefix + rollout) had no single generation, so both stay null."""
     tokens, reason = passthrough.get("num_tokens"), passthrough.get("finish_reason")
-    return {"num_tokens": tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
-            "finish_reason": reason if isinstance(reason, str) else None}
+    return {
+        "num_tokens": tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
+        "finish_reason": reason if isinstance(reason, str) else None,
+    }
 
 
 def _first_extending(traces: list[tuple[list[str], str]], prefix: tuple[str, ...]) -> str | None:
@@ -228,16 +276,36 @@ def run_annotate(
     `scheduler`: lockstep (batches of `concurrent_searches`), async (`max_live_searches` searches
     refilled continuously, `prefetch`ing likely requests into idle engine slots) or auto (see `pick_scheduler`). `verifier` checks rollouts in
     `config.domain` (default: the math verifier with `verify_workers` processes); it is closed at the end."""
-    stage = annotate_stage(mapping, engine, config, concurrent_searches=concurrent_searches, verify_timeout=verify_timeout,
-                           limit=limit, verifier=verifier, scheduler=scheduler, max_live_searches=max_live_searches,
-                           verify_workers=verify_workers, prefetch=prefetch)
+    stage = annotate_stage(
+        mapping,
+        engine,
+        config,
+        concurrent_searches=concurrent_searches,
+        verify_timeout=verify_timeout,
+        limit=limit,
+        verifier=verifier,
+        scheduler=scheduler,
+        max_live_searches=max_live_searches,
+        verify_workers=verify_workers,
+        prefetch=prefetch,
+    )
     return execute(stage, Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
 
 
-def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConfig, *, concurrent_searches: int = 64,
-                   verify_timeout: float = 5.0, limit: int | None = None, verifier: Verifier | None = None,
-                   scheduler: str = "auto", max_live_searches: int = 256, verify_workers: int = 1,
-                   prefetch: bool = False) -> Stage:
+def annotate_stage(
+    mapping: dict[str, str],
+    engine: Engine,
+    config: AnnotateConfig,
+    *,
+    concurrent_searches: int = 64,
+    verify_timeout: float = 5.0,
+    limit: int | None = None,
+    verifier: Verifier | None = None,
+    scheduler: str = "auto",
+    max_live_searches: int = 256,
+    verify_workers: int = 1,
+    prefetch: bool = False,
+) -> Stage:
     """annotate-prm as an executor stage: lock-step, batches of `concurrent_searches` questions, each
     batch one `RoundScheduler.run`; or async, a `Work.stream` of `AsyncScheduler` (pipelines/scheduler.py)."""
     from rsynth.verifiers.math import MathVerifier  # loads the worker pool's machinery only when used
@@ -255,10 +323,13 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
 
             if mode == "async":
                 live = AsyncScheduler(engine, checker, config, max_live_searches=max_live_searches, prefetch=prefetch)
-                yield Work(make_validator(mapping, config.input_kind, checker, live.checker),
-                           stream=lambda items: live.stream(items, to_rows),
-                           description=f"annotating ({config.method}, async)", summary=_summary(engine, live, mode),
-                           status=live.status)
+                yield Work(
+                    make_validator(mapping, config.input_kind, checker, live.checker),
+                    stream=lambda items: live.stream(items, to_rows),
+                    description=f"annotating ({config.method}, async)",
+                    summary=_summary(engine, live, mode),
+                    status=live.status,
+                )
                 return
             sched = RoundScheduler(engine, checker, config)
 
@@ -266,15 +337,24 @@ def annotate_stage(mapping: dict[str, str], engine: Engine, config: AnnotateConf
                 results = sched.run([it.value for it in items])
                 return {it.index: to_rows(it.value, res) for it, res in zip(items, results)}
 
-            yield Work(make_validator(mapping, config.input_kind, checker, sched.checker), process, batch_size=concurrent_searches,
-                       description=f"annotating ({config.method})", summary=_summary(engine, sched, mode))
+            yield Work(
+                make_validator(mapping, config.input_kind, checker, sched.checker),
+                process,
+                batch_size=concurrent_searches,
+                description=f"annotating ({config.method})",
+                summary=_summary(engine, sched, mode),
+            )
 
     fingerprint = {**config.fingerprint(), "batch": concurrent_searches}
     if mode == "async" and not engine.request_seeded:
         fingerprint["scheduler"] = "async"  # hf: a prompt's samples depend on its batch-mates, so on the scheduler
     key = lambda inputs: run_key("annotate-prm", inputs, mapping, engine, fingerprint, limit)  # noqa: E731
-    return Stage("annotate-prm", {"data": TRACE_SCHEMA, "tree": TREE_SCHEMA, "questions": QUESTION_SCHEMA, "errors": ERROR_SCHEMA},
-                 key=key, work=work)
+    return Stage(
+        "annotate-prm",
+        {"data": TRACE_SCHEMA, "tree": TREE_SCHEMA, "questions": QUESTION_SCHEMA, "errors": ERROR_SCHEMA},
+        key=key,
+        work=work,
+    )
 
 
 def _unused(stats: dict[str, int]) -> int:
@@ -300,15 +380,25 @@ def _summary(engine: Engine, scheduler: RolloutService, mode: str):
             "scheduler": mode,
             **({"rounds this run": scheduler.stats["rounds"]} if mode == "lockstep" else {}),
             "rollout requests this run": scheduler.stats["requests"],
-            **({"searches live (max)": scheduler.stats["live_max"], "prefetched requests this run": scheduler.stats["prefetched"], "prefetched requests used": scheduler.stats["prefetch_used"],
-                "prefetched completions unused": _unused(scheduler.stats)} if mode == "async" else {}),
+            **(
+                {
+                    "searches live (max)": scheduler.stats["live_max"],
+                    "prefetched requests this run": scheduler.stats["prefetched"],
+                    "prefetched requests used": scheduler.stats["prefetch_used"],
+                    "prefetched completions unused": _unused(scheduler.stats),
+                }
+                if mode == "async"
+                else {}
+            ),
             **usage_since(engine, used0),
             "engine tokens this run": engine.stats.generated_tokens - tok0,
             "engine busy fraction": occupancy["busy"],
             "sequences in flight (mean)": round(occupancy["mean"], 2),
             "sequences in flight (p10)": occupancy["p10"],
             "rollouts/s": round(scheduler.stats["completions"] / c.seconds, 2) if c.seconds > 0 else 0.0,
-            "no-answer rate this run": scheduler.stats["no_answer"] / scheduler.stats["completions"] if scheduler.stats["completions"] else 0.0,
+            "no-answer rate this run": scheduler.stats["no_answer"] / scheduler.stats["completions"]
+            if scheduler.stats["completions"]
+            else 0.0,
         }
 
     return summary

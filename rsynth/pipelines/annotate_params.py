@@ -27,41 +27,85 @@ SEARCH_CONFIGS = {"omegaprm": OmegaPRMConfig, "math_shepherd": MathShepherdConfi
 @dataclass
 class AnnotateParams:
     method: str = param("omegaprm", "--method", "omegaprm | math-shepherd.", choices=METHODS)
-    input_kind: str = param("auto", "--input-kind", "auto (traces when a steps column exists) | problems | traces.", choices=INPUT_KINDS)
-    n_solutions: int = param(1, "--n-solutions", "math-shepherd on problems: solutions sampled and labelled per question.")
-    concurrent_searches: int = param(64, "--concurrent-searches",
-                                     "--scheduler lockstep: questions per batch; their rollouts share engine calls.")
-    scheduler: str = param("auto", "--scheduler", "async (every search advances as soon as its rollouts return; refilled "
-                           "continuously) | lockstep (rounds over batches of questions) | auto (async on vllm/openai, lockstep on hf).",
-                           choices=SCHEDULERS)
-    max_live_searches: int = param(256, "--max-live-searches", "--scheduler async: searches in progress at once; a finished one is "
-                                   "replaced by the next input, and more (up to 4x) go live while the engine reports idle slots.")
-    prefetch: bool = param(False, "--prefetch/--no-prefetch", "--scheduler async on vllm/openai, once every question is live: fill idle "
-                           "engine slots with the requests searches will probably make next (the next bisection probes). Rows are "
-                           "unchanged; unused ones cost completions (docs/annotators.md has the trade-off).")
-    verify_workers: int = param(1, "--verify-workers", "Verifier processes (math: hard-timeout pool; code: sandboxed runs in "
-                                "flight); verification overlaps generation under --scheduler async.")
-    split: str = param("auto", "--split", "Step splitting of rollouts: auto | step | blank | newline.", choices=SPLIT_MODES)
-    domain: str = param("auto", "--domain", "math | code (steps are program lines, run against the tests) | lean (steps are tactics, "
-                        "checked by Lean) | auto (the input's domain column, else math).", choices=("auto", *DOMAINS))
-    verify_timeout: float = param(5.0, "--verify-timeout", "Seconds per answer check or program run; a timeout is that rollout's verdict.")
+    input_kind: str = param(
+        "auto", "--input-kind", "auto (traces when a steps column exists) | problems | traces.", choices=INPUT_KINDS
+    )
+    n_solutions: int = param(
+        1, "--n-solutions", "math-shepherd on problems: solutions sampled and labelled per question."
+    )
+    concurrent_searches: int = param(
+        64, "--concurrent-searches", "--scheduler lockstep: questions per batch; their rollouts share engine calls."
+    )
+    scheduler: str = param(
+        "auto",
+        "--scheduler",
+        "async (every search advances as soon as its rollouts return; refilled "
+        "continuously) | lockstep (rounds over batches of questions) | auto (async on vllm/openai, lockstep on hf).",
+        choices=SCHEDULERS,
+    )
+    max_live_searches: int = param(
+        256,
+        "--max-live-searches",
+        "--scheduler async: searches in progress at once; a finished one is "
+        "replaced by the next input, and more (up to 4x) go live while the engine reports idle slots.",
+    )
+    prefetch: bool = param(
+        False,
+        "--prefetch/--no-prefetch",
+        "--scheduler async on vllm/openai, once every question is live: fill idle "
+        "engine slots with the requests searches will probably make next (the next bisection probes). Rows are "
+        "unchanged; unused ones cost completions (docs/annotators.md has the trade-off).",
+    )
+    verify_workers: int = param(
+        1,
+        "--verify-workers",
+        "Verifier processes (math: hard-timeout pool; code: sandboxed runs in "
+        "flight); verification overlaps generation under --scheduler async.",
+    )
+    split: str = param(
+        "auto", "--split", "Step splitting of rollouts: auto | step | blank | newline.", choices=SPLIT_MODES
+    )
+    domain: str = param(
+        "auto",
+        "--domain",
+        "math | code (steps are program lines, run against the tests) | lean (steps are tactics, "
+        "checked by Lean) | auto (the input's domain column, else math).",
+        choices=("auto", *DOMAINS),
+    )
+    verify_timeout: float = param(
+        5.0, "--verify-timeout", "Seconds per answer check or program run; a timeout is that rollout's verdict."
+    )
     sandbox: str = sandbox_param()
     answer_fallback: str = param(DEFAULT_ANSWER_FALLBACK, "--answer-fallback", ANSWER_FALLBACK_HELP)
 
     def __post_init__(self) -> None:
         validate_choices(self)
-        for flag, value in (("--concurrent-searches", self.concurrent_searches), ("--max-live-searches", self.max_live_searches),
-                            ("--verify-workers", self.verify_workers)):
+        for flag, value in (
+            ("--concurrent-searches", self.concurrent_searches),
+            ("--max-live-searches", self.max_live_searches),
+            ("--verify-workers", self.verify_workers),
+        ):
             if value < 1:
                 raise UserError(f"{flag} must be >= 1")
         self.answer_fallback = answer_fallback(self.answer_fallback, "--answer-fallback: ")
 
-    def config(self, sampling: SamplingParams, domain: str, omegaprm: OmegaPRMConfig | None = None,
-               math_shepherd: MathShepherdConfig | None = None) -> AnnotateConfig:
+    def config(
+        self,
+        sampling: SamplingParams,
+        domain: str,
+        omegaprm: OmegaPRMConfig | None = None,
+        math_shepherd: MathShepherdConfig | None = None,
+    ) -> AnnotateConfig:
         """The pipeline's config for `domain` (`auto` resolved by the caller from the input)."""
         return AnnotateConfig(
-            method=self.method, omegaprm=omegaprm or OmegaPRMConfig(), math_shepherd=math_shepherd or MathShepherdConfig(),
-            n_solutions=self.n_solutions, params=sampling, split_mode=self.split, input_kind=self.input_kind, domain=domain,
+            method=self.method,
+            omegaprm=omegaprm or OmegaPRMConfig(),
+            math_shepherd=math_shepherd or MathShepherdConfig(),
+            n_solutions=self.n_solutions,
+            params=sampling,
+            split_mode=self.split,
+            input_kind=self.input_kind,
+            domain=domain,
             answer_fallback=self.answer_fallback,
         )
 
@@ -69,4 +113,6 @@ class AnnotateParams:
         """The rollout verifier of `domain` (None: run_annotate's math verifier with --verify-workers processes)."""
         from rsynth.pipelines.domains import rollout_verifier
 
-        return rollout_verifier(domain, verify_timeout=self.verify_timeout, lean=lean, workers=self.verify_workers, sandbox=self.sandbox)
+        return rollout_verifier(
+            domain, verify_timeout=self.verify_timeout, lean=lean, workers=self.verify_workers, sandbox=self.sandbox
+        )

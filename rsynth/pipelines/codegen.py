@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rsynth.pipelines.provenance import provenance
 from rsynth.config import fingerprint
 from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, TRACE_SCHEMA, empty_labels
@@ -31,14 +30,14 @@ from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute, ready
+from rsynth.pipelines.provenance import provenance
 from rsynth.pipelines.solutions import run_key
 from rsynth.synth.mutations import Mutant, line_mutants
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 from rsynth.verifiers.code import evalplus_tests
 
 SOLVE_INSTRUCTION = (
-    "Write a Python solution to the following task. Reply with the complete code in one ```python "
-    "block.\n\n{prompt}"
+    "Write a Python solution to the following task. Reply with the complete code in one ```python block.\n\n{prompt}"
 )
 TESTS_INSTRUCTION = (
     "Write 5 Python assert statements that test the function `{entry_point}` described below, one "
@@ -68,10 +67,12 @@ class TestSpec:
         return json.dumps({**d, "context": self.context} if self.context is not None else d, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "TestSpec":
+    def from_json(cls, text: str) -> TestSpec:
         d = json.loads(text)
         context = d.get("context")
-        return cls(d["tests"], d.get("style") or "assert", d.get("entry_point"), context if isinstance(context, str) else None)
+        return cls(
+            d["tests"], d.get("style") or "assert", d.get("entry_point"), context if isinstance(context, str) else None
+        )
 
     def program(self, code: str) -> str:
         """The program to run for the model's `code` (its lines, as the trace's steps join them)."""
@@ -128,8 +129,12 @@ class CodeTask:
     source_ref: str | None = None  # FILE@SHA8:ROW of the task row (readers.source_ref)
 
 
-TASK_FIELDS = [FieldSpec("prompt", str), FieldSpec("id", str, required=False), FieldSpec("entry_point", str, required=False),
-               FieldSpec("reference_solution", str, required=False)]
+TASK_FIELDS = [
+    FieldSpec("prompt", str),
+    FieldSpec("id", str, required=False),
+    FieldSpec("entry_point", str, required=False),
+    FieldSpec("reference_solution", str, required=False),
+]
 DEFAULTS = {"prompt": ("problem",), "id": ("task_id",), "reference_solution": ("canonical_solution",)}
 TEST_COLUMNS = ("reference_answer", "test", "assertion", "tests")
 
@@ -153,13 +158,25 @@ def make_task_validator(mapping: dict[str, str], style: str, synthesize: bool):
         tid = view["id"] or source_ref(record)
         column = m.get("tests") or next((c for c in TEST_COLUMNS if record.data.get(c)), None)
         ref = view["reference_solution"]
-        if ref is not None and view["entry_point"] and not re.search(rf"^\s*def\s+{re.escape(view['entry_point'])}\b", ref, flags=re.M):
+        if (
+            ref is not None
+            and view["entry_point"]
+            and not re.search(rf"^\s*def\s+{re.escape(view['entry_point'])}\b", ref, flags=re.M)
+        ):
             ref = view["prompt"] + ref  # HumanEval's canonical solutions are bodies
         if column is None or not record.data.get(column):
             if synthesize and ref:
                 return CodeTask(tid, view["prompt"], None, ref, view["entry_point"])
-            why = "task has no tests" + ("" if synthesize else " (pass --synthesize-tests to have the model write them)")
-            return RowError(record.source, record.row, "tests", why + ("" if ref or not synthesize else " and no reference solution to check written tests"), raw)
+            why = "task has no tests" + (
+                "" if synthesize else " (pass --synthesize-tests to have the model write them)"
+            )
+            return RowError(
+                record.source,
+                record.row,
+                "tests",
+                why + ("" if ref or not synthesize else " and no reference solution to check written tests"),
+                raw,
+            )
         value = record.data[column]
         plus = evalplus_tests(record.data) if "tests" not in m and column == "assertion" else None
         if plus is not None:  # MBPP+: base + plus inputs, as evalplus runs them (the base asserts pass wrong programs)
@@ -167,7 +184,12 @@ def make_task_validator(mapping: dict[str, str], style: str, synthesize: bool):
         if column == "reference_answer":
             try:
                 spec = TestSpec.from_json(value)
-                return CodeTask(tid, view["prompt"], spec if spec.context is not None else replace(spec, context=view["prompt"]), ref)
+                return CodeTask(
+                    tid,
+                    view["prompt"],
+                    spec if spec.context is not None else replace(spec, context=view["prompt"]),
+                    ref,
+                )
             except (ValueError, KeyError, TypeError):
                 return RowError(record.source, record.row, column, "reference_answer is not a JSON test spec", raw)
         tests = value if isinstance(value, str) else json.dumps(value)
@@ -206,8 +228,10 @@ class CodeSampler:
     def synthesize(self, tasks: list[CodeTask]) -> dict[str, tuple[list[str], list[str]]]:
         """(kept, dropped) assert lines per task id, each line run alone against the reference."""
         todo = [t for t in tasks if t.spec is None]
-        replies = self.engine.generate([Prompt.user(TESTS_INSTRUCTION.format(prompt=t.prompt, entry_point=_entry(t))) for t in todo],
-                                       self.config.params.with_n(1))
+        replies = self.engine.generate(
+            [Prompt.user(TESTS_INSTRUCTION.format(prompt=t.prompt, entry_point=_entry(t))) for t in todo],
+            self.config.params.with_n(1),
+        )
         lines = [assert_lines(r[0].text) for r in replies]
         checks = [VerifyItem(line, t.reference or "", {"style": "assert"}) for t, ls in zip(todo, lines) for line in ls]
         verdicts = iter(self.verifier.verify_batch(checks))
@@ -228,20 +252,42 @@ class CodeSampler:
                 kept, dropped = written[task.id]
                 evidence = json.dumps({"kept": kept, "dropped": dropped})
                 if not kept:
-                    out[it.index] = [("rejected", {**self._task_row(task, None), "reason": "no_test_passes_reference", "evidence": evidence})]
+                    out[it.index] = [
+                        (
+                            "rejected",
+                            {**self._task_row(task, None), "reason": "no_test_passes_reference", "evidence": evidence},
+                        )
+                    ]
                     continue
                 task.spec = TestSpec("\n".join(kept), "assert", _entry(task), task.prompt)
-                out[it.index] = [("tasks", {**self._task_row(task, task.spec), "metadata": json.dumps({"tests": "synthesized", "dropped": dropped})})]
+                out[it.index] = [
+                    (
+                        "tasks",
+                        {
+                            **self._task_row(task, task.spec),
+                            "metadata": json.dumps({"tests": "synthesized", "dropped": dropped}),
+                        },
+                    )
+                ]
             ready.append(it)
-        comps = self.engine.generate([Prompt.user(c.instruction.format(prompt=it.value.prompt)) for it in ready], c.params.with_n(c.n_samples))
-        programs = [[model_code(comp.text) for comp in group] for it, group in zip(ready, comps)]  # run with the prompt as context
-        verdicts = iter(self.verifier.verify_batch([it.value.spec.item(p) for it, ps in zip(ready, programs) for p in ps]))
+        comps = self.engine.generate(
+            [Prompt.user(c.instruction.format(prompt=it.value.prompt)) for it in ready], c.params.with_n(c.n_samples)
+        )
+        programs = [
+            [model_code(comp.text) for comp in group] for it, group in zip(ready, comps)
+        ]  # run with the prompt as context
+        verdicts = iter(
+            self.verifier.verify_batch([it.value.spec.item(p) for it, ps in zip(ready, programs) for p in ps])
+        )
         judged = [[next(verdicts) for _ in ps] for ps in programs]
         mutant_rows = self._mutants(ready, programs, judged)
         for it, group, ps, vs in zip(ready, comps, programs, judged):
             pass_rate = sum(v.ok for v in vs) / len(vs) if vs else 0.0
             rows = out.setdefault(it.index, [])
-            rows += [("data", self._trace(it.value, j, comp, p, v, pass_rate)) for j, (comp, p, v) in enumerate(zip(group, ps, vs))]
+            rows += [
+                ("data", self._trace(it.value, j, comp, p, v, pass_rate))
+                for j, (comp, p, v) in enumerate(zip(group, ps, vs))
+            ]
             rows += mutant_rows.get(it.value.id, [])
         return out
 
@@ -258,29 +304,69 @@ class CodeSampler:
         out: dict[str, Rows] = {}
         for (task, j, m), v in zip(plan, verdicts):
             steps = m.program.split("\n")
-            out.setdefault(task.id, []).append(("mutants", {
-                "id": f"{task.id}/s{self.config.params.seed}/{j}/m{m.line}", "problem_id": task.id, "domain": "code",
-                "problem": task.prompt, "reference_answer": task.spec.to_json(), "sample_index": j, "completion": m.program,
-                "steps": steps, "final_answer": None, "verdict": v.status, "num_tokens": None, "finish_reason": None,
-                "pass_rate": None, "provenance": self.provenance, **line_labels(len(steps), -1 if v.ok else m.line),
-                SOURCE_REF: task.source_ref,
-            }))
+            out.setdefault(task.id, []).append(
+                (
+                    "mutants",
+                    {
+                        "id": f"{task.id}/s{self.config.params.seed}/{j}/m{m.line}",
+                        "problem_id": task.id,
+                        "domain": "code",
+                        "problem": task.prompt,
+                        "reference_answer": task.spec.to_json(),
+                        "sample_index": j,
+                        "completion": m.program,
+                        "steps": steps,
+                        "final_answer": None,
+                        "verdict": v.status,
+                        "num_tokens": None,
+                        "finish_reason": None,
+                        "pass_rate": None,
+                        "provenance": self.provenance,
+                        **line_labels(len(steps), -1 if v.ok else m.line),
+                        SOURCE_REF: task.source_ref,
+                    },
+                )
+            )
         return out
 
-    def _trace(self, task: CodeTask, j: int, comp: Completion, program: str, v: Verdict, pass_rate: float) -> dict[str, Any]:
+    def _trace(
+        self, task: CodeTask, j: int, comp: Completion, program: str, v: Verdict, pass_rate: float
+    ) -> dict[str, Any]:
         steps = program.split("\n") if program else []
-        labels = line_labels(len(steps), -1, "execution:tests_pass") if v.ok else empty_labels()  # a failing sample's first bad line is unknown
+        labels = (
+            line_labels(len(steps), -1, "execution:tests_pass") if v.ok else empty_labels()
+        )  # a failing sample's first bad line is unknown
         return {
-            "id": f"{task.id}/s{self.config.params.seed}/{j}", "problem_id": task.id, "domain": "code", "problem": task.prompt,
-            "reference_answer": task.spec.to_json(), "sample_index": j, "completion": program, "steps": steps, "final_answer": None,
-            "verdict": v.status, "num_tokens": comp.num_tokens, "finish_reason": comp.finish_reason, "pass_rate": pass_rate,
-            "provenance": self.provenance, **labels, SOURCE_REF: task.source_ref,
+            "id": f"{task.id}/s{self.config.params.seed}/{j}",
+            "problem_id": task.id,
+            "domain": "code",
+            "problem": task.prompt,
+            "reference_answer": task.spec.to_json(),
+            "sample_index": j,
+            "completion": program,
+            "steps": steps,
+            "final_answer": None,
+            "verdict": v.status,
+            "num_tokens": comp.num_tokens,
+            "finish_reason": comp.finish_reason,
+            "pass_rate": pass_rate,
+            "provenance": self.provenance,
+            **labels,
+            SOURCE_REF: task.source_ref,
         }
 
     @staticmethod
     def _task_row(task: CodeTask, spec: TestSpec | None) -> dict[str, Any]:
-        return {"id": task.id, "domain": "code", "problem": task.prompt, "reference_answer": spec.to_json() if spec else None,
-                "gold_steps": code_steps(task.reference or ""), "source": "synthesize-tests", "metadata": None, SOURCE_REF: task.source_ref}
+        return {
+            "id": task.id,
+            "domain": "code",
+            "problem": task.prompt,
+            "reference_answer": spec.to_json() if spec else None,
+            "gold_steps": code_steps(task.reference or ""),
+            "source": "synthesize-tests",
+            "metadata": None,
+            SOURCE_REF: task.source_ref,
+        }
 
 
 def _entry(task: CodeTask) -> str:
@@ -291,23 +377,60 @@ def _entry(task: CodeTask) -> str:
     return m.group(1) if m else "solution"
 
 
-def run_code(input: str, mapping: dict[str, str], out: Path, engine: Engine, verifier: Verifier, config: CodeConfig, *,
-             shard_size: int = 1000, overwrite: bool = False, limit: int | None = None, quiet: bool = False,
-             partition: Partition | None = None) -> dict[str, Any]:
+def run_code(
+    input: str,
+    mapping: dict[str, str],
+    out: Path,
+    engine: Engine,
+    verifier: Verifier,
+    config: CodeConfig,
+    *,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = False,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Sample, run and label programs for every task of `input` (data/: sampled programs,
     mutants/: line-labelled mutants, tasks/: tasks with synthesized tests, rejected/: tasks whose
     written tests all failed the reference, errors/: bad rows)."""
-    return execute(code_stage(mapping, engine, verifier, config, limit), Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
+    return execute(
+        code_stage(mapping, engine, verifier, config, limit),
+        Target(input, Path(out), shard_size, overwrite, limit, quiet, partition),
+    )
 
 
-def code_stage(mapping: dict[str, str], engine: Engine, verifier: Verifier, config: CodeConfig, limit: int | None) -> Stage:
+def code_stage(
+    mapping: dict[str, str], engine: Engine, verifier: Verifier, config: CodeConfig, limit: int | None
+) -> Stage:
     def summary(c: Counts) -> dict[str, Any]:
-        return {"input rows": c.seen, "programs (data/)": c.rows["data"], "line-labelled mutants (mutants/)": c.rows["mutants"],
-                "tasks with synthesized tests (tasks/)": c.rows["tasks"], "rejected tasks (rejected/)": c.rows["rejected"],
-                "bad input rows (errors/)": c.rows["errors"], "seconds": c.seconds}
+        return {
+            "input rows": c.seen,
+            "programs (data/)": c.rows["data"],
+            "line-labelled mutants (mutants/)": c.rows["mutants"],
+            "tasks with synthesized tests (tasks/)": c.rows["tasks"],
+            "rejected tasks (rejected/)": c.rows["rejected"],
+            "bad input rows (errors/)": c.rows["errors"],
+            "seconds": c.seconds,
+        }
 
-    work = Work(make_task_validator(mapping, config.style, config.synthesize_tests), CodeSampler(engine, verifier, config),
-                batch_size=max(1, engine.max_batch_prompts // config.n_samples), description="sampling programs", summary=summary)
-    splits = {"data": TRACE_SCHEMA, "mutants": TRACE_SCHEMA, "tasks": PROBLEM_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERROR_SCHEMA}
-    return Stage("generate-code", splits, key=lambda inputs: run_key("generate-code", inputs, mapping, engine, config.fingerprint(), limit),
-                 work=ready(work))
+    work = Work(
+        make_task_validator(mapping, config.style, config.synthesize_tests),
+        CodeSampler(engine, verifier, config),
+        batch_size=max(1, engine.max_batch_prompts // config.n_samples),
+        description="sampling programs",
+        summary=summary,
+    )
+    splits = {
+        "data": TRACE_SCHEMA,
+        "mutants": TRACE_SCHEMA,
+        "tasks": PROBLEM_SCHEMA,
+        "rejected": REJECTED_SCHEMA,
+        "errors": ERROR_SCHEMA,
+    }
+    return Stage(
+        "generate-code",
+        splits,
+        key=lambda inputs: run_key("generate-code", inputs, mapping, engine, config.fingerprint(), limit),
+        work=ready(work),
+    )

@@ -21,20 +21,36 @@ SOURCES = ("seeds", "propose")
 class CodeTasksParams:
     """`generate code-tasks` parameters (CLI options and the `code-tasks` recipe keys)."""
 
-    programs: str = param("seeds", "--programs", "seeds: the input rows' programs | propose: the model writes new programs, "
-                          "shown --references input programs (Absolute Zero's proposer).", choices=SOURCES)
+    programs: str = param(
+        "seeds",
+        "--programs",
+        "seeds: the input rows' programs | propose: the model writes new programs, "
+        "shown --references input programs (Absolute Zero's proposer).",
+        choices=SOURCES,
+    )
     types: str = param("deduction,abduction,induction", "--types", "Task types to make, comma-separated.")
     references: int = param(3, "--references", "propose: K reference programs in each proposer prompt.")
     proposals: int = param(2, "--proposals", "propose: programs sampled per input row (one request with n).")
     max_inputs: int = param(6, "--max-inputs", "Inputs kept per program (induction shows half, holds back the rest).")
-    solver_model: str | None = param(None, "--solver-model", "Solver for solve rates: a model id/path on the same --engine, or "
-                                     "'same' (the proposer's engine); none: no solve rates.")
+    solver_model: str | None = param(
+        None,
+        "--solver-model",
+        "Solver for solve rates: a model id/path on the same --engine, or "
+        "'same' (the proposer's engine); none: no solve rates.",
+    )
     solver_attempts: int = param(4, "--solver-attempts", "Solver attempts per task (one request with n).")
-    keep_solve_rate: str | None = param(None, "--keep-solve-rate", "LO:HI: keep tasks whose solve rate is in range (learnable: "
-                                        "e.g. 0.01:0.99); the rest go to filtered/. Needs --solver-model.", kind="range")
+    keep_solve_rate: str | None = param(
+        None,
+        "--keep-solve-rate",
+        "LO:HI: keep tasks whose solve rate is in range (learnable: "
+        "e.g. 0.01:0.99); the rest go to filtered/. Needs --solver-model.",
+        kind="range",
+    )
     verify_timeout: float = param(5.0, "--verify-timeout", "Seconds per sandbox run (the task's time limit).")
     workers: int = param(2, "--workers", "Sandbox runs in parallel.")
-    sandbox: str = param("auto", "--sandbox", "Code sandbox: auto | bwrap | unshare | unsafe-rlimit (no isolation).", choices=SANDBOXES)
+    sandbox: str = param(
+        "auto", "--sandbox", "Code sandbox: auto | bwrap | unshare | unsafe-rlimit (no isolation).", choices=SANDBOXES
+    )
 
     def __post_init__(self) -> None:
         if self.programs not in SOURCES or self.sandbox not in SANDBOXES:

@@ -37,8 +37,14 @@ CONFUSION_CAP = 5  # first errors at this step or later share one confusion buck
 class ConsensusConfig:
     """The consensus filter's parameters (`rsynth.config.param`: CLI options and recipe keys)."""
 
-    tolerance: int = param(0, "--tolerance", "Keep traces whose MC and judge first errors are at most this many steps apart (0 = exact).")
-    min_agreement: float = param(0.0, "--min-agreement", "Also require the judge's vote agreement (winner's share of judgements) to be at least this.")
+    tolerance: int = param(
+        0, "--tolerance", "Keep traces whose MC and judge first errors are at most this many steps apart (0 = exact)."
+    )
+    min_agreement: float = param(
+        0.0,
+        "--min-agreement",
+        "Also require the judge's vote agreement (winner's share of judgements) to be at least this.",
+    )
 
     def __post_init__(self) -> None:
         if self.tolerance < 0:
@@ -68,8 +74,13 @@ def decide(mc: int | None, judge: int | None, agreement: float | None, config: C
 
 def _validate(record: Record) -> dict[str, Any] | RowError:
     if "judge_first_error" not in record.data or "first_error" not in record.data:
-        return RowError(record.source, record.row, "judge_first_error", "not a judged, MC-labelled trace (run annotate-prm, then judge)",
-                        json.dumps(record.data, default=str)[:2000])
+        return RowError(
+            record.source,
+            record.row,
+            "judge_first_error",
+            "not a judged, MC-labelled trace (run annotate-prm, then judge)",
+            json.dumps(record.data, default=str)[:2000],
+        )
     return record.data
 
 
@@ -88,22 +99,45 @@ def consensus_stage(config: ConsensusConfig, *, limit: int | None = None) -> Sta
 
     def summary(c: Counts) -> dict[str, Any]:
         kept, filtered = c.rows["data"], c.rows["filtered"]
-        return {"input rows": c.seen, "kept (data/)": kept, "filtered (filtered/)": filtered, "bad input rows (errors/)": c.rows["errors"],
-                "keep rate": kept / (kept + filtered) if kept + filtered else 0.0, "tolerance": config.tolerance,
-                **{f"reason {r} (this run)": n for r, n in sorted(reasons.items())}}
+        return {
+            "input rows": c.seen,
+            "kept (data/)": kept,
+            "filtered (filtered/)": filtered,
+            "bad input rows (errors/)": c.rows["errors"],
+            "keep rate": kept / (kept + filtered) if kept + filtered else 0.0,
+            "tolerance": config.tolerance,
+            **{f"reason {r} (this run)": n for r, n in sorted(reasons.items())},
+        }
 
     def key(inputs: str) -> str:
         # a limited run is another run (its output holds fewer rows); unlimited keys stay as they were
-        return hashlib.sha256(json.dumps(["consensus", inputs, asdict(config), *([limit] if limit is not None else [])]).encode()).hexdigest()[:16]
+        return hashlib.sha256(
+            json.dumps(["consensus", inputs, asdict(config), *([limit] if limit is not None else [])]).encode()
+        ).hexdigest()[:16]
 
-    return Stage("consensus", {"data": CONSENSUS_SCHEMA, "filtered": CONSENSUS_SCHEMA, "errors": ERROR_SCHEMA}, key=key,
-                 work=ready(Work(_validate, process, description="consensus filtering", summary=summary)))
+    return Stage(
+        "consensus",
+        {"data": CONSENSUS_SCHEMA, "filtered": CONSENSUS_SCHEMA, "errors": ERROR_SCHEMA},
+        key=key,
+        work=ready(Work(_validate, process, description="consensus filtering", summary=summary)),
+    )
 
 
-def run_consensus(input: str, out: Path, config: ConsensusConfig, *, shard_size: int = 1000, overwrite: bool = False,
-                  limit: int | None = None, quiet: bool = True, partition: Partition | None = None) -> dict[str, Any]:
+def run_consensus(
+    input: str,
+    out: Path,
+    config: ConsensusConfig,
+    *,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = True,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Route each judged trace of `input` to `out`/data (agreement) or `out`/filtered (with the reason)."""
-    return execute(consensus_stage(config, limit=limit), Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
+    return execute(
+        consensus_stage(config, limit=limit), Target(input, Path(out), shard_size, overwrite, limit, quiet, partition)
+    )
 
 
 def _bucket(first_error: int | None) -> str:
@@ -135,5 +169,9 @@ def confusion_markdown(rows: Iterable[dict[str, Any]]) -> list[str]:
     lines = ["| MC \\ judge | " + " | ".join(c["buckets"]) + " |", "|---|" + "---:|" * len(c["buckets"])]
     for m in c["buckets"]:
         lines.append(f"| **{m}** | " + " | ".join(str(c["cells"].get((m, j), 0)) for j in c["buckets"]) + " |")
-    return lines + ["", f"Exact first-error agreement: {c['exact agreement']:.3f} of {c['traces']} judged traces "
-                        "(-1 = no error; `none` = no label).", ""]
+    return lines + [
+        "",
+        f"Exact first-error agreement: {c['exact agreement']:.3f} of {c['traces']} judged traces "
+        "(-1 = no error; `none` = no label).",
+        "",
+    ]

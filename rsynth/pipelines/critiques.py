@@ -35,20 +35,38 @@ from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute, ready
 
-CRITIQUE_SCHEMA = pa.schema([
-    ("id", pa.string()), ("trace_id", pa.string()), ("judgement", pa.int64()), ("problem", pa.string()), ("steps", pa.list_(pa.string())),
-    ("prompt", pa.string()), ("critique", pa.string()), ("critique_first_error", pa.int64()), ("reference_first_error", pa.int64()),
-    ("reference_method", pa.string()), ("step_agreement", pa.float64()), ("reason", pa.string()),
-])
+CRITIQUE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("trace_id", pa.string()),
+        ("judgement", pa.int64()),
+        ("problem", pa.string()),
+        ("steps", pa.list_(pa.string())),
+        ("prompt", pa.string()),
+        ("critique", pa.string()),
+        ("critique_first_error", pa.int64()),
+        ("reference_first_error", pa.int64()),
+        ("reference_method", pa.string()),
+        ("step_agreement", pa.float64()),
+        ("reason", pa.string()),
+    ]
+)
 
 
 @dataclass
 class CritiqueFilterConfig:
     """`filter-critiques` parameters (CLI options and recipe keys)."""
 
-    tolerance: int = param(0, "--tolerance", "Keep critiques whose first error is at most this many steps from the reference's (0 = exact).")
-    min_step_agreement: float = param(0.0, "--min-step-agreement", "Also require this share of the reference's labelled steps to get "
-                                      "the same verdict from the critique.")
+    tolerance: int = param(
+        0,
+        "--tolerance",
+        "Keep critiques whose first error is at most this many steps from the reference's (0 = exact).",
+    )
+    min_step_agreement: float = param(
+        0.0,
+        "--min-step-agreement",
+        "Also require this share of the reference's labelled steps to get the same verdict from the critique.",
+    )
 
     def __post_init__(self) -> None:
         if self.tolerance < 0 or not 0.0 <= self.min_step_agreement <= 1.0:
@@ -84,10 +102,18 @@ def decide(critique: int | None, reference: int, steps: float, config: CritiqueF
 def _validate(record: Record) -> dict[str, Any] | RowError:
     d = record.data
     if not d.get("judge_critiques") or d.get("judge_votes") is None:
-        return RowError.of(record, "not a judged trace (run rsynth judge; it keeps each critique in judge_critiques)", "judge_critiques")
+        return RowError.of(
+            record,
+            "not a judged trace (run rsynth judge; it keeps each critique in judge_critiques)",
+            "judge_critiques",
+        )
     if d.get("first_error") is None or d.get("step_hard") is None:
-        return RowError.of(record, "no reference labels (first_error, step_hard): judge labelled traces (annotate-prm, import "
-                           "processbench + labels, generate injected-errors)", "first_error")
+        return RowError.of(
+            record,
+            "no reference labels (first_error, step_hard): judge labelled traces (annotate-prm, import "
+            "processbench + labels, generate injected-errors)",
+            "first_error",
+        )
     return d
 
 
@@ -105,28 +131,63 @@ def critique_stage(config: CritiqueFilterConfig) -> Stage:
                 share = agreement(step_verdicts(vote, len(steps)), list(row["step_hard"])) if vote is not None else 0.0
                 kept, reason = decide(vote, ref, share, config)
                 reasons[reason] += 1
-                rows.append(("data" if kept else "filtered", {
-                    "id": f"{row['id']}/c{j}", "trace_id": row["id"], "judgement": j, "problem": row["problem"], "steps": steps,
-                    "prompt": prompt, "critique": text, "critique_first_error": vote, "reference_first_error": ref,
-                    "reference_method": row.get("label_method"), "step_agreement": share, "reason": reason}))
+                rows.append(
+                    (
+                        "data" if kept else "filtered",
+                        {
+                            "id": f"{row['id']}/c{j}",
+                            "trace_id": row["id"],
+                            "judgement": j,
+                            "problem": row["problem"],
+                            "steps": steps,
+                            "prompt": prompt,
+                            "critique": text,
+                            "critique_first_error": vote,
+                            "reference_first_error": ref,
+                            "reference_method": row.get("label_method"),
+                            "step_agreement": share,
+                            "reason": reason,
+                        },
+                    )
+                )
             out[it.index] = rows
         return out
 
     def summary(c: Counts) -> dict[str, Any]:
         total = Counter(c.previous.get("reasons", {})) + reasons
         kept, filtered = c.rows["data"], c.rows["filtered"]
-        return {"input rows": c.seen, "kept critiques (data/)": kept, "filtered critiques (filtered/)": filtered,
-                "bad input rows (errors/)": c.rows["errors"], "keep rate": kept / (kept + filtered) if kept + filtered else 0.0,
-                "reasons": dict(total)}
+        return {
+            "input rows": c.seen,
+            "kept critiques (data/)": kept,
+            "filtered critiques (filtered/)": filtered,
+            "bad input rows (errors/)": c.rows["errors"],
+            "keep rate": kept / (kept + filtered) if kept + filtered else 0.0,
+            "reasons": dict(total),
+        }
 
     def key(inputs: str) -> str:
         return hashlib.sha256(json.dumps(["filter-critiques", inputs, asdict(config)]).encode()).hexdigest()[:16]
 
-    work = Work(_validate, process, batch_size=1000, description="filtering critiques", summary=summary, checkpoint_stats=True)
-    return Stage("filter-critiques", {"data": CRITIQUE_SCHEMA, "filtered": CRITIQUE_SCHEMA, "errors": ERROR_SCHEMA}, key=key, work=ready(work))
+    work = Work(
+        _validate, process, batch_size=1000, description="filtering critiques", summary=summary, checkpoint_stats=True
+    )
+    return Stage(
+        "filter-critiques",
+        {"data": CRITIQUE_SCHEMA, "filtered": CRITIQUE_SCHEMA, "errors": ERROR_SCHEMA},
+        key=key,
+        work=ready(work),
+    )
 
 
-def run_filter_critiques(input: str, out: Path, config: CritiqueFilterConfig, *, shard_size: int = 1000, overwrite: bool = False,
-                         quiet: bool = True, partition: Partition | None = None) -> dict[str, Any]:
+def run_filter_critiques(
+    input: str,
+    out: Path,
+    config: CritiqueFilterConfig,
+    *,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    quiet: bool = True,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """One row per critique of every judged trace of `input`: kept (data/) or filtered (filtered/, with the reason)."""
     return execute(critique_stage(config), Target(input, Path(out), shard_size, overwrite, None, quiet, partition))

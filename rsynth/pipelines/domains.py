@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
 from rsynth.engines.base import Prompt
+from rsynth.errors import UserError
 from rsynth.pipelines.codegen import SOLVE_INSTRUCTION, TestSpec, code_steps
 from rsynth.pipelines.formal import PROVE_INSTRUCTION
-from rsynth.steps import join_steps, split_steps
-from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
 from rsynth.pipelines.solutions import final_answer
+from rsynth.steps import join_steps, split_steps
 from rsynth.verifiers.base import VerifyItem
-from rsynth.errors import UserError
 from rsynth.verifiers.lean_params import LeanParams
 from rsynth.verifiers.lean_syntax import parse_statement, tactic_steps
 
@@ -34,7 +34,9 @@ class RolloutChecker(Protocol):
 
     def split(self, continuation: str) -> tuple[str, ...]: ...
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
+    def check(
+        self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop"
+    ) -> tuple[VerifyItem, str | None]:
         """The verifier item for prefix + continuation (a whole solution), and its final answer;
         `finish_reason` other than "stop" marks a truncated continuation (math: no guessed answer)."""
         ...
@@ -60,7 +62,9 @@ class MathChecker:
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(split_steps(continuation, self.split_mode))
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
+    def check(
+        self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop"
+    ) -> tuple[VerifyItem, str | None]:
         head = join_steps(list(prefix))
         text = f"{head}\n\n{continuation}" if head and continuation else head or continuation
         answer = final_answer(text, self.answer_fallback, finish_reason)
@@ -92,7 +96,9 @@ class CodeChecker:
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(code_steps(_until_fence(continuation)))
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
+    def check(
+        self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop"
+    ) -> tuple[VerifyItem, str | None]:
         return TestSpec.from_json(reference).item(self.join(prefix + self.split(continuation))), None
 
     def join(self, steps: tuple[str, ...]) -> str:
@@ -123,7 +129,9 @@ class LeanChecker:
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(tactic_steps(_until_fence(continuation)))
 
-    def check(self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop") -> tuple[VerifyItem, str | None]:
+    def check(
+        self, reference: str, prefix: tuple[str, ...], continuation: str, finish_reason: str | None = "stop"
+    ) -> tuple[VerifyItem, str | None]:
         st = parse_statement(reference)
         assert st is not None
         tactics = self.join(prefix + self.split(continuation))
@@ -136,7 +144,9 @@ class LeanChecker:
         return None if parse_statement(reference) else "no Lean theorem statement in the reference"
 
 
-def make_checker(domain: str, instruction: str, split_mode: str, answer_fallback: str = DEFAULT_ANSWER_FALLBACK) -> RolloutChecker:
+def make_checker(
+    domain: str, instruction: str, split_mode: str, answer_fallback: str = DEFAULT_ANSWER_FALLBACK
+) -> RolloutChecker:
     """The checker for `domain`; math keeps annotate-prm's instruction, step splitting and answer rule."""
     if domain == "code":
         return CodeChecker()
@@ -181,7 +191,9 @@ def code_verifier(timeout: float, workers: int, sandbox: str = "auto"):
         raise UserError(str(exc)) from None
 
 
-def rollout_verifier(domain: str, *, verify_timeout: float, lean: LeanParams | None = None, workers: int = 2, sandbox: str = "auto"):
+def rollout_verifier(
+    domain: str, *, verify_timeout: float, lean: LeanParams | None = None, workers: int = 2, sandbox: str = "auto"
+):
     """The verifier that judges a domain's rollouts (None: the math default of `run_annotate`).
 
     Shared by `annotate-prm` and its recipe stage, so both check code and Lean the same way."""

@@ -23,8 +23,8 @@ from rsynth.data.formats import (
     parse_label,
     parse_separator,
 )
-from rsynth.errors import UserError
 from rsynth.data.formats_rl import RL_FORMATS
+from rsynth.errors import UserError
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -38,16 +38,31 @@ class ExportParams:
     format: str = param("trl", "--format", " | ".join(FORMATS) + ".", choices=FORMATS)
     label: str = param("hard", "--label", "hard | soft | threshold=X (soft only with --format jsonl or openrlhf).")
     task: str = param("rsynth", "--task", "math-shepherd: the `task` column.")
-    step_separator: str = param("\\n", "--step-separator", "Text between steps where a format joins them (math-shepherd, openrlhf); "
-                                "for trl, the PRMConfig.step_separator to train with (TRL's default \\n). \\n and \\t are read as "
-                                "newline and tab.")
-    placeholder: str = param(STEP_TAG, "--placeholder", "openrlhf: the step placeholder token (--placeholder_token); must be one token "
-                             "of --tokenizer.")
-    tokenizer: str | None = param(None, "--tokenizer", "openrlhf: the reward model's tokenizer (path or hub id) the placeholder is "
-                                  "checked against.")
-    unestimated: str = param("refuse", "--unestimated", "soft/threshold labels of a step whose MC was never estimated: refuse (stop, "
-                             "naming it) | drop (leave the trace out) | mask (null label; --format jsonl). Never filled in from the "
-                             "hard label.", choices=UNESTIMATED)
+    step_separator: str = param(
+        "\\n",
+        "--step-separator",
+        "Text between steps where a format joins them (math-shepherd, openrlhf); "
+        "for trl, the PRMConfig.step_separator to train with (TRL's default \\n). \\n and \\t are read as "
+        "newline and tab.",
+    )
+    placeholder: str = param(
+        STEP_TAG,
+        "--placeholder",
+        "openrlhf: the step placeholder token (--placeholder_token); must be one token of --tokenizer.",
+    )
+    tokenizer: str | None = param(
+        None,
+        "--tokenizer",
+        "openrlhf: the reward model's tokenizer (path or hub id) the placeholder is checked against.",
+    )
+    unestimated: str = param(
+        "refuse",
+        "--unestimated",
+        "soft/threshold labels of a step whose MC was never estimated: refuse (stop, "
+        "naming it) | drop (leave the trace out) | mask (null label; --format jsonl). Never filled in from the "
+        "hard label.",
+        choices=UNESTIMATED,
+    )
     margin: float = param(0.5, "--margin", "step-dpo: least MC difference between the chosen and the rejected step.")
 
     def __post_init__(self) -> None:
@@ -60,14 +75,28 @@ class ExportParams:
         if self.format == "openrlhf" and not self.tokenizer:
             raise UserError(NEEDS_TOKENIZER)
         if not 0.0 < self.margin <= 1.0:
-            raise UserError(f"--margin {self.margin}: expected 0 < margin <= 1 (the least MC difference of a step-dpo pair)")
+            raise UserError(
+                f"--margin {self.margin}: expected 0 < margin <= 1 (the least MC difference of a step-dpo pair)"
+            )
 
     def write(self, input: Path, out: Path) -> dict[str, Any]:
-        return export_file(input, out, self.format, self.label, self.task, step_separator=self.step_separator,
-                           placeholder=self.placeholder, tokenizer=self.tokenizer, unestimated=self.unestimated, margin=self.margin)
+        return export_file(
+            input,
+            out,
+            self.format,
+            self.label,
+            self.task,
+            step_separator=self.step_separator,
+            placeholder=self.placeholder,
+            tokenizer=self.tokenizer,
+            unestimated=self.unestimated,
+            margin=self.margin,
+        )
 
 
-NEEDS_TOKENIZER = "--format openrlhf needs --tokenizer (the reward model's tokenizer) to check that the placeholder is one token"
+NEEDS_TOKENIZER = (
+    "--format openrlhf needs --tokenizer (the reward model's tokenizer) to check that the placeholder is one token"
+)
 
 
 def check_export_path(out: Path) -> None:
@@ -75,7 +104,9 @@ def check_export_path(out: Path) -> None:
     if out.is_dir():
         raise ExportError(f"--out {out} is a directory; give a file ending in {', '.join(SUFFIXES)}")
     if out.suffix not in SUFFIXES:
-        raise ExportError(f"--out {out}: unknown suffix {out.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
+        raise ExportError(
+            f"--out {out}: unknown suffix {out.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}"
+        )
 
 
 def export_name(params: dict[str, Any]) -> str:
@@ -83,8 +114,19 @@ def export_name(params: dict[str, Any]) -> str:
     return params.get("file") or f"{params['format']}.jsonl"
 
 
-def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step_separator: str = DEFAULT_SEPARATOR,
-                placeholder: str = STEP_TAG, tokenizer: str | None = None, unestimated: str = "refuse", margin: float = 0.5) -> dict[str, Any]:
+def export_file(
+    input: Path,
+    out: Path,
+    fmt: str,
+    label: str,
+    task: str,
+    *,
+    step_separator: str = DEFAULT_SEPARATOR,
+    placeholder: str = STEP_TAG,
+    tokenizer: str | None = None,
+    unestimated: str = "refuse",
+    margin: float = 0.5,
+) -> dict[str, Any]:
     """Write the labelled rows of `input`'s data split to `out`; returns counts.
 
     Raises `ExportError` for an impossible format/label combination (soft labels where the format
@@ -130,7 +172,9 @@ def export_file(input: Path, out: Path, fmt: str, label: str, task: str, *, step
         if check is not None:
             check.row(rows[-1], row.get("id"))
     if not rows:
-        why = f"{dropped} dropped by --unestimated drop" if dropped else "none with step labels (run annotate-prm first)"
+        why = (
+            f"{dropped} dropped by --unestimated drop" if dropped else "none with step labels (run annotate-prm first)"
+        )
         raise ExportError(f"{input}: nothing to export: {skipped + dropped} rows in data/, {why}")
     write_rows(out, rows)
     counts = {"rows written": len(rows), "rows without labels (skipped)": skipped}
@@ -172,11 +216,15 @@ class PlaceholderCheck:
         try:
             from transformers import AutoTokenizer
         except ImportError:
-            raise ExportError("--format openrlhf needs the 'transformers' package to check the placeholder: pip install 'rsynth[hf]'") from None
+            raise ExportError(
+                "--format openrlhf needs the 'transformers' package to check the placeholder: pip install 'rsynth[hf]'"
+            ) from None
         try:
             self.tok = AutoTokenizer.from_pretrained(tokenizer)
         except (OSError, ValueError) as exc:
-            raise ExportError(f"--tokenizer {tokenizer}: cannot load it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise ExportError(
+                f"--tokenizer {tokenizer}: cannot load it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         self.placeholder = placeholder
         self.id = self._one_token(placeholder, "placeholder", tokenizer)
         if label_kind != "soft":
@@ -186,12 +234,16 @@ class PlaceholderCheck:
     def _one_token(self, text: str, what: str, name: str) -> int:
         ids = self.tok.encode(text, add_special_tokens=False)
         if len(ids) != 1:
-            raise ExportError(f"{what} {text!r} is {len(ids)} tokens of {name}, OpenRLHF needs exactly one; "
-                              "pass --placeholder with a single-token string of that tokenizer")
+            raise ExportError(
+                f"{what} {text!r} is {len(ids)} tokens of {name}, OpenRLHF needs exactly one; "
+                "pass --placeholder with a single-token string of that tokenizer"
+            )
         return ids[0]
 
     def row(self, out_row: dict[str, Any], trace_id: Any) -> None:
         found = self.tok.encode(out_row["input"], add_special_tokens=False).count(self.id)
         if found != len(out_row["value"]):
-            raise ExportError(f"trace {trace_id!r}: placeholder {self.placeholder!r} tokenises to its id {found} times in context "
-                              f"for {len(out_row['value'])} steps (it merges with neighbouring text); pick another --placeholder")
+            raise ExportError(
+                f"trace {trace_id!r}: placeholder {self.placeholder!r} tokenises to its id {found} times in context "
+                f"for {len(out_row['value'])} steps (it merges with neighbouring text); pick another --placeholder"
+            )

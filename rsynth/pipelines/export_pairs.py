@@ -10,7 +10,9 @@ from typing import Any
 from rsynth.data.formats import ExportError, parse_separator
 
 
-def pair_rows(input: Path, fmt: str, *, margin: float = 0.5, step_separator: str = "\n") -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def pair_rows(
+    input: Path, fmt: str, *, margin: float = 0.5, step_separator: str = "\n"
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(rows, counts): `input`'s kept critiques (sft-critique) or its tree's sibling step pairs (step-dpo)."""
     from rsynth.data.formats_pairs import critique_row, step_pairs
     from rsynth.data.shards import iter_split_rows
@@ -23,9 +25,13 @@ def pair_rows(input: Path, fmt: str, *, margin: float = 0.5, step_separator: str
     if not 0.0 < margin <= 1.0:
         raise ExportError(f"--margin {margin}: expected 0 < margin <= 1 (the least MC difference of a pair)")
     if not (Path(input) / "tree").is_dir():
-        raise ExportError(f"{input}: no tree/ split (step-dpo pairs come from an annotate-prm --method omegaprm output)")
+        raise ExportError(
+            f"{input}: no tree/ split (step-dpo pairs come from an annotate-prm --method omegaprm output)"
+        )
     pairs, counts = step_pairs(iter_split_rows(input, "tree"), margin, parse_separator(step_separator))
     if not pairs:
-        raise ExportError(f"{input}: no sibling steps whose MC values differ by >= {margin} "
-                          f"({counts['sibling pairs']} sibling pairs in tree/); lower --margin or annotate more")
+        raise ExportError(
+            f"{input}: no sibling steps whose MC values differ by >= {margin} "
+            f"({counts['sibling pairs']} sibling pairs in tree/); lower --margin or annotate more"
+        )
     return pairs, {"rows written": len(pairs), **counts, "margin": margin}

@@ -18,10 +18,10 @@ from rsynth.pipelines.formal import PROVE_INSTRUCTION
 INSTRUCTIONS = {"math": MATH_PROMPT, "code": SOLVE_INSTRUCTION, "lean": PROVE_INSTRUCTION}
 TRAINERS = {
     "verl": "verl 0.9.1: data.train_files=OUT reward.custom_reward_function.path=pkg://rsynth.rewards.verl "
-            "reward.custom_reward_function.name=compute_score",
+    "reward.custom_reward_function.name=compute_score",
     "tulu": "open-instruct: --dataset_mixer_list OUT 1.0 (verifier chosen by the `dataset` column); OpenRLHF: "
-            "--prompt_data OUT --input_key messages --label_key ground_truth --apply_chat_template "
-            "--remote_rm_url http://HOST:PORT/ (rsynth serve-reward)",
+    "--prompt_data OUT --input_key messages --label_key ground_truth --apply_chat_template "
+    "--remote_rm_url http://HOST:PORT/ (rsynth serve-reward)",
     "trl-grpo": "TRL 1.13.0: GRPOTrainer(reward_funcs=rsynth.rewards.trl.reward_func, train_dataset=OUT)",
 }
 

@@ -22,15 +22,27 @@ from rsynth.executor.stage import Counts, Stage, Target, Work, execute, ready
 
 def _problem_row(trace: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": trace["problem_id"], "domain": trace.get("domain") or "math", "problem": trace["problem"],
-        "reference_answer": trace["reference_answer"], "gold_steps": [], "source": f"pass-rate:{trace['pass_rate']:.3f}",
+        "id": trace["problem_id"],
+        "domain": trace.get("domain") or "math",
+        "problem": trace["problem"],
+        "reference_answer": trace["reference_answer"],
+        "gold_steps": [],
+        "source": f"pass-rate:{trace['pass_rate']:.3f}",
         "metadata": json.dumps({"pass_rate": trace["pass_rate"], "trace_id": trace["id"]}),
         "source_ref": trace.get("source_ref"),  # the original input row, carried on (readers.source_ref)
     }
 
 
-def filter_pass_rate(input: str, out: Path, bounds: tuple[float, float], emit: str, *, shard_size: int = 1000,
-                     overwrite: bool = False, partition: Partition | None = None) -> dict[str, Any]:
+def filter_pass_rate(
+    input: str,
+    out: Path,
+    bounds: tuple[float, float],
+    emit: str,
+    *,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Route each trace (emit=traces) or each problem's first trace (emit=problems) to data/ or filtered/."""
     return execute(filter_stage(bounds, emit), Target(input, Path(out), shard_size, overwrite, None, True, partition))
 
@@ -38,8 +50,13 @@ def filter_pass_rate(input: str, out: Path, bounds: tuple[float, float], emit: s
 def _validate(record: Record) -> dict[str, Any] | RowError:
     rate = record.data.get("pass_rate")
     if not isinstance(rate, (int, float)) or "problem_id" not in record.data:
-        return RowError(record.source, record.row, "pass_rate", "not a trace with a pass rate (run a solutions stage first)",
-                        json.dumps(record.data, default=str)[:2000])
+        return RowError(
+            record.source,
+            record.row,
+            "pass_rate",
+            "not a trace with a pass rate (run a solutions stage first)",
+            json.dumps(record.data, default=str)[:2000],
+        )
     return record.data
 
 
@@ -58,9 +75,18 @@ def filter_stage(bounds: tuple[float, float], emit: str) -> Stage:
         return out_rows
 
     def summary(c: Counts) -> dict[str, Any]:
-        return {"input rows": c.seen, f"kept {emit} (data/)": c.rows["data"], f"filtered {emit} (filtered/)": c.rows["filtered"],
-                "bad input rows (errors/)": c.rows["errors"], "pass-rate range": f"{lo}:{hi}"}
+        return {
+            "input rows": c.seen,
+            f"kept {emit} (data/)": c.rows["data"],
+            f"filtered {emit} (filtered/)": c.rows["filtered"],
+            "bad input rows (errors/)": c.rows["errors"],
+            "pass-rate range": f"{lo}:{hi}",
+        }
 
     key = lambda inputs: hashlib.sha256(json.dumps(["filter", inputs, bounds, emit]).encode()).hexdigest()[:16]  # noqa: E731
-    return Stage("filter", {"data": schema, "filtered": schema, "errors": ERROR_SCHEMA}, key=key,
-                 work=ready(Work(_validate, process, batch_size=1000, description="filtering by pass rate", summary=summary)))
+    return Stage(
+        "filter",
+        {"data": schema, "filtered": schema, "errors": ERROR_SCHEMA},
+        key=key,
+        work=ready(Work(_validate, process, batch_size=1000, description="filtering by pass rate", summary=summary)),
+    )

@@ -18,18 +18,32 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rsynth.pipelines.provenance import provenance
 from rsynth.config import fingerprint
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
-from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, STATEMENT_OUTCOME_SCHEMA, TRACE_SCHEMA, empty_labels
+from rsynth.data.schema import (
+    ERROR_SCHEMA,
+    PROBLEM_SCHEMA,
+    REJECTED_SCHEMA,
+    STATEMENT_OUTCOME_SCHEMA,
+    TRACE_SCHEMA,
+    empty_labels,
+)
 from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute, ready
+from rsynth.pipelines.provenance import provenance
 from rsynth.pipelines.solutions import run_key
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 from rsynth.verifiers.lean import LeanVerifier, refuse_escape_hatches
-from rsynth.verifiers.lean_syntax import Statement, extract_tactics, negated, parse_statement, split_header, tactic_steps
+from rsynth.verifiers.lean_syntax import (
+    Statement,
+    extract_tactics,
+    negated,
+    parse_statement,
+    split_header,
+    tactic_steps,
+)
 
 FORMALIZE_INSTRUCTION = (
     "Translate the following math problem into a Lean 4 theorem statement. State the hypotheses as "
@@ -81,19 +95,36 @@ class FormalConfig:
 def statement_checks(st: Statement, header: str, heartbeats: int) -> list[tuple[str, VerifyItem]]:
     """(rejection reason, Lean item) per filter. The elaboration item is first (strict: no
     auto-bound implicits); the others reject the statement when Lean PROVES them."""
-    checks = [("does_not_elaborate", VerifyItem(None, st.with_proof("sorry", strict=True), {"elaborate": True, "statement": st.text}))]
+    checks = [
+        (
+            "does_not_elaborate",
+            VerifyItem(None, st.with_proof("sorry", strict=True), {"elaborate": True, "statement": st.text}),
+        )
+    ]
     if st.binders:
-        checks.append(("vacuous_false_hypotheses", VerifyItem(None, st.theorem(f"{st.name}_vacuous", "False", VACUITY_TACTIC, heartbeats=heartbeats))))
+        checks.append(
+            (
+                "vacuous_false_hypotheses",
+                VerifyItem(None, st.theorem(f"{st.name}_vacuous", "False", VACUITY_TACTIC, heartbeats=heartbeats)),
+            )
+        )
     tactics = TRIVIAL_TACTICS + (MATHLIB_TRIVIAL if needs_mathlib(header) else ())
     for tac in tactics:
-        checks.append((f"trivial_closed_by_{tac}", VerifyItem(None, st.theorem(f"{st.name}_trivial", st.conclusion, tac, heartbeats=heartbeats))))
+        checks.append(
+            (
+                f"trivial_closed_by_{tac}",
+                VerifyItem(None, st.theorem(f"{st.name}_trivial", st.conclusion, tac, heartbeats=heartbeats)),
+            )
+        )
     return checks
 
 
 def judge_statement(checks: list[tuple[str, VerifyItem]], verdicts: list[Verdict]) -> tuple[str | None, dict[str, Any]]:
     """(rejection reason or None, evidence: every check's verdict)."""
-    evidence = {reason: {"status": v.status, **({"message": v.evidence["message"]} if "message" in v.evidence else {})}
-                for (reason, _), v in zip(checks, verdicts)}
+    evidence = {
+        reason: {"status": v.status, **({"message": v.evidence["message"]} if "message" in v.evidence else {})}
+        for (reason, _), v in zip(checks, verdicts)
+    }
     elab = verdicts[0]
     if elab.status != "sorry":
         return "does_not_elaborate", {**evidence, "does_not_elaborate": {"status": elab.status, **elab.evidence}}
@@ -111,12 +142,26 @@ def parse_grade(text: str) -> int | None:
 NL_FIELDS = [FieldSpec("problem", str), FieldSpec("id", str, required=False)]
 
 
-def run_formal(input: str, mapping: dict[str, str], out: Path, engine: Engine, verifier: Verifier, config: FormalConfig, *,
-               shard_size: int = 1000, overwrite: bool = False, limit: int | None = None, quiet: bool = False,
-               partition: Partition | None = None) -> dict[str, Any]:
+def run_formal(
+    input: str,
+    mapping: dict[str, str],
+    out: Path,
+    engine: Engine,
+    verifier: Verifier,
+    config: FormalConfig,
+    *,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = False,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Autoformalize every problem of `input`: statements that pass every filter go to `data/`,
     the others to `rejected/` with their reason and evidence, bad rows to `errors/`."""
-    return execute(formal_stage(mapping, engine, verifier, config, limit), Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
+    return execute(
+        formal_stage(mapping, engine, verifier, config, limit),
+        Target(input, Path(out), shard_size, overwrite, limit, quiet, partition),
+    )
 
 
 def _validate_problem(mapping: dict[str, str], record: Record) -> dict[str, Any] | RowError:
@@ -129,7 +174,9 @@ def _validate_problem(mapping: dict[str, str], record: Record) -> dict[str, Any]
 def formalize_batch(engine: Engine, verifier: Verifier, config: FormalConfig, items: list[Item]) -> dict[int, Rows]:
     """Statements for a batch of problems; every check of every candidate goes into one Lean run."""
     params = config.params.with_n(config.n_samples)
-    answers = engine.generate([Prompt.user(config.instruction.format(problem=it.value["problem"])) for it in items], params)
+    answers = engine.generate(
+        [Prompt.user(config.instruction.format(problem=it.value["problem"])) for it in items], params
+    )
     cands = [(it, j, c.text, parse_statement(c.text)) for it, comps in zip(items, answers) for j, c in enumerate(comps)]
     checks = [statement_checks(st, config.header, config.trivial_heartbeats) if st else [] for *_, st in cands]
     flat = verifier.verify_batch([item for group in checks for _, item in group])
@@ -138,8 +185,14 @@ def formalize_batch(engine: Engine, verifier: Verifier, config: FormalConfig, it
     pos = 0
     for (it, j, text, st), group, grade in zip(cands, checks, grades):
         verdicts, pos = flat[pos : pos + len(group)], pos + len(group)
-        row = {"id": f"{it.value['id']}/f{j}", "domain": "lean", "problem": it.value["problem"],
-               "reference_answer": st.with_opens(st.text) if st else None, "gold_steps": [], "source": f"formalize:{it.value['id']}"}
+        row = {
+            "id": f"{it.value['id']}/f{j}",
+            "domain": "lean",
+            "problem": it.value["problem"],
+            "reference_answer": st.with_opens(st.text) if st else None,
+            "gold_steps": [],
+            "source": f"formalize:{it.value['id']}",
+        }
         if st is None:
             reason, evidence = "no_statement", {"completion": text[:2000]}
         else:
@@ -150,20 +203,44 @@ def formalize_batch(engine: Engine, verifier: Verifier, config: FormalConfig, it
         if reason is None:
             out_rows[it.index].append(("data", {**row, "metadata": json.dumps(meta, ensure_ascii=False)}))
         else:
-            out_rows[it.index].append(("rejected", {**row, "metadata": json.dumps({"quality": grade}), "reason": reason,
-                                                    "evidence": json.dumps(evidence, ensure_ascii=False, default=str)}))
+            out_rows[it.index].append(
+                (
+                    "rejected",
+                    {
+                        **row,
+                        "metadata": json.dumps({"quality": grade}),
+                        "reason": reason,
+                        "evidence": json.dumps(evidence, ensure_ascii=False, default=str),
+                    },
+                )
+            )
     return out_rows
 
 
-def formal_stage(mapping: dict[str, str], engine: Engine, verifier: Verifier, config: FormalConfig, limit: int | None) -> Stage:
+def formal_stage(
+    mapping: dict[str, str], engine: Engine, verifier: Verifier, config: FormalConfig, limit: int | None
+) -> Stage:
     def summary(c: Counts) -> dict[str, Any]:
-        return {"input rows": c.seen, "statements kept (data/)": c.rows["data"], "rejected (rejected/)": c.rows["rejected"],
-                "bad input rows (errors/)": c.rows["errors"]}
+        return {
+            "input rows": c.seen,
+            "statements kept (data/)": c.rows["data"],
+            "rejected (rejected/)": c.rows["rejected"],
+            "bad input rows (errors/)": c.rows["errors"],
+        }
 
-    work = Work(partial(_validate_problem, mapping), partial(formalize_batch, engine, verifier, config),
-                batch_size=max(1, engine.max_batch_prompts // config.n_samples), description="autoformalizing", summary=summary)
-    return Stage("generate-formal", {"data": PROBLEM_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERROR_SCHEMA},
-                 key=lambda inputs: run_key("generate-formal", inputs, mapping, engine, config.fingerprint(), limit), work=ready(work))
+    work = Work(
+        partial(_validate_problem, mapping),
+        partial(formalize_batch, engine, verifier, config),
+        batch_size=max(1, engine.max_batch_prompts // config.n_samples),
+        description="autoformalizing",
+        summary=summary,
+    )
+    return Stage(
+        "generate-formal",
+        {"data": PROBLEM_SCHEMA, "rejected": REJECTED_SCHEMA, "errors": ERROR_SCHEMA},
+        key=lambda inputs: run_key("generate-formal", inputs, mapping, engine, config.fingerprint(), limit),
+        work=ready(work),
+    )
 
 
 def _grades(engine: Engine, config: FormalConfig, cands: list) -> list[int | None]:
@@ -172,7 +249,9 @@ def _grades(engine: Engine, config: FormalConfig, cands: list) -> list[int | Non
     grades: list[int | None] = [None] * len(cands)
     if config.min_quality is None or not todo:
         return grades
-    prompts = [Prompt.user(GRADE_INSTRUCTION.format(problem=it.value["problem"], statement=st.text)) for _, it, st in todo]
+    prompts = [
+        Prompt.user(GRADE_INSTRUCTION.format(problem=it.value["problem"], statement=st.text)) for _, it, st in todo
+    ]
     replies = engine.generate(prompts, SamplingParams(1, 0.0, 1.0, 8, config.params.seed))
     for (k, _, _), reply in zip(todo, replies):
         grades[k] = parse_grade(reply[0].text)
@@ -199,7 +278,11 @@ class FormalTask:
     statement: Statement
 
 
-STATEMENT_FIELDS = [FieldSpec("statement", str), FieldSpec("id", str, required=False), FieldSpec("problem", str, required=False)]
+STATEMENT_FIELDS = [
+    FieldSpec("statement", str),
+    FieldSpec("id", str, required=False),
+    FieldSpec("problem", str, required=False),
+]
 
 
 def statement_mapping(record: Record, mapping: dict[str, str]) -> dict[str, str]:
@@ -223,11 +306,19 @@ def make_statement_validator(mapping: dict[str, str], header: str):
         raw = json.dumps(record.data, ensure_ascii=False, default=str)[:2000]
         st = parse_statement(view["statement"])
         if st is None:
-            return RowError(record.source, record.row, m.get("statement", "statement"), "no Lean theorem statement found", raw)
+            return RowError(
+                record.source, record.row, m.get("statement", "statement"), "no Lean theorem statement found", raw
+            )
         missing = [imp for imp in split_header(view["statement"])[0] if imp not in have]
         if missing:
-            return RowError(record.source, record.row, m.get("statement", "statement"), f"statement needs `{'; '.join(missing)}`: run with --header "
-                            f"'{chr(10).join(missing)}' and a Lean that has it (--lean-cmd 'lake env lean' --lean-cwd PROJECT)", raw)
+            return RowError(
+                record.source,
+                record.row,
+                m.get("statement", "statement"),
+                f"statement needs `{'; '.join(missing)}`: run with --header "
+                f"'{chr(10).join(missing)}' and a Lean that has it (--lean-cmd 'lake env lean' --lean-cwd PROJECT)",
+                raw,
+            )
         tid = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
         return FormalTask(tid, view["problem"] or "", st)
 
@@ -267,7 +358,11 @@ class ProofSampler:
         prompts = [Prompt.user(c.instruction.format(statement=st.with_opens(st.text))) for st in targets]
         comps = self.engine.generate(prompts, c.params.with_n(c.n_samples))
         proofs = [[(comp, extract_tactics(comp.text)) for comp in group] for group in comps]
-        checks = [VerifyItem(st.with_opens(st.text), st.with_proof(tac) if tac.strip() else "", {}) for st, group in zip(targets, proofs) for _, tac in group]
+        checks = [
+            VerifyItem(st.with_opens(st.text), st.with_proof(tac) if tac.strip() else "", {})
+            for st, group in zip(targets, proofs)
+            for _, tac in group
+        ]
         verdicts = iter(self.verifier.verify_batch(checks))
         graded = [[(comp, tac, next(verdicts)) for comp, tac in group] for group in proofs]
         out: dict[int, Rows] = {}
@@ -287,38 +382,104 @@ class ProofSampler:
         rows: Rows = []
         for j, (comp, tac, v) in enumerate(own):
             steps = tactic_steps(tac)
-            rows.append((split, {
-                "id": f"{task.id}/s{self.config.params.seed}/{j}", "problem_id": task.id, "domain": "lean",
-                "problem": task.problem or st.text, "reference_answer": st.with_opens(st.text), "sample_index": j,
-                "completion": st.with_proof(tac), "steps": steps, "final_answer": None, "verdict": v.status,
-                "num_tokens": comp.num_tokens, "finish_reason": comp.finish_reason, "pass_rate": pass_rate,
-                "provenance": self.provenance, **first_error_labels(len(steps), v),
-            }))
-        rows.append(("statements", {
-            "id": task.id, "statement": st.with_opens(st.text), "outcome": outcome, "proofs": len(own), "proved": proved,
-            "pass_rate": pass_rate, "negation_proofs": len(neg), "negation_proved": sum(v.ok for *_, v in neg),
-            "evidence": json.dumps({"reason": "negation_proved", "negation_proof": refuted}, ensure_ascii=False) if refuted else None,
-        }))
+            rows.append(
+                (
+                    split,
+                    {
+                        "id": f"{task.id}/s{self.config.params.seed}/{j}",
+                        "problem_id": task.id,
+                        "domain": "lean",
+                        "problem": task.problem or st.text,
+                        "reference_answer": st.with_opens(st.text),
+                        "sample_index": j,
+                        "completion": st.with_proof(tac),
+                        "steps": steps,
+                        "final_answer": None,
+                        "verdict": v.status,
+                        "num_tokens": comp.num_tokens,
+                        "finish_reason": comp.finish_reason,
+                        "pass_rate": pass_rate,
+                        "provenance": self.provenance,
+                        **first_error_labels(len(steps), v),
+                    },
+                )
+            )
+        rows.append(
+            (
+                "statements",
+                {
+                    "id": task.id,
+                    "statement": st.with_opens(st.text),
+                    "outcome": outcome,
+                    "proofs": len(own),
+                    "proved": proved,
+                    "pass_rate": pass_rate,
+                    "negation_proofs": len(neg),
+                    "negation_proved": sum(v.ok for *_, v in neg),
+                    "evidence": json.dumps({"reason": "negation_proved", "negation_proof": refuted}, ensure_ascii=False)
+                    if refuted
+                    else None,
+                },
+            )
+        )
         return rows
 
 
-def run_proofs(input: str, mapping: dict[str, str], out: Path, engine: Engine, verifier: Verifier, config: ProofsConfig, *,
-               batch_size: int = 64, shard_size: int = 1000, overwrite: bool = False, limit: int | None = None, quiet: bool = False,
-               partition: Partition | None = None) -> dict[str, Any]:
+def run_proofs(
+    input: str,
+    mapping: dict[str, str],
+    out: Path,
+    engine: Engine,
+    verifier: Verifier,
+    config: ProofsConfig,
+    *,
+    batch_size: int = 64,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = False,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Prove every statement of `input` (data/: proof traces, statements/: per-statement outcome,
     rejected/: traces of statements whose negation was proved, errors/: bad rows)."""
     stage = proofs_stage(mapping, engine, verifier, config, batch_size, limit)
     return execute(stage, Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
 
 
-def proofs_stage(mapping: dict[str, str], engine: Engine, verifier: Verifier, config: ProofsConfig, batch_size: int, limit: int | None) -> Stage:
+def proofs_stage(
+    mapping: dict[str, str],
+    engine: Engine,
+    verifier: Verifier,
+    config: ProofsConfig,
+    batch_size: int,
+    limit: int | None,
+) -> Stage:
     def summary(c: Counts) -> dict[str, Any]:
-        return {"input rows": c.seen, "proof traces (data/)": c.rows["data"], "statements (statements/)": c.rows["statements"],
-                "traces of refuted statements (rejected/)": c.rows["rejected"], "bad input rows (errors/)": c.rows["errors"],
-                "seconds": c.seconds}
+        return {
+            "input rows": c.seen,
+            "proof traces (data/)": c.rows["data"],
+            "statements (statements/)": c.rows["statements"],
+            "traces of refuted statements (rejected/)": c.rows["rejected"],
+            "bad input rows (errors/)": c.rows["errors"],
+            "seconds": c.seconds,
+        }
 
-    work = Work(make_statement_validator(mapping, config.header), ProofSampler(engine, verifier, config), batch_size=batch_size,
-                description="proving", summary=summary)
-    splits = {"data": TRACE_SCHEMA, "rejected": TRACE_SCHEMA, "statements": STATEMENT_OUTCOME_SCHEMA, "errors": ERROR_SCHEMA}
-    return Stage("generate-proofs", splits, key=lambda inputs: run_key("generate-proofs", inputs, mapping, engine, config.fingerprint(), limit),
-                 work=ready(work))
+    work = Work(
+        make_statement_validator(mapping, config.header),
+        ProofSampler(engine, verifier, config),
+        batch_size=batch_size,
+        description="proving",
+        summary=summary,
+    )
+    splits = {
+        "data": TRACE_SCHEMA,
+        "rejected": TRACE_SCHEMA,
+        "statements": STATEMENT_OUTCOME_SCHEMA,
+        "errors": ERROR_SCHEMA,
+    }
+    return Stage(
+        "generate-proofs",
+        splits,
+        key=lambda inputs: run_key("generate-proofs", inputs, mapping, engine, config.fingerprint(), limit),
+        work=ready(work),
+    )

@@ -38,26 +38,41 @@ from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
 from rsynth.steps import join_steps
-from rsynth.synth.inject import MUTATIONS, Mutation, inject, model_prompt, parse_model_rewrite
+from rsynth.synth.inject import MUTATIONS, inject, model_prompt, parse_model_rewrite
 from rsynth.verifiers.base import VerifyItem
 
 METHODS = ("rule", "model")
 INJECTED_SCHEMA = pa.schema([*TRACE_SCHEMA, ("mutation", pa.string()), ("source_trace_id", pa.string())])
-REMOVED_SCHEMA = pa.schema([("id", pa.string()), ("source_trace_id", pa.string()), ("reason", pa.string()), ("evidence", pa.string())])
+REMOVED_SCHEMA = pa.schema(
+    [("id", pa.string()), ("source_trace_id", pa.string()), ("reason", pa.string()), ("evidence", pa.string())]
+)
 
 
 @dataclass
 class InjectParams:
     """`generate injected-errors` parameters (CLI options and `inject-errors` recipe keys)."""
 
-    method: str = param("rule", "--method", "rule: arithmetic slip / sign / swapped operand / wrong operation, no model | model: "
-                        "the model rewrites a step with a subtle error and continues.", choices=METHODS)
+    method: str = param(
+        "rule",
+        "--method",
+        "rule: arithmetic slip / sign / swapped operand / wrong operation, no model | model: "
+        "the model rewrites a step with a subtle error and continues.",
+        choices=METHODS,
+    )
     mutations: str = param(",".join(MUTATIONS), "--mutations", "rule: mutation kinds to draw from, comma-separated.")
-    per_trace: int = param(1, "--per-trace", "Injection attempts per correct solution (each a different step or mutation).")
-    mc_confirm: int = param(0, "--mc-confirm", "K rollouts from the prefix before and after the error to confirm the label "
-                            "(needs a model); 0: off.")
-    keep_correct: bool = param(False, "--keep-correct", "Also write each source solution as an all-correct trace (label -1), "
-                               "for critic data with both kinds.")
+    per_trace: int = param(
+        1, "--per-trace", "Injection attempts per correct solution (each a different step or mutation)."
+    )
+    mc_confirm: int = param(
+        0,
+        "--mc-confirm",
+        "K rollouts from the prefix before and after the error to confirm the label (needs a model); 0: off.",
+    )
+    keep_correct: bool = param(
+        False,
+        "--keep-correct",
+        "Also write each source solution as an all-correct trace (label -1), for critic data with both kinds.",
+    )
     verify_timeout: float = param(5.0, "--verify-timeout", "Seconds per answer check.")
 
     def __post_init__(self) -> None:
@@ -65,7 +80,9 @@ class InjectParams:
             raise UserError(f"--method {self.method!r}: expected one of {', '.join(METHODS)}")
         self.kinds = tuple(k.strip() for k in self.mutations.split(",") if k.strip())
         if not self.kinds or any(k not in MUTATIONS for k in self.kinds):
-            raise UserError(f"--mutations {self.mutations!r}: expected a comma-separated subset of {', '.join(MUTATIONS)}")
+            raise UserError(
+                f"--mutations {self.mutations!r}: expected a comma-separated subset of {', '.join(MUTATIONS)}"
+            )
         if self.per_trace < 1 or self.mc_confirm < 0:
             raise UserError("--per-trace must be >= 1 and --mc-confirm >= 0")
 
@@ -121,50 +138,93 @@ class Injector:
             src: Source = it.value
             self.counts["correct solutions"] += 1
             if self.p.keep_correct:
-                out[it.index].append(("data", self._row(src, f"{src.id}/orig", src.steps, _labels(len(src.steps), -1, "given:correct"), None)))
+                out[it.index].append(
+                    (
+                        "data",
+                        self._row(src, f"{src.id}/orig", src.steps, _labels(len(src.steps), -1, "given:correct"), None),
+                    )
+                )
             for a in range(self.p.per_trace):
                 rng = random.Random(f"{self.sampling.seed}/{src.id}/{a}")
                 if self.p.method == "rule":
                     got = inject(src.steps, rng, self.p.kinds)
-                    attempts.append((it.index, src, a, got[0] if got else None, asdict(got[1]) if got else {"reason": "no_mutable_step"}))
+                    attempts.append(
+                        (
+                            it.index,
+                            src,
+                            a,
+                            got[0] if got else None,
+                            asdict(got[1]) if got else {"reason": "no_mutable_step"},
+                        )
+                    )
                 else:
                     model_plan.append((it.index, src, a, rng.randrange(max(len(src.steps) - 1, 1))))
         attempts += self._model_attempts(model_plan)
         self._finish(attempts, out)
         return out
 
-    def _model_attempts(self, plan: list[tuple[int, Source, int, int]]) -> list[tuple[int, Source, int, list[str] | None, dict[str, Any]]]:
+    def _model_attempts(
+        self, plan: list[tuple[int, Source, int, int]]
+    ) -> list[tuple[int, Source, int, list[str] | None, dict[str, Any]]]:
         if not plan:
             return []
         assert self.engine is not None
-        replies = self.engine.generate([Prompt.user(model_prompt(s.problem, s.steps, k)) for _, s, _, k in plan], self.sampling.with_n(1))
+        replies = self.engine.generate(
+            [Prompt.user(model_prompt(s.problem, s.steps, k)) for _, s, _, k in plan], self.sampling.with_n(1)
+        )
         out = []
         for (index, src, a, k), group in zip(plan, replies):
             text = group[0].text if group else ""
             steps = parse_model_rewrite(text, src.steps, k)
             info = {"step": k, "kind": "model", "original": src.steps[k], "rewritten": steps[k] if steps else None}
-            out.append((index, src, a, steps, info if steps else {"reason": "model_reply_unparsed", "reply": text[:2000]}))
+            out.append(
+                (index, src, a, steps, info if steps else {"reason": "model_reply_unparsed", "reply": text[:2000]})
+            )
         return out
 
-    def _finish(self, attempts: list[tuple[int, Source, int, list[str] | None, dict[str, Any]]], out: dict[int, Rows]) -> None:
+    def _finish(
+        self, attempts: list[tuple[int, Source, int, list[str] | None, dict[str, Any]]], out: dict[int, Rows]
+    ) -> None:
         from rsynth.answers import extract_answer
 
         answers = [extract_answer(join_steps(steps)) if steps else None for *_, steps, _ in attempts]
         todo = [i for i, (a, att) in enumerate(zip(answers, attempts)) if a is not None]
-        verdicts = dict(zip(todo, self.verifier.verify_batch([VerifyItem(attempts[i][1].reference, answers[i]) for i in todo])))
+        verdicts = dict(
+            zip(todo, self.verifier.verify_batch([VerifyItem(attempts[i][1].reference, answers[i]) for i in todo]))
+        )
         kept = []
         for i, (index, src, a, steps, info) in enumerate(attempts):
             tid = f"{src.id}/inj{self.sampling.seed}-{a}"
             if steps is None:
-                out[index].append(("removed", {"id": tid, "source_trace_id": src.id, "reason": info["reason"],
-                                               "evidence": json.dumps(info, ensure_ascii=False)}))
+                out[index].append(
+                    (
+                        "removed",
+                        {
+                            "id": tid,
+                            "source_trace_id": src.id,
+                            "reason": info["reason"],
+                            "evidence": json.dumps(info, ensure_ascii=False),
+                        },
+                    )
+                )
                 self.counts[f"removed: {info['reason']}"] += 1
                 continue
             v = verdicts.get(i)
             if v is None or v.ok or v.status != "incorrect":
-                reason = "no_final_answer" if v is None else "final_answer_still_correct" if v.ok else f"answer_{v.status}"
-                out[index].append(("removed", {"id": tid, "source_trace_id": src.id, "reason": reason,
-                                               "evidence": json.dumps({**info, "final_answer": answers[i]}, ensure_ascii=False)}))
+                reason = (
+                    "no_final_answer" if v is None else "final_answer_still_correct" if v.ok else f"answer_{v.status}"
+                )
+                out[index].append(
+                    (
+                        "removed",
+                        {
+                            "id": tid,
+                            "source_trace_id": src.id,
+                            "reason": reason,
+                            "evidence": json.dumps({**info, "final_answer": answers[i]}, ensure_ascii=False),
+                        },
+                    )
+                )
                 self.counts[f"removed: {reason}"] += 1
                 continue
             method = f"injected:rule:{info['kind']}" if self.p.method == "rule" else "injected:model"
@@ -183,8 +243,10 @@ class Injector:
 
         assert self.engine is not None
         checker, k = MathChecker(DEFAULT_INSTRUCTION), self.p.mc_confirm
-        prefixes = [(r, tuple(r["steps"][:r["first_error"] + d])) for r in rows for d in (0, 1)]
-        replies = self.engine.generate([checker.prompt(r["problem"], r["reference_answer"], p) for r, p in prefixes], self.sampling.with_n(k))
+        prefixes = [(r, tuple(r["steps"][: r["first_error"] + d])) for r in rows for d in (0, 1)]
+        replies = self.engine.generate(
+            [checker.prompt(r["problem"], r["reference_answer"], p) for r, p in prefixes], self.sampling.with_n(k)
+        )
         items, owners = [], []
         for j, ((r, p), group) in enumerate(zip(prefixes, replies)):
             for c in group:
@@ -202,21 +264,47 @@ class Injector:
             mc[e], ks[e], right[e] = after, k, correct[2 * n + 1]
             agrees = after == 0 and (before > 0 or e == 0)
             r.update(step_mc=mc, step_k=ks, step_correct=right)
-            r["mutation"] = json.dumps({**json.loads(r["mutation"]), "mc_before": before, "mc_after": after, "k": k, "mc_agrees": agrees})
+            r["mutation"] = json.dumps(
+                {**json.loads(r["mutation"]), "mc_before": before, "mc_after": after, "k": k, "mc_agrees": agrees}
+            )
             self.counts["MC confirmations"] += 1
             self.counts["MC agrees with the injected first error"] += agrees
 
-    def _row(self, src: Source, tid: str, steps: list[str], labels: dict[str, Any], info: dict[str, Any] | None,
-             answer: str | None = None, verdict: str = "correct") -> dict[str, Any]:
+    def _row(
+        self,
+        src: Source,
+        tid: str,
+        steps: list[str],
+        labels: dict[str, Any],
+        info: dict[str, Any] | None,
+        answer: str | None = None,
+        verdict: str = "correct",
+    ) -> dict[str, Any]:
         prov = src.row.get("provenance") if isinstance(src.row.get("provenance"), dict) else None
-        return {"id": tid, "problem_id": src.row.get("problem_id") or src.id, "domain": "math", "problem": src.problem,
-                "reference_answer": src.reference, "sample_index": src.row.get("sample_index") or 0, "completion": join_steps(steps),
-                "steps": steps, "final_answer": answer if info else src.row.get("final_answer"), "verdict": verdict, "num_tokens": None,
-                "finish_reason": None, "pass_rate": None, "provenance": prov, **labels,
-                "mutation": json.dumps(info, ensure_ascii=False) if info else None, "source_trace_id": src.id}
+        return {
+            "id": tid,
+            "problem_id": src.row.get("problem_id") or src.id,
+            "domain": "math",
+            "problem": src.problem,
+            "reference_answer": src.reference,
+            "sample_index": src.row.get("sample_index") or 0,
+            "completion": join_steps(steps),
+            "steps": steps,
+            "final_answer": answer if info else src.row.get("final_answer"),
+            "verdict": verdict,
+            "num_tokens": None,
+            "finish_reason": None,
+            "pass_rate": None,
+            "provenance": prov,
+            **labels,
+            "mutation": json.dumps(info, ensure_ascii=False) if info else None,
+            "source_trace_id": src.id,
+        }
 
 
-def inject_stage(params: InjectParams, engine: Engine | None, sampling: SamplingParams, limit: int | None, batch_size: int = 64) -> Stage:
+def inject_stage(
+    params: InjectParams, engine: Engine | None, sampling: SamplingParams, limit: int | None, batch_size: int = 64
+) -> Stage:
     counts: Counter[str] = Counter()
 
     @contextmanager
@@ -229,26 +317,53 @@ def inject_stage(params: InjectParams, engine: Engine | None, sampling: Sampling
 
             def summary(c: Counts) -> dict[str, Any]:
                 total = Counter(c.previous.get("counts", {})) + counts
-                return {"input rows": c.seen, "injected traces (data/)": c.rows["data"], "attempts not kept (removed/)": c.rows["removed"],
-                        "not correct solutions (skipped/)": c.rows["skipped"], "bad input rows (errors/)": c.rows["errors"],
-                        "counts": dict(total), "seconds": c.seconds}
+                return {
+                    "input rows": c.seen,
+                    "injected traces (data/)": c.rows["data"],
+                    "attempts not kept (removed/)": c.rows["removed"],
+                    "not correct solutions (skipped/)": c.rows["skipped"],
+                    "bad input rows (errors/)": c.rows["errors"],
+                    "counts": dict(total),
+                    "seconds": c.seconds,
+                }
 
-            yield Work(validate, injector, batch_size=batch_size, description=f"injecting errors ({params.method})", summary=summary,
-                       checkpoint_stats=True)
+            yield Work(
+                validate,
+                injector,
+                batch_size=batch_size,
+                description=f"injecting errors ({params.method})",
+                summary=summary,
+                checkpoint_stats=True,
+            )
 
     def key(inputs: str) -> str:
         ident = engine.identity() if engine is not None and params.needs_engine() else None
-        blob = json.dumps(["inject", inputs, asdict(params), sampling.provenance(), sampling.seed, ident, limit], default=str)
+        blob = json.dumps(
+            ["inject", inputs, asdict(params), sampling.provenance(), sampling.seed, ident, limit], default=str
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     splits = {"data": INJECTED_SCHEMA, "removed": REMOVED_SCHEMA, "skipped": REMOVED_SCHEMA, "errors": ERROR_SCHEMA}
     return Stage("generate-injected-errors", splits, key=key, work=work)
 
 
-def run_inject(input: str, out: Path, params: InjectParams, sampling: SamplingParams, engine: Engine | None = None, *,
-               shard_size: int = 1000, overwrite: bool = False, limit: int | None = None, quiet: bool = False,
-               partition: Partition | None = None) -> dict[str, Any]:
+def run_inject(
+    input: str,
+    out: Path,
+    params: InjectParams,
+    sampling: SamplingParams,
+    engine: Engine | None = None,
+    *,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = False,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Inject errors into every correct solution of `input` (see the module docstring for the splits)."""
     if params.needs_engine() and engine is None:
         raise UserError("--method model and --mc-confirm need a model")
-    return execute(inject_stage(params, engine, sampling, limit), Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
+    return execute(
+        inject_stage(params, engine, sampling, limit),
+        Target(input, Path(out), shard_size, overwrite, limit, quiet, partition),
+    )

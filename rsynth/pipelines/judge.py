@@ -41,7 +41,9 @@ class JudgeConfig:
     keys). `sampling` comes from the engine parameters (judge defaults: `JUDGE_SAMPLING`); it is None
     until given, so the greedy check runs once the sampling is known."""
 
-    n_judgements: int = param(1, "--n-judgements", "Judgements sampled per trace (one request with n=N), combined by majority vote.")
+    n_judgements: int = param(
+        1, "--n-judgements", "Judgements sampled per trace (one request with n=N), combined by majority vote."
+    )
     batch: int = param(64, "--batch", "Traces per engine call.")
     sampling: SamplingParams | None = None
 
@@ -49,8 +51,10 @@ class JudgeConfig:
         if self.n_judgements < 1 or self.batch < 1:
             raise UserError("--n-judgements and --batch must be >= 1")
         if self.sampling is not None and self.n_judgements > 1 and self.sampling.temperature <= 0:
-            raise UserError(f"--n-judgements {self.n_judgements} with temperature 0 samples the same greedy judgement "
-                            f"{self.n_judgements} times; set --temperature > 0 (e.g. 0.7)")
+            raise UserError(
+                f"--n-judgements {self.n_judgements} with temperature 0 samples the same greedy judgement "
+                f"{self.n_judgements} times; set --temperature > 0 (e.g. 0.7)"
+            )
 
     def params(self) -> SamplingParams:
         return (self.sampling or SamplingParams(**JUDGE_SAMPLING)).with_n(self.n_judgements)
@@ -73,10 +77,17 @@ def validate_trace(record: Record, mapping: dict[str, str]) -> JudgeTask | RowEr
         return view
     steps = [s for s in view["steps"] if s.strip()]
     if not steps:
-        return RowError(record.source, record.row, mapping.get("steps", "steps"), "trace has no steps",
-                        json.dumps(record.data, default=str)[:2000])
+        return RowError(
+            record.source,
+            record.row,
+            mapping.get("steps", "steps"),
+            "trace has no steps",
+            json.dumps(record.data, default=str)[:2000],
+        )
     tid = view["id"] or f"{Path(record.source).name.split('.')[0]}-{record.row}"
-    return JudgeTask(tid, view["problem"], steps, {**record.data, "id": tid, "problem": view["problem"], "steps": steps})
+    return JudgeTask(
+        tid, view["problem"], steps, {**record.data, "id": tid, "problem": view["problem"], "steps": steps}
+    )
 
 
 class Judge:
@@ -97,9 +108,16 @@ class Judge:
             votes = [parse_first_error(c.text, len(task.steps)) for c in comps]
             vote = majority_vote(votes)
             tokens = sum(c.num_tokens for c in comps)
-            row = {**task.row, "judge_first_error": vote.first_error, "judge_votes": votes, "judge_agreement": vote.agreement,
-                   "judge_unparsed": vote.unparsed, "judge_tokens": tokens, "judge_critiques": [c.text for c in comps],
-                   "judge_provenance": self.provenance}
+            row = {
+                **task.row,
+                "judge_first_error": vote.first_error,
+                "judge_votes": votes,
+                "judge_agreement": vote.agreement,
+                "judge_unparsed": vote.unparsed,
+                "judge_tokens": tokens,
+                "judge_critiques": [c.text for c in comps],
+                "judge_provenance": self.provenance,
+            }
             out[it.index] = [("data" if vote.first_error is not None else "unparsed", row)]
             self.stats["traces"] += 1
             self.stats["judgements"] += len(comps)
@@ -134,11 +152,21 @@ def judge_stage(mapping: dict[str, str], engine: Engine, config: JudgeConfig, *,
                 "prompts served from cache this run": getattr(engine, "hits", 0),
             }
 
-        yield Work(lambda r: validate_trace(r, mapping), judge, batch_size=judged.batch,
-                   description=f"judging (n={judged.n_judgements})", summary=summary)
+        yield Work(
+            lambda r: validate_trace(r, mapping),
+            judge,
+            batch_size=judged.batch,
+            description=f"judging (n={judged.n_judgements})",
+            summary=summary,
+        )
 
     key = lambda inputs: run_key("judge", inputs, mapping, engine, judged.fingerprint(), limit)  # noqa: E731
-    return Stage("judge", {"data": JUDGED_TRACE_SCHEMA, "unparsed": JUDGED_TRACE_SCHEMA, "errors": ERROR_SCHEMA}, key=key, work=work)
+    return Stage(
+        "judge",
+        {"data": JUDGED_TRACE_SCHEMA, "unparsed": JUDGED_TRACE_SCHEMA, "errors": ERROR_SCHEMA},
+        key=key,
+        work=work,
+    )
 
 
 def run_judge(

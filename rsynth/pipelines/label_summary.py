@@ -31,19 +31,21 @@ def label_summary(out: Path | str) -> dict[str, Any]:
     with_error = [t["first_error"] for t in traces if t["first_error"] is not None and t["first_error"] >= 0]
     steps, estimated, unvalued = estimate_shares(traces)
     summary: dict[str, Any] = {f"questions {k}": v for k, v in sorted(outcomes.items())}
-    summary.update({
-        "labelled traces": len(traces),
-        "labelled steps": len(hard),
-        "steps labelled correct": sum(hard),
-        "traces with a first error": len(with_error),
-        "all-positive traces": sum(t["first_error"] == -1 for t in traces),
-        "traces with no final answer": sum(t.get("verdict") == NO_ANSWER for t in traces),
-        "mean first-error index": sum(with_error) / len(with_error) if with_error else 0.0,
-        "steps backed by a rollout estimate (share)": estimated / steps if steps else 0.0,
-        "steps with no MC value (null soft label, share)": unvalued / steps if steps else 0.0,
-        "estimated step prefixes (tree/)": len(mcs),
-        "mean MC of estimated step prefixes": sum(mcs) / len(mcs) if mcs else 0.0,
-    })
+    summary.update(
+        {
+            "labelled traces": len(traces),
+            "labelled steps": len(hard),
+            "steps labelled correct": sum(hard),
+            "traces with a first error": len(with_error),
+            "all-positive traces": sum(t["first_error"] == -1 for t in traces),
+            "traces with no final answer": sum(t.get("verdict") == NO_ANSWER for t in traces),
+            "mean first-error index": sum(with_error) / len(with_error) if with_error else 0.0,
+            "steps backed by a rollout estimate (share)": estimated / steps if steps else 0.0,
+            "steps with no MC value (null soft label, share)": unvalued / steps if steps else 0.0,
+            "estimated step prefixes (tree/)": len(mcs),
+            "mean MC of estimated step prefixes": sum(mcs) / len(mcs) if mcs else 0.0,
+        }
+    )
     # every figure comes from the rows: a resumed build's summary (and card) equals an uninterrupted one's;
     # the process's own "no-answer rate this run" stays in the stage's stats table
     return summary
@@ -94,7 +96,10 @@ def contradictions(rows: list[dict[str, Any]]) -> int:
 def rollout_report(pred: dict[str, int], gold: list[dict[str, Any]], backed: dict[str, bool | None]) -> dict[str, Any]:
     """How much of each ProcessBench accuracy comes from items labelled without rollouts."""
     out: dict[str, Any] = {}
-    for name, items in (("erroneous", [g for g in gold if g["label"] != -1]), ("correct", [g for g in gold if g["label"] == -1])):
+    for name, items in (
+        ("erroneous", [g for g in gold if g["label"] != -1]),
+        ("correct", [g for g in gold if g["label"] == -1]),
+    ):
         hits = [g for g in items if pred.get(g["id"]) == g["label"]]
         bare = [g for g in items if backed.get(g["id"]) is False]
         bare_hits = [g for g in hits if backed.get(g["id"]) is False]

@@ -12,7 +12,12 @@ from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute, ready
 
-SPECS = [FieldSpec("id", str), FieldSpec("problem", str), FieldSpec("steps", list), FieldSpec("final_answer_correct", bool)]
+SPECS = [
+    FieldSpec("id", str),
+    FieldSpec("problem", str),
+    FieldSpec("steps", list),
+    FieldSpec("final_answer_correct", bool),
+]
 
 
 def answer_table(answers: str | None, question_field: str, answer_field: str) -> dict[str, str]:
@@ -25,8 +30,15 @@ def answer_table(answers: str | None, question_field: str, answer_field: str) ->
     return table
 
 
-def import_processbench(file: str, out: Path, answers: str | None, *, question_field: str = "question", answer_field: str = "answer",
-                        overwrite: bool = False) -> dict[str, Any]:
+def import_processbench(
+    file: str,
+    out: Path,
+    answers: str | None,
+    *,
+    question_field: str = "question",
+    answer_field: str = "answer",
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Write every ProcessBench item of `file` as a trace (data/), bad rows to errors/."""
     table = answer_table(answers, question_field, answer_field)
     joined = 0
@@ -41,5 +53,10 @@ def import_processbench(file: str, out: Path, answers: str | None, *, question_f
         return {"traces": c.rows["data"], "with reference answer": joined, "bad rows (errors/)": c.rows["errors"]}
 
     work = Work(lambda rec: map_fields(rec, SPECS, {}), process, description="importing", summary=summary)
-    stage = Stage("import-processbench", {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, key=lambda _: json.dumps([file, answers]), work=ready(work))
+    stage = Stage(
+        "import-processbench",
+        {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA},
+        key=lambda _: json.dumps([file, answers]),
+        work=ready(work),
+    )
     return execute(stage, Target(file, Path(out), overwrite=overwrite, quiet=True))

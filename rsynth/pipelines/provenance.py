@@ -13,10 +13,18 @@ from rsynth.engines.base import Engine, SamplingParams
 from rsynth.verifiers.base import Verifier
 
 
-def provenance(engine: Engine, params: SamplingParams, verifier: Verifier | None = None, **extra: Any) -> dict[str, Any]:
+def provenance(
+    engine: Engine, params: SamplingParams, verifier: Verifier | None = None, **extra: Any
+) -> dict[str, Any]:
     """The provenance dict of rows sampled from `engine` with `params` (n as the stage sampled it) and
     judged by `verifier`; `extra` adds stage-specific keys (e.g. the judge's template)."""
-    row = {"model": engine.model, "engine": engine.name, "sampling": params.provenance(), "seed": params.seed, "rsynth_version": __version__}
+    row = {
+        "model": engine.model,
+        "engine": engine.name,
+        "sampling": params.provenance(),
+        "seed": params.seed,
+        "rsynth_version": __version__,
+    }
     if verifier is not None:
         row.update(verifier=verifier.name, verifier_version=verifier.version)
     return {**row, **extra}

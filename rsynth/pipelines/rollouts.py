@@ -31,7 +31,9 @@ class AnnotateConfig:
     omegaprm: OmegaPRMConfig = field(default_factory=OmegaPRMConfig)
     math_shepherd: MathShepherdConfig = field(default_factory=MathShepherdConfig)
     n_solutions: int = 1  # math-shepherd from problems: solutions sampled per question
-    params: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048))
+    params: SamplingParams = field(
+        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048)
+    )
     instruction: str = DEFAULT_INSTRUCTION
     split_mode: str = "auto"
     input_kind: str = "auto"
@@ -40,7 +42,9 @@ class AnnotateConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         # math run keys stay as they were before the domain field existed
-        return fingerprint(self, omit_at={"domain": "math"}, split_mode="split", input_kind="kind", answer_fallback="answer")
+        return fingerprint(
+            self, omit_at={"domain": "math"}, split_mode="split", input_kind="kind", answer_fallback="answer"
+        )
 
     def checker(self) -> RolloutChecker:
         return make_checker(self.domain, self.instruction, self.split_mode, self.answer_fallback)

@@ -101,7 +101,9 @@ class VerifyQueue:
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    verdicts = await loop.run_in_executor(self._thread, self.verifier.verify_batch, [it for it, _ in batch])
+                    verdicts = await loop.run_in_executor(
+                        self._thread, self.verifier.verify_batch, [it for it, _ in batch]
+                    )
                 except Exception as exc:  # the searches waiting on this batch fail with it
                     verdicts = None
                     for _, fut in batch:
@@ -124,8 +126,15 @@ class AsyncScheduler(RolloutService):
     lock-step scheduler's do, so both build identical rollouts from identical completions.
     """
 
-    def __init__(self, engine: Engine, verifier: Verifier, config: AnnotateConfig, *, max_live_searches: int = 256,
-                 prefetch: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        verifier: Verifier,
+        config: AnnotateConfig,
+        *,
+        max_live_searches: int = 256,
+        prefetch: bool = False,
+    ) -> None:
         super().__init__(engine, verifier, config)
         if max_live_searches < 1:
             raise ValueError("--max-live-searches must be >= 1")
@@ -136,19 +145,25 @@ class AsyncScheduler(RolloutService):
         # prefetch is only sound where a reply is a pure function of the request (see module docstring)
         self.prefetch = prefetch and engine.request_seeded
         self._hints: dict[int, list[tuple[Prompt, SamplingParams]]] = {}  # live search -> its likely next requests
-        self._fetched: dict[tuple[Prompt, SamplingParams], tuple[int, asyncio.Task]] = {}  # request -> (search, engine call)
+        self._fetched: dict[
+            tuple[Prompt, SamplingParams], tuple[int, asyncio.Task]
+        ] = {}  # request -> (search, engine call)
         self._reserved = 0  # sequences of prefetches created but not yet handed to the engine
         self._changed: asyncio.Event | None = None  # slots freed or a search now waits on the engine: drive looks again
         self._input_open = True
         self._at_engine: dict[int, int] = {}  # live search -> its requests the engine is working on
         self._first_k = config.omegaprm.k0 if config.method == "omegaprm" else config.math_shepherd.n
-        self.stats.update(prefetched=0, prefetched_completions=0, prefetch_used=0, prefetched_completions_used=0, live_max=0)
+        self.stats.update(
+            prefetched=0, prefetched_completions=0, prefetch_used=0, prefetched_completions_used=0, live_max=0
+        )
 
     def status(self) -> str:
         """The progress line's live part: what the engine is working on right now."""
         return f"{self.engine.stats.in_flight.level} seqs in flight, {self.live} searches live"
 
-    def stream(self, items: Iterator[Item], to_rows: Callable[[Task, SearchResult], Rows]) -> Iterator[tuple[int, Rows]]:
+    def stream(
+        self, items: Iterator[Item], to_rows: Callable[[Task, SearchResult], Rows]
+    ) -> Iterator[tuple[int, Rows]]:
         """Search every item; yield (input index, rows) the moment each search finishes (any order).
 
         The event loop runs in this thread, between yields, so items are read and rows handed back
@@ -172,8 +187,12 @@ class AsyncScheduler(RolloutService):
             _shut_down(loop)
             self.verify_queue.close()
 
-    async def drive(self, items: Iterator[Item], emit: Callable[[tuple[int, Rows]], None],
-                    to_rows: Callable[[Task, SearchResult], Rows]) -> None:
+    async def drive(
+        self,
+        items: Iterator[Item],
+        emit: Callable[[tuple[int, Rows]], None],
+        to_rows: Callable[[Task, SearchResult], Rows],
+    ) -> None:
         """The event loop's main task: keep `max_live` searches going until the input runs out, and
         more (up to 4x) while the engine says it has idle slots (`Engine.can_start`), checked each
         time a request comes back: bisection keeps one request per search in flight, so a large
@@ -222,7 +241,9 @@ class AsyncScheduler(RolloutService):
             await asyncio.gather(*live, return_exceptions=True)
             await self.engine.aclose()
 
-    async def _search(self, item: Item, emit: Callable[[tuple[int, Rows]], None], to_rows: Callable[[Task, SearchResult], Rows]) -> None:
+    async def _search(
+        self, item: Item, emit: Callable[[tuple[int, Rows]], None], to_rows: Callable[[Task, SearchResult], Rows]
+    ) -> None:
         task: Task = item.value
         search = self.search(task, self.config.params.seed)
         replies = None
@@ -333,7 +354,9 @@ class AsyncScheduler(RolloutService):
             self.stats["verifications"] += len(new)
             for k, v in zip(new, verdicts):
                 self.verdict_cache[k] = (v.ok, v.status)
-        waits = [self._verdicts_pending[k] for k in items if k not in self.verdict_cache and k in self._verdicts_pending]
+        waits = [
+            self._verdicts_pending[k] for k in items if k not in self.verdict_cache and k in self._verdicts_pending
+        ]
         if waits:
             await asyncio.wait(waits)
 

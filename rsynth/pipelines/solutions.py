@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsynth.pipelines.provenance import provenance
-from rsynth.data.formats import answer_after_hashes
+from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract
 from rsynth.config import fingerprint
+from rsynth.data.formats import answer_after_hashes
 from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.executor.loop import Item, Rows
 from rsynth.executor.partition import Partition
 from rsynth.executor.stage import Counts, Stage, Target, Work, execute
+from rsynth.pipelines.provenance import provenance
 from rsynth.steps import split_steps
-from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER, extract
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 
 DEFAULT_INSTRUCTION = (
@@ -59,7 +59,9 @@ class Problem:
     source_ref: str | None = None  # FILE@SHA8:ROW of the input row (readers.source_ref)
 
 
-def read_problem(record: Record, mapping: dict[str, str], specs: list[FieldSpec] = PROBLEM_FIELDS) -> dict[str, Any] | RowError:
+def read_problem(
+    record: Record, mapping: dict[str, str], specs: list[FieldSpec] = PROBLEM_FIELDS
+) -> dict[str, Any] | RowError:
     """`map_fields` for problem-shaped rows, with the defaults every sampling stage shares.
 
     rsynth's own shards call the answer `reference_answer`; GSM8K's answer is a worked solution
@@ -79,7 +81,9 @@ def read_problem(record: Record, mapping: dict[str, str], specs: list[FieldSpec]
 
 def validate_problem(record: Record, mapping: dict[str, str]) -> Problem | RowError:
     view = read_problem(record, mapping)
-    return view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"], view[SOURCE_REF])
+    return (
+        view if isinstance(view, RowError) else Problem(view["id"], view["problem"], view["answer"], view[SOURCE_REF])
+    )
 
 
 def truncated(finish_reason: str | None) -> bool:
@@ -115,18 +119,26 @@ class SolutionSampler:
     def __call__(self, items: list[Item]) -> dict[int, Rows]:
         params = self.config.params.with_n(self.config.n_samples)
         completions = self.engine.generate([self.prompt(it.value) for it in items], params)
-        answers = [final_answer(c.text, self.config.answer_fallback, c.finish_reason) for comps in completions for c in comps]
+        answers = [
+            final_answer(c.text, self.config.answer_fallback, c.finish_reason) for comps in completions for c in comps
+        ]
         return self._rows(items, completions, answers, self.verify(items, completions, answers))
 
-    def verify(self, items: list[Item], completions: list[list[Completion]], answers: list[str | None]) -> list[Verdict]:
+    def verify(
+        self, items: list[Item], completions: list[list[Completion]], answers: list[str | None]
+    ) -> list[Verdict]:
         """One verdict per completion; a completion with no extracted answer is `no_answer` (never
         sent to the verifier), kept apart from wrong ones as in annotate-prm."""
         refs = [it.value.answer for it, comps in zip(items, completions) for _ in comps]
         todo = [i for i, a in enumerate(answers) if a is not None]
         done = dict(zip(todo, self.verifier.verify_batch([VerifyItem(refs[i], answers[i]) for i in todo])))
-        return [done.get(i) or Verdict(NO_ANSWER, False, {"reason": "no answer rule matched"}) for i in range(len(answers))]
+        return [
+            done.get(i) or Verdict(NO_ANSWER, False, {"reason": "no answer rule matched"}) for i in range(len(answers))
+        ]
 
-    def _rows(self, items: list[Item], completions: list[list[Completion]], answers: list[str | None], verdicts: list[Verdict]) -> dict[int, Rows]:
+    def _rows(
+        self, items: list[Item], completions: list[list[Completion]], answers: list[str | None], verdicts: list[Verdict]
+    ) -> dict[int, Rows]:
         out: dict[int, Rows] = {}
         v, a = iter(verdicts), iter(answers)
         lo_hi = self.config.pass_rate_range
@@ -146,7 +158,9 @@ class SolutionSampler:
             out[it.index] = rows
         return out
 
-    def _trace_row(self, p: Problem, j: int, c: Completion, vd: Verdict, answer: str | None, pass_rate: float) -> dict[str, Any]:
+    def _trace_row(
+        self, p: Problem, j: int, c: Completion, vd: Verdict, answer: str | None, pass_rate: float
+    ) -> dict[str, Any]:
         return {
             "id": trace_id(p.id, j, self.config.params.seed),
             "problem_id": p.id,
@@ -166,7 +180,9 @@ class SolutionSampler:
         }
 
 
-def run_key(stage: str, inputs: str, mapping: dict[str, str], engine: Engine, config: dict[str, Any], limit: int | None) -> str:
+def run_key(
+    stage: str, inputs: str, mapping: dict[str, str], engine: Engine, config: dict[str, Any], limit: int | None
+) -> str:
     """Identify a run by what determines its output. A path input counts by its absolute path, so the
     same command resumed from another directory (or with ./x for x) is the same run."""
     base, sep, tag = inputs.partition("#shard=")
@@ -185,15 +201,28 @@ def plan_solutions(input: str, mapping: dict[str, str], config: SolutionsConfig,
     return {"valid problems": valid, **plan, "samples to draw": valid * config.n_samples}
 
 
-def run_solutions(input: str, mapping: dict[str, str], out, engine: Engine, config: SolutionsConfig, *, verify_timeout: float = 5.0,
-                  shard_size: int = 1000, overwrite: bool = False, limit: int | None = None, quiet: bool = False,
-                  partition: Partition | None = None) -> dict[str, Any]:
+def run_solutions(
+    input: str,
+    mapping: dict[str, str],
+    out,
+    engine: Engine,
+    config: SolutionsConfig,
+    *,
+    verify_timeout: float = 5.0,
+    shard_size: int = 1000,
+    overwrite: bool = False,
+    limit: int | None = None,
+    quiet: bool = False,
+    partition: Partition | None = None,
+) -> dict[str, Any]:
     """Run `generate solutions` into `out`, resuming a killed run of the same command."""
     target = Target(input, Path(out), shard_size, overwrite, limit, quiet, partition)
     return execute(solutions_stage(mapping, engine, config, verify_timeout, limit), target)
 
 
-def solutions_stage(mapping: dict[str, str], engine: Engine, config: SolutionsConfig, verify_timeout: float, limit: int | None) -> Stage:
+def solutions_stage(
+    mapping: dict[str, str], engine: Engine, config: SolutionsConfig, verify_timeout: float, limit: int | None
+) -> Stage:
     from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
     from rsynth.engines.cache import usage, usage_since
     from rsynth.verifiers.math import MathVerifier
@@ -220,8 +249,17 @@ def solutions_stage(mapping: dict[str, str], engine: Engine, config: SolutionsCo
                     "tokens/s end-to-end": s["generated_tokens"] / c.seconds if c.seconds > 0 else 0.0,
                 }
 
-            yield Work(lambda r: validate_problem(r, mapping), sampler, batch_size=max(1, engine.max_batch_prompts // config.n_samples),
-                       description="sampling solutions", summary=summary)
+            yield Work(
+                lambda r: validate_problem(r, mapping),
+                sampler,
+                batch_size=max(1, engine.max_batch_prompts // config.n_samples),
+                description="sampling solutions",
+                summary=summary,
+            )
 
-    return Stage("generate-solutions", {"data": TRACE_SCHEMA, "filtered": TRACE_SCHEMA, "errors": ERROR_SCHEMA},
-                 key=lambda inputs: run_key("generate-solutions", inputs, mapping, engine, config.fingerprint(), limit), work=work)
+    return Stage(
+        "generate-solutions",
+        {"data": TRACE_SCHEMA, "filtered": TRACE_SCHEMA, "errors": ERROR_SCHEMA},
+        key=lambda inputs: run_key("generate-solutions", inputs, mapping, engine, config.fingerprint(), limit),
+        work=work,
+    )

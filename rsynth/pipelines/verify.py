@@ -45,9 +45,17 @@ FIELDS = {
     "math": [ID, FieldSpec("gold"), FieldSpec("pred")],
     "code": [ID, FieldSpec("code"), FieldSpec("tests", object), FieldSpec("entry_point", required=False)],
     # --style evalplus: an MBPP+ row's own columns (base and plus inputs, reference solution)
-    "code-evalplus": [ID, FieldSpec("code"), FieldSpec("entry_point"), FieldSpec("task_id", required=False), FieldSpec("canonical_solution"),
-                      FieldSpec("base_input", object), FieldSpec("plus_input", object, required=False), FieldSpec("atol", object, required=False),
-                      FieldSpec("prompt", required=False)],
+    "code-evalplus": [
+        ID,
+        FieldSpec("code"),
+        FieldSpec("entry_point"),
+        FieldSpec("task_id", required=False),
+        FieldSpec("canonical_solution"),
+        FieldSpec("base_input", object),
+        FieldSpec("plus_input", object, required=False),
+        FieldSpec("atol", object, required=False),
+        FieldSpec("prompt", required=False),
+    ],
     "lean": [ID, FieldSpec("proof"), FieldSpec("statement", required=False)],
 }
 
@@ -72,8 +80,13 @@ class VerifyMathParams:
 class VerifyCodeParams:
     """`rsynth verify code`, declared once."""
 
-    style: str = param("assert", "--style", "Test style: assert (asserts or HumanEval check), io (JSON inputs/outputs), stdio (JSON), "
-                       "evalplus (MBPP+ rows: base + plus inputs).", choices=STYLES)
+    style: str = param(
+        "assert",
+        "--style",
+        "Test style: assert (asserts or HumanEval check), io (JSON inputs/outputs), stdio (JSON), "
+        "evalplus (MBPP+ rows: base + plus inputs).",
+        choices=STYLES,
+    )
     timeout: float = param(10.0, "--timeout", "Wall-clock and CPU limit per program run, seconds.")
     workers: int = param(1, "--workers", "Sandboxed runs in flight.")
     memory_mb: int = param(1024, "--memory-mb", "Address-space limit per run.")
@@ -109,7 +122,9 @@ def _item(kind: str, fields: dict[str, Any], style: str) -> VerifyItem:
     if kind == "math":
         return VerifyItem(fields["gold"], fields["pred"])
     if kind == "code" and style == "evalplus":
-        return VerifyItem(evalplus_tests(fields), fields["code"], {"entry_point": fields["entry_point"], "style": style})
+        return VerifyItem(
+            evalplus_tests(fields), fields["code"], {"entry_point": fields["entry_point"], "style": style}
+        )
     if kind == "code":
         tests = fields["tests"]
         tests = tests if isinstance(tests, str) else json.dumps(tests)
@@ -117,19 +132,36 @@ def _item(kind: str, fields: dict[str, Any], style: str) -> VerifyItem:
     return VerifyItem(fields.get("statement"), fields["proof"])
 
 
-def _key(kind: str, mapping: dict[str, str], style: str, options: dict[str, Any], limit: int | None = None) -> Callable[[str], str]:
+def _key(
+    kind: str, mapping: dict[str, str], style: str, options: dict[str, Any], limit: int | None = None
+) -> Callable[[str], str]:
     """The run key (as before the executor: the resolved input path, plus the partition tag if any;
     a --limit run is another run, unlimited keys stay as they were)."""
 
     def key(inputs: str) -> str:
         base, sep, tag = inputs.partition("#shard=")
-        parts = [kind, str(Path(base).resolve()) + sep + tag, mapping, style, sorted(options.items()), *([limit] if limit is not None else [])]
+        parts = [
+            kind,
+            str(Path(base).resolve()) + sep + tag,
+            mapping,
+            style,
+            sorted(options.items()),
+            *([limit] if limit is not None else []),
+        ]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
     return key
 
 
-def verify_stage(kind: str, mapping: dict[str, str], options: dict[str, Any], *, style: str = "assert", batch_size: int = 256,
-                 limit: int | None = None) -> Stage:
+def verify_stage(
+    kind: str,
+    mapping: dict[str, str],
+    options: dict[str, Any],
+    *,
+    style: str = "assert",
+    batch_size: int = 256,
+    limit: int | None = None,
+) -> Stage:
     """One verdict row per valid input row; counts survive an interrupted run (they are checkpointed)."""
     counts: Counter[str] = Counter()
 
@@ -140,16 +172,27 @@ def verify_stage(kind: str, mapping: dict[str, str], options: dict[str, Any], *,
         except (FileNotFoundError, RuntimeError, ValueError) as exc:
             raise UserError(str(exc)) from None
         with verifier:
+
             def process(items: list[Item]) -> dict[int, Rows]:
                 verdicts = verifier.verify_batch([_item(kind, it.value, style) for it in items])
                 out: dict[int, Rows] = {}
                 for it, v in zip(items, verdicts):
                     counts[v.status] += 1
-                    out[it.index] = [("data", {
-                        "id": it.value.get("id") or f"{Path(it.record.source).name}:{it.record.row}", "verdict": v.status, "ok": v.ok,
-                        "evidence": json.dumps(v.evidence, default=str, ensure_ascii=False), "verifier": verifier.name,
-                        "verifier_version": verifier.version, "source": it.record.source, "row": it.record.row,
-                    })]
+                    out[it.index] = [
+                        (
+                            "data",
+                            {
+                                "id": it.value.get("id") or f"{Path(it.record.source).name}:{it.record.row}",
+                                "verdict": v.status,
+                                "ok": v.ok,
+                                "evidence": json.dumps(v.evidence, default=str, ensure_ascii=False),
+                                "verifier": verifier.name,
+                                "verifier_version": verifier.version,
+                                "source": it.record.source,
+                                "row": it.record.row,
+                            },
+                        )
+                    ]
                 return out
 
             def summary(c: Counts) -> dict[str, Any]:
@@ -157,15 +200,38 @@ def verify_stage(kind: str, mapping: dict[str, str], options: dict[str, Any], *,
                 total["malformed"] += c.rows["errors"] - c.previous.get("errors", 0)  # bad rows of this run
                 return {"counts": {k: v for k, v in total.items() if v}, "errors": c.rows["errors"]}
 
-            yield Work(lambda rec: map_fields(rec, fields_of(kind, style), mapping), process, batch_size=batch_size,
-                       description=f"verifying ({kind})", summary=summary, checkpoint_stats=True)
+            yield Work(
+                lambda rec: map_fields(rec, fields_of(kind, style), mapping),
+                process,
+                batch_size=batch_size,
+                description=f"verifying ({kind})",
+                summary=summary,
+                checkpoint_stats=True,
+            )
 
-    return Stage(f"verify-{kind}", {"data": VERDICT_SCHEMA, "errors": ERROR_SCHEMA}, key=_key(kind, mapping, style, options, limit), work=work)
+    return Stage(
+        f"verify-{kind}",
+        {"data": VERDICT_SCHEMA, "errors": ERROR_SCHEMA},
+        key=_key(kind, mapping, style, options, limit),
+        work=work,
+    )
 
 
-def run_verify(kind: str, input_spec: str, out: Path, field_specs: list[str], options: dict[str, Any], *, style: str = "assert",
-               batch_size: int = 256, overwrite: bool = False, partition: Partition | None = None, limit: int | None = None,
-               quiet: bool = True, shard_size: int | None = None) -> Counter[str]:
+def run_verify(
+    kind: str,
+    input_spec: str,
+    out: Path,
+    field_specs: list[str],
+    options: dict[str, Any],
+    *,
+    style: str = "assert",
+    batch_size: int = 256,
+    overwrite: bool = False,
+    partition: Partition | None = None,
+    limit: int | None = None,
+    quiet: bool = True,
+    shard_size: int | None = None,
+) -> Counter[str]:
     """Verify every row of `input_spec` into `out`; returns verdict counts (plus `malformed`)."""
     check_input(input_spec)
     mapping = parse_field_map(field_specs)
@@ -175,5 +241,7 @@ def run_verify(kind: str, input_spec: str, out: Path, field_specs: list[str], op
         raise UserError(f"--field {sorted(unknown)[0]}=...: {kind} fields are {', '.join(s.name for s in specs)}")
     check_columns(input_spec, mapping)
     stage = verify_stage(kind, mapping, options, style=style, batch_size=batch_size, limit=limit)
-    stats = execute(stage, Target(input_spec, Path(out), shard_size or max(batch_size, 1000), overwrite, limit, quiet, partition))
+    stats = execute(
+        stage, Target(input_spec, Path(out), shard_size or max(batch_size, 1000), overwrite, limit, quiet, partition)
+    )
     return Counter(stats.get("counts", {}))

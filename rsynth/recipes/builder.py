@@ -62,7 +62,10 @@ def _source_fingerprint(spec: str | None) -> Any:
         return spec
     p = Path(spec)
     files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-    return [spec, [(str(f.relative_to(p)) if f != p else f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files]]
+    return [
+        spec,
+        [(str(f.relative_to(p)) if f != p else f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files],
+    ]
 
 
 def _unhashed(stage: StageDef, key: str, value: Any) -> bool:
@@ -79,8 +82,12 @@ def stage_hashes(recipe: Recipe) -> dict[str, str]:
     for s in recipe.stages:
         upstream = [hashes[s.input]] if s.input else [] if s.kind.reads_input else list(hashes.values())
         params = {k: v for k, v in s.params.items() if k != "id" and not _unhashed(s, k, v)}
-        payload = [s.kind.name, params, upstream,
-                   _source_fingerprint(s.params.get("source")) if s.input is None else None]
+        payload = [
+            s.kind.name,
+            params,
+            upstream,
+            _source_fingerprint(s.params.get("source")) if s.input is None else None,
+        ]
         hashes[s.id] = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return hashes
 
@@ -152,15 +159,30 @@ def _save(recipe: Recipe, record: dict[str, Any]) -> None:
     atomic_write_json(recipe.out / RECORD, record)
 
 
-def run_recipe(recipe: Recipe, steps: list[Step], *, quiet: bool = False, executor: str = "local",
-               ray_options: dict[str, Any] | None = None, on_stage=None) -> dict[str, Any]:
+def run_recipe(
+    recipe: Recipe,
+    steps: list[Step],
+    *,
+    quiet: bool = False,
+    executor: str = "local",
+    ray_options: dict[str, Any] | None = None,
+    on_stage=None,
+) -> dict[str, Any]:
     """Run the steps that run; returns the updated build record. `on_stage(step, stats)` reports progress.
 
     The build root is claimed first: one build at a time, and never a single command's output."""
     claim_build_root(recipe.out)
     record = read_record(recipe)
-    record.update({"recipe": str(recipe.path), "recipe_text": recipe.text, "name": recipe.name, "license": recipe.license,
-                   "description": recipe.description, "versions": _versions()})
+    record.update(
+        {
+            "recipe": str(recipe.path),
+            "recipe_text": recipe.text,
+            "name": recipe.name,
+            "license": recipe.license,
+            "description": recipe.description,
+            "versions": _versions(),
+        }
+    )
     record["stage_order"] = [s.id for s in recipe.stages]
     for step in steps:
         s = step.stage
@@ -169,8 +191,15 @@ def run_recipe(recipe: Recipe, steps: list[Step], *, quiet: bool = False, execut
             raise UserError(f"--from: stage {s.id!r} before it has not finished; run the recipe without --from first")
         if not step.runs:
             continue
-        record["stages"][s.id] = {"kind": s.kind.name, "hash": step.hash, "complete": False, "dir": s.id,
-                                  "input": s.input, "source": s.params.get("source"), "params": s.params}
+        record["stages"][s.id] = {
+            "kind": s.kind.name,
+            "hash": step.hash,
+            "complete": False,
+            "dir": s.id,
+            "input": s.input,
+            "source": s.params.get("source"),
+            "params": s.params,
+        }
         _save(recipe, record)
         t0 = time.perf_counter()
         stats = _run_stage(recipe, step, quiet=quiet, executor=executor, ray_options=ray_options or {})
@@ -181,11 +210,20 @@ def run_recipe(recipe: Recipe, steps: list[Step], *, quiet: bool = False, execut
     return record
 
 
-def _run_stage(recipe: Recipe, step: Step, *, quiet: bool, executor: str, ray_options: dict[str, Any]) -> dict[str, Any]:
+def _run_stage(
+    recipe: Recipe, step: Step, *, quiet: bool, executor: str, ray_options: dict[str, Any]
+) -> dict[str, Any]:
     s = step.stage
     out = stage_dir(recipe, s)
-    ctx = StageContext(stage_id=s.id, params=s.params, input=stage_input(recipe, s), out=out, overwrite=step.action == "rerun",
-                       quiet=quiet, build_root=recipe.out)
+    ctx = StageContext(
+        stage_id=s.id,
+        params=s.params,
+        input=stage_input(recipe, s),
+        out=out,
+        overwrite=step.action == "rerun",
+        quiet=quiet,
+        build_root=recipe.out,
+    )
     if ctx.input is not None:
         from rsynth.data.readers import check_input
 

@@ -42,14 +42,24 @@ class _BlockWorker:
         for index in batch["block"]:
             out = block_dir(self.ctx, int(index))
             engine = CachedEngine(self.engine, out / "cache.sqlite") if self.engine is not None else None
-            ctx = dataclasses.replace(self.ctx, out=out, partition=Partition(self.blocks, int(index)), engine=engine, quiet=True)
+            ctx = dataclasses.replace(
+                self.ctx, out=out, partition=Partition(self.blocks, int(index)), engine=engine, quiet=True
+            )
             self.kind.run(ctx)
             done.append(int(index))
         return {"block": done}
 
 
-def run_on_ray(kind: StageKind, ctx: StageContext, *, blocks: int = 4, replicas: int = 1, gpus_per_replica: float = 0.0,
-               address: str | None = None, num_cpus: int | None = None) -> dict[str, Any]:
+def run_on_ray(
+    kind: StageKind,
+    ctx: StageContext,
+    *,
+    blocks: int = 4,
+    replicas: int = 1,
+    gpus_per_replica: float = 0.0,
+    address: str | None = None,
+    num_cpus: int | None = None,
+) -> dict[str, Any]:
     """Run `kind` over `blocks` input blocks on Ray (`address` None starts a local Ray), then merge."""
     from rsynth.errors import UserError, require
 
@@ -58,13 +68,18 @@ def run_on_ray(kind: StageKind, ctx: StageContext, *, blocks: int = 4, replicas:
     if blocks < 1 or replicas < 1:
         raise UserError("--ray-blocks and --ray-replicas must be >= 1")
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        ray.init(
+            address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
+        )
     from ray.data import ActorPoolStrategy, from_items
 
     ds = from_items([{"block": i} for i in range(blocks)], override_num_blocks=blocks)
     done = ds.map_batches(
-        _BlockWorker, fn_constructor_args=(kind.name, ctx, blocks), batch_size=1,
-        compute=ActorPoolStrategy(size=min(replicas, blocks)), num_gpus=gpus_per_replica,
+        _BlockWorker,
+        fn_constructor_args=(kind.name, ctx, blocks),
+        batch_size=1,
+        compute=ActorPoolStrategy(size=min(replicas, blocks)),
+        num_gpus=gpus_per_replica,
     ).take_all()
     if sorted(d["block"] for d in done) != list(range(blocks)):
         raise UserError(f"ray: stage {ctx.stage_id} finished {len(done)} of {blocks} blocks")

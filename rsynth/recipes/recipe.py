@@ -89,15 +89,25 @@ def _type_ok(spec: Field, value: Any) -> bool:
     return isinstance(value, str)
 
 
-_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-               "range": "a range LO:HI in [0, 1], e.g. '0.1:0.9'", "strs": "a string or a list of strings"}
+_TYPE_NAMES = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "range": "a range LO:HI in [0, 1], e.g. '0.1:0.9'",
+    "strs": "a string or a list of strings",
+}
 
 
 def _check_value(w: _Where, line: int, where: str, key: str, spec: Field, value: Any) -> None:
     if not _type_ok(spec, value):
         raise w.error(line, where, f"key '{key}' must be {_TYPE_NAMES[spec.kind]}, got {value!r}")
     if spec.choices and value not in spec.choices:
-        raise w.error(line, where, f"key '{key}': {value!r} is not one of {', '.join(spec.choices)}{_suggest(value, spec.choices)}")
+        raise w.error(
+            line,
+            where,
+            f"key '{key}': {value!r} is not one of {', '.join(spec.choices)}{_suggest(value, spec.choices)}",
+        )
 
 
 def apply_overrides(doc: LineDict, sets: list[str]) -> None:
@@ -126,7 +136,9 @@ def apply_overrides(doc: LineDict, sets: list[str]) -> None:
         elif len(parts) == 1 and parts[0] in TOP_KEYS:
             doc[parts[0]] = value
         else:
-            raise UserError(f"--set {item}: expected stages.ID.KEY=VALUE, defaults.KEY=VALUE or one of {', '.join(TOP_KEYS)}")
+            raise UserError(
+                f"--set {item}: expected stages.ID.KEY=VALUE, defaults.KEY=VALUE or one of {', '.join(TOP_KEYS)}"
+            )
 
 
 def _stage_body(doc: LineDict, stage_id: str, item: str) -> LineDict:
@@ -144,7 +156,9 @@ def _stage_body(doc: LineDict, stage_id: str, item: str) -> LineDict:
                 fresh.lines = {}
                 entry[kind] = fresh
                 return fresh
-    raise UserError(f"--set {item}: no stage with id {stage_id!r}{_suggest(stage_id, ids)} (stages: {', '.join(map(str, ids))})")
+    raise UserError(
+        f"--set {item}: no stage with id {stage_id!r}{_suggest(stage_id, ids)} (stages: {', '.join(map(str, ids))})"
+    )
 
 
 def load_recipe(path: Path, sets: list[str] = ()) -> Recipe:
@@ -159,16 +173,39 @@ def load_recipe(path: Path, sets: list[str] = ()) -> Recipe:
         if key not in TOP_KEYS:
             raise w.error(line, "", f"unknown key '{key}'{_suggest(key, TOP_KEYS)}")
         want = TOP_KEYS[key]
-        if (want == "str" and not isinstance(value, str)) or (want == "map" and not isinstance(value, dict)) or (want == "list" and not isinstance(value, list)):
-            raise w.error(line, "", f"key '{key}' must be {'a mapping' if want == 'map' else 'a list' if want == 'list' else 'a string'}")
+        if (
+            (want == "str" and not isinstance(value, str))
+            or (want == "map" and not isinstance(value, dict))
+            or (want == "list" and not isinstance(value, list))
+        ):
+            raise w.error(
+                line,
+                "",
+                f"key '{key}' must be {'a mapping' if want == 'map' else 'a list' if want == 'list' else 'a string'}",
+            )
     if "stages" not in doc or not doc["stages"]:
         raise w.error(doc.line, "", "missing key 'stages' (a list of stages)")
     defaults = _check_defaults(w, doc.get("defaults") or LineDict())
-    recipe = Recipe(path=path, name=doc.get("name") or path.stem, out=Path(doc.get("out") or f"{path.stem}_out"),
-                    license=doc.get("license") or "other", description=doc.get("description") or "", text=_effective_text(path, doc, sets))
+    recipe = Recipe(
+        path=path,
+        name=doc.get("name") or path.stem,
+        out=Path(doc.get("out") or f"{path.stem}_out"),
+        license=doc.get("license") or "other",
+        description=doc.get("description") or "",
+        text=_effective_text(path, doc, sets),
+    )
     stages: LineList = doc["stages"]
     for i, entry in enumerate(stages):
-        recipe.stages.append(_stage(w, i, stages.lines[i] if isinstance(stages, LineList) else doc.lines["stages"], entry, defaults, recipe.stages))
+        recipe.stages.append(
+            _stage(
+                w,
+                i,
+                stages.lines[i] if isinstance(stages, LineList) else doc.lines["stages"],
+                entry,
+                defaults,
+                recipe.stages,
+            )
+        )
     return recipe
 
 
@@ -189,7 +226,11 @@ def _check_defaults(w: _Where, defaults: LineDict) -> dict[str, Any]:
     for key, value in defaults.items():
         line = defaults.lines.get(key) if isinstance(defaults, LineDict) else None
         if key not in ENGINE_FIELDS:
-            raise w.error(line, "defaults", f"unknown key '{key}'{_suggest(key, ENGINE_FIELDS)} (defaults hold model and sampling keys)")
+            raise w.error(
+                line,
+                "defaults",
+                f"unknown key '{key}'{_suggest(key, ENGINE_FIELDS)} (defaults hold model and sampling keys)",
+            )
         _check_value(w, line, "defaults", key, ENGINE_FIELDS[key], value)
     return dict(defaults)
 
@@ -236,12 +277,17 @@ def _stage(w: _Where, i: int, line: int, entry: Any, defaults: dict[str, Any], e
     if kind.reads_input:
         ref, source = params.get("input"), params.get("source")
         if (ref is None) == (source is None):
-            raise w.error(getattr(body, "line", 0) or line, where,
-                          "give exactly one of 'input' (the id of an earlier stage) or 'source' (a file, directory or hub id)")
+            raise w.error(
+                getattr(body, "line", 0) or line,
+                where,
+                "give exactly one of 'input' (the id of an earlier stage) or 'source' (a file, directory or hub id)",
+            )
         if ref is not None:
             ids = [s.id for s in earlier]
             if ref not in ids:
                 hint = _suggest(ref, ids) or f" (earlier stages: {', '.join(ids) or 'none'})"
-                raise w.error(lines.get("input") or line, where, f"input '{ref}' is not produced by an earlier stage{hint}")
+                raise w.error(
+                    lines.get("input") or line, where, f"input '{ref}' is not produced by an earlier stage{hint}"
+                )
             stage.input = ref
     return stage

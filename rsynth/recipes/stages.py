@@ -17,8 +17,8 @@ from typing import Any
 
 from rsynth.cards.params import CardParams
 from rsynth.config import build_config, params_of, recipe_key
-from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.decontam.params import DecontamParams, JudgeParams
+from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.engines.base import Engine
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
@@ -44,7 +44,9 @@ class Field:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = ()
-    hashed_at_default: bool = True  # False: a key added later; at its default it leaves older builds' hashes as they were
+    hashed_at_default: bool = (
+        True  # False: a key added later; at its default it leaves older builds' hashes as they were
+    )
 
 
 @dataclass
@@ -87,19 +89,28 @@ def config_fields(cls: type, *, added: tuple[str, ...] = (), **defaults: Any) ->
     for f, meta, typ in params_of(cls):
         if meta["recipe"] is True:
             kind = meta["kind"] or _kind_of(typ)
-            out[recipe_key(meta)] = Field(kind, defaults.get(f.name, f.default), meta["help"], meta["choices"], f.name not in added)
+            out[recipe_key(meta)] = Field(
+                kind, defaults.get(f.name, f.default), meta["help"], meta["choices"], f.name not in added
+            )
     return out
 
 
 def config_from(cls: type, params: dict[str, Any]) -> Any:
     """The config dataclass from a stage's recipe keys (fields kept off recipes take their defaults)."""
-    return build_config(cls, {f.name: params[recipe_key(meta)] for f, meta, _ in params_of(cls) if meta["recipe"] is True})
+    return build_config(
+        cls, {f.name: params[recipe_key(meta)] for f, meta, _ in params_of(cls) if meta["recipe"] is True}
+    )
 
 
 ENGINE_FIELDS = config_fields(EngineParams)
 SEMANTIC_FIELDS = tuple(f.name for f, _, _ in params_of(SemanticConfig))  # keys newer than the decontaminate stage
 JUDGE_FIELDS = tuple(f.name for f, _, _ in params_of(JudgeParams))
-DECONTAM_ADDED = ("semantic", "strict", "against_file", "against_field")  # at their defaults, older builds' hashes stay as they were
+DECONTAM_ADDED = (
+    "semantic",
+    "strict",
+    "against_file",
+    "against_field",
+)  # at their defaults, older builds' hashes stay as they were
 INPUT_FIELDS = {
     "input": Field("str", None, "id of an earlier stage whose output this stage reads"),
     "source": Field("str", None, "external input: a file, dataset directory or hub id (openai/gsm8k:train)"),
@@ -132,16 +143,31 @@ def run_problems(ctx: StageContext) -> dict[str, Any]:
 
     p = ctx.params
     params = config_from(ProblemsParams, p)
-    return write_template_problems(ctx.out, params.template, params.n, p["seed"], params.knobs(), shard_size=p["shard-size"],
-                                   overwrite=ctx.overwrite, partition=ctx.partition)
+    return write_template_problems(
+        ctx.out,
+        params.template,
+        params.n,
+        p["seed"],
+        params.knobs(),
+        shard_size=p["shard-size"],
+        overwrite=ctx.overwrite,
+        partition=ctx.partition,
+    )
 
 
 def run_solutions(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.solutions import run_solutions
 
     params = config_from(SolutionsParams, ctx.params)
-    return run_solutions(ctx.input, _mapping(ctx), ctx.out, ctx.engine, params.config(_sampling(ctx.params)),
-                         verify_timeout=params.verify_timeout, **_engine_run(ctx))
+    return run_solutions(
+        ctx.input,
+        _mapping(ctx),
+        ctx.out,
+        ctx.engine,
+        params.config(_sampling(ctx.params)),
+        verify_timeout=params.verify_timeout,
+        **_engine_run(ctx),
+    )
 
 
 def run_decontaminate(ctx: StageContext) -> dict[str, Any]:
@@ -164,21 +190,42 @@ def run_decontaminate(ctx: StageContext) -> dict[str, Any]:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
     judge = judge_params.build(ctx.out)
     try:
-        report = run(ctx.input, ctx.out, params, config_from(SemanticConfig, p), judge=judge, shard_size=p["shard-size"],
-                     overwrite=ctx.overwrite, limit=p["limit"], quiet=ctx.quiet, partition=ctx.partition)
+        report = run(
+            ctx.input,
+            ctx.out,
+            params,
+            config_from(SemanticConfig, p),
+            judge=judge,
+            shard_size=p["shard-size"],
+            overwrite=ctx.overwrite,
+            limit=p["limit"],
+            quiet=ctx.quiet,
+            partition=ctx.partition,
+        )
     finally:
         if judge is not None:
             judge.close()
-    return {k: report[k] for k in ("rows", "kept", "removed", "errors", "review") if k in report} if "note" not in report else report
+    return (
+        {k: report[k] for k in ("rows", "kept", "removed", "errors", "review") if k in report}
+        if "note" not in report
+        else report
+    )
 
 
 def run_filter(ctx: StageContext) -> dict[str, Any]:
-    from rsynth.pipelines.filter import filter_pass_rate
     from rsynth.config import parse_range
+    from rsynth.pipelines.filter import filter_pass_rate
 
     p = ctx.params
-    return filter_pass_rate(ctx.input, ctx.out, parse_range(p["pass-rate"], "pass-rate"), p["emit"], shard_size=p["shard-size"],
-                            overwrite=ctx.overwrite, partition=ctx.partition)
+    return filter_pass_rate(
+        ctx.input,
+        ctx.out,
+        parse_range(p["pass-rate"], "pass-rate"),
+        p["emit"],
+        shard_size=p["shard-size"],
+        overwrite=ctx.overwrite,
+        partition=ctx.partition,
+    )
 
 
 def run_annotate(ctx: StageContext) -> dict[str, Any]:
@@ -189,13 +236,26 @@ def run_annotate(ctx: StageContext) -> dict[str, Any]:
     try:
         params = config_from(AnnotateParams, p)
         domain = detect_domain(ctx.input) if params.domain == "auto" else params.domain
-        config = params.config(_sampling(p), domain, **{name: config_from(cls, p) for name, cls in SEARCH_CONFIGS.items()})
+        config = params.config(
+            _sampling(p), domain, **{name: config_from(cls, p) for name, cls in SEARCH_CONFIGS.items()}
+        )
     except UserError as exc:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
-    return run_annotate(ctx.input, _mapping(ctx), ctx.out, ctx.engine, config, concurrent_searches=params.concurrent_searches,
-                        verify_timeout=params.verify_timeout, verifier=params.verifier(domain, config_from(LeanParams, p)),
-                        scheduler=params.scheduler, max_live_searches=params.max_live_searches, prefetch=params.prefetch, verify_workers=params.verify_workers,
-                        **_engine_run(ctx))
+    return run_annotate(
+        ctx.input,
+        _mapping(ctx),
+        ctx.out,
+        ctx.engine,
+        config,
+        concurrent_searches=params.concurrent_searches,
+        verify_timeout=params.verify_timeout,
+        verifier=params.verifier(domain, config_from(LeanParams, p)),
+        scheduler=params.scheduler,
+        max_live_searches=params.max_live_searches,
+        prefetch=params.prefetch,
+        verify_workers=params.verify_workers,
+        **_engine_run(ctx),
+    )
 
 
 def run_export(ctx: StageContext) -> dict[str, Any]:
@@ -211,7 +271,13 @@ def run_export(ctx: StageContext) -> dict[str, Any]:
 def _engine_run(ctx: StageContext) -> dict[str, Any]:
     """The keyword arguments every pipeline `run_*` takes, from the stage's keys and context."""
     p = ctx.params
-    return {"shard_size": p["shard-size"], "overwrite": ctx.overwrite, "limit": p["limit"], "quiet": ctx.quiet, "partition": ctx.partition}
+    return {
+        "shard_size": p["shard-size"],
+        "overwrite": ctx.overwrite,
+        "limit": p["limit"],
+        "quiet": ctx.quiet,
+        "partition": ctx.partition,
+    }
 
 
 def run_code(ctx: StageContext) -> dict[str, Any]:
@@ -220,7 +286,15 @@ def run_code(ctx: StageContext) -> dict[str, Any]:
 
     params = config_from(CodeParams, ctx.params)
     with params.verifier() as verifier:
-        return run_code(ctx.input, _mapping(ctx), ctx.out, ctx.engine, verifier, params.config(_sampling(ctx.params)), **_engine_run(ctx))
+        return run_code(
+            ctx.input,
+            _mapping(ctx),
+            ctx.out,
+            ctx.engine,
+            verifier,
+            params.config(_sampling(ctx.params)),
+            **_engine_run(ctx),
+        )
 
 
 def run_formal(ctx: StageContext) -> dict[str, Any]:
@@ -229,7 +303,9 @@ def run_formal(ctx: StageContext) -> dict[str, Any]:
 
     lean = config_from(LeanParams, ctx.params)
     config = config_from(FormalParams, ctx.params).config(_sampling(ctx.params), lean.header)
-    return run_formal(ctx.input, _mapping(ctx), ctx.out, ctx.engine, lean.verifier(StatementChecker), config, **_engine_run(ctx))
+    return run_formal(
+        ctx.input, _mapping(ctx), ctx.out, ctx.engine, lean.verifier(StatementChecker), config, **_engine_run(ctx)
+    )
 
 
 def run_proofs(ctx: StageContext) -> dict[str, Any]:
@@ -237,8 +313,16 @@ def run_proofs(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.stage_params import ProofsParams
 
     lean, params = config_from(LeanParams, ctx.params), config_from(ProofsParams, ctx.params)
-    return run_proofs(ctx.input, _mapping(ctx), ctx.out, ctx.engine, lean.verifier(), params.config(_sampling(ctx.params), lean.header),
-                      batch_size=params.batch_size, **_engine_run(ctx))
+    return run_proofs(
+        ctx.input,
+        _mapping(ctx),
+        ctx.out,
+        ctx.engine,
+        lean.verifier(),
+        params.config(_sampling(ctx.params), lean.header),
+        batch_size=params.batch_size,
+        **_engine_run(ctx),
+    )
 
 
 def run_card(ctx: StageContext) -> dict[str, Any]:
@@ -284,8 +368,14 @@ def run_inject(ctx: StageContext) -> dict[str, Any]:
 def run_filter_critiques(ctx: StageContext) -> dict[str, Any]:
     from rsynth.pipelines.critiques import CritiqueFilterConfig, run_filter_critiques
 
-    return run_filter_critiques(ctx.input, ctx.out, config_from(CritiqueFilterConfig, ctx.params), shard_size=ctx.params["shard-size"],
-                                overwrite=ctx.overwrite, partition=ctx.partition)
+    return run_filter_critiques(
+        ctx.input,
+        ctx.out,
+        config_from(CritiqueFilterConfig, ctx.params),
+        shard_size=ctx.params["shard-size"],
+        overwrite=ctx.overwrite,
+        partition=ctx.partition,
+    )
 
 
 def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> StageKind:
@@ -294,51 +384,165 @@ def _kind(name: str, help: str, fields: dict[str, Field], run, **flags) -> Stage
     return StageKind(name, help, {**common, **fields}, run, **flags)
 
 
-STAGES: dict[str, StageKind] = {s.name: s for s in [
-    _kind("problems", "procedural problems with sympy-computed answers", {
-        **config_fields(ProblemsParams, n=REQUIRED), "seed": Field("int", 0, "problem seed"),
-    }, run_problems, reads_input=False, configs=(ProblemsParams,)),
-    _kind("solutions", "N sampled step-by-step solutions per problem, verified", {
-        **ENGINE_FIELDS, **config_fields(SolutionsParams),
-    }, run_solutions, uses_engine=True, configs=(SolutionsParams,)),
-    _kind("decontaminate", "remove benchmark items (n-gram matches, optionally rephrased ones) and optionally duplicates", {
-        **config_fields(DecontamParams, added=DECONTAM_ADDED, against="all"),
-        **config_fields(SemanticConfig, added=SEMANTIC_FIELDS), **config_fields(JudgeParams, added=JUDGE_FIELDS),
-    }, run_decontaminate, output_subdir="kept", configs=(DecontamParams, SemanticConfig, JudgeParams)),
-    _kind("filter", "keep problems (or traces) whose sampled pass rate is in LO:HI", {
-        "pass-rate": Field("range", REQUIRED), "emit": Field("str", "problems", choices=("problems", "traces")),
-    }, run_filter),
-    _kind("annotate-prm", "per-step labels by OmegaPRM or Math-Shepherd MC rollouts (math, code or Lean)", {
-        **config_fields(EngineParams, max_new_tokens=2048),
-        **config_fields(AnnotateParams, added=("domain",)), **{k: v for c in SEARCH_CONFIGS.values() for k, v in config_fields(c).items()},
-        **config_fields(LeanParams, added=("lean_cmd", "lean_cwd", "header", "lean_timeout")),
-    }, run_annotate, uses_engine=True, configs=(AnnotateParams, *SEARCH_CONFIGS.values())),
-    _kind("code", "programs sampled for tasks with tests, run in the sandbox, line labels from mutants", {
-        **ENGINE_FIELDS, **config_fields(CodeParams),
-    }, run_code, uses_engine=True, configs=(CodeParams,)),
-    _kind("code-tasks", "Absolute Zero deduction / abduction / induction tasks from programs, run in the sandbox, solve rates", {
-        **ENGINE_FIELDS, **config_fields(CodeTasksParams),
-    }, run_code_tasks, uses_engine=True, configs=(CodeTasksParams,)),
-    _kind("inject-errors", "SPC-style injected-error traces (first error known by construction), kept when the answer turns wrong", {
-        **ENGINE_FIELDS, **config_fields(InjectParams),
-    }, run_inject, uses_engine=True, configs=(InjectParams,)),
-    _kind("formal", "Lean 4 statements autoformalized from problems, kept when they elaborate and are not vacuous", {
-        **ENGINE_FIELDS, **config_fields(FormalParams), **config_fields(LeanParams),
-    }, run_formal, uses_engine=True),
-    _kind("proofs", "whole Lean proofs sampled per statement (and its negation), tactic labels from the first error", {
-        **ENGINE_FIELDS, **config_fields(ProofsParams), **config_fields(LeanParams),
-    }, run_proofs, uses_engine=True),
-    _kind("judge", "LLM-as-judge first error per trace (ProcessBench critic prompt, majority vote)", {
-        **config_fields(EngineParams, **JUDGE_SAMPLING), **config_fields(JudgeConfig),
-    }, run_judge, uses_engine=True, configs=(JudgeConfig,)),
-    _kind("consensus", "keep traces where the MC and judge first errors agree; the rest to filtered/", config_fields(ConsensusConfig),
-          run_consensus, configs=(ConsensusConfig,)),
-    _kind("filter-critiques", "keep judge critiques whose step verdicts agree with the traces' reference labels (ThinkPRM)",
-          config_fields(CritiqueFilterConfig), run_filter_critiques, configs=(CritiqueFilterConfig,)),
-    _kind("export", "labelled traces as TRL / Math-Shepherd / ProcessBench / JSONL", {
-        **config_fields(ExportParams, step_separator="\n", added=("unestimated", "margin")),
-        "file": Field("str", None, "file name inside OUT/<id>/ (.jsonl, .json or .parquet); default <format>.jsonl"),
-    }, run_export, shardable=False, configs=(ExportParams,)),
-    _kind("card", "Hugging Face dataset card (README.md + plots) for the whole build", config_fields(CardParams), run_card,
-          reads_input=False, shardable=False),
-]}
+STAGES: dict[str, StageKind] = {
+    s.name: s
+    for s in [
+        _kind(
+            "problems",
+            "procedural problems with sympy-computed answers",
+            {
+                **config_fields(ProblemsParams, n=REQUIRED),
+                "seed": Field("int", 0, "problem seed"),
+            },
+            run_problems,
+            reads_input=False,
+            configs=(ProblemsParams,),
+        ),
+        _kind(
+            "solutions",
+            "N sampled step-by-step solutions per problem, verified",
+            {
+                **ENGINE_FIELDS,
+                **config_fields(SolutionsParams),
+            },
+            run_solutions,
+            uses_engine=True,
+            configs=(SolutionsParams,),
+        ),
+        _kind(
+            "decontaminate",
+            "remove benchmark items (n-gram matches, optionally rephrased ones) and optionally duplicates",
+            {
+                **config_fields(DecontamParams, added=DECONTAM_ADDED, against="all"),
+                **config_fields(SemanticConfig, added=SEMANTIC_FIELDS),
+                **config_fields(JudgeParams, added=JUDGE_FIELDS),
+            },
+            run_decontaminate,
+            output_subdir="kept",
+            configs=(DecontamParams, SemanticConfig, JudgeParams),
+        ),
+        _kind(
+            "filter",
+            "keep problems (or traces) whose sampled pass rate is in LO:HI",
+            {
+                "pass-rate": Field("range", REQUIRED),
+                "emit": Field("str", "problems", choices=("problems", "traces")),
+            },
+            run_filter,
+        ),
+        _kind(
+            "annotate-prm",
+            "per-step labels by OmegaPRM or Math-Shepherd MC rollouts (math, code or Lean)",
+            {
+                **config_fields(EngineParams, max_new_tokens=2048),
+                **config_fields(AnnotateParams, added=("domain",)),
+                **{k: v for c in SEARCH_CONFIGS.values() for k, v in config_fields(c).items()},
+                **config_fields(LeanParams, added=("lean_cmd", "lean_cwd", "header", "lean_timeout")),
+            },
+            run_annotate,
+            uses_engine=True,
+            configs=(AnnotateParams, *SEARCH_CONFIGS.values()),
+        ),
+        _kind(
+            "code",
+            "programs sampled for tasks with tests, run in the sandbox, line labels from mutants",
+            {
+                **ENGINE_FIELDS,
+                **config_fields(CodeParams),
+            },
+            run_code,
+            uses_engine=True,
+            configs=(CodeParams,),
+        ),
+        _kind(
+            "code-tasks",
+            "Absolute Zero deduction / abduction / induction tasks from programs, run in the sandbox, solve rates",
+            {
+                **ENGINE_FIELDS,
+                **config_fields(CodeTasksParams),
+            },
+            run_code_tasks,
+            uses_engine=True,
+            configs=(CodeTasksParams,),
+        ),
+        _kind(
+            "inject-errors",
+            "SPC-style injected-error traces (first error known by construction), kept when the answer turns wrong",
+            {
+                **ENGINE_FIELDS,
+                **config_fields(InjectParams),
+            },
+            run_inject,
+            uses_engine=True,
+            configs=(InjectParams,),
+        ),
+        _kind(
+            "formal",
+            "Lean 4 statements autoformalized from problems, kept when they elaborate and are not vacuous",
+            {
+                **ENGINE_FIELDS,
+                **config_fields(FormalParams),
+                **config_fields(LeanParams),
+            },
+            run_formal,
+            uses_engine=True,
+        ),
+        _kind(
+            "proofs",
+            "whole Lean proofs sampled per statement (and its negation), tactic labels from the first error",
+            {
+                **ENGINE_FIELDS,
+                **config_fields(ProofsParams),
+                **config_fields(LeanParams),
+            },
+            run_proofs,
+            uses_engine=True,
+        ),
+        _kind(
+            "judge",
+            "LLM-as-judge first error per trace (ProcessBench critic prompt, majority vote)",
+            {
+                **config_fields(EngineParams, **JUDGE_SAMPLING),
+                **config_fields(JudgeConfig),
+            },
+            run_judge,
+            uses_engine=True,
+            configs=(JudgeConfig,),
+        ),
+        _kind(
+            "consensus",
+            "keep traces where the MC and judge first errors agree; the rest to filtered/",
+            config_fields(ConsensusConfig),
+            run_consensus,
+            configs=(ConsensusConfig,),
+        ),
+        _kind(
+            "filter-critiques",
+            "keep judge critiques whose step verdicts agree with the traces' reference labels (ThinkPRM)",
+            config_fields(CritiqueFilterConfig),
+            run_filter_critiques,
+            configs=(CritiqueFilterConfig,),
+        ),
+        _kind(
+            "export",
+            "labelled traces as TRL / Math-Shepherd / ProcessBench / JSONL",
+            {
+                **config_fields(ExportParams, step_separator="\n", added=("unestimated", "margin")),
+                "file": Field(
+                    "str", None, "file name inside OUT/<id>/ (.jsonl, .json or .parquet); default <format>.jsonl"
+                ),
+            },
+            run_export,
+            shardable=False,
+            configs=(ExportParams,),
+        ),
+        _kind(
+            "card",
+            "Hugging Face dataset card (README.md + plots) for the whole build",
+            config_fields(CardParams),
+            run_card,
+            reads_input=False,
+            shardable=False,
+        ),
+    ]
+}

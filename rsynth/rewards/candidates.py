@@ -130,4 +130,6 @@ def _lean(truth: str, text: str) -> Prepared | Settled:
     if not tactics.strip():
         return Settled("error", "empty proof")
     proof = st.with_proof(tactics)
-    return Prepared("lean", ("lean", truth, proof), VerifyItem(st.with_opens(st.text), proof), bool(LEAN_FENCE.search(text)))
+    return Prepared(
+        "lean", ("lean", truth, proof), VerifyItem(st.with_opens(st.text), proof), bool(LEAN_FENCE.search(text))
+    )

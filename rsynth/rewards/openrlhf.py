@@ -21,21 +21,24 @@ def response_of(query: str, prompt: str | None) -> str:
     """The model's response inside an OpenRLHF query: the text after the prompt, end tokens dropped."""
     text = query or ""
     if prompt and text.startswith(prompt):
-        text = text[len(prompt):]
+        text = text[len(prompt) :]
     elif prompt and prompt.strip() and prompt.strip() in text:
         text = text.split(prompt.strip(), 1)[1]
     return _TRAILING_SPECIAL.sub("", text)
 
 
-def rollouts(queries: list[str], prompts: list[str] | None, labels: list[Any] | None,
-             domains: list[str | None] | None = None) -> list[Rollout]:
+def rollouts(
+    queries: list[str], prompts: list[str] | None, labels: list[Any] | None, domains: list[str | None] | None = None
+) -> list[Rollout]:
     n = len(queries)
     prompts = prompts or [None] * n
     labels = labels if labels is not None else [None] * n
     domains = domains or [None] * n
     if not (len(prompts) == len(labels) == len(domains) == n):
-        raise ValueError(f"query, prompts, labels (and domains) must have one entry each: got {n}, {len(prompts)}, "
-                         f"{len(labels)}, {len(domains)}")
+        raise ValueError(
+            f"query, prompts, labels (and domains) must have one entry each: got {n}, {len(prompts)}, "
+            f"{len(labels)}, {len(domains)}"
+        )
     return [Rollout(lab, response_of(q, p), d) for q, p, lab, d in zip(queries, prompts, labels, domains)]
 
 

@@ -21,23 +21,40 @@ EXPLICIT_CHAIN = ",".join(r for r in ANSWER_RULES if r in EXPLICIT_RULES)  # ans
 
 @dataclass(frozen=True)
 class RewardParams:
-    workers: int = param(2, "--workers", "Verifier worker processes (math pool, concurrent sandboxes); a batch of "
-                                         "1,024 rollouts runs on these, never on 1,024 new processes.")
-    math_timeout: float = param(5.0, "--math-timeout", "Hard seconds per math answer (its worker is killed past it: reward 0).")
-    code_timeout: float = param(10.0, "--code-timeout", "Hard seconds per program run in the sandbox (reward 0 past it).")
-    sandbox: str = param("auto", "--sandbox", "Code sandbox: auto | bwrap | unshare | unsafe-rlimit (no isolation).",
-                         choices=SANDBOXES)
-    answer_rules: str = param(EXPLICIT_CHAIN, "--answer-rules",
-                              "Math answer extraction: comma-separated rules of rsynth's extraction (as --answer-fallback). "
-                              "The default rewards only an answer the text marks; add last-number to accept a guessed "
-                              "trailing number.")
-    format_weight: float = param(0.0, "--format-weight",
-                                 "Added to the reward when the answer is marked in the expected form (math: \\boxed{} or "
-                                 "'the answer is'; code: a fenced block; lean: a lean block), right or wrong. 0: off.")
+    workers: int = param(
+        2,
+        "--workers",
+        "Verifier worker processes (math pool, concurrent sandboxes); a batch of "
+        "1,024 rollouts runs on these, never on 1,024 new processes.",
+    )
+    math_timeout: float = param(
+        5.0, "--math-timeout", "Hard seconds per math answer (its worker is killed past it: reward 0)."
+    )
+    code_timeout: float = param(
+        10.0, "--code-timeout", "Hard seconds per program run in the sandbox (reward 0 past it)."
+    )
+    sandbox: str = param(
+        "auto", "--sandbox", "Code sandbox: auto | bwrap | unshare | unsafe-rlimit (no isolation).", choices=SANDBOXES
+    )
+    answer_rules: str = param(
+        EXPLICIT_CHAIN,
+        "--answer-rules",
+        "Math answer extraction: comma-separated rules of rsynth's extraction (as --answer-fallback). "
+        "The default rewards only an answer the text marks; add last-number to accept a guessed "
+        "trailing number.",
+    )
+    format_weight: float = param(
+        0.0,
+        "--format-weight",
+        "Added to the reward when the answer is marked in the expected form (math: \\boxed{} or "
+        "'the answer is'; code: a fenced block; lean: a lean block), right or wrong. 0: off.",
+    )
     length_limit: int = param(0, "--length-limit", "Characters past which --length-penalty applies. 0: off.")
-    length_penalty: float = param(0.0, "--length-penalty",
-                                  "Subtracted, scaled by how far past --length-limit a completion runs (full at twice the "
-                                  "limit). 0: off.")
+    length_penalty: float = param(
+        0.0,
+        "--length-penalty",
+        "Subtracted, scaled by how far past --length-limit a completion runs (full at twice the limit). 0: off.",
+    )
     cache_size: int = param(65536, "--cache-size", "Verdicts remembered by (ground truth, answer); 0: no cache.")
 
     def __post_init__(self) -> None:
@@ -51,8 +68,10 @@ class RewardParams:
         try:
             parse_answer_fallback(self.answer_rules)
         except ValueError:
-            raise UserError(f"--answer-rules {self.answer_rules!r}: expected a comma-separated order of "
-                            f"{', '.join(ANSWER_RULES)} (each once)") from None
+            raise UserError(
+                f"--answer-rules {self.answer_rules!r}: expected a comma-separated order of "
+                f"{', '.join(ANSWER_RULES)} (each once)"
+            ) from None
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> RewardParams:

@@ -132,8 +132,13 @@ class RewardScorer:
                 self._cache.put(key, verdict)
         return [self._reward(prep, r.completion or "", verdicts, cached) for prep, r in zip(prepared, rollouts)]
 
-    def _reward(self, prep: Prepared | Settled, completion: str, verdicts: dict[tuple[str, ...], Verdict],
-                cached: set[tuple[str, ...]]) -> Reward:
+    def _reward(
+        self,
+        prep: Prepared | Settled,
+        completion: str,
+        verdicts: dict[tuple[str, ...], Verdict],
+        cached: set[tuple[str, ...]],
+    ) -> Reward:
         if isinstance(prep, Settled):
             return Reward(self._shaped(0.0, prep.marked, completion), prep.status, prep.reason)
         verdict = verdicts[prep.key]
@@ -152,7 +157,11 @@ class RewardScorer:
         return score
 
     def stats(self) -> dict[str, int]:
-        return {"cache hits": self._cache.hits, "cache misses": self._cache.misses, "cached verdicts": len(self._cache.entries)}
+        return {
+            "cache hits": self._cache.hits,
+            "cache misses": self._cache.misses,
+            "cached verdicts": len(self._cache.entries),
+        }
 
     def close(self) -> None:
         with self._lock:
@@ -224,7 +233,7 @@ class Batcher:
                 continue
             start = 0
             for rollouts, fut in jobs:
-                fut.set_result(rewards[start:start + len(rollouts)])
+                fut.set_result(rewards[start : start + len(rollouts)])
                 start += len(rollouts)
 
     def close(self) -> None:

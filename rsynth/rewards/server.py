@@ -63,7 +63,9 @@ def _handler(batcher: Batcher) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(self.rfile.read(length))
                 if not isinstance(body, dict) or not isinstance(body.get("query"), list):
                     raise ValueError('expected a JSON object with a "query" list (and "prompts", "labels")')  # noqa: TRY004
-                todo = rollouts([str(q) for q in body["query"]], body.get("prompts"), body.get("labels"), body.get("domains"))
+                todo = rollouts(
+                    [str(q) for q in body["query"]], body.get("prompts"), body.get("labels"), body.get("domains")
+                )
             except (ValueError, TypeError) as exc:
                 self._send(400, {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
                 return

@@ -35,12 +35,16 @@ def make_reward_func(**options: Any) -> Callable[..., list[float]]:
     """A TRL reward function scoring with rsynth's verifiers; `options` are `RewardParams` fields."""
     batcher = batcher_for(options)
 
-    def rsynth_reward(prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any) -> list[float]:
+    def rsynth_reward(
+        prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any
+    ) -> list[float]:
         completions = list(completions or [])
         column = next((c for c in TRUTH_COLUMNS if kwargs.get(c) is not None), None)
         if column is None:
-            raise ValueError(f"rsynth reward: the dataset needs a ground-truth column ({', '.join(TRUTH_COLUMNS)}); "
-                             "rsynth export --format trl-grpo writes `ground_truth`")
+            raise ValueError(
+                f"rsynth reward: the dataset needs a ground-truth column ({', '.join(TRUTH_COLUMNS)}); "
+                "rsynth export --format trl-grpo writes `ground_truth`"
+            )
         truths, domains = kwargs[column], kwargs.get("domain") or [None] * len(completions)
         rollouts = [Rollout(t, completion_text(c), d) for t, c, d in zip(truths, completions, domains)]
         rewards = batcher.score(rollouts)

@@ -31,14 +31,73 @@ MAX_LITERAL_CHARS = 300  # an input or output longer than this makes a poor reas
 # Modules and builtins a valid task program may not use (Absolute Zero bans I/O, randomness, time,
 # processes and introspection; the sandbox would contain them, but the task would not be deterministic
 # or would not be about reasoning).
-FORBIDDEN_MODULES = frozenset({
-    "os", "sys", "subprocess", "socket", "shutil", "pathlib", "io", "random", "time", "datetime", "threading",
-    "multiprocessing", "asyncio", "signal", "ctypes", "importlib", "pickle", "marshal", "tempfile", "glob", "urllib",
-    "http", "secrets", "uuid", "builtins", "gc", "inspect", "resource", "platform", "sched", "select", "mmap",
-    "concurrent", "faulthandler", "atexit", "code", "codeop", "pty", "fcntl", "zipfile", "tarfile", "sqlite3",
-})
-FORBIDDEN_CALLS = frozenset({"open", "exec", "eval", "compile", "__import__", "input", "breakpoint", "globals", "locals",
-                             "vars", "exit", "quit", "getattr", "setattr", "delattr", "memoryview", "help"})
+FORBIDDEN_MODULES = frozenset(
+    {
+        "os",
+        "sys",
+        "subprocess",
+        "socket",
+        "shutil",
+        "pathlib",
+        "io",
+        "random",
+        "time",
+        "datetime",
+        "threading",
+        "multiprocessing",
+        "asyncio",
+        "signal",
+        "ctypes",
+        "importlib",
+        "pickle",
+        "marshal",
+        "tempfile",
+        "glob",
+        "urllib",
+        "http",
+        "secrets",
+        "uuid",
+        "builtins",
+        "gc",
+        "inspect",
+        "resource",
+        "platform",
+        "sched",
+        "select",
+        "mmap",
+        "concurrent",
+        "faulthandler",
+        "atexit",
+        "code",
+        "codeop",
+        "pty",
+        "fcntl",
+        "zipfile",
+        "tarfile",
+        "sqlite3",
+    }
+)
+FORBIDDEN_CALLS = frozenset(
+    {
+        "open",
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "input",
+        "breakpoint",
+        "globals",
+        "locals",
+        "vars",
+        "exit",
+        "quit",
+        "getattr",
+        "setattr",
+        "delattr",
+        "memoryview",
+        "help",
+    }
+)
 
 
 class NotALiteral(ValueError):
@@ -82,13 +141,13 @@ def read_args(text: str) -> tuple[Any, ...]:
     return value
 
 
-
 def args_text(args: tuple[Any, ...]) -> str:
     """The argument list as literal source ("1, [2, 3]"); raises NotALiteral for a non-literal argument."""
     return ", ".join(literal_text(a) for a in args)
 
 
 # -- programs ------------------------------------------------------------------------------------
+
 
 def strip_docstrings(program: str) -> str:
     """The program without docstrings (they state what a function does and show examples, which
@@ -97,8 +156,12 @@ def strip_docstrings(program: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return ast.unparse(tree)
 
@@ -113,7 +176,9 @@ def safety_problem(program: str, entry_point: str) -> str | None:
         if isinstance(node, ast.Import):
             bad = [a.name for a in node.names if a.name.partition(".")[0] in FORBIDDEN_MODULES]
         elif isinstance(node, ast.ImportFrom):
-            bad = [node.module or "."] if (node.module or "").partition(".")[0] in FORBIDDEN_MODULES or node.level else []
+            bad = (
+                [node.module or "."] if (node.module or "").partition(".")[0] in FORBIDDEN_MODULES or node.level else []
+            )
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
             return f"forbidden_call: {node.func.id}"
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
@@ -150,6 +215,7 @@ def io_tests(outputs: list[str]) -> str:
 
 # -- seeds: programs and inputs from benchmark rows, `generate code` output or proposals ----------
 
+
 @dataclass
 class Seed:
     """A program with its entry point and literal input argument tuples."""
@@ -172,7 +238,12 @@ def calls_in(tests: str, name: str) -> list[tuple[Any, ...]]:
         return []
     found: list[tuple[Any, ...]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name and not node.keywords:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == name
+            and not node.keywords
+        ):
             try:
                 args = tuple(ast.literal_eval(a) for a in node.args)
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -257,7 +328,15 @@ def seed_from_row(row: dict[str, Any], default_id: str, max_inputs: int) -> Seed
         program = strip_docstrings(program)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return "program does not parse"
-    return Seed(str(row.get("task_id") or row.get("id") or default_id), program, entry, inputs, description(prompt), "seed", dropped)
+    return Seed(
+        str(row.get("task_id") or row.get("id") or default_id),
+        program,
+        entry,
+        inputs,
+        description(prompt),
+        "seed",
+        dropped,
+    )
 
 
 # -- proposals (Absolute Zero's proposer, conditioned on K reference tasks) -----------------------
@@ -345,10 +424,23 @@ def make_tasks(seed: Seed, outputs: list[str], types: tuple[str, ...], pick: int
     call = f"{seed.entry_point}({args_text(seed.inputs[i])})"
     tasks = []
     if "deduction" in types:
-        tasks.append(Task("deduction", DEDUCTION_TEMPLATE.format(program=seed.program, call=call), outputs[i], io_tests([outputs[i]])))
+        tasks.append(
+            Task(
+                "deduction",
+                DEDUCTION_TEMPLATE.format(program=seed.program, call=call),
+                outputs[i],
+                io_tests([outputs[i]]),
+            )
+        )
     if "abduction" in types:
-        tasks.append(Task("abduction", ABDUCTION_TEMPLATE.format(program=seed.program, output=outputs[i], entry=seed.entry_point),
-                          args_text(seed.inputs[i]), io_tests([outputs[i]])))
+        tasks.append(
+            Task(
+                "abduction",
+                ABDUCTION_TEMPLATE.format(program=seed.program, output=outputs[i], entry=seed.entry_point),
+                args_text(seed.inputs[i]),
+                io_tests([outputs[i]]),
+            )
+        )
     if "induction" in types and len(seed.inputs) >= 2:
         pairs = [(args_text(a), o) for a, o in zip(seed.inputs, outputs)]
         shown = max(1, len(pairs) // 2)

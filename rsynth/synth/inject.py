@@ -29,8 +29,14 @@ NUM = r"-?\d+(?:\.\d+)?"
 EXPR = re.compile(rf"(?<![\w.*/×+\-])(?<![*/×+\-] )({NUM})\s*([+\-*/×]| x )\s*({NUM})\s*=\s*\$?({NUM})(?![\w]|\.\d)")
 RESULT = re.compile(rf"=\s*\$?({NUM})(?![\w]|\.\d)")
 NUMBER = re.compile(rf"(?<![\w.]){NUM}(?![\w]|\.\d)")
-OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "×": lambda a, b: a * b,
-       "x": lambda a, b: a * b, "/": lambda a, b: a / b if b else None}
+OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "×": lambda a, b: a * b,
+    "x": lambda a, b: a * b,
+    "/": lambda a, b: a / b if b else None,
+}
 
 
 def fmt(value: Fraction) -> str:
@@ -77,32 +83,33 @@ def _rewrite(step: str, kind: str, m: re.Match[str], rng: random.Random) -> tupl
             new = -old if kind == "sign" else old + rng.choice([-2, -1, 1, 2, 10])
             if new == old:
                 return None
-            return step[:m.start(4)] + fmt(new) + step[m.end(4):], old, new
+            return step[: m.start(4)] + fmt(new) + step[m.end(4) :], old, new
         if kind == "swapped_operand":
             value = OPS[op](num(b), num(a))
             if value is None:
                 return None
-            new, text = value, f"{b} {op} {a}{step[m.end(3):m.start(4)]}{fmt(value)}"
+            new, text = value, f"{b} {op} {a}{step[m.end(3) : m.start(4)]}{fmt(value)}"
         else:
             others = [o for o in "+-*/" if o != op.replace("×", "*").replace("x", "*")]
             o = rng.choice(others)
             value = OPS[o](num(a), num(b))
             if value is None:
                 return None
-            new, text = value, f"{a} {o} {b}{step[m.end(3):m.start(4)]}{fmt(value)}"
+            new, text = value, f"{a} {o} {b}{step[m.end(3) : m.start(4)]}{fmt(value)}"
         if new == old:
             return None
-        return step[:m.start()] + text + step[m.end():], old, new
+        return step[: m.start()] + text + step[m.end() :], old, new
     old = num(m.group(1))
     new = -old if kind == "sign" else old + rng.choice([-2, -1, 1, 2, 10])
     if new == old:
         return None
-    return step[:m.start(1)] + fmt(new) + step[m.end(1):], old, new
+    return step[: m.start(1)] + fmt(new) + step[m.end(1) :], old, new
 
 
 def _carry(step: str, values: dict[Fraction, Fraction]) -> tuple[str, dict[Fraction, Fraction]]:
     """A later step with changed values substituted and its own results recomputed; returns the
     step and the values it changed in turn."""
+
     def sub(m: re.Match[str]) -> str:
         v = num(m.group(0))
         return fmt(values[v]) if v in values else m.group(0)
@@ -117,18 +124,21 @@ def _carry(step: str, values: dict[Fraction, Fraction]) -> tuple[str, dict[Fract
         # the step's stated result was the old operands' result: it now follows the new ones
         before = next((k for k, v in values.items() if v == num(m.group(4))), num(m.group(4)))
         changed[before] = value
-        return m.group(0)[:m.start(4) - m.start()] + fmt(value)
+        return m.group(0)[: m.start(4) - m.start()] + fmt(value)
 
     text = EXPR.sub(recompute, text)
     return text, changed
 
 
-def inject(steps: list[str], rng: random.Random, kinds: tuple[str, ...] = MUTATIONS, last_error_step: int | None = None
-           ) -> tuple[list[str], Mutation] | None:
+def inject(
+    steps: list[str], rng: random.Random, kinds: tuple[str, ...] = MUTATIONS, last_error_step: int | None = None
+) -> tuple[list[str], Mutation] | None:
     """One rule-based injected error in `steps` (a step before `last_error_step`, default: any but the
     last, which usually only states the answer) carried to the end; None when no step can be mutated."""
     limit = len(steps) - 1 if last_error_step is None else last_error_step
-    options = [(i, kind, m) for i, s in enumerate(steps[:max(limit, 1)]) for kind, m in _candidates(s) if kind in kinds]
+    options = [
+        (i, kind, m) for i, s in enumerate(steps[: max(limit, 1)]) for kind, m in _candidates(s) if kind in kinds
+    ]
     rng.shuffle(options)
     for i, kind, m in options:
         done = _rewrite(steps[i], kind, m, rng)
@@ -137,7 +147,7 @@ def inject(steps: list[str], rng: random.Random, kinds: tuple[str, ...] = MUTATI
         text, old, new = done
         values = {old: new}
         out = steps[:i] + [text]
-        for later in steps[i + 1:]:
+        for later in steps[i + 1 :]:
             carried, more = _carry(later, values)
             values.update(more)
             out.append(carried)
@@ -172,7 +182,7 @@ def parse_model_rewrite(reply: str, steps: list[str], step: int) -> list[str] | 
         m = _STEP.match(line)
         if m:
             current = int(m.group(1)) - 1
-            found[current] = line[m.end():].strip()
+            found[current] = line[m.end() :].strip()
         elif current is not None and line.strip():
             found[current] += " " + line.strip()
     tail = [found[i] for i in sorted(found) if i >= step]

@@ -18,12 +18,20 @@ from dataclasses import dataclass
 
 # (name, pattern, replacement) tried in order; the first that matches outside strings/comments wins.
 OPERATORS: tuple[tuple[str, str, str], ...] = (
-    ("<= to <", r"<=", "<"), (">= to >", r">=", ">"), ("< to <=", r"(?<![<>=!])<(?![<=])", "<="),
-    ("> to >=", r"(?<![<>=!-])>(?![>=])", ">="), ("== to !=", r"==", "!="), ("!= to ==", r"!=", "=="),
-    ("and to or", r"\band\b", "or"), ("or to and", r"\bor\b", "and"),
-    ("True to False", r"\bTrue\b", "False"), ("False to True", r"\bFalse\b", "True"),
-    ("+ to -", r"(?<![+\-*/=<>!])\+(?![+=])", "-"), ("- to +", r"(?<![+\-*/=<>!e])-(?![-=>])", "+"),
-    ("* to //", r"(?<![*])\*(?![*=])", "//"), ("constant + 1", r"(?<![\w.])(\d+)(?![\w.])", "+1"),
+    ("<= to <", r"<=", "<"),
+    (">= to >", r">=", ">"),
+    ("< to <=", r"(?<![<>=!])<(?![<=])", "<="),
+    ("> to >=", r"(?<![<>=!-])>(?![>=])", ">="),
+    ("== to !=", r"==", "!="),
+    ("!= to ==", r"!=", "=="),
+    ("and to or", r"\band\b", "or"),
+    ("or to and", r"\bor\b", "and"),
+    ("True to False", r"\bTrue\b", "False"),
+    ("False to True", r"\bFalse\b", "True"),
+    ("+ to -", r"(?<![+\-*/=<>!])\+(?![+=])", "-"),
+    ("- to +", r"(?<![+\-*/=<>!e])-(?![-=>])", "+"),
+    ("* to //", r"(?<![*])\*(?![*=])", "//"),
+    ("constant + 1", r"(?<![\w.])(\d+)(?![\w.])", "+1"),
     ("negate condition", r"^(\s*)(if|while|elif) (.+):\s*$", "not"),
 )
 
@@ -100,7 +108,11 @@ def executable_lines(program: str) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.stmt) and not _is_docstring(node):
             body = getattr(node, "body", None)
-            end = body[0].lineno - 1 if isinstance(body, list) and body and isinstance(body[0], ast.stmt) else node.end_lineno
+            end = (
+                body[0].lineno - 1
+                if isinstance(body, list) and body and isinstance(body[0], ast.stmt)
+                else node.end_lineno
+            )
             lines.update(range(node.lineno, max(end, node.lineno) + 1))
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and node.end_lineno != node.lineno:
             strings.update(range(node.lineno, node.end_lineno + 1))

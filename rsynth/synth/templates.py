@@ -94,7 +94,10 @@ def linear(rng: random.Random, k: Knobs) -> GeneratedProblem:
         ]
     else:
         lhs, rhs = a * x + b, a * sol + b
-        steps = [f"Subtract {b} from both sides: {sp.sstr(a * x)} = {rhs - b}.", f"Divide both sides by {a}: x = {sol}."]
+        steps = [
+            f"Subtract {b} from both sides: {sp.sstr(a * x)} = {rhs - b}.",
+            f"Divide both sides by {a}: x = {sol}.",
+        ]
     assert sp.solve(sp.Eq(lhs, rhs), x) == [sol]
     steps.append(f"The answer is: {sol}")
     return GeneratedProblem(f"Solve for x: {sp.sstr(lhs)} = {sp.sstr(rhs)}.", sol, steps)
@@ -128,8 +131,10 @@ def percent(rng: random.Random, k: Knobs) -> GeneratedProblem:
     off = price * pct / 100
     if k.max_steps >= 2 and rng.random() < 0.5:
         problem = f"A jacket costs ${price}. It is on sale for {pct}% off. What is the sale price in dollars?"
-        steps = [f"The discount is {pct}% of {price} = {price} * {pct} / 100 = {_fmt(off)} dollars.",
-                 f"The sale price is {price} - {_fmt(off)} = {_fmt(price - off)} dollars."]
+        steps = [
+            f"The discount is {pct}% of {price} = {price} * {pct} / 100 = {_fmt(off)} dollars.",
+            f"The sale price is {price} - {_fmt(off)} = {_fmt(price - off)} dollars.",
+        ]
         answer = price - off
     else:
         problem = f"What is {pct}% of {price}?"
@@ -161,5 +166,13 @@ def generate_problems(template: str, n: int, seed: int, knobs: Knobs) -> Iterato
             "reference_answer": _fmt(gp.answer),
             "gold_steps": gp.steps,
             "source": f"template:{name}",
-            "metadata": json.dumps({"template": name, "seed": seed, "index": i, "max_steps": knobs.max_steps, "max_number": knobs.max_number}),
+            "metadata": json.dumps(
+                {
+                    "template": name,
+                    "seed": seed,
+                    "index": i,
+                    "max_steps": knobs.max_steps,
+                    "max_number": knobs.max_number,
+                }
+            ),
         }

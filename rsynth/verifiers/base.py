@@ -32,13 +32,12 @@ class Verifier(ABC):
     inline: bool = False  # cheap and pure: the async scheduler may call it on its event loop, not a worker thread
 
     @abstractmethod
-    def verify_batch(self, items: Sequence[VerifyItem]) -> list[Verdict]:
-        ...
+    def verify_batch(self, items: Sequence[VerifyItem]) -> list[Verdict]: ...
 
     def close(self) -> None:
         """Stop worker processes."""
 
-    def __enter__(self) -> "Verifier":
+    def __enter__(self) -> Verifier:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -47,8 +47,15 @@ from rsynth.verifiers.sandbox import Job, Limits, RunResult, Sandbox
 # The scratch files of a harness run besides token, spec.json and candidate.py: the trusted harness
 # as main.py, the program's side, the wire format and the MBPP+ input types. They are scripts for
 # the sandbox's interpreter (stdlib only), read as text here: importing codeharness would run it.
-HARNESS_FILES = {name: (Path(__file__).with_name(source)).read_text(encoding="utf-8") for name, source in
-                 {"main.py": "codeharness.py", "codechild.py": "codechild.py", "codewire.py": "codewire.py", "mbpp_types.py": "mbpp_types.py"}.items()}
+HARNESS_FILES = {
+    name: (Path(__file__).with_name(source)).read_text(encoding="utf-8")
+    for name, source in {
+        "main.py": "codeharness.py",
+        "codechild.py": "codechild.py",
+        "codewire.py": "codewire.py",
+        "mbpp_types.py": "mbpp_types.py",
+    }.items()
+}
 
 EXIT_LOAD_ERROR = 3  # the program itself did not load (syntax error, missing entry point)
 EXIT_HARNESS_ERROR = 4  # the harness could not make itself non-dumpable
@@ -56,12 +63,17 @@ EXIT_HARNESS_ERROR = 4  # the harness could not make itself non-dumpable
 
 def _harness_job(program: str, spec: dict[str, Any], hash_seed: int = 0) -> tuple[Job, str]:
     token = secrets.token_hex(16)
-    return Job({**HARNESS_FILES, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)}, site=False, hash_seed=hash_seed), token
+    return Job(
+        {**HARNESS_FILES, "candidate.py": program, "token": token, "spec.json": json.dumps(spec)},
+        site=False,
+        hash_seed=hash_seed,
+    ), token
 
 
 def evalplus_tests(row: dict[str, Any]) -> str | None:
     """The "evalplus" test spec of an MBPP+ row (base and plus inputs, reference solution), or
     None when the row lacks them. Inputs stored as JSON text are parsed."""
+
     def load(value: Any) -> list:
         return json.loads(value) if isinstance(value, str) else list(value or [])
 
@@ -72,7 +84,13 @@ def evalplus_tests(row: dict[str, Any]) -> str | None:
     if not inputs or not row.get("canonical_solution") or not row.get("entry_point"):
         return None
     solution = (row.get("prompt") or "") + row["canonical_solution"]
-    spec = {"task_id": row.get("task_id"), "entry_point": row["entry_point"], "solution": solution, "inputs": inputs, "atol": float(row.get("atol") or 0)}
+    spec = {
+        "task_id": row.get("task_id"),
+        "entry_point": row["entry_point"],
+        "solution": solution,
+        "inputs": inputs,
+        "atol": float(row.get("atol") or 0),
+    }
     return json.dumps(spec, ensure_ascii=False)
 
 
@@ -132,8 +150,10 @@ class CodeVerifier(Verifier):
         self._expected: dict[str, list[str] | str] = {}  # evalplus outputs per task (or why none), recorded once
         # The trusted reference records its outputs under evalplus's limits (4 GB; a minute for the
         # few MBPP+ tasks whose plus inputs are huge): a task must not fail for its own reference.
-        self._recorder = Sandbox(Limits(wall_s=max(timeout, 60.0), cpu_s=max(int(timeout), 60), memory_mb=max(memory_mb, 4096)),
-                                 backend=self.sandbox.backend)
+        self._recorder = Sandbox(
+            Limits(wall_s=max(timeout, 60.0), cpu_s=max(int(timeout), 60), memory_mb=max(memory_mb, 4096)),
+            backend=self.sandbox.backend,
+        )
 
     # -- building jobs --------------------------------------------------------------------------
     def _jobs(self, item: VerifyItem) -> list[tuple[Job, str | None]] | Verdict:
@@ -146,7 +166,9 @@ class CodeVerifier(Verifier):
         style = item.extra.get("style", "assert")
         entry_point = item.extra.get("entry_point")
         if style == "assert":
-            return [_harness_job(item.candidate, {"style": "assert", "tests": item.reference, "entry_point": entry_point})]
+            return [
+                _harness_job(item.candidate, {"style": "assert", "tests": item.reference, "entry_point": entry_point})
+            ]
         try:
             spec = json.loads(item.reference)
             inputs, outputs = spec["inputs"], spec["outputs"]
@@ -158,12 +180,21 @@ class CodeVerifier(Verifier):
             if not entry_point:
                 return Verdict("error", False, {"reason": "io tests need an entry_point"})
             atol = float(spec.get("atol") or item.extra.get("atol") or 0)
-            run = {"style": "io", "inputs": inputs, "outputs": outputs, "atol": atol, "entry_point": entry_point,
-                   "fix_types": spec.get("fix_types"), "oracle": spec.get("oracle")}
+            run = {
+                "style": "io",
+                "inputs": inputs,
+                "outputs": outputs,
+                "atol": atol,
+                "entry_point": entry_point,
+                "fix_types": spec.get("fix_types"),
+                "oracle": spec.get("oracle"),
+            }
             return [_harness_job(item.candidate, run)]
         if style == "stdio":
             return [(Job({"main.py": item.candidate}, stdin=str(case)), None) for case in inputs]
-        return Verdict("error", False, {"reason": f"unknown test style {style!r} (expected assert, io, evalplus or stdio)"})
+        return Verdict(
+            "error", False, {"reason": f"unknown test style {style!r} (expected assert, io, evalplus or stdio)"}
+        )
 
     def _evalplus_as_io(self, items: Sequence[VerifyItem]) -> list[VerifyItem | Verdict]:
         """Evalplus items turned into io items with recorded outputs (the reference solution runs
@@ -176,21 +207,41 @@ class CodeVerifier(Verifier):
                 continue
             try:
                 spec = json.loads(item.reference or "")
-                specs[i] = {k: spec[k] for k in ("task_id", "entry_point", "solution", "inputs")} | {"atol": float(spec.get("atol") or 0)}
+                specs[i] = {k: spec[k] for k in ("task_id", "entry_point", "solution", "inputs")} | {
+                    "atol": float(spec.get("atol") or 0)
+                }
             except (ValueError, KeyError, TypeError):
-                out[i] = Verdict("error", False, {"reason": "evalplus tests must be JSON with task_id, entry_point, solution and inputs"})
+                out[i] = Verdict(
+                    "error",
+                    False,
+                    {"reason": "evalplus tests must be JSON with task_id, entry_point, solution and inputs"},
+                )
         keys = {i: hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest() for i, s in specs.items()}
         todo = {keys[i]: specs[i] for i in specs if keys[i] not in self._expected}
-        recorded = self._record([(s["solution"], s["entry_point"], s["inputs"]) for s in todo.values()],
-                                [s["task_id"] for s in todo.values()])
+        recorded = self._record(
+            [(s["solution"], s["entry_point"], s["inputs"]) for s in todo.values()],
+            [s["task_id"] for s in todo.values()],
+        )
         self._expected.update(zip(todo, recorded))
         for i, spec in specs.items():
             outputs = self._expected[keys[i]]
             if isinstance(outputs, str):
-                out[i] = Verdict("error", False, {"reason": f"the reference solution of {spec['task_id']} failed on its own tests", "reference_failure": outputs})
+                out[i] = Verdict(
+                    "error",
+                    False,
+                    {
+                        "reason": f"the reference solution of {spec['task_id']} failed on its own tests",
+                        "reference_failure": outputs,
+                    },
+                )
                 continue
-            io = {"inputs": spec["inputs"], "outputs": outputs, "atol": spec["atol"], "fix_types": spec["task_id"],
-                  "oracle": mbpp_types.oracle(spec["task_id"], spec["entry_point"])}
+            io = {
+                "inputs": spec["inputs"],
+                "outputs": outputs,
+                "atol": spec["atol"],
+                "fix_types": spec["task_id"],
+                "oracle": mbpp_types.oracle(spec["task_id"], spec["entry_point"]),
+            }
             out[i] = VerifyItem(json.dumps(io), items[i].candidate, {"style": "io", "entry_point": spec["entry_point"]})
         return out
 
@@ -213,7 +264,9 @@ class CodeVerifier(Verifier):
             if result.returncode == EXIT_LOAD_ERROR:
                 return Verdict("error", False, _evidence(result, reason="program did not load"))
             if result.returncode == EXIT_HARNESS_ERROR:
-                return Verdict("error", False, _evidence(result, reason="the harness could not make itself non-dumpable"))
+                return Verdict(
+                    "error", False, _evidence(result, reason="the harness could not make itself non-dumpable")
+                )
             ok, _ = _finished(result, token)
             if not ok:
                 reason = "exited before the tests finished" if result.returncode == 0 else "tests failed"
@@ -238,20 +291,29 @@ class CodeVerifier(Verifier):
         inputs), computed in the sandbox; None where the reference itself failed."""
         return [None if isinstance(o, str) else o for o in self._record(solutions, [None] * len(solutions))]
 
-    def run_outputs(self, programs: Sequence[tuple[str, str, list[list[Any]]]], hash_seed: int = 0) -> list[list[str] | str]:
+    def run_outputs(
+        self, programs: Sequence[tuple[str, str, list[list[Any]]]], hash_seed: int = 0
+    ) -> list[list[str] | str]:
         """Output reprs of untrusted programs, each given as (code, entry_point, inputs), run in the
         sandbox under this verifier's own limits (not the reference recorder's); or why there are none
         (timeout, the exception's last line). For tasks built from programs (`generate code-tasks`);
         `hash_seed` is the run's PYTHONHASHSEED."""
         return self._record(programs, [None] * len(programs), self.sandbox, hash_seed)
 
-    def _record(self, solutions: Sequence[tuple[str, str, list[list[Any]]]], task_ids: Sequence[str | None],
-                sandbox: Sandbox | None = None, hash_seed: int = 0) -> list[list[str] | str]:
+    def _record(
+        self,
+        solutions: Sequence[tuple[str, str, list[list[Any]]]],
+        task_ids: Sequence[str | None],
+        sandbox: Sandbox | None = None,
+        hash_seed: int = 0,
+    ) -> list[list[str] | str]:
         """Outputs per reference solution, or why there are none; MBPP+ task ids restore the
         inputs' Python types first."""
         sandbox = sandbox or self._recorder
-        jobs = [_harness_job(code, {"style": "record", "inputs": inputs, "entry_point": ep, "fix_types": tid}, hash_seed)
-                for (code, ep, inputs), tid in zip(solutions, task_ids)]
+        jobs = [
+            _harness_job(code, {"style": "record", "inputs": inputs, "entry_point": ep, "fix_types": tid}, hash_seed)
+            for (code, ep, inputs), tid in zip(solutions, task_ids)
+        ]
         results = sandbox.run_many([job for job, _ in jobs], workers=self.workers)
         outputs: list[list[str] | str] = []
         for (_, token), result in zip(jobs, results):
@@ -263,5 +325,8 @@ class CodeVerifier(Verifier):
             elif result.returncode == 0:
                 outputs.append("its outputs are larger than a recorded output may be")
             else:
-                outputs.append(_killed(result) or (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1][:300])
+                outputs.append(
+                    _killed(result)
+                    or (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1][:300]
+                )
         return outputs

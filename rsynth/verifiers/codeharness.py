@@ -94,7 +94,9 @@ class Program:
 
     def call(self, name, args, kwargs):
         """What the program's `name(*args, **kwargs)` returned, as plain data; its exception re-raised here."""
-        message = codewire.dumps([name, [codewire.tag(a) for a in args], [[k, codewire.tag(v)] for k, v in kwargs.items()]])
+        message = codewire.dumps(
+            [name, [codewire.tag(a) for a in args], [[k, codewire.tag(v)] for k, v in kwargs.items()]]
+        )
         try:
             self._requests.write(message)
             self._requests.flush()
@@ -120,7 +122,11 @@ class Program:
         """The program ended (or closed its pipe): end this process the same way."""
         _, status = os.waitpid(self.pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        print(f"the program ended during the tests ({f'signal {-code}' if code < 0 else f'exit code {code}'})", file=sys.stderr, flush=True)
+        print(
+            f"the program ended during the tests ({f'signal {-code}' if code < 0 else f'exit code {code}'})",
+            file=sys.stderr,
+            flush=True,
+        )
         if code < 0:
             import signal
 
@@ -162,8 +168,11 @@ def _callables(program, entry_point):
     """The program's callables the tests may see: never a dunder name, nor one that would shadow a
     builtin the tests use (a top-level `def abs(x): return 0` would make `abs(got - want) < eps`
     pass), unless it is the entry point itself (Mbpp/126's is `sum`)."""
-    return {n: Remote(program, n) for n in program.names
-            if n.isidentifier() and not n.startswith("__") and (not hasattr(builtins, n) or n == entry_point)}
+    return {
+        n: Remote(program, n)
+        for n in program.names
+        if n.isidentifier() and not n.startswith("__") and (not hasattr(builtins, n) or n == entry_point)
+    }
 
 
 def _modules(pairs):

@@ -86,7 +86,7 @@ def _plain(base, value):
 def _untag(obj):
     if len(obj) != 1:
         raise ValueError("a wire object must be one tag")
-    (key, v), = obj.items()
+    ((key, v),) = obj.items()
     if key == "t" and type(v) is list:
         return tuple(v)
     if key in ("s", "z") and type(v) is list:
@@ -99,7 +99,14 @@ def _untag(obj):
         return int(v, 16)
     if key == "b" and type(v) is str:
         return bytes.fromhex(v)
-    if key == "o" and type(v) is list and len(v) == 3 and type(v[0]) is str and type(v[1]) is str and type(v[2]) is bool:
+    if (
+        key == "o"
+        and type(v) is list
+        and len(v) == 3
+        and type(v[0]) is str
+        and type(v[1]) is str
+        and type(v[2]) is bool
+    ):
         return Opaque(*v)
     raise ValueError(f"unknown wire tag {key!r}")
 

@@ -40,7 +40,9 @@ SENTINEL_NAME = "rsynth_end_sentinel_missing"
 SENTINEL = f"theorem rsynth_end_sentinel : False := {SENTINEL_NAME}\n"
 BANNED = re.compile(r"\b(sorry|sorryAx|admit|axiom|unsafe|implemented_by|extern|skipKernelTC)\b|#exit\b")
 # Lean >= 4.2x tags some messages with their kind: `error(lean.unknownIdentifier): ...`.
-MESSAGE = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning|info)(?:\([\w.]+\))?: ?(?P<msg>.*)$")
+MESSAGE = re.compile(
+    r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning|info)(?:\([\w.]+\))?: ?(?P<msg>.*)$"
+)
 TIMEOUT_MESSAGES = ("deterministic timeout", "maximum recursion depth", "heartbeats")
 MESSAGE_CHARS = 1000
 
@@ -98,7 +100,11 @@ def proof_steps(text: str) -> list[tuple[int, str]]:
         m = re.search(r":=\s*by\b(.*)$", line)
         if m:
             steps = [(n, m.group(1).strip())] if m.group(1).strip() else []
-            steps += [(k, ln.strip()) for k, ln in enumerate(lines[n:], start=n + 1) if ln.strip() and not ln.strip().startswith("--")]
+            steps += [
+                (k, ln.strip())
+                for k, ln in enumerate(lines[n:], start=n + 1)
+                if ln.strip() and not ln.strip().startswith("--")
+            ]
             return steps
     return []
 
@@ -161,7 +167,9 @@ def resolve_command(command: str | None = None, cwd: str | None = None) -> LeanC
         raise FileNotFoundError(f"wasm Lean is not installed in {home}: run `make lean` (or set RSYNTH_LEAN_HOME)")
     lean = _stage_wasm(home)
     node = str(home.resolve() / "node26" / "bin" / "node")
-    return LeanCommand([node, str(lean / "package" / "lean.js")], {"LEAN_PATH": str(lean / "lib")}, file_dir=tempfile.gettempdir())
+    return LeanCommand(
+        [node, str(lean / "package" / "lean.js")], {"LEAN_PATH": str(lean / "lib")}, file_dir=tempfile.gettempdir()
+    )
 
 
 @dataclass
@@ -249,7 +257,14 @@ class LeanVerifier(Verifier):
         for line in output.splitlines():
             m = MESSAGE.match(line)
             if m and m.group("file").endswith(".lean"):
-                messages.append({"line": int(m.group("line")), "col": int(m.group("col")), "severity": m.group("sev"), "message": m.group("msg")})
+                messages.append(
+                    {
+                        "line": int(m.group("line")),
+                        "col": int(m.group("col")),
+                        "severity": m.group("sev"),
+                        "message": m.group("msg"),
+                    }
+                )
             elif messages and not line.startswith("[DEBUG"):
                 messages[-1]["message"] += "\n" + line
         for msg in messages:
@@ -262,11 +277,18 @@ class LeanVerifier(Verifier):
         if errors:
             first = errors[0]
             line = first["line"] - place.first + 1
-            evidence: dict[str, Any] = {"line": line, "col": first["col"], "message": first["message"], "errors": len(errors)}
+            evidence: dict[str, Any] = {
+                "line": line,
+                "col": first["col"],
+                "message": first["message"],
+                "errors": len(errors),
+            }
             steps = proof_steps(item.candidate or "")
             before = [k for k, (n, _) in enumerate(steps) if n <= line]
             if before:
-                evidence.update(tactic_index=before[-1], failing_tactic=steps[before[-1]][1], steps=[s for _, s in steps])
+                evidence.update(
+                    tactic_index=before[-1], failing_tactic=steps[before[-1]][1], steps=[s for _, s in steps]
+                )
             status = "timeout" if any(t in first["message"] for t in TIMEOUT_MESSAGES) else "error"
             return Verdict(status, False, evidence)
         if any("declaration uses" in m["message"] and "sorry" in m["message"] for m in mine):
@@ -283,13 +305,17 @@ class LeanVerifier(Verifier):
             output, rc = self._run(source)
             if rc is None:
                 for p in placed:
-                    verdicts[p.index] = Verdict("timeout", False, {"timeout_s": self.timeout, "batch_size": len(placed)})
+                    verdicts[p.index] = Verdict(
+                        "timeout", False, {"timeout_s": self.timeout, "batch_size": len(placed)}
+                    )
             else:
                 messages = self.parse_messages(output)
                 finished = any(SENTINEL_NAME in m["message"] for m in messages)
                 for p in placed:
                     verdict = self._judge(items[p.index], p, messages, finished)
                     if not finished and verdict.status == "error" and "reason" in verdict.evidence:
-                        verdict = Verdict("error", False, {**verdict.evidence, "returncode": rc, "output_tail": output[-1000:]})
+                        verdict = Verdict(
+                            "error", False, {**verdict.evidence, "returncode": rc, "output_tail": output[-1000:]}
+                        )
                     verdicts[p.index] = verdict
         return [v for v in verdicts if v is not None]

@@ -16,10 +16,20 @@ from rsynth.errors import UserError
 
 @dataclass
 class LeanParams:
-    lean_cmd: str | None = param(None, "--lean-cmd", "How to run Lean: wasm | lean | 'lake env lean' (with --lean-cwd PROJECT); default: "
-                                 "lean on PATH, else the wasm Lean of `make lean`.")
-    lean_cwd: str | None = param(None, "--lean-cwd", "Directory Lean runs in: a Lake project (e.g. one with Mathlib) for 'lake env lean'.")
-    header: str = param("", "--header", "Lines put before every Lean batch, e.g. 'import Mathlib' (statements' own imports must be here).")
+    lean_cmd: str | None = param(
+        None,
+        "--lean-cmd",
+        "How to run Lean: wasm | lean | 'lake env lean' (with --lean-cwd PROJECT); default: "
+        "lean on PATH, else the wasm Lean of `make lean`.",
+    )
+    lean_cwd: str | None = param(
+        None, "--lean-cwd", "Directory Lean runs in: a Lake project (e.g. one with Mathlib) for 'lake env lean'."
+    )
+    header: str = param(
+        "",
+        "--header",
+        "Lines put before every Lean batch, e.g. 'import Mathlib' (statements' own imports must be here).",
+    )
     lean_timeout: float = param(1800.0, "--lean-timeout", "Wall-clock seconds for one Lean run over a whole batch.")
 
     def __post_init__(self) -> None:

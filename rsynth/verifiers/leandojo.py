@@ -31,7 +31,9 @@ class LeanDojoVerifier(Verifier):
 
     def _replay(self, item: VerifyItem) -> Verdict:
         ld, extra = self.dojo, item.extra
-        steps = [s for _, s in proof_steps(item.candidate or "")] or [s.strip() for s in (item.candidate or "").splitlines() if s.strip()]
+        steps = [s for _, s in proof_steps(item.candidate or "")] or [
+            s.strip() for s in (item.candidate or "").splitlines() if s.strip()
+        ]
         theorem = ld.Theorem(ld.LeanGitRepo(extra["repo_url"], extra["commit"]), extra["file_path"], extra["full_name"])
         with ld.Dojo(theorem, timeout=self.timeout) as (dojo, state):
             for index, tactic in enumerate(steps):

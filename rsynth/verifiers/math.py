@@ -32,8 +32,15 @@ from typing import Any
 
 from rsynth.answers import Extraction, extract, last_boxed, strip_chat_tail
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
-from rsynth.verifiers.math_text import (base_numeral, choice_candidate, choice_reference, degrees, plain_number,
-                                        prose_number, read_in_base)
+from rsynth.verifiers.math_text import (
+    base_numeral,
+    choice_candidate,
+    choice_reference,
+    degrees,
+    plain_number,
+    prose_number,
+    read_in_base,
+)
 from rsynth.verifiers.pool import HardTimeoutPool, Outcome
 
 MAX_ANSWER_CHARS = 1000  # an extracted final answer longer than this is not an answer
@@ -46,7 +53,9 @@ _WORDS = re.compile(r"^[a-z]+(?:[ '\-][a-z]+)*$")
 _CHOICE = re.compile(r"^\(?([a-e])\)$|^([a-e])$")
 _DIGIT_RUN = re.compile(r"\d{%d,}" % (MAX_DIGITS + 1))
 # 0.\overline{3}, 1.2\overline{34}, 0.\dot{3}, 0.(3): digits, then the repeating block
-_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)(?:\\overline\s*\{(\d+)\}|\\overline\s*(\d)|\\dot\s*\{(\d)\}|\\dot\s*(\d)|\((\d+)\))")
+_REPEATING = re.compile(
+    r"(?<![\d.])(\d*)\.(\d*)(?:\\overline\s*\{(\d+)\}|\\overline\s*(\d)|\\dot\s*\{(\d)\}|\\dot\s*(\d)|\((\d+)\))"
+)
 HEDGED = "hedged"
 EXACT_DIFFER = "exact values differ (beyond float precision)"
 PLUS_MINUS = "a ± answer against one value"
@@ -147,6 +156,7 @@ def hedges(candidate: str) -> tuple[str, ...]:
 
 def exact_repeating(answer: str) -> str:
     """Repeating decimals written as `\\frac{p}{q}` (exact), so 0.\\overline{3} equals 1/3."""
+
     def fraction(m: re.Match) -> str:
         whole, fixed = m.group(1) or "0", m.group(2)
         block = next(g for g in m.groups()[2:] if g)
@@ -271,8 +281,12 @@ def _relation_set(expr: Any) -> tuple[Any, Any] | None:
     x, bound = rel.lhs, rel.rhs
     if not _is_variable(x) or bound.free_symbols or not bound.is_extended_real:
         return None
-    build = {">": lambda: sympy.Interval.open(bound, sympy.oo), ">=": lambda: sympy.Interval(bound, sympy.oo),
-             "<": lambda: sympy.Interval.open(-sympy.oo, bound), "<=": lambda: sympy.Interval(-sympy.oo, bound)}
+    build = {
+        ">": lambda: sympy.Interval.open(bound, sympy.oo),
+        ">=": lambda: sympy.Interval(bound, sympy.oo),
+        "<": lambda: sympy.Interval.open(-sympy.oo, bound),
+        "<=": lambda: sympy.Interval(-sympy.oo, bound),
+    }
     return (build[rel.rel_op](), x) if rel.rel_op in build else None
 
 
@@ -326,6 +340,7 @@ def _imaginary_unit(gold: Any, pred: Any) -> tuple[Any, Any] | None:
 
 def _plus_minus(reference: str, candidate: str) -> bool:
     """One side is a `±` answer and the other is not (math-verify accepts `\\pm 2021` vs `2021`)."""
+
     def pm(s: str) -> bool:
         return "\\pm" in s or "±" in s or "\\mp" in s
 
@@ -347,8 +362,9 @@ def _mv_reading(raw_reference: str, raw_candidate: str, gold: list, pred: list) 
     return g, p
 
 
-def check_pair(reference: str, candidate: str, others: tuple[str, ...] = (), raw_reference: str = "",
-               raw_candidate: str = "") -> tuple[str, str, str, str]:
+def check_pair(
+    reference: str, candidate: str, others: tuple[str, ...] = (), raw_reference: str = "", raw_candidate: str = ""
+) -> tuple[str, str, str, str]:
     """Worker side: (status, reference parsed, candidate parsed, reason) for two guarded answers;
     `others` are the candidate's other boxed answers (any that disagrees: hedged). `raw_*` are the
     full texts (empty: not to be re-read); when rsynth's reading refuses a pair without a named
@@ -403,8 +419,8 @@ def two_stage_parsing() -> bool:
     import types
 
     from antlr4.atn.PredictionMode import PredictionMode
-    from antlr4.error.ErrorStrategy import BailErrorStrategy
     from antlr4.error.Errors import ParseCancellationException
+    from antlr4.error.ErrorStrategy import BailErrorStrategy
     from latex2sympy2_extended import latex2sympy2
 
     cls = getattr(latex2sympy2, "_Latex2Sympy", None)
@@ -467,8 +483,11 @@ class MathVerifier(Verifier):
         pred_x = read_answer(item.candidate or "")
         gold, pred = gold_x.answer or "", pred_x.answer or ""
         others = hedges(item.candidate or "") if pred_x.rule == "boxed" else ()
-        evidence: dict[str, Any] = {"reference_answer": _clip(gold), "candidate_answer": _clip(pred),
-                                    "candidate_rule": pred_x.rule}
+        evidence: dict[str, Any] = {
+            "reference_answer": _clip(gold),
+            "candidate_answer": _clip(pred),
+            "candidate_rule": pred_x.rule,
+        }
         if _brace_depth(item.candidate or "") > MAX_BRACE_DEPTH:  # no reading of such a text is an answer
             reason = f"candidate: braces nested deeper than {MAX_BRACE_DEPTH}"
             return Verdict("unparseable", False, {**evidence, "reason": reason})
@@ -500,8 +519,13 @@ class MathVerifier(Verifier):
         if after_box or others:  # the texts' boxes are intermediate results or hedges: not re-read
             raw_gold = raw_pred = ""
             evidence["after_box"] = after_box
-        return (exact_repeating(gold), exact_repeating(pred), tuple(exact_repeating(o) for o in others), raw_gold,
-                raw_pred), evidence
+        return (
+            exact_repeating(gold),
+            exact_repeating(pred),
+            tuple(exact_repeating(o) for o in others),
+            raw_gold,
+            raw_pred,
+        ), evidence
 
     def verify_batch(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         prepared = [self._prepare(it) for it in items]
@@ -535,18 +559,37 @@ def _decide_by_rule(gold: str, pred: str, others: tuple[str, ...], evidence: dic
     if letter and chosen:
         hedged = any(choice_candidate(o) not in (None, chosen) for o in others)
         status = "correct" if chosen == letter and not hedged else "incorrect"
-        return Verdict(status, status == "correct", {**evidence, "reference_parsed": letter, "candidate_parsed": chosen,
-                                                     "reason": HEDGED if hedged else "choice letter"})
+        return Verdict(
+            status,
+            status == "correct",
+            {
+                **evidence,
+                "reference_parsed": letter,
+                "candidate_parsed": chosen,
+                "reason": HEDGED if hedged else "choice letter",
+            },
+        )
     gold_words = text_answer(gold)
     if gold_words is not None:
         pred_words = text_answer(pred, bare_choice=len(gold_words) == 1)
         hedged = any(text_answer(o, bare_choice=len(gold_words) == 1) != pred_words for o in others)
         status = "correct" if pred_words == gold_words and not hedged else "incorrect"
         reason = HEDGED if hedged else "text answer"
-        return Verdict(status, status == "correct", {**evidence, "reference_parsed": gold_words,
-                                                     "candidate_parsed": pred_words or "", "reason": reason})
+        return Verdict(
+            status,
+            status == "correct",
+            {**evidence, "reference_parsed": gold_words, "candidate_parsed": pred_words or "", "reason": reason},
+        )
     base = base_numeral(gold)
     if base is not None and not others and base_numeral(pred) is None and read_in_base(pred, base.base) == base.value:
-        return Verdict("correct", True, {**evidence, "reference_parsed": f"{base.digits} (base {base.base})",
-                                         "candidate_parsed": pred, "reason": "the reference's digits in its base"})
+        return Verdict(
+            "correct",
+            True,
+            {
+                **evidence,
+                "reference_parsed": f"{base.digits} (base {base.base})",
+                "candidate_parsed": pred,
+                "reason": "the reference's digits in its base",
+            },
+        )
     return None

@@ -17,7 +17,16 @@ import json
 import os
 import sys
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1,
+    2,
+    4,
+    8,
+    32,
+    4096,
+    16384,
+    1 << 18,
+)
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 DEVICES = ("null", "zero", "full", "random", "urandom")
 MOUNT_POINT = "/tmp/work"

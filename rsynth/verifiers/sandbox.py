@@ -51,13 +51,17 @@ MOUNT_POINT = "/tmp/work"  # where the scratch directory appears inside the sand
 SAFE_BACKENDS = ("bwrap", "unshare")
 UNSAFE = "unsafe-rlimit"
 CHOICES = ("auto", *SAFE_BACKENDS, UNSAFE)
-SANDBOX_HELP = ("Code sandbox: auto (bwrap, else unshare; refuses when neither works) | bwrap | unshare | "
-                "unsafe-rlimit (no isolation, at your own risk).")
+SANDBOX_HELP = (
+    "Code sandbox: auto (bwrap, else unshare; refuses when neither works) | bwrap | unshare | "
+    "unsafe-rlimit (no isolation, at your own risk)."
+)
 
 
 def sandbox_param(**options: Any) -> Any:
     """The `--sandbox` field every code-running config declares (one flag, one help text, one choice list)."""
     return param("auto", "--sandbox", SANDBOX_HELP, choices=CHOICES, **options)
+
+
 SUPERVISOR_GRACE_S = 5.0  # past the wall clock, a supervisor that has not reported is killed
 HERE = Path(__file__).resolve().parent
 FIX = "run `make sandbox` to install bubblewrap, or pass --sandbox unsafe-rlimit to run untrusted code unsandboxed at your own risk"
@@ -83,8 +87,12 @@ class Job:
     files: dict[str, str]
     main: str = "main.py"
     stdin: str = ""
-    site: bool = True  # False: `python -S` (no site module, so no .pth files run: the code harness needs only the stdlib)
-    hash_seed: int = 0  # PYTHONHASHSEED: a second run under another seed shows output that depends on str hashing (set order)
+    site: bool = (
+        True  # False: `python -S` (no site module, so no .pth files run: the code harness needs only the stdlib)
+    )
+    hash_seed: int = (
+        0  # PYTHONHASHSEED: a second run under another seed shows output that depends on str hashing (set order)
+    )
 
 
 @dataclass(frozen=True)
@@ -183,7 +191,9 @@ class _Running:
         (io / "stdin").write_text(job.stdin, encoding="utf-8")
         self.cgroup = None
         if sandbox.cgroup_root is not None:
-            self.cgroup = _Cgroup(sandbox.cgroup_root, f"rsynth-{os.getpid()}-{index}-{time.monotonic_ns()}", sandbox.limits.procs)
+            self.cgroup = _Cgroup(
+                sandbox.cgroup_root, f"rsynth-{os.getpid()}-{index}-{time.monotonic_ns()}", sandbox.limits.procs
+            )
         limits = sandbox.limits
         spec = {
             "argv": sandbox.argv(self.root, job.main, site=job.site, hash_seed=job.hash_seed),
@@ -218,13 +228,19 @@ class _Running:
             crash = None
         except (ValueError, IndexError):
             outcome = {"returncode": None, "timed_out": False, "seconds": time.monotonic() - self.start}
-            crash = "sandbox supervisor stopped responding" if hung else f"sandbox supervisor died ({_exit_text(self.proc.returncode)})"
+            crash = (
+                "sandbox supervisor stopped responding"
+                if hung
+                else f"sandbox supervisor died ({_exit_text(self.proc.returncode)})"
+            )
             tail = self._read("supervisor.log", STDERR_TAIL, head=False).strip()
             if tail and not hung and self.proc.returncode != -signal.SIGKILL:
                 crash += ": " + tail.splitlines()[-1]
         rc = outcome["returncode"]
         if self.sandbox.backend in SAFE_BACKENDS and rc is not None and rc > 128:
-            rc = 128 - rc  # bwrap reports a child killed by signal N as 128 + N; so does the code harness as PID 1 under unshare
+            rc = (
+                128 - rc
+            )  # bwrap reports a child killed by signal N as 128 + N; so does the code harness as PID 1 under unshare
         # RLIMIT_CPU sends SIGXCPU, then SIGKILL at the hard limit: the program ran out of time.
         timed_out = outcome["timed_out"] or rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU)
         result = RunResult(
@@ -292,7 +308,7 @@ def _ro_paths(python: str) -> list[str]:
     return [p for p in paths if os.path.lexists(p)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def backend_problem(backend: str) -> str | None:
     """Why `backend` cannot run programs here (not installed, namespaces refused...), or None.
     The probe is a real run of a small program through the whole path, supervisor included."""

@@ -21,13 +21,26 @@ def random_case(seed: int):
     """A random policy regime, search configuration and (half the time) a given trace."""
     rng = random.Random(seed)
     steps = rng.randint(2, 14)
-    policy = ScriptedPolicy(steps, p=rng.uniform(0.2, 0.95), q=rng.choice([0.0, 0.05, 0.2, 0.4]), seed=seed,
-                            decline=rng.choice(["step", "gradual"]))
+    policy = ScriptedPolicy(
+        steps,
+        p=rng.uniform(0.2, 0.95),
+        q=rng.choice([0.0, 0.05, 0.2, 0.4]),
+        seed=seed,
+        decline=rng.choice(["step", "gradual"]),
+    )
     k = rng.choice([2, 4, 8, 16])
-    config = OmegaPRMConfig(k0=rng.choice([4, 8, 16]), k=k, min_correct=rng.randint(1, min(k, 3)), chunks=rng.choice([1, 2]),
-                            max_search=rng.randint(1, 12), rollout_budget=rng.choice([40, 120, 400]),
-                            pool_alive_only=rng.random() < 0.7, dead_delta=rng.choice([0.0, 0.05]),
-                            search_given=rng.random() < 0.5, given_k0=rng.choice([0, 8]))
+    config = OmegaPRMConfig(
+        k0=rng.choice([4, 8, 16]),
+        k=k,
+        min_correct=rng.randint(1, min(k, 3)),
+        chunks=rng.choice([1, 2]),
+        max_search=rng.randint(1, 12),
+        rollout_budget=rng.choice([40, 120, 400]),
+        pool_alive_only=rng.random() < 0.7,
+        dead_delta=rng.choice([0.0, 0.05]),
+        search_given=rng.random() < 0.5,
+        given_k0=rng.choice([0, 8]),
+    )
     given = planted_trace(steps, rng.choice([None, *range(steps)])) if rng.random() < 0.5 else None
     return config, policy, given
 
@@ -53,7 +66,9 @@ def test_no_prefix_carries_two_labels_and_exports_agree_with_first_error(seed):
         assert step_labels(row, "hard", None) == [e < 0 or i < e for i in range(len(hard))]
         for x in (0.25, 0.5, 1.0):
             exported = step_labels(row, "threshold", x, "mask")
-            assert not any(ok for i, ok in enumerate(exported) if e >= 0 and i >= e), "a step at/after first_error exported correct"
+            assert not any(ok for i, ok in enumerate(exported) if e >= 0 and i >= e), (
+                "a step at/after first_error exported correct"
+            )
             assert [ok is None for ok in exported] == [m is None for m in row["step_mc"]]
         assert export_row(row, "processbench", "hard", None, "t")["label"] == e
         soft = step_labels(row, "soft", None, "mask")

@@ -19,7 +19,13 @@ HARD = [
     ("he: any correct", MC, "he", None, [True, True, False, None]),
     ("threshold", MC, "threshold=0.6", None, [True, False, False, None]),
     ("threshold is inclusive", [0.5], "threshold=0.5", None, [True]),
-    ("first_error: earlier unestimated steps good", [None, None, 0.0, None], "first_error", 2, [True, True, False, False]),
+    (
+        "first_error: earlier unestimated steps good",
+        [None, None, 0.0, None],
+        "first_error",
+        2,
+        [True, True, False, False],
+    ),
     ("first_error -1: all good", [None, 1.0], "first_error", -1, [True, True]),
 ]
 
@@ -45,10 +51,13 @@ def test_first_error_of(labels, expected):
     assert first_error_of(labels) == expected
 
 
-@pytest.mark.parametrize(("mc", "root_mc", "expected"), [
-    ([0.75, None, 0.25, 0.0], 0.5, [0.25, None, None, -0.25]),
-    ([0.75, 0.5], None, [None, -0.25]),
-])
+@pytest.mark.parametrize(
+    ("mc", "root_mc", "expected"),
+    [
+        ([0.75, None, 0.25, 0.0], 0.5, [0.25, None, None, -0.25]),
+        ([0.75, 0.5], None, [None, -0.25]),
+    ],
+)
 def test_progress_uses_root_mc_for_step_zero_and_none_where_unknown(mc, root_mc, expected):
     assert progress(mc, root_mc=root_mc) == expected
 

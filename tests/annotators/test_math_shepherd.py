@@ -2,13 +2,15 @@ import random
 
 import pytest
 
-from rsynth.annotators.base import GivenTrace, Rollout, RolloutRequest, ask, Counters, drive
+from rsynth.annotators.base import Counters, GivenTrace, Rollout, RolloutRequest, ask, drive
 from rsynth.annotators.math_shepherd import MathShepherdConfig, math_shepherd_search
 from rsynth.annotators.scripted import ScriptedPolicy, planted_trace, true_first_error
 
 
 def fixed(correct: bool, steps=("x",)) -> Rollout:
-    return Rollout(tuple(steps), 7 * len(steps), "a" if correct else "b", correct, "correct" if correct else "incorrect")
+    return Rollout(
+        tuple(steps), 7 * len(steps), "a" if correct else "b", correct, "correct" if correct else "incorrect"
+    )
 
 
 class CountPolicy:
@@ -93,7 +95,10 @@ def test_ask_merges_identical_prefixes_and_splits_replies():
 
 def test_driver_must_return_k_rollouts_per_request():
     with pytest.raises(ValueError):
-        drive(math_shepherd_search(MathShepherdConfig(n=3), planted_trace(3, 1)), lambda reqs: [[fixed(True)] for _ in reqs])
+        drive(
+            math_shepherd_search(MathShepherdConfig(n=3), planted_trace(3, 1)),
+            lambda reqs: [[fixed(True)] for _ in reqs],
+        )
 
 
 def test_request_k_must_be_positive_and_config_validated():

@@ -151,7 +151,9 @@ def test_prefilter_outcomes(p, outcome):
 
 
 def test_given_correct_trace_is_all_positive_without_rollouts():
-    res = drive(omegaprm_search(OmegaPRMConfig.paper(), 0, planted_trace(5, None)), lambda reqs: pytest.fail("no rollouts"))
+    res = drive(
+        omegaprm_search(OmegaPRMConfig.paper(), 0, planted_trace(5, None)), lambda reqs: pytest.fail("no rollouts")
+    )
     assert res.traces[0].labels["step_hard"] == [True] * 5 and res.traces[0].first_error == -1
 
 
@@ -159,7 +161,8 @@ def test_given_wrong_trace_searches_its_pool_only_when_asked():
     trace = planted_trace(16, 9)
     plain = drive(omegaprm_search(OmegaPRMConfig.paper(k=8), 0, trace), ScriptedPolicy(16, p=0.6, q=0.0, seed=1))
     more = drive(
-        omegaprm_search(OmegaPRMConfig.paper(k=8, search_given=True), 0, trace), ScriptedPolicy(16, p=0.6, q=0.0, seed=1)
+        omegaprm_search(OmegaPRMConfig.paper(k=8, search_given=True), 0, trace),
+        ScriptedPolicy(16, p=0.6, q=0.0, seed=1),
     )
     assert len(plain.traces) == 1 and plain.stop_reason is None
     assert len(more.traces) > 1 and more.traces[0].steps == trace.steps and more.stop_reason is not None

@@ -23,6 +23,7 @@ def ro(correct: bool, steps=("x", "y"), tokens: int = 60, status: str | None = N
 
 # --- fix 1: pool only states that pass the decision rule ------------------------------------------
 
+
 def test_dead_states_are_not_pooled_but_the_root_is():
     cfg = OmegaPRMConfig(k=8, min_correct=2)
     wrong = [ro(False, (f"w{i}",)) for i in range(7)]
@@ -60,6 +61,7 @@ def test_rollouts_without_an_answer_are_not_pooled():
 
 # --- fix 2: right rollouts become all-positive traces ----------------------------------------------
 
+
 def test_root_search_emits_distinct_clean_positive_traces_with_their_mc_path():
     cfg = OmegaPRMConfig(k=8, chunks=1)
     res = drive(omegaprm_search(cfg, 3), ScriptedPolicy(12, p=0.5, q=0.0, seed=3))
@@ -73,7 +75,10 @@ def test_root_search_emits_distinct_clean_positive_traces_with_their_mc_path():
         for i, m in enumerate(t.step_mc[:-1]):
             node = next((n for n in res.nodes if n.prefix_steps == t.steps[: i + 1]), None)
             assert m == (None if node is None else node.mc)
-    off = drive(omegaprm_search(OmegaPRMConfig(k=8, chunks=1, positive_traces=False), 3), ScriptedPolicy(12, p=0.5, q=0.0, seed=3))
+    off = drive(
+        omegaprm_search(OmegaPRMConfig(k=8, chunks=1, positive_traces=False), 3),
+        ScriptedPolicy(12, p=0.5, q=0.0, seed=3),
+    )
     assert not any(t.correct for t in off.traces)
     assert [t for t in res.traces if not t.correct] == off.traces
 
@@ -87,6 +92,7 @@ def test_identical_right_rollouts_become_one_positive_trace():
 
 
 # --- fix 3: a cheaper candidate when the best one does not fit ---------------------------------------
+
 
 def budget_policy(reqs: list[RolloutRequest]):
     """Root: one long wrong rollout with few tokens (the best Q), one short expensive one, two right."""
@@ -111,6 +117,7 @@ def test_budget_fallback_bisects_the_best_candidate_that_fits():
 
 # --- sequential MC estimates -------------------------------------------------------------------------
 
+
 def test_alive_prefixes_stop_at_min_correct_and_record_the_k_drawn():
     cfg = OmegaPRMConfig(k=8, min_correct=2, chunks=4, given_k0=0)  # no pass rate: the plain rule
     policy = ScriptedPolicy(16, p=1.0, q=0.0)
@@ -123,9 +130,13 @@ def test_alive_prefixes_stop_at_min_correct_and_record_the_k_drawn():
     # a dead prefix without a known pass rate is drawn in 4 chunks, draws 0..3, never served twice
     dead = [r for b in policy.batches for r in b if true_first_error(r.prefix) >= 0]
     assert sorted(r.draw for r in dead if r.prefix == dead[0].prefix) == [0, 1, 2, 3]
-    assert res.traces[0].labels["step_k"] == [by_prefix[t.steps[: i + 1]].k if t.steps[: i + 1] in by_prefix else None
-                                              for t in res.traces for i in range(15)] + [1]
-    whole = drive(omegaprm_search(OmegaPRMConfig(k=8, min_correct=2, chunks=1, given_k0=0), 0, planted_trace(16, 11)), ScriptedPolicy(16, p=1.0, q=0.0))
+    assert res.traces[0].labels["step_k"] == [
+        by_prefix[t.steps[: i + 1]].k if t.steps[: i + 1] in by_prefix else None for t in res.traces for i in range(15)
+    ] + [1]
+    whole = drive(
+        omegaprm_search(OmegaPRMConfig(k=8, min_correct=2, chunks=1, given_k0=0), 0, planted_trace(16, 11)),
+        ScriptedPolicy(16, p=1.0, q=0.0),
+    )
     assert whole.traces[0].first_error == 11 and whole.counters.completions > res.counters.completions
 
 
@@ -180,7 +191,10 @@ def test_sequential_estimates_cost_fewer_completions_per_trace_at_equal_accuracy
         hits = comps = 0
         for seed in range(60):
             trace = planted_trace(16, seed % 16)
-            res = drive(omegaprm_search(OmegaPRMConfig(k=16, chunks=chunks, dead_rate=0.7), seed, trace), ScriptedPolicy(16, p=0.7, q=0.02, seed=seed))
+            res = drive(
+                omegaprm_search(OmegaPRMConfig(k=16, chunks=chunks, dead_rate=0.7), seed, trace),
+                ScriptedPolicy(16, p=0.7, q=0.02, seed=seed),
+            )
             hits += res.traces[0].first_error == true_first_error(trace.steps)
             comps += res.counters.completions
         return hits / 60, comps / 60
@@ -204,7 +218,9 @@ def test_a_wrong_given_trace_first_learns_the_pass_rate_of_its_question():
     assert policy.batches[0] == [RolloutRequest((), 16)] and res.traces[0].first_error == 9
     root = next(n for n in res.nodes if n.prefix_steps == ())
     assert all(n.k <= sequential_plan(cfg, root.mc)[0] < 16 for n in res.nodes if n.prefix_steps)
-    none = drive(omegaprm_search(OmegaPRMConfig(given_k0=0), 0, planted_trace(16, 9)), ScriptedPolicy(16, p=0.8, q=0.0, seed=5))
+    none = drive(
+        omegaprm_search(OmegaPRMConfig(given_k0=0), 0, planted_trace(16, 9)), ScriptedPolicy(16, p=0.8, q=0.0, seed=5)
+    )
     assert all(n.prefix_steps for n in none.nodes)
     right = drive(omegaprm_search(cfg, 0, planted_trace(16, None)), lambda reqs: pytest.fail("no rollouts"))
     assert right.traces[0].first_error == -1  # a right given trace still costs nothing

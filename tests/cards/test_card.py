@@ -10,23 +10,26 @@ import struct
 import pytest
 import yaml
 
-from tests.build_support import planted_traces, rsynth, write_recipe
 from rsynth.data.shards import iter_split_rows
+from tests.build_support import planted_traces, rsynth, write_recipe
 
 
 @pytest.fixture(scope="module")
 def carded(tiny_model_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("card")
     traces = planted_traces(tmp / "traces.jsonl")
-    recipe = write_recipe(tmp / "r.yaml", f"""\
+    recipe = write_recipe(
+        tmp / "r.yaml",
+        f"""\
 name: card-test
 license: cc-by-4.0
-out: {tmp / 'out'}
+out: {tmp / "out"}
 defaults: {{engine: hf, model: {tiny_model_dir}, batch-rows: 2, max-new-tokens: 8, temperature: 1.0}}
 stages:
   - annotate-prm: {{id: labels, source: {traces}, input-kind: traces, k0: 2, k: 2}}
   - card: {{pretty-name: Card test}}
-""")
+""",
+    )
     res = rsynth("build", str(recipe), "--quiet")
     assert res.returncode == 0, res.stderr[-2000:]
     return tmp / "out"
@@ -91,12 +94,18 @@ def test_card_of_one_stage_dir(carded, tmp_path):
 def test_push_dry_run_lists_data_not_caches(carded):
     res = rsynth("push", str(carded), "--repo-id", "me/card-test", "--dry-run")
     assert res.returncode == 0, res.stderr
-    assert "README.md" in res.stdout and "labels/data/shard-00000.arrow" in res.stdout and "plots/mc_values.png" in res.stdout
+    assert (
+        "README.md" in res.stdout
+        and "labels/data/shard-00000.arrow" in res.stdout
+        and "plots/mc_values.png" in res.stdout
+    )
     assert "cache.sqlite" not in res.stdout and "partition.json" not in res.stdout
 
 
 def test_push_offline_fails_in_one_line(carded):
-    res = rsynth("push", str(carded), "--repo-id", "me/card-test", env={"HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_x"}, timeout=120)
+    res = rsynth(
+        "push", str(carded), "--repo-id", "me/card-test", env={"HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_x"}, timeout=120
+    )
     assert res.returncode == 2
     assert res.stderr.startswith("error: push to me/card-test failed:") and len(res.stderr.strip().splitlines()) == 1
 

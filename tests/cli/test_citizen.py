@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import typer
 
-from tests.build_support import rsynth
 from rsynth.cli import app, main
 from rsynth.cli.common import run_cli
 from rsynth.errors import MissingExtra
+from tests.build_support import rsynth
 
 USAGE_MISTAKES = [
     ["export", "--bogus"],  # unknown option
@@ -95,7 +95,9 @@ def test_progress_total_is_the_input_row_count(tmp_path):
     assert _total(read_records(str(jsonl)), 5) == 5
     pq.write_table(pa.table({"problem": ["a", "b", "c"]}), tmp_path / "p.parquet")
     assert _total(read_records(str(tmp_path / "p.parquet")), None) == 3
-    writer = ShardSetWriter(tmp_path / "out", {"data": pa.schema([("x", pa.string())]), "errors": ERROR_SCHEMA}, stage="t", run_key="k")
+    writer = ShardSetWriter(
+        tmp_path / "out", {"data": pa.schema([("x", pa.string())]), "errors": ERROR_SCHEMA}, stage="t", run_key="k"
+    )
     for i in range(7):
         writer.add("data", {"x": str(i)}, i)
         writer.input_done(i)
@@ -111,7 +113,15 @@ def test_progress_bar_renders_the_total(tmp_path, capsys):
     from rsynth.data.shards import ShardSetWriter
     from rsynth.executor.loop import run_stage
 
-    writer = ShardSetWriter(tmp_path / "out", {"data": pa.schema([("x", pa.string())]), "errors": ERROR_SCHEMA}, stage="t", run_key="k")
-    run_stage(read_records(str(_jsonl(tmp_path / "p.jsonl", 3))), writer, validate=lambda r: r.data, batch_size=2, description="demo",
-              process=lambda items: {it.index: [("data", {"x": it.value["problem"]})] for it in items})
+    writer = ShardSetWriter(
+        tmp_path / "out", {"data": pa.schema([("x", pa.string())]), "errors": ERROR_SCHEMA}, stage="t", run_key="k"
+    )
+    run_stage(
+        read_records(str(_jsonl(tmp_path / "p.jsonl", 3))),
+        writer,
+        validate=lambda r: r.data,
+        batch_size=2,
+        description="demo",
+        process=lambda items: {it.index: [("data", {"x": it.value["problem"]})] for it in items},
+    )
     assert "3/3" in capsys.readouterr().out

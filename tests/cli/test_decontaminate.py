@@ -29,7 +29,9 @@ def _bundled(name: str, n: int) -> list[dict]:
 
 def _rsynth(*args: str, cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "RSYNTH_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "rsynth", "decontaminate", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rsynth", "decontaminate", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +44,16 @@ def dataset(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     expected: dict[str, str] = {}
 
     def add(row_id: str, problem, outcome: str, **extra) -> None:
-        lines.append(json.dumps({"id": row_id, "problem": problem, "answer": extra.get("answer", "42"), "meta": {"n": len(lines)}}))
+        lines.append(
+            json.dumps(
+                {"id": row_id, "problem": problem, "answer": extra.get("answer", "42"), "meta": {"n": len(lines)}}
+            )
+        )
         expected[row_id] = outcome
 
-    train = [json.loads(line) for _, line in zip(range(1000), GSM8K_TRAIN.open())]  # > SCHEMA_ROWS: bad-newcol comes after them
+    train = [
+        json.loads(line) for _, line in zip(range(1000), GSM8K_TRAIN.open())
+    ]  # > SCHEMA_ROWS: bad-newcol comes after them
     for i, row in enumerate(train):
         add(f"train-{i}", row["question"], "kept", answer=row["answer"])
     gsm, math, aime = _bundled("gsm8k", 3), _bundled("math500", 3), _bundled("aime24", 2)
@@ -62,7 +70,11 @@ def dataset(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     add("bad-empty", "   ", "errors")
     lines.append(json.dumps({"id": "bad-missing", "question": "no problem column", "answer": "1", "meta": {"n": 0}}))
     expected["bad-missing"] = "errors"
-    lines.append(json.dumps({"id": "bad-newcol", "problem": "A new column appears.", "answer": "1", "meta": {"n": 0}, "surprise": 1}))
+    lines.append(
+        json.dumps(
+            {"id": "bad-newcol", "problem": "A new column appears.", "answer": "1", "meta": {"n": 0}, "surprise": 1}
+        )
+    )
     expected["bad-newcol"] = "errors"
     path = tmp_path_factory.mktemp("input") / "mixed.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -120,7 +132,10 @@ def test_output_keeps_every_input_column(result):
 
 def test_errors_say_why(result):
     out, _ = result
-    reasons = {r["raw"].split('"id": "')[1].split('"')[0]: (r["row"], r["reason"]) for r in read_split(out, "errors").to_pylist()}
+    reasons = {
+        r["raw"].split('"id": "')[1].split('"')[0]: (r["row"], r["reason"])
+        for r in read_split(out, "errors").to_pylist()
+    }
     assert reasons["bad-json"][1].startswith("invalid JSON")
     assert reasons["bad-json"][0] == 1008  # 1-based line number in the input
     assert "must be a string, got list" in reasons["bad-type"][1]
@@ -157,7 +172,20 @@ def test_rerun_resumes_without_duplicating(dataset, result, cache):
 def test_two_workers_give_identical_shards(dataset, result, cache, tmp_path):
     path, _ = dataset
     out, _ = result
-    proc = _rsynth("--input", str(path), "--out", str(tmp_path / "w2"), "--against", "all", "--dedup", "--workers", "2", "--batch-size", "64", cache=cache)
+    proc = _rsynth(
+        "--input",
+        str(path),
+        "--out",
+        str(tmp_path / "w2"),
+        "--against",
+        "all",
+        "--dedup",
+        "--workers",
+        "2",
+        "--batch-size",
+        "64",
+        cache=cache,
+    )
     assert proc.returncode == 0, proc.stderr
     for split in ("kept", "removed", "errors"):
         assert read_split(tmp_path / "w2", split).equals(read_split(out, split))
@@ -166,10 +194,35 @@ def test_two_workers_give_identical_shards(dataset, result, cache, tmp_path):
 def test_against_file_parquet_with_bare_field(cache, tmp_path):
     ref = tmp_path / "private_eval.parquet"
     secret = "A wizard has 17 crystal owls and trades each owl for 3 silver keys. He then loses 8 keys in a storm. How many keys remain?"
-    pq.write_table(pa.table({"uid": ["p-1", "p-2"], "prompt": [secret, "Something else entirely about nine ferrets and a tunnel of length 40 meters."]}), ref)
+    pq.write_table(
+        pa.table(
+            {
+                "uid": ["p-1", "p-2"],
+                "prompt": [secret, "Something else entirely about nine ferrets and a tunnel of length 40 meters."],
+            }
+        ),
+        ref,
+    )
     data = tmp_path / "in.jsonl"
-    data.write_text(json.dumps({"q": "Solve: " + secret}) + "\n" + json.dumps({"q": "How many legs do 4 spiders have in total?"}) + "\n")
-    proc = _rsynth("--input", str(data), "--out", str(tmp_path / "o"), "--against-file", str(ref), "--field", "prompt", "--field", "text=q", cache=cache)
+    data.write_text(
+        json.dumps({"q": "Solve: " + secret})
+        + "\n"
+        + json.dumps({"q": "How many legs do 4 spiders have in total?"})
+        + "\n"
+    )
+    proc = _rsynth(
+        "--input",
+        str(data),
+        "--out",
+        str(tmp_path / "o"),
+        "--against-file",
+        str(ref),
+        "--field",
+        "prompt",
+        "--field",
+        "text=q",
+        cache=cache,
+    )
     assert proc.returncode == 0, proc.stderr
     removed = read_split(tmp_path / "o", "removed").to_pylist()
     assert [r["contamination"]["benchmark"] for r in removed] == ["private_eval"]
@@ -191,7 +244,11 @@ def test_user_mistakes_are_one_line(dataset, cache, tmp_path, args, message):
     merged = dict(base, **dict(zip(args[::2], args[1::2])))
     proc = _rsynth(*[x for kv in merged.items() for x in kv], cache=cache)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"error: {message}"] or message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert (
+        proc.stderr.strip().splitlines() == [f"error: {message}"]
+        or message in proc.stderr
+        and len(proc.stderr.strip().splitlines()) == 1
+    )
     assert "Traceback" not in proc.stderr
 
 

@@ -12,13 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from rsynth.data.shards import MANIFEST, read_arrow, read_split
-from rsynth.steps import split_steps
 from rsynth.answers import DEFAULT_ANSWER_FALLBACK
+from rsynth.data.shards import MANIFEST, read_arrow, read_split
 from rsynth.pipelines.solutions import final_answer
+from rsynth.steps import split_steps
 
-VALID = [{"question": f"Tom has {i} apples and buys {i + 1} more. How many apples does he have?", "answer": str(2 * i + 1),
-          "id": f"p{i}"} for i in range(6)]
+VALID = [
+    {
+        "question": f"Tom has {i} apples and buys {i + 1} more. How many apples does he have?",
+        "answer": str(2 * i + 1),
+        "id": f"p{i}",
+    }
+    for i in range(6)
+]
 LINES = [
     json.dumps(VALID[0]),
     json.dumps(VALID[1]),
@@ -35,7 +41,9 @@ BAD_LINES = {3: "invalid JSON", 5: "expected a JSON object", 6: "missing field a
 
 
 def rsynth(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rsynth", *args], env=env, capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "rsynth", *args], env=env, capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
@@ -56,9 +64,32 @@ def problems_file(tmp_path: Path) -> Path:
 
 
 def solutions_args(inp: Path | str, out: Path, model: str, *extra: str) -> list[str]:
-    return ["generate", "solutions", "--input", str(inp), "--out", str(out), "--model", model, "--field", "problem=question",
-            "--n-samples", "2", "--max-new-tokens", "16", "--temperature", "1.0", "--top-p", "1.0", "--batch-rows", "4",
-            "--seed", "3", "--quiet", *extra]
+    return [
+        "generate",
+        "solutions",
+        "--input",
+        str(inp),
+        "--out",
+        str(out),
+        "--model",
+        model,
+        "--field",
+        "problem=question",
+        "--n-samples",
+        "2",
+        "--max-new-tokens",
+        "16",
+        "--temperature",
+        "1.0",
+        "--top-p",
+        "1.0",
+        "--batch-rows",
+        "4",
+        "--seed",
+        "3",
+        "--quiet",
+        *extra,
+    ]
 
 
 def load_arrow_dir(path: Path, cache: Path):
@@ -83,7 +114,9 @@ def test_unreadable_inputs_fail_with_one_line(tmp_path: Path, cli_env: dict[str,
 
 
 def test_hub_id_offline_is_one_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    proc = rsynth(solutions_args("no-such-org/no-such-set:test", tmp_path / "out", "/no/such/model", "--dry-run"), cli_env)
+    proc = rsynth(
+        solutions_args("no-such-org/no-such-set:test", tmp_path / "out", "/no/such/model", "--dry-run"), cli_env
+    )
     one_line_error(proc, "no-such-org/no-such-set")
 
 
@@ -95,7 +128,9 @@ def test_dry_run_plans_without_loading_a_model(tmp_path: Path, problems_file: Pa
     assert plan == {"valid problems": "6", "bad rows (→ errors/)": "4", "samples to draw": "12"}
     assert first_bad.startswith("row 3: invalid JSON")
     assert not (tmp_path / "out").exists()
-    proc = rsynth(solutions_args(problems_file, tmp_path / "out", "/no/such/model", "--dry-run", "--limit", "4"), cli_env)
+    proc = rsynth(
+        solutions_args(problems_file, tmp_path / "out", "/no/such/model", "--dry-run", "--limit", "4"), cli_env
+    )
     assert dict(_table_rows(proc.stdout))["valid problems"] == "3"
 
 
@@ -109,12 +144,18 @@ def _table_rows(stdout: str) -> list[tuple[str, str]]:
     return rows
 
 
-def test_solutions_end_to_end(tmp_path: Path, problems_file: Path, tiny_model_dir: str, cli_env: dict[str, str]) -> None:
+def test_solutions_end_to_end(
+    tmp_path: Path, problems_file: Path, tiny_model_dir: str, cli_env: dict[str, str]
+) -> None:
     out = tmp_path / "out"
     proc = rsynth(solutions_args(problems_file, out, tiny_model_dir), cli_env)
     assert proc.returncode == 0, proc.stderr
     summary = dict(_table_rows(proc.stdout))
-    assert summary["input rows"] == "10" and summary["bad input rows (errors/)"] == "4" and summary["traces (data/)"] == "12"
+    assert (
+        summary["input rows"] == "10"
+        and summary["bad input rows (errors/)"] == "4"
+        and summary["traces (data/)"] == "12"
+    )
     data = read_split(out, "data").to_pylist()
     assert [(r["problem_id"], r["sample_index"]) for r in data] == [(f"p{i}", j) for i in range(6) for j in range(2)]
     for r in data:
@@ -126,9 +167,13 @@ def test_solutions_end_to_end(tmp_path: Path, problems_file: Path, tiny_model_di
         assert r["verdict"] in {"correct", "incorrect", "unparseable", "no_answer"} and 0 <= r["num_tokens"] <= 16
         # a random model is right only by accident (the last-number rule can read a random digit)
         same = [x for x in data if x["problem_id"] == r["problem_id"]]
-        assert r["finish_reason"] in {"stop", "length"} and r["pass_rate"] == sum(x["verdict"] == "correct" for x in same) / len(same)
+        assert r["finish_reason"] in {"stop", "length"} and r["pass_rate"] == sum(
+            x["verdict"] == "correct" for x in same
+        ) / len(same)
         prov = r["provenance"]
-        assert prov["engine"] == "hf" and prov["model"] == tiny_model_dir and prov["seed"] == 3  # --engine auto → hf here
+        assert (
+            prov["engine"] == "hf" and prov["model"] == tiny_model_dir and prov["seed"] == 3
+        )  # --engine auto → hf here
         assert prov["sampling"] == {"temperature": 1.0, "top_p": 1.0, "max_new_tokens": 16, "n": 2}
     errors = read_split(out, "errors").to_pylist()
     assert {e["row"]: e["reason"].split(":")[0] for e in errors}.keys() == BAD_LINES.keys()
@@ -142,10 +187,14 @@ def test_solutions_end_to_end(tmp_path: Path, problems_file: Path, tiny_model_di
     assert read_split(out, "data").to_pylist() == data
 
 
-def test_keep_pass_rate_and_limit(tmp_path: Path, problems_file: Path, tiny_model_dir: str, cli_env: dict[str, str]) -> None:
+def test_keep_pass_rate_and_limit(
+    tmp_path: Path, problems_file: Path, tiny_model_dir: str, cli_env: dict[str, str]
+) -> None:
     """Problems outside the pass-rate range go to filtered/ (kept as evidence); --limit counts input rows."""
     out = tmp_path / "hi"
-    proc = rsynth(solutions_args(problems_file, out, tiny_model_dir, "--keep-pass-rate", "0.5:1", "--limit", "5"), cli_env)
+    proc = rsynth(
+        solutions_args(problems_file, out, tiny_model_dir, "--keep-pass-rate", "0.5:1", "--limit", "5"), cli_env
+    )
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["splits"]["data"]["rows"] == 0 and manifest["splits"]["filtered"]["rows"] == 6  # p0, p1, p2 × 2
@@ -154,29 +203,44 @@ def test_keep_pass_rate_and_limit(tmp_path: Path, problems_file: Path, tiny_mode
     assert {r["problem_id"] for r in filtered} == {"p0", "p1", "p2"} and all(r["pass_rate"] == 0.0 for r in filtered)
     assert len(load_arrow_dir(out / "filtered", tmp_path / "hf")) == 6
     lo = tmp_path / "lo"
-    proc = rsynth(solutions_args(problems_file, lo, tiny_model_dir, "--keep-pass-rate", "0:0.5", "--limit", "5"), cli_env)
+    proc = rsynth(
+        solutions_args(problems_file, lo, tiny_model_dir, "--keep-pass-rate", "0:0.5", "--limit", "5"), cli_env
+    )
     assert proc.returncode == 0, proc.stderr
     assert read_split(lo, "data").num_rows == 6 and read_split(lo, "filtered") is None
     bad = rsynth(solutions_args(problems_file, lo, tiny_model_dir, "--keep-pass-rate", "0.9:0.1"), cli_env)
     one_line_error(bad, "--keep-pass-rate")
 
 
-def test_other_command_in_same_out_is_refused(tmp_path: Path, problems_file: Path, tiny_model_dir: str, cli_env: dict[str, str]) -> None:
+def test_other_command_in_same_out_is_refused(
+    tmp_path: Path, problems_file: Path, tiny_model_dir: str, cli_env: dict[str, str]
+) -> None:
     out = tmp_path / "out"
-    assert rsynth(["generate", "problems", "--template", "linear", "--n", "3", "--out", str(out), "--quiet"], cli_env).returncode == 0
+    assert (
+        rsynth(
+            ["generate", "problems", "--template", "linear", "--n", "3", "--out", str(out), "--quiet"], cli_env
+        ).returncode
+        == 0
+    )
     proc = rsynth(solutions_args(problems_file, out, tiny_model_dir), cli_env)
     one_line_error(proc, "different run", "--overwrite")  # refused before any model is loaded
     assert read_split(out, "data").num_rows == 3  # the problems are untouched
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_kill_9_then_resume_matches_uninterrupted(tmp_path: Path, tiny_model_dir: str, cli_env: dict[str, str], sig: int) -> None:
+def test_kill_9_then_resume_matches_uninterrupted(
+    tmp_path: Path, tiny_model_dir: str, cli_env: dict[str, str], sig: int
+) -> None:
     """kill -9, or SIGTERM (finished work committed once, exit 143), then the same command resumes."""
     inp = tmp_path / "many.jsonl"
-    inp.write_text("".join(json.dumps({"question": f"What is {i} + {i}?", "answer": str(2 * i)}) + "\n" for i in range(30)))
+    inp.write_text(
+        "".join(json.dumps({"question": f"What is {i} + {i}?", "answer": str(2 * i)}) + "\n" for i in range(30))
+    )
     args = lambda out: solutions_args(inp, out, tiny_model_dir, "--shard-size", "3", "--max-new-tokens", "24")  # noqa: E731
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "rsynth", *args(out)], env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rsynth", *args(out)], env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 240
     manifest = None
     while time.monotonic() < deadline and proc.poll() is None:
@@ -209,10 +273,14 @@ def test_kill_9_then_resume_matches_uninterrupted(tmp_path: Path, tiny_model_dir
     assert len(load_arrow_dir(out / "data", tmp_path / "hf")) == 60
 
 
-def test_openai_engine_through_the_cli(tmp_path: Path, problems_file: Path, openai_server, cli_env: dict[str, str]) -> None:
+def test_openai_engine_through_the_cli(
+    tmp_path: Path, problems_file: Path, openai_server, cli_env: dict[str, str]
+) -> None:
     openai_server.reset()
     out = tmp_path / "out"
-    args = solutions_args(problems_file, out, "tiny", "--engine", "openai", "--base-url", openai_server.base_url, "--concurrency", "3")
+    args = solutions_args(
+        problems_file, out, "tiny", "--engine", "openai", "--base-url", openai_server.base_url, "--concurrency", "3"
+    )
     proc = rsynth(args, cli_env)
     assert proc.returncode == 0, proc.stderr
     data = read_split(out, "data").to_pylist()
@@ -224,19 +292,43 @@ def test_openai_engine_through_the_cli(tmp_path: Path, problems_file: Path, open
 def test_real_default_model_small_generate(tmp_path: Path, cli_env: dict[str, str]) -> None:
     """The embedded SmolLM2 end to end: 2 problems × 2 samples × 48 tokens (converts once on a fresh machine)."""
     inp = tmp_path / "p.jsonl"
-    inp.write_text(json.dumps({"problem": "Tom has 3 apples and buys 2 more. How many apples does he have?", "answer": "5"}) + "\n"
-                   + json.dumps({"problem": "What is 10 - 4?", "answer": "6"}) + "\n")
+    inp.write_text(
+        json.dumps({"problem": "Tom has 3 apples and buys 2 more. How many apples does he have?", "answer": "5"})
+        + "\n"
+        + json.dumps({"problem": "What is 10 - 4?", "answer": "6"})
+        + "\n"
+    )
     out = tmp_path / "out"
-    proc = rsynth(["generate", "solutions", "--input", str(inp), "--out", str(out), "--n-samples", "2", "--max-new-tokens", "48",
-                   "--seed", "0", "--quiet"], cli_env)
+    proc = rsynth(
+        [
+            "generate",
+            "solutions",
+            "--input",
+            str(inp),
+            "--out",
+            str(out),
+            "--n-samples",
+            "2",
+            "--max-new-tokens",
+            "48",
+            "--seed",
+            "0",
+            "--quiet",
+        ],
+        cli_env,
+    )
     assert proc.returncode == 0, proc.stderr
     data = read_split(out, "data").to_pylist()
     assert len(data) == 4 and {r["provenance"]["model"] for r in data} == {"SmolLM2-135M-Instruct"}
     assert all(r["num_tokens"] > 0 and " " in r["completion"] for r in data)  # real words, not byte soup
 
 
-def test_openai_unknown_model_is_one_line(tmp_path: Path, problems_file: Path, openai_server, cli_env: dict[str, str]) -> None:
+def test_openai_unknown_model_is_one_line(
+    tmp_path: Path, problems_file: Path, openai_server, cli_env: dict[str, str]
+) -> None:
     """A 4xx from the server is the user's to fix: one line with the server's message, no traceback."""
     openai_server.reset()
-    args = solutions_args(problems_file, tmp_path / "out", "no-such-model", "--engine", "openai", "--base-url", openai_server.base_url)
+    args = solutions_args(
+        problems_file, tmp_path / "out", "no-such-model", "--engine", "openai", "--base-url", openai_server.base_url
+    )
     one_line_error(rsynth(args, cli_env), "HTTP 404", "no-such-model")

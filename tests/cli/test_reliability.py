@@ -21,7 +21,10 @@ from rsynth.data.shards import MANIFEST, iter_split_rows, read_split
 from tests.cli.test_generate import one_line_error, rsynth, solutions_args
 
 GOOD = [{"question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(3)]
-LONG_TOKENS = {"question": " ".join(f"w{i}x{i * 7}" for i in range(4000)), "answer": "1"}  # ~30k chars: past the 1024-token context
+LONG_TOKENS = {
+    "question": " ".join(f"w{i}x{i * 7}" for i in range(4000)),
+    "answer": "1",
+}  # ~30k chars: past the 1024-token context
 LONG_CHARS = {"question": "a" * 250_000, "answer": "1"}  # past the default --max-input-chars
 
 
@@ -31,7 +34,9 @@ def jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 @pytest.mark.slow
-def test_too_long_rows_go_to_errors_and_the_good_rows_are_kept(tmp_path: Path, tiny_model_dir: str, cli_env: dict[str, str]) -> None:
+def test_too_long_rows_go_to_errors_and_the_good_rows_are_kept(
+    tmp_path: Path, tiny_model_dir: str, cli_env: dict[str, str]
+) -> None:
     inp = jsonl(tmp_path / "in.jsonl", [GOOD[0], LONG_TOKENS, GOOD[1], LONG_CHARS, GOOD[2]])
     out = tmp_path / "out"
     proc = rsynth(solutions_args(inp, out, tiny_model_dir, "--max-new-tokens", "8"), cli_env)
@@ -48,8 +53,28 @@ def test_too_long_rows_go_to_errors_and_the_good_rows_are_kept(tmp_path: Path, t
 
 
 def openai_args(inp: Path, out: Path, server, *extra: str) -> list[str]:
-    return ["generate", "solutions", "--input", str(inp), "--out", str(out), "--engine", "openai", "--model", "tiny",
-            "--base-url", server.base_url, "--field", "problem=question", "--n-samples", "2", "--max-new-tokens", "8", "--quiet", *extra]
+    return [
+        "generate",
+        "solutions",
+        "--input",
+        str(inp),
+        "--out",
+        str(out),
+        "--engine",
+        "openai",
+        "--model",
+        "tiny",
+        "--base-url",
+        server.base_url,
+        "--field",
+        "problem=question",
+        "--n-samples",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_openai_length_refusal_is_an_error_row(tmp_path: Path, openai_server, cli_env: dict[str, str]) -> None:
@@ -63,8 +88,9 @@ def test_openai_length_refusal_is_an_error_row(tmp_path: Path, openai_server, cl
     assert read_split(out, "data").num_rows == 4
 
 
-def test_changed_input_is_refused_and_an_untouched_rerun_reports_stored_figures(tmp_path: Path, openai_server,
-                                                                                 cli_env: dict[str, str]) -> None:
+def test_changed_input_is_refused_and_an_untouched_rerun_reports_stored_figures(
+    tmp_path: Path, openai_server, cli_env: dict[str, str]
+) -> None:
     openai_server.reset()
     inp = jsonl(tmp_path / "in.jsonl", GOOD[:2])
     out = tmp_path / "out"
@@ -84,7 +110,10 @@ def test_changed_input_is_refused_and_an_untouched_rerun_reports_stored_figures(
 
 def test_field_naming_a_missing_column_is_one_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
     inp = jsonl(tmp_path / "in.jsonl", GOOD)
-    proc = rsynth(solutions_args(inp, tmp_path / "out", "/no/such/model")[:-1] + ["--field", "problem=questoin", "--quiet"], cli_env)
+    proc = rsynth(
+        solutions_args(inp, tmp_path / "out", "/no/such/model")[:-1] + ["--field", "problem=questoin", "--quiet"],
+        cli_env,
+    )
     one_line_error(proc, "questoin", "question")
     assert proc.returncode == 2
 
@@ -92,7 +121,9 @@ def test_field_naming_a_missing_column_is_one_line(tmp_path: Path, cli_env: dict
 def test_invalid_utf8_and_bare_cr(tmp_path: Path) -> None:
     bad = b'{"question": "caf\xe9", "answer": "1"}'
     path = tmp_path / "in.jsonl"
-    path.write_bytes(b'{"question": "a", "answer": "1"}\r{"x": 1}\n' + bad + b"\n" + b'{"question": "b", "answer": "2"}\r\n')
+    path.write_bytes(
+        b'{"question": "a", "answer": "1"}\r{"x": 1}\n' + bad + b"\n" + b'{"question": "b", "answer": "2"}\r\n'
+    )
     rows = list(read_records(str(path)))
     assert isinstance(rows[0], RowError) and rows[0].row == 1  # a bare CR is not a line break: one broken line
     assert isinstance(rows[1], RowError) and rows[1].row == 2 and "invalid UTF-8" in rows[1].reason
@@ -106,7 +137,9 @@ def test_invalid_utf8_and_bare_cr(tmp_path: Path) -> None:
     assert isinstance(kept, Record) and kept.data["question"] == "caf\ufffd"
 
 
-def test_output_file_and_read_only_out_are_one_line_before_the_model_loads(tmp_path: Path, cli_env: dict[str, str]) -> None:
+def test_output_file_and_read_only_out_are_one_line_before_the_model_loads(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
     inp = jsonl(tmp_path / "in.jsonl", GOOD)
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
@@ -114,8 +147,23 @@ def test_output_file_and_read_only_out_are_one_line_before_the_model_loads(tmp_p
     ro = tmp_path / "ro"
     ro.mkdir()
     for out in (ro, ro / "new"):  # an existing read-only directory, and one that cannot be created
-        cmd = ["bwrap", "--bind", "/", "/", "--ro-bind", str(ro), str(ro), "--dev", "/dev", "--proc", "/proc",
-               sys.executable, "-m", "rsynth", *solutions_args(inp, out, "/no/such/model")]
+        cmd = [
+            "bwrap",
+            "--bind",
+            "/",
+            "/",
+            "--ro-bind",
+            str(ro),
+            str(ro),
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            sys.executable,
+            "-m",
+            "rsynth",
+            *solutions_args(inp, out, "/no/such/model"),
+        ]
         proc = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=120)
         one_line_error(proc, "Read-only file system", str(out))
         assert proc.returncode == 2
@@ -124,8 +172,32 @@ def test_output_file_and_read_only_out_are_one_line_before_the_model_loads(tmp_p
 def test_disk_full_while_writing_is_one_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
     small = tmp_path / "small"
     small.mkdir()
-    cmd = ["bwrap", "--bind", "/", "/", "--size", str(64 * 1024), "--tmpfs", str(small), "--dev", "/dev", "--proc", "/proc",
-           sys.executable, "-m", "rsynth", "generate", "problems", "--n", "3000", "--shard-size", "100", "--out", str(small / "out"), "--quiet"]
+    cmd = [
+        "bwrap",
+        "--bind",
+        "/",
+        "/",
+        "--size",
+        str(64 * 1024),
+        "--tmpfs",
+        str(small),
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        sys.executable,
+        "-m",
+        "rsynth",
+        "generate",
+        "problems",
+        "--n",
+        "3000",
+        "--shard-size",
+        "100",
+        "--out",
+        str(small / "out"),
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=120)
     one_line_error(proc, "No space left on device")
     assert proc.returncode == 2
@@ -135,12 +207,18 @@ def test_build_and_commands_refuse_each_other(tmp_path: Path, cli_env: dict[str,
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"out: {tmp_path / 'build'}\nstages:\n  - problems: {{n: 3}}\n")
     assert rsynth(["build", str(recipe), "--quiet"], cli_env).returncode == 0
-    into_build = rsynth(["generate", "problems", "--n", "3", "--out", str(tmp_path / "build" / "problems"), "--overwrite"], cli_env)
+    into_build = rsynth(
+        ["generate", "problems", "--n", "3", "--out", str(tmp_path / "build" / "problems"), "--overwrite"], cli_env
+    )
     one_line_error(into_build, "build.json")
     single = tmp_path / "single"
     assert rsynth(["generate", "problems", "--n", "3", "--out", str(single)], cli_env).returncode == 0
     onto_single = rsynth(["build", str(recipe), "--set", f"out={single}", "--quiet"], cli_env)
-    assert onto_single.returncode == 2 and "holds the output of" in onto_single.stderr and "Traceback" not in onto_single.stderr
+    assert (
+        onto_single.returncode == 2
+        and "holds the output of" in onto_single.stderr
+        and "Traceback" not in onto_single.stderr
+    )
     assert not (single / "build.json").exists()
 
 
@@ -185,10 +263,28 @@ def test_card_records_the_effective_recipe(tmp_path: Path) -> None:
 def test_ctrl_c_reaches_pool_workers_without_tracebacks(tmp_path: Path, cli_env: dict[str, str]) -> None:
     """Ctrl-C at a terminal signals the whole process group: the verifier's workers must stay quiet
     and the parent commits, exits 130 and resumes to the full output."""
-    inp = jsonl(tmp_path / "in.jsonl", [{"gold": f"\\frac{{{i}}}{{{i + 1}}}", "pred": f"{i}/{i + 1}"} for i in range(1500)])
+    inp = jsonl(
+        tmp_path / "in.jsonl", [{"gold": f"\\frac{{{i}}}{{{i + 1}}}", "pred": f"{i}/{i + 1}"} for i in range(1500)]
+    )
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "rsynth", "verify", "math", "--input", str(inp), "--out", str(out), "--batch-size", "50", "--workers", "2"]
-    proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "rsynth",
+        "verify",
+        "math",
+        "--input",
+        str(inp),
+        "--out",
+        str(out),
+        "--batch-size",
+        "50",
+        "--workers",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        args, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:

@@ -17,7 +17,6 @@ from tests.paths import BENCHMARKS as BENCH
 from tests.paths import REPO as ROOT
 
 
-
 def rsynth(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "rsynth", *args], capture_output=True, text=True, env=env, timeout=600)
@@ -37,7 +36,20 @@ def test_verify_math_cli(tmp_path):
     ]
     src = _jsonl(tmp_path / "math.jsonl", rows, raw_lines=("{not json",))
     out = tmp_path / "out"
-    res = rsynth("verify", "math", "--input", str(src), "--out", str(out), "--field", "gold=answer", "--field", "pred=model", "--timeout", "2")
+    res = rsynth(
+        "verify",
+        "math",
+        "--input",
+        str(src),
+        "--out",
+        str(out),
+        "--field",
+        "gold=answer",
+        "--field",
+        "pred=model",
+        "--timeout",
+        "2",
+    )
     assert res.returncode == 0, res.stderr
     data = read_split(out, "data").to_pylist()
     errors = read_split(out, "errors").to_pylist()
@@ -54,9 +66,23 @@ def test_verify_math_cli(tmp_path):
 def test_verify_code_cli_humaneval_style_with_attacks(tmp_path):
     with gzip.open(BENCH / "humaneval.jsonl.gz", "rt") as fh:
         tasks = [json.loads(line) for line in fh][:3]
-    rows = [{"task_id": t["task_id"], "solution": t["prompt"] + t["canonical_solution"], "test": t["test"], "entry_point": t["entry_point"]} for t in tasks]
+    rows = [
+        {
+            "task_id": t["task_id"],
+            "solution": t["prompt"] + t["canonical_solution"],
+            "test": t["test"],
+            "entry_point": t["entry_point"],
+        }
+        for t in tasks
+    ]
     rows.append({"task_id": "loop", "solution": "def f():\n    while True:\n        pass", "test": "assert f() == 1"})
-    rows.append({"task_id": "env", "solution": "import os\ndef f():\n    return os.environ.get('HOME')", "test": "assert f() == '/tmp/work'"})
+    rows.append(
+        {
+            "task_id": "env",
+            "solution": "import os\ndef f():\n    return os.environ.get('HOME')",
+            "test": "assert f() == '/tmp/work'",
+        }
+    )
     rows.append({"task_id": "bad", "solution": ["not", "a", "program"], "test": "assert True"})
     src = _jsonl(tmp_path / "code.jsonl", rows)
     out = tmp_path / "out"
@@ -67,7 +93,13 @@ def test_verify_code_cli_humaneval_style_with_attacks(tmp_path):
     assert res.returncode == 0, res.stderr
     data = read_split(out, "data").to_pylist()
     verdicts = {r["id"]: r["verdict"] for r in data}
-    assert verdicts == {"HumanEval/0": "pass", "HumanEval/1": "pass", "HumanEval/2": "pass", "loop": "timeout", "env": "pass"}
+    assert verdicts == {
+        "HumanEval/0": "pass",
+        "HumanEval/1": "pass",
+        "HumanEval/2": "pass",
+        "loop": "timeout",
+        "env": "pass",
+    }
     backend = json.loads(data[-1]["evidence"])["sandbox"]
     assert backend in ("bwrap", "unshare") and {r["verifier_version"] for r in data} == {f"3+sandbox-{backend}"}
     errors = read_split(out, "errors").to_pylist()
@@ -81,9 +113,18 @@ def test_verify_code_cli_humaneval_style_with_attacks(tmp_path):
         (["verify", "math", "--input", "SRC", "--out", "OUT", "--field", "gold"], "expected NAME=COLUMN"),
         (["verify", "math", "--input", "SRC", "--out", "OUT", "--field", "answer=x"], "math fields are"),
         (["verify", "code", "--input", "SRC", "--out", "OUT", "--style", "pytest"], "--style"),
-        (["verify", "code", "--input", "SRC", "--out", "OUT", "--sandbox", "chroot"], "--sandbox 'chroot': expected one of auto, bwrap"),
-        (["generate", "code", "--input", "SRC", "--out", "OUT", "--sandbox", "chroot"], "--sandbox 'chroot': expected one of auto, bwrap"),
-        (["verify", "lean", "--input", "SRC", "--out", "OUT", "--lean-command", "no-such-lean"], "Lean command not found"),
+        (
+            ["verify", "code", "--input", "SRC", "--out", "OUT", "--sandbox", "chroot"],
+            "--sandbox 'chroot': expected one of auto, bwrap",
+        ),
+        (
+            ["generate", "code", "--input", "SRC", "--out", "OUT", "--sandbox", "chroot"],
+            "--sandbox 'chroot': expected one of auto, bwrap",
+        ),
+        (
+            ["verify", "lean", "--input", "SRC", "--out", "OUT", "--lean-command", "no-such-lean"],
+            "Lean command not found",
+        ),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, args, message):
@@ -111,14 +152,27 @@ def test_verify_code_refuses_without_a_sandbox_and_runs_when_unsafe_is_asked_for
     --sandbox unsafe-rlimit (or its old name --backend) the run goes on and every row says so."""
     src = _jsonl(tmp_path / "c.jsonl", [{"id": "a", "code": "def f():\n    return 1", "tests": "assert f() == 1"}])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": str(tmp_path / "empty-bin")}
-    run = lambda *extra: subprocess.run([sys.executable, "-m", "rsynth", "verify", "code", "--input", str(src), *extra],  # noqa: E731
-                                        capture_output=True, text=True, env=env, timeout=300)
+
+    def run(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "rsynth", "verify", "code", "--input", str(src), *extra],  # noqa: E731
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+
     refused = run("--out", str(tmp_path / "o1"))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "make sandbox" in refused.stderr and "--sandbox unsafe-rlimit" in refused.stderr
-    gen = subprocess.run([sys.executable, "-m", "rsynth", "generate", "code", "--input", str(src), "--out", str(tmp_path / "g")],
-                         capture_output=True, text=True, env=env, timeout=300)  # refused before any model loads
+    gen = subprocess.run(
+        [sys.executable, "-m", "rsynth", "generate", "code", "--input", str(src), "--out", str(tmp_path / "g")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )  # refused before any model loads
     assert gen.returncode == 2 and "make sandbox" in gen.stderr and len(gen.stderr.strip().splitlines()) == 1
     for flag, out in (("--sandbox", "o2"), ("--backend", "o3")):
         res = run("--out", str(tmp_path / out), flag, "unsafe-rlimit")
@@ -135,6 +189,19 @@ def test_verify_code_evalplus_style_on_mbppplus_rows(tmp_path):
     right = {**task, "solution": task["canonical_solution"]}
     src = _jsonl(tmp_path / "mbpp.jsonl", [wrong, right])
     out = tmp_path / "out"
-    res = rsynth("verify", "code", "--input", str(src), "--out", str(out), "--style", "evalplus", "--field", "code=solution", "--field", "id=task_id")
+    res = rsynth(
+        "verify",
+        "code",
+        "--input",
+        str(src),
+        "--out",
+        str(out),
+        "--style",
+        "evalplus",
+        "--field",
+        "code=solution",
+        "--field",
+        "id=task_id",
+    )
     assert res.returncode == 0, res.stderr
     assert [r["verdict"] for r in read_split(out, "data").to_pylist()] == ["fail", "pass"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rsynth.data.doctor import doctor
-from rsynth.data.shards import MANIFEST, OutputError, ShardSetWriter, read_split, refuse_other_stage, release_output
 from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
+from rsynth.data.shards import MANIFEST, OutputError, ShardSetWriter, read_split, refuse_other_stage, release_output
 from tests.shard_writer_child import rows_for
 
 N, SIZE = 23, 5

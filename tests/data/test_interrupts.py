@@ -31,13 +31,16 @@ def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     return proc.returncode, stdout, stderr
 
 
-@pytest.mark.parametrize("mode,sig", [
-    ("commit:2", signal.SIGINT),     # inside a shard commit: the shard is in place, the manifest not yet
-    ("commit:3", signal.SIGTERM),
-    ("manifest:2", signal.SIGINT),   # inside the commit, just before its manifest write
-    ("between:6", signal.SIGTERM),   # between commits, with rows buffered
-    ("between:0", signal.SIGINT),    # before the first shard
-])
+@pytest.mark.parametrize(
+    "mode,sig",
+    [
+        ("commit:2", signal.SIGINT),  # inside a shard commit: the shard is in place, the manifest not yet
+        ("commit:3", signal.SIGTERM),
+        ("manifest:2", signal.SIGINT),  # inside the commit, just before its manifest write
+        ("between:6", signal.SIGTERM),  # between commits, with rows buffered
+        ("between:0", signal.SIGINT),  # before the first shard
+    ],
+)
 def test_signal_commits_once_exits_130_or_143_and_resumes_identically(tmp_path: Path, mode: str, sig: int) -> None:
     out = tmp_path / "out"
     proc = child(out, mode)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import re
-
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rsynth.data.readers import FieldSpec, InputError, Record, RowError, check_input, map_fields, parse_field_map, read_records
+from rsynth.data.readers import (
+    FieldSpec,
+    InputError,
+    Record,
+    RowError,
+    check_input,
+    map_fields,
+    parse_field_map,
+    read_records,
+)
 from rsynth.data.schema import PROBLEM_SCHEMA
 from rsynth.data.shards import ShardSetWriter
 from rsynth.pipelines.solutions import PROBLEM_FIELDS, validate_problem
@@ -77,8 +85,19 @@ def test_save_to_disk_dir_and_dataset_dict(tmp_path: Path) -> None:
 
 def test_rsynth_output_dir_reads_committed_data_only(tmp_path: Path) -> None:
     """An rsynth directory reads its manifest's data shards, in order, not other splits or strays."""
-    rows = [{"id": f"p{i}", "domain": "math", "problem": f"q{i}", "reference_answer": str(i), "gold_steps": [f"s{i}"],
-             "source": "t", "metadata": "{}", "source_ref": None} for i in range(7)]
+    rows = [
+        {
+            "id": f"p{i}",
+            "domain": "math",
+            "problem": f"q{i}",
+            "reference_answer": str(i),
+            "gold_steps": [f"s{i}"],
+            "source": "t",
+            "metadata": "{}",
+            "source_ref": None,
+        }
+        for i in range(7)
+    ]
     w = ShardSetWriter(tmp_path / "out", {"data": PROBLEM_SCHEMA}, stage="t", run_key="k", shard_size=3)
     for i, r in enumerate(rows):
         w.add("data", r, i)
@@ -110,7 +129,9 @@ def test_field_mapping_and_passthrough() -> None:
     assert (missing.source, missing.row) == ("src.jsonl", 3)
 
 
-@pytest.mark.parametrize("bad", [["problem"], ["problem=", "x"], ["=question"]], ids=["no-equals", "empty-column", "empty-name"])
+@pytest.mark.parametrize(
+    "bad", [["problem"], ["problem=", "x"], ["=question"]], ids=["no-equals", "empty-column", "empty-name"]
+)
 def test_bad_field_maps_are_refused(bad) -> None:
     with pytest.raises(InputError, match="NAME=COLUMN"):
         parse_field_map(bad)
@@ -124,13 +145,16 @@ def test_type_checks_accept_and_coerce() -> None:
     assert ok["problem"] == "12" and ok["steps"] == ["a"] and ok["k"] == 3
 
 
-@pytest.mark.parametrize(("data", "column"), [
-    ({"problem": ["x"]}, "problem"),
-    ({"problem": True}, "problem"),
-    ({"problem": "x", "steps": [1]}, "steps"),
-    ({"problem": "x", "k": True}, "k"),
-    ({"problem": {"a": 1}}, "problem"),
-])
+@pytest.mark.parametrize(
+    ("data", "column"),
+    [
+        ({"problem": ["x"]}, "problem"),
+        ({"problem": True}, "problem"),
+        ({"problem": "x", "steps": [1]}, "steps"),
+        ({"problem": "x", "k": True}, "k"),
+        ({"problem": {"a": 1}}, "problem"),
+    ],
+)
 def test_type_checks_refuse_the_wrong_type(data, column) -> None:
     err = map_fields(Record("s", 4, data), TYPED, {})
     assert isinstance(err, RowError) and err.field == column and "must be" in err.reason
@@ -221,7 +245,9 @@ def test_hub_id_offline_is_a_clean_input_error(monkeypatch: pytest.MonkeyPatch) 
     assert "no-such-org/no-such-dataset" in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("spec", ["a.parquet", "a.arrow", "out", "a.jsonl"])  # JSON lines: non-blank lines, one pass over bytes
+@pytest.mark.parametrize(
+    "spec", ["a.parquet", "a.arrow", "out", "a.jsonl"]
+)  # JSON lines: non-blank lines, one pass over bytes
 def test_row_counts_come_from_metadata_where_the_format_has_it(tmp_path, spec):
     """Partitioned runs size their slice without a counting pass over Parquet, Arrow or rsynth outputs."""
     from rsynth.data.readers import count_records
@@ -234,8 +260,19 @@ def test_row_counts_come_from_metadata_where_the_format_has_it(tmp_path, spec):
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     w = ShardSetWriter(tmp_path / "out", {"data": PROBLEM_SCHEMA}, stage="t", run_key="k", shard_size=3)
     for i in range(7):
-        w.add("data", {"id": str(i), "domain": "math", "problem": "p", "reference_answer": "1", "gold_steps": [], "source": None,
-                       "metadata": None}, i)
+        w.add(
+            "data",
+            {
+                "id": str(i),
+                "domain": "math",
+                "problem": "p",
+                "reference_answer": "1",
+                "gold_steps": [],
+                "source": None,
+                "metadata": None,
+            },
+            i,
+        )
         w.input_done(i)
     w.close({})
     assert count_records(str(tmp_path / spec)) == len(list(read_records(str(tmp_path / spec)))) == 7

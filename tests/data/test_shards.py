@@ -21,17 +21,42 @@ CHILD = TESTS / "shard_writer_child.py"
 
 def trace_row(i: int, labelled: bool) -> dict:
     row = {
-        "id": f"t{i}", "problem_id": f"p{i}", "domain": "math", "problem": "1+1?", "reference_answer": "2",
-        "sample_index": i, "completion": "Step 1: 1+1=2\n\nThe answer is: 2", "steps": ["Step 1: 1+1=2", "The answer is: 2"],
-        "final_answer": "2", "verdict": "correct", "num_tokens": 12, "finish_reason": "stop", "pass_rate": 0.5,
+        "id": f"t{i}",
+        "problem_id": f"p{i}",
+        "domain": "math",
+        "problem": "1+1?",
+        "reference_answer": "2",
+        "sample_index": i,
+        "completion": "Step 1: 1+1=2\n\nThe answer is: 2",
+        "steps": ["Step 1: 1+1=2", "The answer is: 2"],
+        "final_answer": "2",
+        "verdict": "correct",
+        "num_tokens": 12,
+        "finish_reason": "stop",
+        "pass_rate": 0.5,
         "source_ref": None,
-        "provenance": {"model": "m", "engine": "hf", "sampling": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 64, "n": 4},
-                       "seed": 0, "rsynth_version": "0.1.0", "verifier": "math", "verifier_version": "1"},
+        "provenance": {
+            "model": "m",
+            "engine": "hf",
+            "sampling": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 64, "n": 4},
+            "seed": 0,
+            "rsynth_version": "0.1.0",
+            "verifier": "math",
+            "verifier_version": "1",
+        },
         **empty_labels(),
     }
     if labelled:
-        row.update(label_method="math_shepherd:he", step_mc=[1.0, 0.25], step_k=[4, 4], step_correct=[4, 1],
-                   step_hard=[True, True], step_progress=[0.5, 1.0], first_error=-1, trace_value_min=0.25)
+        row.update(
+            label_method="math_shepherd:he",
+            step_mc=[1.0, 0.25],
+            step_k=[4, 4],
+            step_correct=[4, 1],
+            step_hard=[True, True],
+            step_progress=[0.5, 1.0],
+            first_error=-1,
+            trace_value_min=0.25,
+        )
     return row
 
 
@@ -43,23 +68,35 @@ def test_schema_round_trip_keeps_types_even_for_all_null_columns(tmp_path: Path)
     a, b = read_arrow(tmp_path / "a.arrow"), read_arrow(tmp_path / "b.arrow")
     assert a.schema.equals(TRACE_SCHEMA) and b.schema.equals(TRACE_SCHEMA)
     assert pa.concat_tables([a, b]).to_pylist() == rows
-    for schema, row in [(PROBLEM_SCHEMA, {"id": "x", "gold_steps": ["a"], "extra": 1}),
-                        (ERROR_SCHEMA, {"source": "f", "row": 3, "reason": "r"}),
-                        (TREE_SCHEMA, {"trace_id": "t", "prefix_steps": [], "mc": 0.5, "k": 4})]:
+    for schema, row in [
+        (PROBLEM_SCHEMA, {"id": "x", "gold_steps": ["a"], "extra": 1}),
+        (ERROR_SCHEMA, {"source": "f", "row": 3, "reason": "r"}),
+        (TREE_SCHEMA, {"trace_id": "t", "prefix_steps": [], "mc": 0.5, "k": 4}),
+    ]:
         write_arrow(tmp_path / "x.arrow", [row], schema)
         back = read_arrow(tmp_path / "x.arrow").to_pylist()[0]
         assert back == conform(row, schema) and "extra" not in back
     import datasets
 
-    ds = datasets.load_dataset("arrow", data_files=[str(tmp_path / "a.arrow"), str(tmp_path / "b.arrow")], split="train",
-                               cache_dir=str(tmp_path / "hf"))
-    assert ds.features["step_mc"].feature.dtype == "float64" and ds[1]["step_hard"] == [True, True] and ds[0]["step_mc"] is None
+    ds = datasets.load_dataset(
+        "arrow",
+        data_files=[str(tmp_path / "a.arrow"), str(tmp_path / "b.arrow")],
+        split="train",
+        cache_dir=str(tmp_path / "hf"),
+    )
+    assert (
+        ds.features["step_mc"].feature.dtype == "float64"
+        and ds[1]["step_hard"] == [True, True]
+        and ds[0]["step_mc"] is None
+    )
 
 
 def _write(out: Path, n: int, shard_size: int, **kw) -> ShardSetWriter:
     from tests.shard_writer_child import rows_for
 
-    w = ShardSetWriter(out, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=shard_size, **kw)
+    w = ShardSetWriter(
+        out, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=shard_size, **kw
+    )
     for i in range(w.cursor, n):
         for split, row in rows_for(i):
             w.add(split, row, i)
@@ -94,7 +131,9 @@ def test_other_run_is_refused_and_overwrite_clears(tmp_path: Path) -> None:
     _write(tmp_path, 4, 3)
     with pytest.raises(OutputConflict, match="different run"):
         ShardSetWriter(tmp_path, {"data": TRACE_SCHEMA}, stage="t", run_key="other")
-    w = ShardSetWriter(tmp_path, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="other", overwrite=True)
+    w = ShardSetWriter(
+        tmp_path, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="other", overwrite=True
+    )
     assert w.cursor == 0 and not list((tmp_path / "data").glob("*.arrow"))
 
 
@@ -126,7 +165,9 @@ def test_kill_9_mid_shard_then_resume_is_identical(tmp_path: Path, mode: str) ->
     if m["splits"]["data"]["shards"]:
         import datasets
 
-        ds = datasets.load_dataset("arrow", data_files=str(out / "data" / "*.arrow"), split="train", cache_dir=str(tmp_path / "hf"))
+        ds = datasets.load_dataset(
+            "arrow", data_files=str(out / "data" / "*.arrow"), split="train", cache_dir=str(tmp_path / "hf")
+        )
         assert len(ds) == m["splits"]["data"]["rows"]
     resumed = _child(out, str(n), str(size))
     assert resumed.stdout.read().strip() == "DONE" and resumed.wait() == 0

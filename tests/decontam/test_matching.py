@@ -71,7 +71,14 @@ def test_fast_tokens_equal_tokens_of_normalised_text(refs):
 def test_all_bundled_sets_loaded(refs):
     assert [r.name for r in refs] == list(BUNDLED)
     assert {r.name: len(r.ids) for r in refs} == {
-        "gsm8k": 1319, "math500": 500, "aime24": 30, "aime25": 30, "amc2023": 40, "humaneval": 164, "mbppplus": 378, "minif2f": 488
+        "gsm8k": 1319,
+        "math500": 500,
+        "aime24": 30,
+        "aime25": 30,
+        "amc2023": 40,
+        "humaneval": 164,
+        "mbppplus": 378,
+        "minif2f": 488,
     }
 
 
@@ -94,7 +101,9 @@ def test_copies_of_every_item_are_caught(refs, index, variant):
 
 def test_stage_and_score_reported(refs, index):
     gsm = refs[0]
-    exact, wrapped, head = _match(index, [gsm.texts[0].upper(), WRAP.format(gsm.texts[0]), gsm.texts[0][: len(gsm.texts[0]) * 6 // 10]])
+    exact, wrapped, head = _match(
+        index, [gsm.texts[0].upper(), WRAP.format(gsm.texts[0]), gsm.texts[0][: len(gsm.texts[0]) * 6 // 10]]
+    )
     assert (exact.stage, exact.score, exact.item_id) == ("exact", 1.0, gsm.ids[0])
     assert wrapped.stage == "ngram" and wrapped.score == 1.0 and wrapped.item_id == gsm.ids[0]
     assert wrapped.span.startswith("janet") and "farmers" in wrapped.span

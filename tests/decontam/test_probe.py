@@ -29,7 +29,9 @@ def outcome(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RSYNTH_CACHE", str(tmp / "cache"))
         mp.setenv("HF_HUB_OFFLINE", "1")
-        report = run(str(PROBE), tmp / "out", DecontamParams(against="gsm8k,math500,aime24,aime25,humaneval", semantic=True))
+        report = run(
+            str(PROBE), tmp / "out", DecontamParams(against="gsm8k,math500,aime24,aime25,humaneval", semantic=True)
+        )
     rows = [json.loads(line) for line in PROBE.open()]
     removed = {r["id"]: r["contamination"] for r in read_split(tmp / "out", "removed").to_pylist()}
     return rows, removed, report
@@ -38,7 +40,11 @@ def outcome(tmp_path_factory):
 def test_probe_covers_every_benchmark_and_kind(outcome):
     rows, _, _ = outcome
     kinds = {(r["benchmark"], r["kind"]) for r in rows}
-    assert kinds == {(b, k) for b in ("gsm8k", "math500", "aime24", "aime25", "humaneval") for k in ("paraphrase", "sibling", "topic")}
+    assert kinds == {
+        (b, k)
+        for b in ("gsm8k", "math500", "aime24", "aime25", "humaneval")
+        for k in ("paraphrase", "sibling", "topic")
+    }
 
 
 def test_paraphrases_with_unchanged_quantities_are_removed(outcome):

@@ -103,7 +103,9 @@ def test_review_rows_carry_both_texts_and_are_counted_apart(outcome):
     assert (
         other["text"].startswith("Grandma Jones") and "How many pieces were taken by the guests?" in other["item_text"]
     )
-    assert "min-element" not in _removed(tmp / "out")  # its program fails max_element's tests; cosine 0.67: not listed either
+    assert "min-element" not in _removed(
+        tmp / "out"
+    )  # its program fails max_element's tests; cosine 0.67: not listed either
     assert report["review"] == len(review) and report["removed"] + report["kept"] == len(ROWS)
     assert all("(removed)" in k or "(review)" in k for k in report["semantic"]["decisions"])
 

@@ -28,9 +28,15 @@ def test_numbers_are_normalised_as_a_rewrite_would_spell_them(text, expected):
 
 
 def test_rewording_keeps_the_signature_and_a_template_sibling_does_not():
-    item = Signature.of("Tom plants 10 trees a year. He chops down 2 a year and starts with 50. After 10 years 30% die. How many trees are left?")
-    para = Signature.of("Each year Tom plants ten trees and cuts down two. Starting from fifty trees, after ten years thirty percent of them die. How many trees remain?")
-    sibling = Signature.of("Tom plants 12 trees a year. He chops down 3 a year and starts with 40. After 8 years 25% die. How many trees are left?")
+    item = Signature.of(
+        "Tom plants 10 trees a year. He chops down 2 a year and starts with 50. After 10 years 30% die. How many trees are left?"
+    )
+    para = Signature.of(
+        "Each year Tom plants ten trees and cuts down two. Starting from fifty trees, after ten years thirty percent of them die. How many trees remain?"
+    )
+    sibling = Signature.of(
+        "Tom plants 12 trees a year. He chops down 3 a year and starts with 40. After 8 years 25% die. How many trees are left?"
+    )
     weights = SignatureIndex([item, sibling, Signature.of("2 apples and 3 pears"), Signature.of("10 boxes of 2")])
     assert para.quantities == item.quantities
     assert weights.overlap(para, item) == pytest.approx(1.0)
@@ -51,9 +57,13 @@ def test_code_signature_is_the_function_not_its_examples():
 
 
 def test_the_asked_quantity_tells_another_question_about_the_same_story():
-    item = Signature.of("Her ducks lay 16 eggs a day and she sells them for $2 each. How much money does she make every day?")
+    item = Signature.of(
+        "Her ducks lay 16 eggs a day and she sells them for $2 each. How much money does she make every day?"
+    )
     para = Signature.of("Each day 16 eggs are laid and each sells at $2. What are her daily earnings in dollars?")
-    other = Signature.of("Her ducks lay 16 eggs a day and she sells them for $2 each. How many eggs do the ducks lay in a week?")
+    other = Signature.of(
+        "Her ducks lay 16 eggs a day and she sells them for $2 each. How many eggs do the ducks lay in a week?"
+    )
     assert ask("Janet is 5. How old will she be in 3 years?") == frozenset({"old", "year"})
     assert asks_agree(para, item)
     assert not asks_agree(other, item)
@@ -106,15 +116,25 @@ def test_partly_agreeing_or_quantity_free_pairs_are_uncertain(decider):
     text = "Players alternate coin flips and whoever gets heads first wins; what is the chance the first player wins?"
     plain = Signature.of(text)
     assert decider.gate([plain], [text])[0][0]  # nothing to compare: embed it
-    assert decider.decide(plain, _sims(1, 0.85), decider.candidates(_sims(1, 0.85), np.zeros(0, dtype=np.int64))).rule == "uncertain"
-    assert decider.decide(plain, _sims(1, 0.95), decider.candidates(_sims(1, 0.95), np.zeros(0, dtype=np.int64))).rule == "near-copy"
+    assert (
+        decider.decide(plain, _sims(1, 0.85), decider.candidates(_sims(1, 0.85), np.zeros(0, dtype=np.int64))).rule
+        == "uncertain"
+    )
+    assert (
+        decider.decide(plain, _sims(1, 0.95), decider.candidates(_sims(1, 0.95), np.zeros(0, dtype=np.int64))).rule
+        == "near-copy"
+    )
 
 
 def test_same_numbers_in_another_story_are_screened_out_before_the_model(decider):
     """The lexical screen: quantities that agree with an item but no shared content word is no
     rewrite of it, so the row is kept without an embedding; a rewrite keeps the names and objects."""
-    other = "A library lends 17 novels on Monday and 23 on Tuesday, then 9 are returned late. How many novels were lent?"
-    rewrite = "There are 17 cows on a farm. The farmer buys another 23 and later sells 9 of them. How many cows are left?"
+    other = (
+        "A library lends 17 novels on Monday and 23 on Tuesday, then 9 are returned late. How many novels were lent?"
+    )
+    rewrite = (
+        "There are 17 cows on a farm. The farmer buys another 23 and later sells 9 of them. How many cows are left?"
+    )
     need, by_sig = decider.gate([Signature.of(other), Signature.of(rewrite)], [other, rewrite])
     assert need.tolist() == [False, True] and by_sig[0].tolist() == [0]  # the signature alone would embed both
     unscreened = ParaphraseDecider(REFS, SemanticConfig(lexical=0, lexical_band=0))
@@ -147,10 +167,14 @@ def test_an_ngram_match_with_other_quantities_is_a_template_sibling(decider):
 
 
 def test_weak_signatures_need_a_close_story(decider):
-    refs = ["A regular pentagon is rotated about its center. What is the least rotation in degrees that maps it onto itself?"]
+    refs = [
+        "A regular pentagon is rotated about its center. What is the least rotation in degrees that maps it onto itself?"
+    ]
     weak = ParaphraseDecider(refs + REFS, SemanticConfig())
     para = Signature.of("By how many degrees at least must a regular pentagon turn about its center to land on itself?")
-    sibling = Signature.of("A regular hexagon is rotated about its center. What is the least rotation in degrees that maps it onto itself?")
+    sibling = Signature.of(
+        "A regular hexagon is rotated about its center. What is the least rotation in degrees that maps it onto itself?"
+    )
     sims = np.array([0.85, 0.1, 0.1, 0.1], dtype=np.float32)
     assert weak.decide(para, sims, weak.candidates(sims, np.zeros(0, dtype=np.int64))).rule == "paraphrase"  # {5} = {5}
     assert weak.decide(sibling, np.array([0.97, 0.1, 0.1, 0.1], dtype=np.float32), [0, 1, 2, 3]).rule == "near-miss"
@@ -158,15 +182,20 @@ def test_weak_signatures_need_a_close_story(decider):
 
 
 def test_function_names_in_prose_and_ordinals():
-    assert Signature.of("Implement `has_close_elements(numbers, threshold)` returning True if two numbers are close.").quantities == ("2", "fn:has_close_elements")
+    assert Signature.of(
+        "Implement `has_close_elements(numbers, threshold)` returning True if two numbers are close."
+    ).quantities == ("2", "fn:has_close_elements")
     assert Signature.of(r"Compute \log_x(y) at the third step.").quantities == ("3",)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"band": 0.0}, "--semantic-band 0.0: expected a number in (0, 1]"),
-    ({"lexical": 1.5}, "--semantic-lexical 1.5: expected a number in [0, 1]"),
-    ({"top_k": 0}, "--semantic-top-k must be >= 1"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"band": 0.0}, "--semantic-band 0.0: expected a number in (0, 1]"),
+        ({"lexical": 1.5}, "--semantic-lexical 1.5: expected a number in [0, 1]"),
+        ({"top_k": 0}, "--semantic-top-k must be >= 1"),
+    ],
+)
 def test_semantic_config_names_the_flag_of_a_bad_value(kwargs, message):
     from rsynth.errors import UserError
 
@@ -186,11 +215,20 @@ def test_judge_params_name_the_flag_of_a_bad_engine():
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        ("Tracy had a 48-inch wire and cut it into pieces half a foot long.", "A wire 4 feet long was cut into pieces 6 inches long."),
+        (
+            "Tracy had a 48-inch wire and cut it into pieces half a foot long.",
+            "A wire 4 feet long was cut into pieces 6 inches long.",
+        ),
         ("He sails for 4 hours and rests for 30 minutes.", "He sails for 240 minutes and rests for half an hour."),
-        ("Alex weighs 2 pounds less, and the jug holds 6 liters.", "Alex weighs 32 ounces less, and the jug holds 6000 millilitres."),
+        (
+            "Alex weighs 2 pounds less, and the jug holds 6 liters.",
+            "Alex weighs 32 ounces less, and the jug holds 6000 millilitres.",
+        ),
         ("A walk of 9 kilometres.", "A walk of 9000 metres."),
-        ("It costs one and a half times as much; three quarters are sold.", "It costs 1.5 times as much; 3/4 are sold."),
+        (
+            "It costs one and a half times as much; three quarters are sold.",
+            "It costs 1.5 times as much; 3/4 are sold.",
+        ),
         ("Two thirds of the class and a third of the teachers.", "2/3 of the class and 1/3 of the teachers."),
         ("He watches TV for a couple of hours.", "He watches TV for 2 hours."),
         ("Only fourth-fifth of the maximum, and one-fifth of it.", "Only 4/5 of the maximum, and 1/5 of it."),

@@ -84,7 +84,9 @@ def test_cache_async_stores_on_arrival_and_shares_identical_requests(tiny_engine
         first = asyncio.ensure_future(cached.agenerate(PROMPTS[0], PARAMS))
         twin = asyncio.ensure_future(cached.agenerate(PROMPTS[0], PARAMS))  # in flight together: one engine request
         out = [await first, await twin]
-        stored_when_second_arrived.append(sqlite3.connect(str(db)).execute("SELECT count(*) FROM completions").fetchone()[0])
+        stored_when_second_arrived.append(
+            sqlite3.connect(str(db)).execute("SELECT count(*) FROM completions").fetchone()[0]
+        )
         out.append(await cached.agenerate(PROMPTS[1], PARAMS))
         return out
 

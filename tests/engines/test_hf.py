@@ -19,8 +19,10 @@ def _manual_greedy(engine: HFEngine, text: str, max_new: int) -> list[int]:
     """Greedy decoding of `text` with the bare model: the reference the engine must reproduce."""
     enc = engine.tokenizer(text, return_tensors="pt", add_special_tokens=False)
     with torch.inference_mode():
-        out = engine.hf_model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=engine.tokenizer.pad_token_id)
-    return out[0, enc["input_ids"].shape[1]:].tolist()
+        out = engine.hf_model.generate(
+            **enc, max_new_tokens=max_new, do_sample=False, pad_token_id=engine.tokenizer.pad_token_id
+        )
+    return out[0, enc["input_ids"].shape[1] :].tolist()
 
 
 def test_n_samples_per_prompt_and_token_counts(tiny_engine: HFEngine) -> None:
@@ -69,7 +71,9 @@ def test_chat_template_is_applied(tiny_engine: HFEngine) -> None:
     ids = _manual_greedy(tiny_engine, text, GREEDY.max_new_tokens)
     eos = tiny_engine.tokenizer.eos_token_id
     (c,) = tiny_engine.generate([prompt], GREEDY)[0]
-    assert c.text == tiny_engine.tokenizer.decode(ids[: ids.index(eos)] if eos in ids else ids, skip_special_tokens=True)
+    assert c.text == tiny_engine.tokenizer.decode(
+        ids[: ids.index(eos)] if eos in ids else ids, skip_special_tokens=True
+    )
     raw_ids = _manual_greedy(tiny_engine, "Add 2 and 2.", GREEDY.max_new_tokens)
     assert ids != raw_ids  # the template changes what the model sees
 
@@ -98,7 +102,13 @@ def test_micro_batches_and_stop_strings(tiny_model_dir: str) -> None:
         stop = SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=24, seed=3, stop=("e",))
         cut = [c for comps in engine.generate(PROMPTS, stop) for c in comps]
         assert all("e" not in c.text for c in cut)
-        free = [c for comps in engine.generate(PROMPTS, SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=24, seed=3)) for c in comps]
+        free = [
+            c
+            for comps in engine.generate(
+                PROMPTS, SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=24, seed=3)
+            )
+            for c in comps
+        ]
         assert any("e" in c.text for c in free)
         assert sum(c.finish_reason == "stop" for c in cut) > sum(c.finish_reason == "stop" for c in free)
     finally:

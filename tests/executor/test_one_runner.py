@@ -31,7 +31,11 @@ def _calls(path: Path) -> set[str]:
     return names
 
 
-MODULES = sorted(str(p.relative_to(REPO)) for p in (REPO / "rsynth").rglob("*.py") if str(p.relative_to(REPO)) not in NOT_STAGES | {RUNNER})
+MODULES = sorted(
+    str(p.relative_to(REPO))
+    for p in (REPO / "rsynth").rglob("*.py")
+    if str(p.relative_to(REPO)) not in NOT_STAGES | {RUNNER}
+)
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -10,7 +10,9 @@ from rsynth.executor.loop import ReorderBuffer
 
 
 def test_reorder_buffer_writes_in_input_order(tmp_path: Path) -> None:
-    writer = ShardSetWriter(tmp_path, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=2)
+    writer = ShardSetWriter(
+        tmp_path, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="t", run_key="k", shard_size=2
+    )
     buf = ReorderBuffer(writer, start=0)
     buf.put(2, [("data", {"id": "2"})])
     buf.put(1, [])  # an input without rows still unblocks the ones after it

@@ -81,14 +81,20 @@ def test_a_stream_that_drops_an_input_is_an_error(tmp_path):
                 yield it.index, _row(it)
 
     with pytest.raises(RuntimeError, match="never finished"):
-        execute(_stage(Work(_validate, stream=lossy)), Target(_input(tmp_path / "in.jsonl"), tmp_path / "out", quiet=True))
+        execute(
+            _stage(Work(_validate, stream=lossy)), Target(_input(tmp_path / "in.jsonl"), tmp_path / "out", quiet=True)
+        )
 
 
-@pytest.mark.parametrize("work", [Work(_validate, _batch, batch_size=3), Work(_validate, stream=_stream)], ids=["batch", "stream"])
+@pytest.mark.parametrize(
+    "work", [Work(_validate, _batch, batch_size=3), Work(_validate, stream=_stream)], ids=["batch", "stream"]
+)
 def test_partitions_concatenate_to_the_whole_run(tmp_path, work):
     src = _input(tmp_path / "in.jsonl", 11)
     execute(_stage(work), Target(src, tmp_path / "all", quiet=True))
-    parts = [execute(_stage(work), Target(src, tmp_path / f"p{i}", quiet=True, partition=Partition(3, i))) for i in range(3)]
+    parts = [
+        execute(_stage(work), Target(src, tmp_path / f"p{i}", quiet=True, partition=Partition(3, i))) for i in range(3)
+    ]
     assert sum(p["input rows"] for p in parts) == 11
     ids = [i for k in range(3) for i in _data(tmp_path / f"p{k}")[0]]
     assert ids == _data(tmp_path / "all")[0]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import datasets
 import pytest
-from tests.build_support import planted_traces as shared_planted_traces
 
 from rsynth.data.formats import processbench_scores
 from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
 from rsynth.data.shards import ShardSetWriter, iter_split_rows, read_split
+from tests.build_support import planted_traces as shared_planted_traces
 from tests.paths import BENCHMARKS
 
 PB = BENCHMARKS / "processbench_gsm8k.json"
@@ -39,9 +39,32 @@ SCHEDULERS = pytest.mark.parametrize("scheduler", ["lockstep", "async"])
 
 
 def annotate_cmd(model: str, inp: Path, out: Path, *extra: str, scheduler: str = "lockstep") -> list[str]:
-    return [sys.executable, "-m", "rsynth", "annotate-prm", "--input", str(inp), "--out", str(out), "--model", model,
-            "--engine", "hf", "--k", "2", "--max-new-tokens", "8", "--concurrent-searches", "2", "--max-live-searches", "2",
-            "--scheduler", scheduler, "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "rsynth",
+        "annotate-prm",
+        "--input",
+        str(inp),
+        "--out",
+        str(out),
+        "--model",
+        model,
+        "--engine",
+        "hf",
+        "--k",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--concurrent-searches",
+        "2",
+        "--max-live-searches",
+        "2",
+        "--scheduler",
+        scheduler,
+        "--quiet",
+        *extra,
+    ]
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -80,7 +103,9 @@ def test_planted_first_errors_found_with_real_engine(tiny_model_dir, tmp_path, s
     assert tree.num_rows > 0 and set(tree.column_names) >= {"question", "prefix_steps", "mc", "visits"}
 
 
-@pytest.mark.parametrize(("scheduler", "sig"), [("lockstep", signal.SIGKILL), ("async", signal.SIGKILL), ("async", signal.SIGTERM)])
+@pytest.mark.parametrize(
+    ("scheduler", "sig"), [("lockstep", signal.SIGKILL), ("async", signal.SIGKILL), ("async", signal.SIGTERM)]
+)
 def test_kill_and_resume_gives_identical_output_without_resampling(tiny_model_dir, tmp_path, scheduler, sig):
     """kill -9 of the process group, or SIGTERM to the run (it commits what finished and exits 143)."""
     inp = tmp_path / "traces.jsonl"
@@ -134,7 +159,23 @@ def test_export_shapes(tiny_model_dir, tmp_path, scheduler):
     assert len(first["completions"]) == len(first["labels"]) and first["labels"][-1] is False
 
     ms = tmp_path / "ms.jsonl"
-    assert run([sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(ms), "--format", "math-shepherd"]).returncode == 0
+    assert (
+        run(
+            [
+                sys.executable,
+                "-m",
+                "rsynth",
+                "export",
+                "--input",
+                str(out),
+                "--out",
+                str(ms),
+                "--format",
+                "math-shepherd",
+            ]
+        ).returncode
+        == 0
+    )
     row = json.loads(ms.read_text().splitlines()[0])
     assert set(row) == {"input", "label", "task"}
     steps = rows[0]["steps"]
@@ -142,10 +183,38 @@ def test_export_shapes(tiny_model_dir, tmp_path, scheduler):
     signs = ["+"] * (len(steps) - 1) + ["-"]  # the planted error is the last step
     assert row["label"] == rows[0]["problem"] + " " + "\n".join(f"{s} {g}" for s, g in zip(steps, signs))
 
-    res = run([sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(tmp_path / "x.jsonl"), "--format", "trl", "--label", "soft"])
+    res = run(
+        [
+            sys.executable,
+            "-m",
+            "rsynth",
+            "export",
+            "--input",
+            str(out),
+            "--out",
+            str(tmp_path / "x.jsonl"),
+            "--format",
+            "trl",
+            "--label",
+            "soft",
+        ]
+    )
     assert res.returncode == 2 and "int()" in res.stderr and "Traceback" not in res.stderr
     soft = tmp_path / "soft.jsonl"
-    soft_cmd = [sys.executable, "-m", "rsynth", "export", "--input", str(out), "--out", str(soft), "--format", "jsonl", "--label", "soft"]
+    soft_cmd = [
+        sys.executable,
+        "-m",
+        "rsynth",
+        "export",
+        "--input",
+        str(out),
+        "--out",
+        str(soft),
+        "--format",
+        "jsonl",
+        "--label",
+        "soft",
+    ]
     res = run(soft_cmd)  # unestimated steps: refused by default, never filled in (issue 22)
     assert res.returncode == 2 and "has no MC estimate" in res.stderr
     assert run([*soft_cmd, "--unestimated", "mask"]).returncode == 0
@@ -161,8 +230,13 @@ def test_eval_labels_matches_hand_computed_example(tmp_path):
     gold_file = tmp_path / "gold.json"
     gold_file.write_text(json.dumps(subset))
     # erroneous: two exact hits and one off by one; correct: one hit (-1) and one false alarm (0)
-    preds = {erroneous[0]["id"]: erroneous[0]["label"], erroneous[1]["id"]: erroneous[1]["label"],
-             erroneous[2]["id"]: erroneous[2]["label"] + 1, correct[0]["id"]: -1, correct[1]["id"]: 0}
+    preds = {
+        erroneous[0]["id"]: erroneous[0]["label"],
+        erroneous[1]["id"]: erroneous[1]["label"],
+        erroneous[2]["id"]: erroneous[2]["label"] + 1,
+        correct[0]["id"]: -1,
+        correct[1]["id"]: 0,
+    }
     pred_dir = tmp_path / "pred"
     w = ShardSetWriter(pred_dir, {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="test", run_key="k")
     for i, (pid, fe) in enumerate(preds.items()):
@@ -180,7 +254,20 @@ def test_eval_labels_matches_hand_computed_example(tmp_path):
 def test_import_processbench_joins_gsm8k_answers(tmp_path):
     out = tmp_path / "pb"
     answers = PB.parent / "gsm8k_test.jsonl"
-    res = run([sys.executable, "-m", "rsynth", "import", "processbench", str(PB), "--answers", str(answers), "--out", str(out)])
+    res = run(
+        [
+            sys.executable,
+            "-m",
+            "rsynth",
+            "import",
+            "processbench",
+            str(PB),
+            "--answers",
+            str(answers),
+            "--out",
+            str(out),
+        ]
+    )
     assert res.returncode == 0, res.stderr
     rows = read_split(out, "data").to_pylist()
     assert len(rows) == 400 and all(r["reference_answer"] for r in rows)

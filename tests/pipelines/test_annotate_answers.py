@@ -9,21 +9,26 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.build_support import planted_traces
 
 from rsynth.annotators import RolloutRequest, SearchResult
+from rsynth.answers import NO_ANSWER, extract_answer
 from rsynth.data.readers import Record
 from rsynth.data.shards import iter_split_rows
 from rsynth.engines.base import Completion, SamplingParams
 from rsynth.engines.cache import CachedEngine
+from rsynth.executor.loop import Item
 from rsynth.pipelines.annotate import AnnotateConfig, RoundScheduler, Task, draw_params
 from rsynth.pipelines.domains import verdict_word
-from rsynth.executor.loop import Item
-from rsynth.pipelines.solutions import Problem, SolutionsConfig, SolutionSampler
-from rsynth.answers import NO_ANSWER, extract_answer
+from rsynth.pipelines.solutions import Problem, SolutionSampler, SolutionsConfig
 from rsynth.verifiers.math import MathVerifier
+from tests.build_support import planted_traces
 
-TEXTS = ["Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.", "So she has 12 pencils.", "She is happy.", "The answer is 13"]
+TEXTS = [
+    "Sara has 7 pencils.\n\nSara now has 7 + 6 = 13 pencils.",
+    "So she has 12 pencils.",
+    "She is happy.",
+    "The answer is 13",
+]
 
 
 def test_solutions_and_annotate_extract_and_judge_alike(tiny_engine):
@@ -72,7 +77,6 @@ def test_sequential_draws_get_fresh_samples_through_the_cache(tiny_engine, tmp_p
     assert engine.hits == 1 and sched.stats["completions"] == 6
 
 
-
 @pytest.mark.slow  # ~45 s on 2 busy cores: a model load and a search in a subprocess
 def test_annotate_prm_writes_positive_traces_and_the_no_answer_rate(tiny_model_dir, tmp_path):
     """Planted traces state the right answer in step 1, so rollouts from their prefixes are right:
@@ -81,8 +85,29 @@ def test_annotate_prm_writes_positive_traces_and_the_no_answer_rate(tiny_model_d
 
     inp = planted_traces(tmp_path / "traces.jsonl", n=2)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "rsynth", "annotate-prm", "--input", str(inp), "--out", str(out), "--model", tiny_model_dir,
-           "--engine", "hf", "--k", "4", "--min-correct", "2", "--chunks", "2", "--max-new-tokens", "8", "--search-given"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rsynth",
+        "annotate-prm",
+        "--input",
+        str(inp),
+        "--out",
+        str(out),
+        "--model",
+        tiny_model_dir,
+        "--engine",
+        "hf",
+        "--k",
+        "4",
+        "--min-correct",
+        "2",
+        "--chunks",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--search-given",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     rows = list(iter_split_rows(out, "data"))

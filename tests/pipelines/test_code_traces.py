@@ -12,12 +12,12 @@ from collections import Counter
 
 import pytest
 
-from tests.formal_helpers import ScriptedEngine
-from tests.paths import BENCHMARKS
 from rsynth.data.shards import iter_split_rows
 from rsynth.pipelines.codegen import CodeConfig, TestSpec, assemble, run_code
 from rsynth.synth.mutations import executable_lines, line_mutants
 from rsynth.verifiers.code import CodeVerifier
+from tests.formal_helpers import ScriptedEngine
+from tests.paths import BENCHMARKS
 
 
 def humaneval(n: int) -> list[dict]:
@@ -29,7 +29,10 @@ def docstring_lines(program: str) -> set[int]:
     """0-based lines inside any docstring of `program` (read independently of mutations.py)."""
     out = set()
     for node in ast.walk(ast.parse(program)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)) and ast.get_docstring(node) is not None:
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module))
+            and ast.get_docstring(node) is not None
+        ):
             doc = node.body[0]
             out.update(range(doc.lineno - 1, doc.end_lineno))
     return out
@@ -38,7 +41,9 @@ def docstring_lines(program: str) -> set[int]:
 def test_full_function_completions_keep_one_copy_of_each_import():
     with_imports = 0
     for row in humaneval(10):
-        program = assemble(row["prompt"], f"```python\n{row['prompt']}{row['canonical_solution']}```", row["entry_point"])
+        program = assemble(
+            row["prompt"], f"```python\n{row['prompt']}{row['canonical_solution']}```", row["entry_point"]
+        )
         imports = [ln for ln in program.split("\n") if ln.startswith(("import ", "from "))]
         with_imports += bool(imports)
         assert not [ln for ln, c in Counter(imports).items() if c > 1], row["task_id"]
@@ -69,10 +74,21 @@ def generated(tmp_path_factory):
 
     def script(prompt):
         row = next(r for r in rows if r["prompt"] in prompt.messages[-1][1])
-        return [f"```python\n{row['canonical_solution']}```", f"```python\n{row['prompt']}{row['canonical_solution']}```"]
+        return [
+            f"```python\n{row['canonical_solution']}```",
+            f"```python\n{row['prompt']}{row['canonical_solution']}```",
+        ]
 
     with CodeVerifier(timeout=10.0, workers=2) as verifier:
-        run_code(str(inp), {}, tmp / "out", ScriptedEngine(script), verifier, CodeConfig(n_samples=2, mutation_labels=3), quiet=True)
+        run_code(
+            str(inp),
+            {},
+            tmp / "out",
+            ScriptedEngine(script),
+            verifier,
+            CodeConfig(n_samples=2, mutation_labels=3),
+            quiet=True,
+        )
     return rows, tmp / "out"
 
 

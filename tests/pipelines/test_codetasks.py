@@ -25,7 +25,9 @@ def _seed_rows(path):
 def test_answers_enter_the_sandbox_only_as_parsed_literals():
     assert read_args("[1, 2], 'a'") == ([1, 2], "a") and read_args("f(3, (4,))") == (3, (4,)) and read_args("") == ()
     # an abduction answer that tries to redefine the checked function is not an argument list
-    assert candidate("abduction", "0) or True\ndef rsynth_case(i): return 1#", "def f(x):\n    return x", "f", []) is None
+    assert (
+        candidate("abduction", "0) or True\ndef rsynth_case(i): return 1#", "def f(x):\n    return x", "f", []) is None
+    )
     assert candidate("deduction", "__import__('os').system('id')", "", "f", []) is None
     assert safety_problem("import os\ndef f():\n    return 1", "f") == "forbidden_module: os"
     assert safety_problem("def f(x):\n    return open(x)", "f") == "forbidden_call: open"
@@ -38,7 +40,9 @@ def test_answers_enter_the_sandbox_only_as_parsed_literals():
 def test_seed_tasks_from_benchmarks_are_checked_by_verify_code(tmp_path):
     src = _seed_rows(tmp_path / "seeds.jsonl")
     out = tmp_path / "tasks"
-    res = rsynth("generate", "code-tasks", "-i", str(src), "-o", str(out), "--max-inputs", "4", "--verify-timeout", "5", "-q")
+    res = rsynth(
+        "generate", "code-tasks", "-i", str(src), "-o", str(out), "--max-inputs", "4", "--verify-timeout", "5", "-q"
+    )
     assert res.returncode == 0, res.stderr
     tasks = list(iter_split_rows(out, "data"))
     assert sorted({t["task_type"] for t in tasks}) == ["abduction", "deduction", "induction"] and len(tasks) == 12
@@ -48,14 +52,33 @@ def test_seed_tasks_from_benchmarks_are_checked_by_verify_code(tmp_path):
     for t in tasks:
         held = t["held_out_inputs"] or []
         gold = candidate(t["task_type"], t["answer"], t["program"], t["function"], held)
-        wrong = {"deduction": "'no such output'", "abduction": "None, None, None",
-                 "induction": f"def {t['function']}(*a):\n    return 'nope'"}[t["task_type"]]
-        rows += [{"id": t["id"] + "/gold", "code": gold, "tests": t["tests"], "entry_point": t["entry_point"]},
-                 {"id": t["id"] + "/wrong", "code": candidate(t["task_type"], wrong, t["program"], t["function"], held),
-                  "tests": t["tests"], "entry_point": t["entry_point"]}]
+        wrong = {
+            "deduction": "'no such output'",
+            "abduction": "None, None, None",
+            "induction": f"def {t['function']}(*a):\n    return 'nope'",
+        }[t["task_type"]]
+        rows += [
+            {"id": t["id"] + "/gold", "code": gold, "tests": t["tests"], "entry_point": t["entry_point"]},
+            {
+                "id": t["id"] + "/wrong",
+                "code": candidate(t["task_type"], wrong, t["program"], t["function"], held),
+                "tests": t["tests"],
+                "entry_point": t["entry_point"],
+            },
+        ]
     (tmp_path / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    res = rsynth("verify", "code", "-i", str(tmp_path / "answers.jsonl"), "-o", str(tmp_path / "verdicts"), "--style", "io",
-                 "--workers", "2")
+    res = rsynth(
+        "verify",
+        "code",
+        "-i",
+        str(tmp_path / "answers.jsonl"),
+        "-o",
+        str(tmp_path / "verdicts"),
+        "--style",
+        "io",
+        "--workers",
+        "2",
+    )
     assert res.returncode == 0, res.stderr
     verdicts = {r["id"]: r["ok"] for r in iter_split_rows(tmp_path / "verdicts", "data")}
     assert all(ok for k, ok in verdicts.items() if k.endswith("/gold")) and len(verdicts) == 24
@@ -71,9 +94,33 @@ def test_proposed_tasks_over_http_are_validated_and_solve_rates_kept(tmp_path):
     try:
         src = _seed_rows(tmp_path / "seeds.jsonl")
         out = tmp_path / "proposed"
-        args = ["generate", "code-tasks", "-i", str(src), "-o", str(out), "--programs", "propose", "--proposals", "1",
-                "--engine", "openai", "--base-url", server.base_url, "--model", "coder", "--solver-model", "same",
-                "--solver-attempts", "2", "--keep-solve-rate", "0.1:0.9", "--verify-timeout", "5", "-q"]
+        args = [
+            "generate",
+            "code-tasks",
+            "-i",
+            str(src),
+            "-o",
+            str(out),
+            "--programs",
+            "propose",
+            "--proposals",
+            "1",
+            "--engine",
+            "openai",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "coder",
+            "--solver-model",
+            "same",
+            "--solver-attempts",
+            "2",
+            "--keep-solve-rate",
+            "0.1:0.9",
+            "--verify-timeout",
+            "5",
+            "-q",
+        ]
         res = rsynth(*args)
         assert res.returncode == 0, res.stderr
     finally:
@@ -89,11 +136,14 @@ def test_proposed_tasks_over_http_are_validated_and_solve_rates_kept(tmp_path):
     assert sneaky and all(a["verdict"] == "unparseable" and a["code"] is None for a in sneaky)
 
 
-@pytest.mark.parametrize(("path", "kind", "cls"), [
-    (("generate", "code-tasks"), "code-tasks", "rsynth.pipelines.codetasks_params:CodeTasksParams"),
-    (("generate", "injected-errors"), "inject-errors", "rsynth.pipelines.inject:InjectParams"),
-    (("filter-critiques",), "filter-critiques", "rsynth.pipelines.critiques:CritiqueFilterConfig"),
-])
+@pytest.mark.parametrize(
+    ("path", "kind", "cls"),
+    [
+        (("generate", "code-tasks"), "code-tasks", "rsynth.pipelines.codetasks_params:CodeTasksParams"),
+        (("generate", "injected-errors"), "inject-errors", "rsynth.pipelines.inject:InjectParams"),
+        (("filter-critiques",), "filter-critiques", "rsynth.pipelines.critiques:CritiqueFilterConfig"),
+    ],
+)
 def test_every_new_param_is_a_cli_option_and_a_recipe_key(path, kind, cls):
     import importlib
 
@@ -112,11 +162,14 @@ def test_every_new_param_is_a_cli_option_and_a_recipe_key(path, kind, cls):
         assert meta["flag"].split("/")[0] in flags and recipe_key(meta) in STAGES[kind].fields, f.name
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--types", "deduction,guessing"], "--types 'deduction,guessing'"),
-    (["--keep-solve-rate", "0.1:0.9"], "--keep-solve-rate needs --solver-model"),
-    (["--keep-solve-rate", "0.9:0.1", "--solver-model", "same"], "--keep-solve-rate '0.9:0.1'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--types", "deduction,guessing"], "--types 'deduction,guessing'"),
+        (["--keep-solve-rate", "0.1:0.9"], "--keep-solve-rate needs --solver-model"),
+        (["--keep-solve-rate", "0.9:0.1", "--solver-model", "same"], "--keep-solve-rate '0.9:0.1'"),
+    ],
+)
 def test_bad_options_are_one_line_errors(tmp_path, args, message):
     src = tmp_path / "in.jsonl"
     src.write_text('{"program": "def f(x):\\n    return x", "inputs": ["1"]}\n')

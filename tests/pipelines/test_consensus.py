@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.build_support import planted_traces, rsynth, write_recipe
-from tests.executor.test_one_runner import assert_on_runner
-from tests.judge_support import ScriptedJudge, planted_plan
 
 from rsynth.data.shards import ALREADY_COMPLETE, OutputConflict, iter_split_rows
 from rsynth.pipelines.consensus import ConsensusConfig, confusion, decide, run_consensus
+from tests.build_support import planted_traces, rsynth, write_recipe
+from tests.executor.test_one_runner import assert_on_runner
+from tests.judge_support import ScriptedJudge, planted_plan
 
 # (id, MC first error, judge first error, judge agreement) -> reason at tolerance 0, and at tolerance 1
 PLANTED = [
@@ -38,8 +38,18 @@ def test_decide(tid, mc, judge, agreement, exact, tolerant):
 
 
 def _judged_rows(path: Path) -> Path:
-    rows = [{"id": t, "problem": f"problem {t}", "steps": ["s0", "s1", "s2", "s3", "s4", "s5"], "first_error": mc,
-             "judge_first_error": j, "judge_agreement": a, "step_hard": [True] * 6} for t, mc, j, a, *_ in PLANTED]
+    rows = [
+        {
+            "id": t,
+            "problem": f"problem {t}",
+            "steps": ["s0", "s1", "s2", "s3", "s4", "s5"],
+            "first_error": mc,
+            "judge_first_error": j,
+            "judge_agreement": a,
+            "step_hard": [True] * 6,
+        }
+        for t, mc, j, a, *_ in PLANTED
+    ]
     rows.append({"id": "not-judged", "problem": "p", "steps": ["s"]})  # no judge columns at all -> errors/
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -49,21 +59,27 @@ def _judged_rows(path: Path) -> Path:
 def test_consensus_command_routes_planted_disagreements(tmp_path, tolerance, column):
     inp = _judged_rows(tmp_path / "judged.jsonl")
     out = tmp_path / "consensus"
-    res = rsynth("consensus", "--input", str(inp), "--out", str(out), "--tolerance", str(tolerance), env={"COLUMNS": "200"})
+    res = rsynth(
+        "consensus", "--input", str(inp), "--out", str(out), "--tolerance", str(tolerance), env={"COLUMNS": "200"}
+    )
     assert res.returncode == 0, res.stderr
     expected = {p[0]: p[column] for p in PLANTED}
     kept = {r["id"]: r["consensus_reason"] for r in iter_split_rows(out, "data")}
     filtered = {r["id"]: r["consensus_reason"] for r in iter_split_rows(out, "filtered")}
     assert kept == {t: r for t, r in expected.items() if r in KEPT}
     assert filtered == {t: r for t, r in expected.items() if r not in KEPT}
-    assert [e["reason"] for e in iter_split_rows(out, "errors")] == ["not a judged, MC-labelled trace (run annotate-prm, then judge)"]
+    assert [e["reason"] for e in iter_split_rows(out, "errors")] == [
+        "not a judged, MC-labelled trace (run annotate-prm, then judge)"
+    ]
     stats = json.loads((out / "manifest.json").read_text())["stats"]
     assert stats["keep rate"] == pytest.approx(len(kept) / len(PLANTED))
     assert "| **-1** | 1 | 0 | 1 | 0 | 0 | 0 | 0 |" in res.stdout  # MC -1: judge -1 once (a), judge 1 once (d)
 
 
 def test_confusion_counts_every_pair():
-    rows = [{"first_error": mc, "judge_first_error": j} for _, mc, j, *_ in PLANTED] + [{"first_error": 7, "judge_first_error": 9}]
+    rows = [{"first_error": mc, "judge_first_error": j} for _, mc, j, *_ in PLANTED] + [
+        {"first_error": 7, "judge_first_error": 9}
+    ]
     c = confusion(rows)
     assert c["traces"] == 10 and c["cells"][("5+", "5+")] == 1 and c["cells"][("5+", "0")] == 1
     assert c["cells"][("0", "none")] == 1 and c["cells"][("none", "0")] == 1
@@ -71,7 +87,15 @@ def test_confusion_counts_every_pair():
 
 
 def test_bad_tolerance_is_one_line(tmp_path):
-    res = rsynth("consensus", "--input", str(_judged_rows(tmp_path / "j.jsonl")), "--out", str(tmp_path / "o"), "--tolerance", "-1")
+    res = rsynth(
+        "consensus",
+        "--input",
+        str(_judged_rows(tmp_path / "j.jsonl")),
+        "--out",
+        str(tmp_path / "o"),
+        "--tolerance",
+        "-1",
+    )
     assert res.returncode == 2 and "tolerance must be >= 0" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -81,9 +105,11 @@ def test_judge_and_consensus_recipe_stages_end_to_end(tiny_model_dir, tmp_path):
 
     traces = planted_traces(tmp_path / "traces.jsonl", n=6)
     server = serve(ScriptedJudge(planted_plan), model_name="scripted")
-    recipe = write_recipe(tmp_path / "consensus.yaml", f"""\
+    recipe = write_recipe(
+        tmp_path / "consensus.yaml",
+        f"""\
 name: consensus-chain
-out: {tmp_path / 'out'}
+out: {tmp_path / "out"}
 defaults: {{engine: hf, model: {tiny_model_dir}, batch-rows: 2, max-new-tokens: 8, temperature: 1.0, seed: 0}}
 stages:
   - annotate-prm: {{source: {traces}, input-kind: traces, k0: 2, k: 2}}
@@ -91,7 +117,8 @@ stages:
   - consensus: {{input: judge}}
   - export: {{input: consensus, format: trl}}
   - card: {{}}
-""")
+""",
+    )
     try:
         res = rsynth("build", str(recipe), "--quiet")
         assert res.returncode == 0, res.stderr[-2000:]
@@ -117,8 +144,15 @@ stages:
 
 
 def test_consensus_recipe_validates_and_takes_the_judge_model():
-    res = rsynth("build", "recipes/math-omegaprm-consensus.yaml", "--dry-run", "--set", "out=/nonexistent-rsynth-consensus",
-                 "--set", "stages.judge.model=Qwen/QwQ-32B")
+    res = rsynth(
+        "build",
+        "recipes/math-omegaprm-consensus.yaml",
+        "--dry-run",
+        "--set",
+        "out=/nonexistent-rsynth-consensus",
+        "--set",
+        "stages.judge.model=Qwen/QwQ-32B",
+    )
     assert res.returncode == 0, res.stderr
     for stage in ("annotate-prm", "judge", "consensus", "export", "card"):
         assert stage in res.stdout

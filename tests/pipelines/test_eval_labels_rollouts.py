@@ -17,7 +17,9 @@ from tests.paths import BENCHMARKS
 
 
 def table(stdout: str) -> dict[str, str]:
-    return {c[0]: c[1] for line in stdout.splitlines() if len(c := [x.strip() for x in line.split("│") if x.strip()]) == 2}
+    return {
+        c[0]: c[1] for line in stdout.splitlines() if len(c := [x.strip() for x in line.split("│") if x.strip()]) == 2
+    }
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +42,20 @@ def test_eval_labels_reports_items_labelled_without_rollouts(labelled):
     items, rows, pred, gold = labelled
     correct = [it for it in items if it["label"] == -1]
     bare = {r["id"] for r in rows if all(m is None for m in r["step_mc"][:-1]) and len(r["steps"]) > 1}
-    assert correct and {it["id"] for it in correct if len(it["steps"]) > 1} <= bare  # given mode: no rollouts on right traces
+    assert (
+        correct and {it["id"] for it in correct if len(it["steps"]) > 1} <= bare
+    )  # given mode: no rollouts on right traces
     res = rsynth("eval-labels", "--pred", str(pred), "--gold", str(gold), env={"COLUMNS": "200"})
     assert res.returncode == 0, res.stderr
     t = table(res.stdout)
     assert t["accuracy (correct)"] == "1.000"
     assert t["correct items labelled without rollouts"] == str(sum(it["id"] in bare for it in correct))
-    assert float(t["share of accuracy (correct) from them"]) == pytest.approx(sum(it["id"] in bare for it in correct) / len(correct), abs=1e-3)
-    assert t["erroneous items labelled without rollouts"] == str(sum(it["id"] in bare for it in items if it["label"] != -1))
+    assert float(t["share of accuracy (correct) from them"]) == pytest.approx(
+        sum(it["id"] in bare for it in correct) / len(correct), abs=1e-3
+    )
+    assert t["erroneous items labelled without rollouts"] == str(
+        sum(it["id"] in bare for it in items if it["label"] != -1)
+    )
 
 
 def test_require_rollouts_scores_only_labels_backed_by_estimates(labelled):

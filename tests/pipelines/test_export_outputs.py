@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pyarrow as pa
 import pytest
 import yaml
 
+from rsynth.data.shards import MANIFEST, iter_split_rows
 from tests.build_support import rsynth
 from tests.export_support import labelled_output
-from rsynth.data.shards import MANIFEST, iter_split_rows
 from tests.paths import BENCHMARKS
 
 
@@ -29,7 +28,9 @@ def test_empty_splits_are_a_shard_with_the_split_schema(labelled):
 
     manifest = json.loads((labelled / MANIFEST).read_text())
     errors = manifest["splits"]["errors"]
-    assert errors["rows"] == 0 and [(s["file"], s["rows"]) for s in errors["shards"]] == [("errors/shard-00000.arrow", 0)]
+    assert errors["rows"] == 0 and [(s["file"], s["rows"]) for s in errors["shards"]] == [
+        ("errors/shard-00000.arrow", 0)
+    ]
     files = sorted((labelled / "errors").glob("*.arrow"))
     assert files
     ds = datasets.Dataset.from_file(str(files[0]))
@@ -44,7 +45,9 @@ def test_export_refuses_input_without_labels(tmp_path):
         from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
         from rsynth.data.shards import ShardSetWriter
 
-        writer = ShardSetWriter(tmp_path / "pb", {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="import", run_key="k")
+        writer = ShardSetWriter(
+            tmp_path / "pb", {"data": TRACE_SCHEMA, "errors": ERROR_SCHEMA}, stage="import", run_key="k"
+        )
         writer.add("data", {"id": "a", "problem": "p", "steps": ["s"]}, 0)
         writer.close()
     res = rsynth("export", "-i", str(tmp_path / "pb"), "-o", str(tmp_path / "x.jsonl"))
@@ -75,7 +78,9 @@ def test_export_writes_the_format_its_suffix_names(labelled, tmp_path):
 
 def test_step_separator_joins_math_shepherd_steps(labelled, tmp_path):
     out = tmp_path / "ms.jsonl"
-    res = rsynth("export", "-i", str(labelled), "-o", str(out), "--format", "math-shepherd", "--step-separator", "\\n\\n")
+    res = rsynth(
+        "export", "-i", str(labelled), "-o", str(out), "--format", "math-shepherd", "--step-separator", "\\n\\n"
+    )
     assert res.returncode == 0, res.stderr
     row = json.loads(out.read_text().splitlines()[0])
     trace = next(iter_split_rows(labelled))
@@ -157,22 +162,27 @@ def test_card_records_the_export_step_separator(tiny_model_dir, tmp_path):
     from tests.build_support import planted_traces, write_recipe
 
     traces = planted_traces(tmp_path / "traces.jsonl", n=2)
-    recipe = write_recipe(tmp_path / "r.yaml", f"""\
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        f"""\
 name: sep
-out: {tmp_path / 'out'}
+out: {tmp_path / "out"}
 defaults: {{engine: hf, model: {tiny_model_dir}, batch-rows: 2, max-new-tokens: 8, temperature: 1.0}}
 stages:
   - annotate-prm: {{id: labels, source: {traces}, input-kind: traces, k0: 2, k: 2}}
   - export: {{input: labels, format: math-shepherd, step-separator: "\\n\\n"}}
   - card: {{}}
-""")
+""",
+    )
     res = rsynth("build", str(recipe), "--quiet")
     assert res.returncode == 0, res.stderr[-2000:]
     text = (tmp_path / "out" / "README.md").read_text()
     assert '| `export/math-shepherd.jsonl` | math-shepherd | hard | `"\\n\\n"` |' in text
 
 
-def test_soft_export_never_invents_values_and_the_card_reports_the_estimated_share(labelled, carded_elsewhere, tmp_path):
+def test_soft_export_never_invents_values_and_the_card_reports_the_estimated_share(
+    labelled, carded_elsewhere, tmp_path
+):
     """Unestimated steps are null in the rows; export refuses, drops or masks them as told (issue 22)."""
     from rsynth.pipelines.label_summary import label_summary
 
@@ -182,13 +192,35 @@ def test_soft_export_never_invents_values_and_the_card_reports_the_estimated_sha
     assert 0 < nulls < steps
     res = rsynth("export", "-i", str(labelled), "-o", str(tmp_path / "s.jsonl"), "--format", "jsonl", "--label", "soft")
     assert res.returncode == 2 and "has no MC estimate" in res.stderr and len(res.stderr.strip().splitlines()) == 1
-    res = rsynth("export", "-i", str(labelled), "-o", str(tmp_path / "s.jsonl"), "--format", "jsonl", "--label", "soft",
-                 "--unestimated", "mask")
+    res = rsynth(
+        "export",
+        "-i",
+        str(labelled),
+        "-o",
+        str(tmp_path / "s.jsonl"),
+        "--format",
+        "jsonl",
+        "--label",
+        "soft",
+        "--unestimated",
+        "mask",
+    )
     assert res.returncode == 0, res.stderr
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert [r["labels"] for r in rows] == [t["step_mc"] for t in traces]  # estimates or null, nothing filled in
-    res = rsynth("export", "-i", str(labelled), "-o", str(tmp_path / "t.jsonl"), "--format", "trl", "--label", "threshold=0.5",
-                 "--unestimated", "drop")
+    res = rsynth(
+        "export",
+        "-i",
+        str(labelled),
+        "-o",
+        str(tmp_path / "t.jsonl"),
+        "--format",
+        "trl",
+        "--label",
+        "threshold=0.5",
+        "--unestimated",
+        "drop",
+    )
     kept = [t for t in traces if None not in t["step_mc"]]
     if kept:
         assert res.returncode == 0, res.stderr

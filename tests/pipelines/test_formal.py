@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests import lean_support
-from tests.formal_helpers import RecordingVerifier, ReplayVerifier, ScriptedEngine, key
 from rsynth.annotators import MathShepherdConfig
 from rsynth.data.shards import iter_split_rows
 from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
 from rsynth.pipelines.formal import FormalConfig, ProofsConfig, first_error_labels, run_formal, run_proofs
-from rsynth.verifiers.lean_syntax import extract_tactics, indent, negated, parse_statement, split_header, tactic_steps
 from rsynth.verifiers.base import Verdict
+from rsynth.verifiers.lean_syntax import extract_tactics, indent, negated, parse_statement, split_header, tactic_steps
+from tests import lean_support
+from tests.formal_helpers import RecordingVerifier, ReplayVerifier, ScriptedEngine, key
 from tests.paths import BENCHMARKS, REPO
 
 MINIF2F = BENCHMARKS / "minif2f_lean4.jsonl"
@@ -36,7 +36,7 @@ SMALL = "theorem small (n : Nat) (h : n > 3) : n < 3 := by sorry"
 NL = {  # problem -> the scripted model's formalization
     "An odd number is not zero.": f"Here it is:\n```lean\n{ODD}\n```",
     "A number above three is not two.": "```lean\ntheorem gt_three (n : Nat) (h : n > 3) : n ≠ 2 := by sorry\n```",
-    "Adding a string to a number.": "```lean\ntheorem bad_types (n : Nat) : n + \"a\" = 3 := by sorry\n```",
+    "Adding a string to a number.": '```lean\ntheorem bad_types (n : Nat) : n + "a" = 3 := by sorry\n```',
     "Below two and above five.": "```lean\ntheorem vac (n : Nat) (h1 : n < 2) (h2 : n > 5) : n = 100 := by sorry\n```",
     "Two plus three is five.": "```lean\ntheorem two_three : 2 + 3 = 5 := by sorry\n```",
     "Appending nothing keeps the length.": "```lean\ntheorem app_nil (xs : List Nat) : (xs ++ []).length = xs.length := by sorry\n```",
@@ -45,8 +45,11 @@ NL = {  # problem -> the scripted model's formalization
 }
 PROOFS = {  # theorem name in the prompt -> scripted whole proofs
     "odd_ne_zero_negation": ["```lean\nintro hall\nexact hall 1 rfl\n```"],
-    "odd_ne_zero": ["```lean\ntheorem odd_ne_zero (n : Nat) (h : n % 2 = 1) : n ≠ 0 := by\n  intro hz\n  omega\n```",
-                    "```lean\n  intro hz\n  exact h\n  omega\n```", "```lean\n  decide\n```"],
+    "odd_ne_zero": [
+        "```lean\ntheorem odd_ne_zero (n : Nat) (h : n % 2 = 1) : n ≠ 0 := by\n  intro hz\n  omega\n```",
+        "```lean\n  intro hz\n  exact h\n  omega\n```",
+        "```lean\n  decide\n```",
+    ],
     "small_negation": ["```lean\nintro hall\nhave h4 := hall 4 (by decide)\nomega\n```"],
     "small": ["```lean\n  omega\n```"],
 }
@@ -77,22 +80,37 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def pipelines(tmp: Path, verifier, phase: str) -> dict[str, Path]:
     """Run formal, proofs and a Lean annotate-prm with scripted engines; returns output dirs."""
-    problems = write_jsonl(tmp / "nl.jsonl", [{"id": f"p{i}", "problem": p} for i, p in enumerate(NL)] + [{"id": "no-problem"}])
+    problems = write_jsonl(
+        tmp / "nl.jsonl", [{"id": f"p{i}", "problem": p} for i, p in enumerate(NL)] + [{"id": "no-problem"}]
+    )
     minif2f = json.loads(MINIF2F.read_text().splitlines()[0])
-    statements = write_jsonl(tmp / "statements.jsonl", [
-        {"id": "odd", "statement": ODD, "problem": "An odd number is not zero."},
-        {"id": "small", "statement": SMALL},
-        {"id": "garbage", "statement": "hello"},
-        minif2f,
-    ])
-    traces = write_jsonl(tmp / "lean_traces.jsonl", [
-        {"id": "odd-trace", "problem": "An odd number is not zero.", "reference_answer": ODD, "domain": "lean",
-         "steps": ["intro hz", "exact h", "omega"]},
-        {"id": "no-statement", "problem": "x", "reference_answer": "not lean", "domain": "lean", "steps": ["simp"]},
-    ])
+    statements = write_jsonl(
+        tmp / "statements.jsonl",
+        [
+            {"id": "odd", "statement": ODD, "problem": "An odd number is not zero."},
+            {"id": "small", "statement": SMALL},
+            {"id": "garbage", "statement": "hello"},
+            minif2f,
+        ],
+    )
+    traces = write_jsonl(
+        tmp / "lean_traces.jsonl",
+        [
+            {
+                "id": "odd-trace",
+                "problem": "An odd number is not zero.",
+                "reference_answer": ODD,
+                "domain": "lean",
+                "steps": ["intro hz", "exact h", "omega"],
+            },
+            {"id": "no-statement", "problem": "x", "reference_answer": "not lean", "domain": "lean", "steps": ["simp"]},
+        ],
+    )
     outs = {name: tmp / f"{phase}-{name}" for name in ("formal", "proofs", "annotate")}
     engine = ScriptedEngine(formal_script)
-    run_formal(str(problems), {}, outs["formal"], engine, verifier, FormalConfig(n_samples=1, min_quality=3), quiet=True)
+    run_formal(
+        str(problems), {}, outs["formal"], engine, verifier, FormalConfig(n_samples=1, min_quality=3), quiet=True
+    )
     run_proofs(str(statements), {}, outs["proofs"], engine, verifier, ProofsConfig(n_samples=3), quiet=True)
     config = AnnotateConfig(method="math-shepherd", math_shepherd=MathShepherdConfig(n=2), domain="lean")
     run_annotate(str(traces), {}, outs["annotate"], ScriptedEngine(lean_script), config, quiet=True, verifier=verifier)
@@ -100,12 +118,27 @@ def pipelines(tmp: Path, verifier, phase: str) -> dict[str, Path]:
 
 
 def tiny_cli_argv(model: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "rsynth", "generate", *args, "--model", model, "--engine", "hf", "--max-new-tokens", "12", "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "rsynth",
+        "generate",
+        *args,
+        "--model",
+        model,
+        "--engine",
+        "hf",
+        "--max-new-tokens",
+        "12",
+        "--quiet",
+    ]
 
 
 def tiny_cli(tmp: Path, model: str, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(tiny_cli_argv(model, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        tiny_cli_argv(model, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 @lean_support.contribute("formal")
@@ -129,7 +162,9 @@ def lean_session(tmp_path_factory, lean_run):
     (tests/lean_support.py); and the CLI run's result."""
     items = lean_run.items("formal")
     verdicts = lean_run.verdicts("formal")
-    outs = pipelines(tmp_path_factory.mktemp("formal"), ReplayVerifier({key(it): v for it, v in zip(items, verdicts)}), "replay")
+    outs = pipelines(
+        tmp_path_factory.mktemp("formal"), ReplayVerifier({key(it): v for it, v in zip(items, verdicts)}), "replay"
+    )
     cli = lean_run.command("formal-cli")
     return {**outs, "cli-proofs": cli["out"], "cli": (cli["rc"], cli["stdout"], cli["stderr"])}
 
@@ -170,7 +205,11 @@ def test_proofs_verdicts_and_tactic_labels(lean_session):
     assert [data[f"odd/s0/{j}"]["verdict"] for j in range(3)] == ["proved", "error", "error"]
     good, mid, first = (data[f"odd/s0/{j}"] for j in range(3))
     assert good["steps"] == ["intro hz", "omega"] and good["step_hard"] == [True, True] and good["first_error"] == -1
-    assert mid["steps"] == ["intro hz", "exact h", "omega"] and mid["first_error"] == 1 and mid["step_hard"] == [True, False, None]
+    assert (
+        mid["steps"] == ["intro hz", "exact h", "omega"]
+        and mid["first_error"] == 1
+        and mid["step_hard"] == [True, False, None]
+    )
     assert first["first_error"] == 0 and first["label_method"] == "lean:first_error"
     assert good["pass_rate"] == pytest.approx(1 / 3) and good["domain"] == "lean"
     stats = rows(out, "statements")
@@ -215,7 +254,17 @@ def test_cli_proofs_with_a_real_tiny_model_and_real_lean(lean_session):
 def test_cli_formal_with_a_real_tiny_model(tmp_path, tiny_model_dir):
     """The random model writes no theorem, so every problem is rejected before Lean runs."""
     problems = write_jsonl(tmp_path / "nl.jsonl", [{"problem": "Show 1 + 1 = 2."}, {"problem": "Show 2 < 3."}])
-    proc = tiny_cli(tmp_path, tiny_model_dir, "formal", "--input", str(problems), "--out", str(tmp_path / "out"), "--lean-cmd", "true")
+    proc = tiny_cli(
+        tmp_path,
+        tiny_model_dir,
+        "formal",
+        "--input",
+        str(problems),
+        "--out",
+        str(tmp_path / "out"),
+        "--lean-cmd",
+        "true",
+    )
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     rejected = list(iter_split_rows(tmp_path / "out", "rejected"))
@@ -225,8 +274,24 @@ def test_cli_formal_with_a_real_tiny_model(tmp_path, tiny_model_dir):
 
 def test_missing_lean_command_is_one_line(tmp_path):
     problems = write_jsonl(tmp_path / "nl.jsonl", [{"problem": "Show 1 + 1 = 2."}])
-    res = subprocess.run([sys.executable, "-m", "rsynth", "generate", "formal", "--input", str(problems), "--out", str(tmp_path / "o"),
-                          "--lean-cmd", "no-such-lean-binary"], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rsynth",
+            "generate",
+            "formal",
+            "--input",
+            str(problems),
+            "--out",
+            str(tmp_path / "o"),
+            "--lean-cmd",
+            "no-such-lean-binary",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "Lean command not found" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -254,8 +319,10 @@ def test_tagged_lean_messages_are_errors():
     """Lean 4.2x writes `error(lean.kind): ...`; missing those would turn a failed proof into `proved`."""
     from rsynth.verifiers.lean import LeanVerifier
 
-    out = ("/tmp/B.lean:4:4: error(lean.synthInstanceFailed): failed to synthesize instance\n  HAdd Nat String ?m.5\n"
-           "/tmp/B.lean:9:8: warning: declaration uses `sorry`\n")
+    out = (
+        "/tmp/B.lean:4:4: error(lean.synthInstanceFailed): failed to synthesize instance\n  HAdd Nat String ?m.5\n"
+        "/tmp/B.lean:9:8: warning: declaration uses `sorry`\n"
+    )
     msgs = LeanVerifier.parse_messages(out)
     assert [(m["line"], m["severity"]) for m in msgs] == [(4, "error"), (9, "warning")]
     assert msgs[0]["message"].startswith("failed to synthesize instance")

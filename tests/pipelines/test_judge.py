@@ -14,15 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.build_support import planted_traces, rsynth
-from tests.judge_support import ScriptedJudge, planted_plan, read_critic_prompt
-from tests.paths import BENCHMARKS, REPO
 
 from rsynth.annotators.judge import critic_prompt, majority_vote, parse_first_error
 from rsynth.data.shards import ALREADY_COMPLETE, OutputConflict, iter_split_rows, read_split
 from rsynth.engines.base import SamplingParams
 from rsynth.errors import UserError
 from rsynth.pipelines.judge import JudgeConfig, run_judge
+from tests.build_support import planted_traces, rsynth
+from tests.judge_support import ScriptedJudge, planted_plan, read_critic_prompt
+from tests.paths import BENCHMARKS, REPO
 
 PB = BENCHMARKS / "processbench_gsm8k.json"
 
@@ -35,18 +35,21 @@ def test_prompt_tags_steps_by_index_and_asks_for_a_boxed_index():
     assert read_critic_prompt(text) == ("What is {x}?", ["First, 2.", "Then {3}."])
 
 
-@pytest.mark.parametrize("reply, expected", [
-    ("The error is in paragraph 1. \\boxed{1}", 1),
-    ("All fine: \\boxed{-1}", -1),
-    ("\\boxed{3} ... on reflection \\boxed{ 0 }", 0),  # the last box counts
-    ("$\\boxed{paragraph_2}$", 2),
-    ("\\boxed{4}", None),  # no step 4 in a 4-step trace
-    ("\\boxed{-2}", None),
-    ("\\boxed{1+1}", None),  # never evaluated
-    ("\\boxed{}", None),
-    ("The earliest error is paragraph 2.", None),  # no box: unparseable, not "no error"
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("The error is in paragraph 1. \\boxed{1}", 1),
+        ("All fine: \\boxed{-1}", -1),
+        ("\\boxed{3} ... on reflection \\boxed{ 0 }", 0),  # the last box counts
+        ("$\\boxed{paragraph_2}$", 2),
+        ("\\boxed{4}", None),  # no step 4 in a 4-step trace
+        ("\\boxed{-2}", None),
+        ("\\boxed{1+1}", None),  # never evaluated
+        ("\\boxed{}", None),
+        ("The earliest error is paragraph 2.", None),  # no box: unparseable, not "no error"
+        ("", None),
+    ],
+)
 def test_parse_first_error(reply, expected):
     assert parse_first_error(reply, 4) == expected
 
@@ -88,10 +91,21 @@ def test_scripted_judge_rows_carry_votes_and_mc_labels(tmp_path):
     rows = [json.loads(line) for line in inp.read_text().splitlines()]
     inp.write_text("".join(json.dumps({**r, "first_error": len(r["steps"]) - 1}) + "\n" for r in rows))
     out = tmp_path / "judged"
-    stats = run_judge(str(inp), {}, out, ScriptedJudge(planted_plan), JudgeConfig(n_judgements=3, sampling=SamplingParams(temperature=0.7)), quiet=True)
+    stats = run_judge(
+        str(inp),
+        {},
+        out,
+        ScriptedJudge(planted_plan),
+        JudgeConfig(n_judgements=3, sampling=SamplingParams(temperature=0.7)),
+        quiet=True,
+    )
     assert stats["judged traces (data/)"] == 3
     got = {r["id"]: r for r in iter_split_rows(out, "data")}
-    assert got["t0"]["judge_first_error"] == -1 and got["t0"]["judge_votes"] == [-1, -1, -1]  # variant 0: planted disagreement
+    assert got["t0"]["judge_first_error"] == -1 and got["t0"]["judge_votes"] == [
+        -1,
+        -1,
+        -1,
+    ]  # variant 0: planted disagreement
     assert got["t1"]["judge_first_error"] == 3 == got["t1"]["first_error"] and got["t1"]["judge_agreement"] == 1.0
     assert got["t1"]["judge_provenance"]["model"] == "scripted"
 
@@ -128,26 +142,56 @@ def test_scripted_judge_reproduces_hand_computed_processbench_f1(pb_subset, tmp_
         res = rsynth("import", "processbench", str(pb_subset), "--out", str(pb))
         assert res.returncode == 0, res.stderr
         judged = tmp_path / "judged"
-        res = rsynth("judge", "--input", str(pb), "--out", str(judged), "--engine", "openai", "--model", "scripted",
-                     "--base-url", server.base_url, "--n-judgements", "3", "--temperature", "0.7", "--quiet")
+        res = rsynth(
+            "judge",
+            "--input",
+            str(pb),
+            "--out",
+            str(judged),
+            "--engine",
+            "openai",
+            "--model",
+            "scripted",
+            "--base-url",
+            server.base_url,
+            "--n-judgements",
+            "3",
+            "--temperature",
+            "0.7",
+            "--quiet",
+        )
         assert res.returncode == 0, res.stderr
     finally:
         server.stop()
     assert {r["id"] for r in iter_split_rows(judged, "unparsed")} == {"gsm8k-2"}
     votes = {r["id"]: r["judge_votes"] for r in iter_split_rows(judged, "data")}
     assert votes["gsm8k-202"] == [-1, -1, None] and votes["gsm8k-3"] == [2, -1, None]
-    res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), "--reading", "lenient", env={"COLUMNS": "200"})
+    res = rsynth(
+        "eval-labels", "--pred", str(judged), "--gold", str(pb_subset), "--reading", "lenient", env={"COLUMNS": "200"}
+    )
     assert res.returncode == 0, res.stderr
     assert "judge labels" in res.stdout and "LENIENT" in res.stdout
-    table = {cells[0]: cells[1] for line in res.stdout.splitlines() if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2}
-    assert table["accuracy (erroneous)"] == "0.500" and table["accuracy (correct)"] == "0.667" and table["F1"] == "0.571"
+    table = {
+        cells[0]: cells[1]
+        for line in res.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2
+    }
+    assert (
+        table["accuracy (erroneous)"] == "0.500" and table["accuracy (correct)"] == "0.667" and table["F1"] == "0.571"
+    )
     assert table["missing predictions"] == "1"
     # the default is ProcessBench's own reading: the vote is Counter.most_common, whose tie goes to the
     # first critique's answer (gsm8k-201: -1, a hit) and an out-of-range index is a prediction (202: -1 wins)
     res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), env={"COLUMNS": "200"})
     assert res.returncode == 0 and "official ProcessBench reading" in res.stdout, res.stderr
-    table = {cells[0]: cells[1] for line in res.stdout.splitlines() if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2}
-    assert table["accuracy (erroneous)"] == "0.500" and table["accuracy (correct)"] == "1.000" and table["F1"] == "0.667"
+    table = {
+        cells[0]: cells[1]
+        for line in res.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.split("│") if c.strip()]) == 2
+    }
+    assert (
+        table["accuracy (erroneous)"] == "0.500" and table["accuracy (correct)"] == "1.000" and table["F1"] == "0.667"
+    )
     res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), "--label-source", "mc")
     assert res.returncode == 0 and "mc labels" in res.stdout  # imported items carry no MC labels: all missing
     res = rsynth("eval-labels", "--pred", str(judged), "--gold", str(pb_subset), "--label-source", "gold")
@@ -166,15 +210,38 @@ def test_kill_and_resume_gives_identical_output_without_rejudging(tiny_model_dir
     inp = planted_traces(tmp_path / "traces.jsonl", n=24)
 
     def cmd(out: Path) -> list[str]:
-        return [sys.executable, "-m", "rsynth", "judge", "--input", str(inp), "--out", str(out), "--model", tiny_model_dir,
-                "--engine", "hf", "--n-judgements", "2", "--temperature", "1.0", "--max-new-tokens", "12", "--batch", "1", "--quiet"]
+        return [
+            sys.executable,
+            "-m",
+            "rsynth",
+            "judge",
+            "--input",
+            str(inp),
+            "--out",
+            str(out),
+            "--model",
+            tiny_model_dir,
+            "--engine",
+            "hf",
+            "--n-judgements",
+            "2",
+            "--temperature",
+            "1.0",
+            "--max-new-tokens",
+            "12",
+            "--batch",
+            "1",
+            "--quiet",
+        ]
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     full = tmp_path / "full"
     assert subprocess.run(cmd(full), capture_output=True, env=env, timeout=600).returncode == 0
     total = _cache_count(full)
     out = tmp_path / "killed"
-    proc = subprocess.Popen(cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
     deadline = time.time() + 300
     while _cache_count(out) < 3 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -201,7 +268,10 @@ def test_judge_changed_input_is_refused_and_a_rerun_reports_stored_figures(tmp_p
     first = run_judge(str(inp), {}, out, ScriptedJudge(planted_plan), config, quiet=True)
     assert json.loads((out / "manifest.json").read_text())["inputs"]
     again = run_judge(str(inp), {}, out, ScriptedJudge(planted_plan), config, quiet=True)
-    assert again["note"] == ALREADY_COMPLETE and again["stored: judged traces (data/)"] == first["judged traces (data/)"] == 3
+    assert (
+        again["note"] == ALREADY_COMPLETE
+        and again["stored: judged traces (data/)"] == first["judged traces (data/)"] == 3
+    )
     assert again["engine prompts sent this run"] == 0
     with inp.open("a") as f:
         f.write(inp.read_text().splitlines()[0] + "\n")

@@ -38,7 +38,9 @@ def _check_equations(steps: list[str]) -> int:
     """Every 'a op b = c' chain written in a gold step must hold in exact arithmetic."""
     checked = 0
     for step in steps:
-        for lhs, rhs in re.findall(r"(-?\d+(?:/\d+)?(?:\s*[-+*/]\s*-?\d+(?:/\d+)?)+)\s*=\s*(-?\d+(?:/\d+)?)(?![\d/])", step):
+        for lhs, rhs in re.findall(
+            r"(-?\d+(?:/\d+)?(?:\s*[-+*/]\s*-?\d+(?:/\d+)?)+)\s*=\s*(-?\d+(?:/\d+)?)(?![\d/])", step
+        ):
             assert sp.sympify(lhs, rational=True) == sp.sympify(rhs, rational=True), step
             checked += 1
     return checked
@@ -99,10 +101,18 @@ def test_written_problem_sets_are_identical_per_seed(tmp_path: Path, template: s
     assert a["problems"] == 25
     ta, tb = read_split(tmp_path / "a"), read_split(tmp_path / "b")
     assert ta.equals(tb)
-    assert sorted(p.name for p in (tmp_path / "a" / "data").glob("*.arrow")) == [f"shard-0000{i}.arrow" for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "a" / "data").glob("*.arrow")) == [
+        f"shard-0000{i}.arrow" for i in range(3)
+    ]
     import datasets
 
-    ds = datasets.load_dataset("arrow", data_files=str(tmp_path / "a" / "data" / "*.arrow"), split="train", cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset(
+        "arrow", data_files=str(tmp_path / "a" / "data" / "*.arrow"), split="train", cache_dir=str(tmp_path / "hf")
+    )
     assert ds.to_list() == ta.to_pylist()
     again = write_template_problems(tmp_path / "a", template, 25, 5, KNOBS, shard_size=10, overwrite=False)
-    assert again["stored: problems"] == 25 and "already complete" in again["note"] and read_split(tmp_path / "a").equals(ta)
+    assert (
+        again["stored: problems"] == 25
+        and "already complete" in again["note"]
+        and read_split(tmp_path / "a").equals(ta)
+    )

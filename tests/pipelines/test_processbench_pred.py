@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.build_support import rsynth
-from tests.paths import BENCHMARKS
 
 from rsynth.pipelines.processbench_pred import lenient_prediction, official_answer, official_prediction
+from tests.build_support import rsynth
+from tests.paths import BENCHMARKS
 
 PB = BENCHMARKS / "processbench_gsm8k.json"
 

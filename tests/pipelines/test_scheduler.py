@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.build_support import planted_traces
 
 from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
 from rsynth.data.shards import read_split
@@ -17,6 +16,7 @@ from rsynth.engines.base import SamplingParams
 from rsynth.engines.hf import HFEngine
 from rsynth.engines.openai import OpenAIEngine
 from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
+from tests.build_support import planted_traces
 
 SPLITS = ("data", "tree", "questions", "errors")
 
@@ -43,17 +43,30 @@ def _inputs(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("config", _configs(), ids=["omegaprm", "math-shepherd"])
-def test_async_and_lockstep_rows_are_identical_on_the_openai_engine(openai_server, tmp_path: Path, config: AnnotateConfig) -> None:
+def test_async_and_lockstep_rows_are_identical_on_the_openai_engine(
+    openai_server, tmp_path: Path, config: AnnotateConfig
+) -> None:
     openai_server.reset()
     inp = _inputs(tmp_path)
     outs = {}
     for mode in ("lockstep", "async"):
         engine = OpenAIEngine("tiny", base_url=openai_server.base_url, concurrency=4, backoff=0.01)
-        stats = run_annotate(str(inp), {"steps": "steps"}, tmp_path / mode, engine, config, concurrent_searches=3,
-                             max_live_searches=2, scheduler=mode, quiet=True)
+        stats = run_annotate(
+            str(inp),
+            {"steps": "steps"},
+            tmp_path / mode,
+            engine,
+            config,
+            concurrent_searches=3,
+            max_live_searches=2,
+            scheduler=mode,
+            quiet=True,
+        )
         engine.close()
         assert stats["scheduler"] == mode and stats["questions (questions/)"] == 7
-        assert {"sequences in flight (mean)", "sequences in flight (p10)", "engine busy fraction", "rollouts/s"} <= set(stats)
+        assert {"sequences in flight (mean)", "sequences in flight (p10)", "engine busy fraction", "rollouts/s"} <= set(
+            stats
+        )
         outs[mode] = _rows(tmp_path / mode)
     assert outs["async"] == outs["lockstep"] and outs["async"]["data"]
     manifest = json.loads((tmp_path / "async" / "manifest.json").read_text())
@@ -69,8 +82,17 @@ def test_async_admits_questions_beyond_max_live_only_for_idle_slots(openai_serve
     for concurrency, low, high in ((8, 3, 8), (2, 1, 2)):
         openai_server.reset()
         engine = OpenAIEngine("tiny", base_url=openai_server.base_url, concurrency=concurrency, backoff=0.01)
-        stats = run_annotate(str(inp), {}, tmp_path / f"out{concurrency}", engine, config, max_live_searches=2,
-                             scheduler="async", quiet=True, prefetch=False)
+        stats = run_annotate(
+            str(inp),
+            {},
+            tmp_path / f"out{concurrency}",
+            engine,
+            config,
+            max_live_searches=2,
+            scheduler="async",
+            quiet=True,
+            prefetch=False,
+        )
         engine.close()
         assert low <= stats["searches live (max)"] <= high and openai_server.max_in_flight <= concurrency
         assert len(read_split(tmp_path / f"out{concurrency}", "questions")) == 6
@@ -85,8 +107,17 @@ def test_prefetch_fills_idle_slots_and_leaves_rows_unchanged(openai_server, tmp_
     for prefetch in (False, True):
         openai_server.reset()
         engine = OpenAIEngine("tiny", base_url=openai_server.base_url, concurrency=8, backoff=0.01)
-        stats[prefetch] = run_annotate(str(inp), {}, tmp_path / str(prefetch), engine, config, max_live_searches=2,
-                                       scheduler="async", quiet=True, prefetch=prefetch)
+        stats[prefetch] = run_annotate(
+            str(inp),
+            {},
+            tmp_path / str(prefetch),
+            engine,
+            config,
+            max_live_searches=2,
+            scheduler="async",
+            quiet=True,
+            prefetch=prefetch,
+        )
         engine.close()
     assert 2 < openai_server.max_in_flight <= 8  # prefetch and questions admitted for idle slots
     on = stats[True]
@@ -95,7 +126,9 @@ def test_prefetch_fills_idle_slots_and_leaves_rows_unchanged(openai_server, tmp_
     assert _rows(tmp_path / "True") == _rows(tmp_path / "False")
 
 
-def test_async_and_lockstep_rows_are_identical_on_hf_with_one_request_per_batch(tiny_model_dir: str, tmp_path: Path) -> None:
+def test_async_and_lockstep_rows_are_identical_on_hf_with_one_request_per_batch(
+    tiny_model_dir: str, tmp_path: Path
+) -> None:
     """hf seeds each forward batch from its prompts; with --batch-rows no larger than any request's n
     (chunked estimates ask for k/chunks = 1) every lock-step batch is one request, which is exactly what
     the async path runs, so the rows agree (docs/annotators.md)."""
@@ -110,6 +143,22 @@ def test_async_and_lockstep_rows_are_identical_on_hf_with_one_request_per_batch(
 
 def test_bad_scheduler_is_one_line(tmp_path: Path, cli_env: dict) -> None:
     inp = planted_traces(tmp_path / "in.jsonl", 1)
-    res = subprocess.run([sys.executable, "-m", "rsynth", "annotate-prm", "--input", str(inp), "--out", str(tmp_path / "o"),
-                          "--scheduler", "eager"], capture_output=True, text=True, env=cli_env, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rsynth",
+            "annotate-prm",
+            "--input",
+            str(inp),
+            "--out",
+            str(tmp_path / "o"),
+            "--scheduler",
+            "eager",
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+    )
     assert res.returncode == 2 and "--scheduler 'eager'" in res.stderr and "Traceback" not in res.stderr

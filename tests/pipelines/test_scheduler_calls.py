@@ -40,7 +40,10 @@ class RoundCounter(RoundScheduler):
 
 def _tasks(n: int, given: bool) -> list[Task]:
     steps = ("Step 1: 3 + 4 = 7.", "Step 2: The answer is: 8")
-    return [Task(f"q{i}", f"What is 3 + 4? (variant {i})", "7", GivenTrace(steps, False, "8") if given else None, {}) for i in range(n)]
+    return [
+        Task(f"q{i}", f"What is 3 + 4? (variant {i})", "7", GivenTrace(steps, False, "8") if given else None, {})
+        for i in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("config", "given", "n_tasks"), CASES, ids=["omegaprm-problems", "omegaprm-traces", "math-shepherd-traces"])
+@pytest.mark.parametrize(
+    ("config", "given", "n_tasks"), CASES, ids=["omegaprm-problems", "omegaprm-traces", "math-shepherd-traces"]
+)
 def test_one_engine_call_per_k_per_round(config, given, n_tasks, verifier):
     # half the rollouts right, half wrong: searches branch, so rounds carry requests of several searches
     engine = CountingEngine(lambda p: ["The answer is: 7", "Step 3: so. The answer is: 8"])

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from rsynth.data.shards import iter_split_rows
 from tests.build_support import rsynth
 from tests.export_support import labelled_output
-from rsynth.data.shards import iter_split_rows
 
 PLACEHOLDER = "@"  # one token of the tiny tokenizer, also in context
 
@@ -38,7 +38,9 @@ def _token_classifier(model_dir: str, out):
 
 
 def test_trl_prm_trainer_trains_on_the_export(labelled, tiny_model_dir, tmp_path):
-    pytest.importorskip("trl", reason="the TRL trainer test needs the trl extra: pip install 'rsynth[trl]' (make test installs it)")
+    pytest.importorskip(
+        "trl", reason="the TRL trainer test needs the trl extra: pip install 'rsynth[trl]' (make test installs it)"
+    )
     import datasets
     import trl
     from trl.experimental.prm import PRMConfig, PRMTrainer
@@ -51,8 +53,18 @@ def test_trl_prm_trainer_trains_on_the_export(labelled, tiny_model_dir, tmp_path
     ds = datasets.load_dataset("json", data_files=str(out), split="train")
     assert len(ds) == 6 and all(len(r["completions"]) == len(r["labels"]) for r in ds)
     model, tok = _token_classifier(tiny_model_dir, tmp_path)
-    args = PRMConfig(output_dir=str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=2, learning_rate=1e-3,
-                     logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0, seed=0)
+    args = PRMConfig(
+        output_dir=str(tmp_path / "run"),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+    )
     trainer = PRMTrainer(model=model, args=args, processing_class=tok, train_dataset=ds)
     # every step's label sits on the separator's last token: one labelled position per step
     first = trainer.train_dataset[0]
@@ -68,13 +80,27 @@ def test_openrlhf_process_reward_dataset_reads_the_export(labelled, tiny_model_d
     from transformers import AutoTokenizer
 
     out = tmp_path / "openrlhf.jsonl"
-    res = rsynth("export", "-i", str(labelled), "-o", str(out), "--format", "openrlhf",
-                 "--placeholder", PLACEHOLDER, "--tokenizer", tiny_model_dir)
+    res = rsynth(
+        "export",
+        "-i",
+        str(labelled),
+        "-o",
+        str(out),
+        "--format",
+        "openrlhf",
+        "--placeholder",
+        PLACEHOLDER,
+        "--tokenizer",
+        tiny_model_dir,
+    )
     assert res.returncode == 0, res.stderr
     ds = datasets.load_dataset("json", data_files=str(out), split="train")
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    strategy = SimpleNamespace(args=SimpleNamespace(input_key="input", label_key="value", placeholder_token=PLACEHOLDER,
-                                                    reward_tokens=["+", "-"]))
+    strategy = SimpleNamespace(
+        args=SimpleNamespace(
+            input_key="input", label_key="value", placeholder_token=PLACEHOLDER, reward_tokens=["+", "-"]
+        )
+    )
     prd = ProcessRewardDataset(ds, tok, max_length=4096, strategy=strategy)
     plus, minus = tok.encode("+", add_special_tokens=False)[0], tok.encode("-", add_special_tokens=False)[0]
     for i, row in enumerate(ds):
@@ -89,14 +115,30 @@ def test_openrlhf_process_reward_dataset_reads_the_export(labelled, tiny_model_d
 
 def test_openrlhf_refuses_a_placeholder_that_is_not_one_token(labelled, tiny_model_dir, tmp_path):
     # Math-Shepherd's `ки` is several tokens here (as for SmolLM2): OpenRLHF would assert deep in training
-    res = rsynth("export", "-i", str(labelled), "-o", str(tmp_path / "o.jsonl"), "--format", "openrlhf", "--tokenizer", tiny_model_dir)
-    assert res.returncode == 2 and res.stderr.startswith("error: placeholder 'ки' is") and len(res.stderr.strip().splitlines()) == 1
+    res = rsynth(
+        "export",
+        "-i",
+        str(labelled),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--format",
+        "openrlhf",
+        "--tokenizer",
+        tiny_model_dir,
+    )
+    assert (
+        res.returncode == 2
+        and res.stderr.startswith("error: placeholder 'ки' is")
+        and len(res.stderr.strip().splitlines()) == 1
+    )
     assert not (tmp_path / "o.jsonl").exists()
     from rsynth.data.formats import ExportError
     from rsynth.pipelines.export import export_file
 
     with pytest.raises(ExportError, match="is 2 tokens of"):
-        export_file(labelled, tmp_path / "o.jsonl", "openrlhf", "hard", "t", placeholder="<|end|>x", tokenizer=tiny_model_dir)
+        export_file(
+            labelled, tmp_path / "o.jsonl", "openrlhf", "hard", "t", placeholder="<|end|>x", tokenizer=tiny_model_dir
+        )
     # "in" is one token alone, but " in" (after the step's space) is another token: OpenRLHF would find no label position
     with pytest.raises(ExportError, match="tokenises to its id 0 times in context"):
         export_file(labelled, tmp_path / "o.jsonl", "openrlhf", "hard", "t", placeholder="in", tokenizer=tiny_model_dir)
@@ -105,13 +147,14 @@ def test_openrlhf_refuses_a_placeholder_that_is_not_one_token(labelled, tiny_mod
 
 
 def test_openrlhf_soft_labels_are_a_list_of_floats(labelled, tiny_model_dir, tmp_path):
-    from rsynth.pipelines.export import export_file
-
     from rsynth.data.formats import ExportError
+    from rsynth.pipelines.export import export_file
 
     out = tmp_path / "soft.jsonl"
     kw = dict(step_separator="\\n\\n", placeholder=PLACEHOLDER, tokenizer=tiny_model_dir)
-    with pytest.raises(ExportError, match="has no MC estimate"):  # OmegaPRM leaves steps unestimated: no invented values
+    with pytest.raises(
+        ExportError, match="has no MC estimate"
+    ):  # OmegaPRM leaves steps unestimated: no invented values
         export_file(labelled, out, "openrlhf", "soft", "t", **kw)
     with pytest.raises(ExportError, match="cannot hold a masked"):  # OpenRLHF has no mask for a step label
         export_file(labelled, out, "openrlhf", "soft", "t", unestimated="mask", **kw)

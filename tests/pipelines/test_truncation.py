@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from rsynth.data.shards import iter_split_rows
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.pipelines.domains import MathChecker
 from rsynth.pipelines.solutions import DEFAULT_INSTRUCTION, SolutionsConfig, final_answer, run_solutions
-from rsynth.data.shards import iter_split_rows
 from tests.paths import BENCHMARKS
 
 
@@ -49,7 +49,11 @@ class GSM8KEngine(Engine):
             item = next(it for q, it in self.by_question.items() if q in p.messages[-1][1])
             full = body(item)
             cut = full[: full.rindex(" ", 0, len(full) - len(reference(item)) - 2)]  # stops before the last figure
-            texts = [(cut, "length"), (f"{full}\nThe answer is {reference(item)}.\nChecking: 1 + ", "length"), (full, "stop")]
+            texts = [
+                (cut, "length"),
+                (f"{full}\nThe answer is {reference(item)}.\nChecking: 1 + ", "length"),
+                (full, "stop"),
+            ]
             out.append([Completion(t, len(t.split()), r) for t, r in (texts * params.n)[: params.n]])
         return out
 
@@ -72,10 +76,21 @@ def test_truncated_solutions_get_no_answer_unless_marked_explicitly(served, tmp_
     src.write_text("".join(json.dumps(it) + "\n" for it in items))
     engine = OpenAIEngine("gsm8k-script", base_url=server.base_url, concurrency=2, backoff=0.01)
     out = tmp_path / "out"
-    run_solutions(str(src), {"problem": "question"}, out, engine, SolutionsConfig(n_samples=3, params=SamplingParams(max_new_tokens=64, seed=0)), quiet=True)
+    run_solutions(
+        str(src),
+        {"problem": "question"},
+        out,
+        engine,
+        SolutionsConfig(n_samples=3, params=SamplingParams(max_new_tokens=64, seed=0)),
+        quiet=True,
+    )
     rows = sorted(iter_split_rows(out), key=lambda r: (r["problem_id"], r["sample_index"]))
     assert len(rows) == 18
-    guessed = [final_answer(r["completion"], "boxed,answer-is,hashes,last-number", "stop") for r in rows if r["sample_index"] == 0]
+    guessed = [
+        final_answer(r["completion"], "boxed,answer-is,hashes,last-number", "stop")
+        for r in rows
+        if r["sample_index"] == 0
+    ]
     assert sum(g is not None for g in guessed) >= 3  # what the last-number rule read from cut texts before the gate
     for r in rows:
         ref = r["reference_answer"]

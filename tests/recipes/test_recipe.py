@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from tests.build_support import rsynth, write_recipe
-from rsynth.recipes.recipe import load_recipe
 from rsynth.errors import UserError
+from rsynth.recipes.recipe import load_recipe
+from tests.build_support import rsynth, write_recipe
 
 GOOD = """\
 name: t
@@ -23,31 +22,71 @@ stages:
 """
 
 CASES = [
-    ("unknown stage", GOOD.replace("  - solutions:", "  - solution:"),
-     "r.yaml:5: stages[1]: unknown stage 'solution' (did you mean 'solutions'?)"),
-    ("unknown key", GOOD.replace("k0: 8", "k00: 8"),
-     "r.yaml:10: stages[2].annotate-prm: unknown key 'k00' (did you mean 'k0'?)"),
-    ("misspelt key", GOOD.replace("n-samples: 2", "n_samples: 2"),
-     "r.yaml:7: stages[1].solutions: unknown key 'n_samples' (did you mean 'n-samples'?)"),
-    ("missing key", GOOD.replace("      n: 4\n", "      template: arithmetic\n"),
-     "r.yaml:4: stages[0].problems: missing key 'n' (Number of problems; with --from, rewrites in total (spread evenly over the seeds, first seeds first).)"),
-    ("wrong type", GOOD.replace("n-samples: 2", "n-samples: two"),
-     "r.yaml:7: stages[1].solutions: key 'n-samples' must be an integer, got 'two'"),
-    ("bad choice", GOOD.replace("      n: 4\n", "      n: 4\n      template: arithmatic\n"),
-     "r.yaml:5: stages[0].problems: key 'template': 'arithmatic' is not one of arithmetic, linear, fractions, percent, mixed (did you mean 'arithmetic'?)"),
-    ("input not produced earlier", GOOD.replace("      input: problems\n      n-samples", "      input: labels\n      n-samples"),
-     "r.yaml:6: stages[1].solutions: input 'labels' is not produced by an earlier stage (earlier stages: problems)"),
-    ("input from a later stage", GOOD.replace("      input: problems\n      k0", "      input: annotate-prm\n      k0"),
-     "r.yaml:9: stages[2].annotate-prm: input 'annotate-prm' is not produced by an earlier stage (earlier stages: problems, solutions)"),
-    ("no input", GOOD.replace("      input: problems\n      n-samples", "      n-samples"),
-     "r.yaml:6: stages[1].solutions: give exactly one of 'input' (the id of an earlier stage) or 'source' (a file, directory or hub id)"),
-    ("unknown top-level key", "stage:\n  - problems: {n: 1}\n", "r.yaml:1: unknown key 'stage' (did you mean 'stages'?)"),
-    ("bad defaults key", "defaults: {modle: x}\nstages:\n  - problems: {n: 1}\n",
-     "r.yaml:1: defaults: unknown key 'modle' (did you mean 'model'?) (defaults hold model and sampling keys)"),
-    ("duplicate id", "stages:\n  - problems: {n: 1}\n  - problems: {n: 2}\n",
-     "r.yaml:3: stages[1].problems: stage id 'problems' is used twice; give this stage an 'id'"),
-    ("bad range", GOOD.replace("n-samples: 2", "n-samples: 2\n      keep-pass-rate: 0.1-0.9"),
-     "r.yaml:8: stages[1].solutions: key 'keep-pass-rate' must be a range LO:HI in [0, 1], e.g. '0.1:0.9', got '0.1-0.9'"),
+    (
+        "unknown stage",
+        GOOD.replace("  - solutions:", "  - solution:"),
+        "r.yaml:5: stages[1]: unknown stage 'solution' (did you mean 'solutions'?)",
+    ),
+    (
+        "unknown key",
+        GOOD.replace("k0: 8", "k00: 8"),
+        "r.yaml:10: stages[2].annotate-prm: unknown key 'k00' (did you mean 'k0'?)",
+    ),
+    (
+        "misspelt key",
+        GOOD.replace("n-samples: 2", "n_samples: 2"),
+        "r.yaml:7: stages[1].solutions: unknown key 'n_samples' (did you mean 'n-samples'?)",
+    ),
+    (
+        "missing key",
+        GOOD.replace("      n: 4\n", "      template: arithmetic\n"),
+        "r.yaml:4: stages[0].problems: missing key 'n' (Number of problems; with --from, rewrites in total (spread evenly over the seeds, first seeds first).)",
+    ),
+    (
+        "wrong type",
+        GOOD.replace("n-samples: 2", "n-samples: two"),
+        "r.yaml:7: stages[1].solutions: key 'n-samples' must be an integer, got 'two'",
+    ),
+    (
+        "bad choice",
+        GOOD.replace("      n: 4\n", "      n: 4\n      template: arithmatic\n"),
+        "r.yaml:5: stages[0].problems: key 'template': 'arithmatic' is not one of arithmetic, linear, fractions, percent, mixed (did you mean 'arithmetic'?)",
+    ),
+    (
+        "input not produced earlier",
+        GOOD.replace("      input: problems\n      n-samples", "      input: labels\n      n-samples"),
+        "r.yaml:6: stages[1].solutions: input 'labels' is not produced by an earlier stage (earlier stages: problems)",
+    ),
+    (
+        "input from a later stage",
+        GOOD.replace("      input: problems\n      k0", "      input: annotate-prm\n      k0"),
+        "r.yaml:9: stages[2].annotate-prm: input 'annotate-prm' is not produced by an earlier stage (earlier stages: problems, solutions)",
+    ),
+    (
+        "no input",
+        GOOD.replace("      input: problems\n      n-samples", "      n-samples"),
+        "r.yaml:6: stages[1].solutions: give exactly one of 'input' (the id of an earlier stage) or 'source' (a file, directory or hub id)",
+    ),
+    (
+        "unknown top-level key",
+        "stage:\n  - problems: {n: 1}\n",
+        "r.yaml:1: unknown key 'stage' (did you mean 'stages'?)",
+    ),
+    (
+        "bad defaults key",
+        "defaults: {modle: x}\nstages:\n  - problems: {n: 1}\n",
+        "r.yaml:1: defaults: unknown key 'modle' (did you mean 'model'?) (defaults hold model and sampling keys)",
+    ),
+    (
+        "duplicate id",
+        "stages:\n  - problems: {n: 1}\n  - problems: {n: 2}\n",
+        "r.yaml:3: stages[1].problems: stage id 'problems' is used twice; give this stage an 'id'",
+    ),
+    (
+        "bad range",
+        GOOD.replace("n-samples: 2", "n-samples: 2\n      keep-pass-rate: 0.1-0.9"),
+        "r.yaml:8: stages[1].solutions: key 'keep-pass-rate' must be a range LO:HI in [0, 1], e.g. '0.1:0.9', got '0.1-0.9'",
+    ),
     ("invalid yaml", "stages:\n  - problems: {n: 1\n", "r.yaml:3: invalid YAML"),
 ]
 
@@ -57,7 +96,9 @@ def test_bad_recipe_names_file_line_and_key(tmp_path, text, expected):
     path = write_recipe(tmp_path / "r.yaml", text)
     with pytest.raises(UserError) as err:
         load_recipe(path)
-    assert str(err.value).startswith(str(tmp_path / expected.split(":", 1)[0]) + ":" + expected.split(":", 1)[1]), str(err.value)
+    assert str(err.value).startswith(str(tmp_path / expected.split(":", 1)[0]) + ":" + expected.split(":", 1)[1]), str(
+        err.value
+    )
 
 
 def test_good_recipe_fills_defaults(tmp_path):
@@ -99,19 +140,26 @@ def test_decontaminate_stage_takes_the_semantic_settings(tmp_path):
         load_recipe(write_recipe(tmp_path / "bad.yaml", bad))
 
 
-@pytest.mark.parametrize("export, message", [
-    ("{input: annotate-prm, format: trl, label: soft}", "--format trl stores boolean"),
-    ("{input: annotate-prm, format: openrlhf}", "--format openrlhf needs --tokenizer"),
-    ("{input: annotate-prm, step-separator: ''}", "--step-separator must not be empty"),
-], ids=["trl-soft", "openrlhf-no-tokenizer", "empty-separator"])
+@pytest.mark.parametrize(
+    "export, message",
+    [
+        ("{input: annotate-prm, format: trl, label: soft}", "--format trl stores boolean"),
+        ("{input: annotate-prm, format: openrlhf}", "--format openrlhf needs --tokenizer"),
+        ("{input: annotate-prm, step-separator: ''}", "--step-separator must not be empty"),
+    ],
+    ids=["trl-soft", "openrlhf-no-tokenizer", "empty-separator"],
+)
 def test_export_options_are_refused_at_plan_time(tmp_path, export, message):
     """`build --dry-run` runs the export stage's own validation: the build would fail only after sampling."""
-    path = write_recipe(tmp_path / "r.yaml", f"""\
+    path = write_recipe(
+        tmp_path / "r.yaml",
+        f"""\
 name: t
 stages:
-  - annotate-prm: {{source: {tmp_path / 'traces.jsonl'}, input-kind: traces}}
+  - annotate-prm: {{source: {tmp_path / "traces.jsonl"}, input-kind: traces}}
   - export: {export}
-""")
+""",
+    )
     with pytest.raises(UserError, match=message) as err:
         load_recipe(path)
     assert str(err.value).startswith(f"{path}:4: stages[1].export: ")
@@ -120,10 +168,13 @@ stages:
 
 
 def test_search_config_errors_are_refused_at_plan_time(tmp_path):
-    path = write_recipe(tmp_path / "r.yaml", f"""\
+    path = write_recipe(
+        tmp_path / "r.yaml",
+        f"""\
 name: t
 stages:
-  - annotate-prm: {{source: {tmp_path / 'traces.jsonl'}, k0: 0}}
-""")
+  - annotate-prm: {{source: {tmp_path / "traces.jsonl"}, k0: 0}}
+""",
+    )
     with pytest.raises(UserError, match="k0, k, L and chunks must be >= 1"):
         load_recipe(path)

@@ -32,9 +32,16 @@ PROBLEMS = [
     {"id": "l1", "domain": "lean", "problem": "1 + 1 = 2", "reference_answer": STATEMENT},
     {"id": "x1", "domain": "math", "problem": "No answer known.", "reference_answer": None},
 ]
-RIGHT = {"m1": "Half of one is \\boxed{\\frac{1}{2}}.", "m2": "6 * 7 = 42, so \\boxed{42}.",
-         "c1": "```python\ndef add(a, b):\n    return a + b\n```"}
-WRONG = {"m1": "\\boxed{0.25}", "m2": "The answer is \\boxed{43}", "c1": "```python\ndef add(a, b):\n    return a * b\n```"}
+RIGHT = {
+    "m1": "Half of one is \\boxed{\\frac{1}{2}}.",
+    "m2": "6 * 7 = 42, so \\boxed{42}.",
+    "c1": "```python\ndef add(a, b):\n    return a + b\n```",
+}
+WRONG = {
+    "m1": "\\boxed{0.25}",
+    "m2": "The answer is \\boxed{43}",
+    "c1": "```python\ndef add(a, b):\n    return a * b\n```",
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +49,9 @@ def problems(tmp_path_factory):
     from rsynth.data.shards import ShardSetWriter
 
     out = tmp_path_factory.mktemp("rl") / "problems"
-    writer = ShardSetWriter(out, {"data": PROBLEM_SCHEMA, "errors": ERROR_SCHEMA}, stage="generate-problems", run_key="k")
+    writer = ShardSetWriter(
+        out, {"data": PROBLEM_SCHEMA, "errors": ERROR_SCHEMA}, stage="generate-problems", run_key="k"
+    )
     for i, row in enumerate(PROBLEMS):
         writer.add("data", row, i)
     writer.close()
@@ -88,10 +97,22 @@ def test_an_input_with_no_ground_truth_at_all_is_refused(tmp_path):
 def _verl_config(tmp_path):
     from omegaconf import OmegaConf
 
-    return OmegaConf.create({"prompt_key": "prompt", "max_prompt_length": 1024, "filter_overlong_prompts": True,
-                             "filter_overlong_prompts_workers": 1, "cache_dir": str(tmp_path / "verl-cache"),
-                             "reward": {"custom_reward_function": {"path": "pkg://rsynth.rewards.verl", "name": "compute_score",
-                                                                   "reward_kwargs": {"workers": 1}}}})
+    return OmegaConf.create(
+        {
+            "prompt_key": "prompt",
+            "max_prompt_length": 1024,
+            "filter_overlong_prompts": True,
+            "filter_overlong_prompts_workers": 1,
+            "cache_dir": str(tmp_path / "verl-cache"),
+            "reward": {
+                "custom_reward_function": {
+                    "path": "pkg://rsynth.rewards.verl",
+                    "name": "compute_score",
+                    "reward_kwargs": {"workers": 1},
+                }
+            },
+        }
+    )
 
 
 def test_verl_reads_the_export_and_scores_with_rsynth(exports, tiny_model_dir, tmp_path):
@@ -103,7 +124,9 @@ def test_verl_reads_the_export_and_scores_with_rsynth(exports, tiny_model_dir, t
 
     assert verl.__version__ == "0.9.1"
     config = _verl_config(tmp_path)
-    ds = RLHFDataset(data_files=str(exports["verl"]), tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir), config=config)
+    ds = RLHFDataset(
+        data_files=str(exports["verl"]), tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir), config=config
+    )
     assert len(ds) == 4
     items = [ds[i] for i in range(len(ds))]
     assert [it["index"] for it in items] == [0, 1, 2, 3]
@@ -115,8 +138,12 @@ def test_verl_reads_the_export_and_scores_with_rsynth(exports, tiny_model_dir, t
             continue
         for text, want in ((RIGHT[pid], 1.0), (WRONG[pid], 0.0)):
             extra = {**it["extra_info"], "num_turns": None, "rollout_reward_scores": {}}  # what the manager adds
-            got = compute_score(data_source=it["data_source"], solution_str=text,
-                                ground_truth=it["reward_model"]["ground_truth"], extra_info=extra)
+            got = compute_score(
+                data_source=it["data_source"],
+                solution_str=text,
+                ground_truth=it["reward_model"]["ground_truth"],
+                extra_info=extra,
+            )
             assert got == want, (pid, text)
 
 
@@ -132,8 +159,10 @@ def test_verl_async_reward_batches_concurrent_calls(exports, tmp_path):
     fn = get_custom_reward_fn(config)
 
     async def run():
-        calls = [fn(data_source="rsynth/math", solution_str=f"\\boxed{{{n}}}", ground_truth=str(n - n % 2), extra_info={})
-                 for n in range(10, 30)]
+        calls = [
+            fn(data_source="rsynth/math", solution_str=f"\\boxed{{{n}}}", ground_truth=str(n - n % 2), extra_info={})
+            for n in range(10, 30)
+        ]
         return await asyncio.gather(*calls)
 
     assert asyncio.run(run()) == [0.0 if n % 2 else 1.0 for n in range(10, 30)]
@@ -148,11 +177,16 @@ def test_verl_default_grader_against_rsynth():
     from rsynth.rewards.verl import compute_score
 
     source = "HuggingFaceH4/MATH-500"
-    for text, truth, verl_says, rsynth_says in [("so \\boxed{\\sqrt{8}}", "2\\sqrt{2}", 0.0, 1.0),
-                                                ("\\boxed{3.0}", "3", 0.0, 1.0),
-                                                ("\\boxed{2} or maybe \\boxed{3}", "3", 1.0, 0.0),
-                                                ("\\boxed{42}", "42", 1.0, 1.0)]:
-        assert (default_compute_score(source, text, truth), compute_score(source, text, truth)) == (verl_says, rsynth_says)
+    for text, truth, verl_says, rsynth_says in [
+        ("so \\boxed{\\sqrt{8}}", "2\\sqrt{2}", 0.0, 1.0),
+        ("\\boxed{3.0}", "3", 0.0, 1.0),
+        ("\\boxed{2} or maybe \\boxed{3}", "3", 1.0, 0.0),
+        ("\\boxed{42}", "42", 1.0, 1.0),
+    ]:
+        assert (default_compute_score(source, text, truth), compute_score(source, text, truth)) == (
+            verl_says,
+            rsynth_says,
+        )
 
 
 def test_open_instruct_rlvr_transformation_accepts_the_tulu_rows(exports, tiny_model_dir):
@@ -187,14 +221,18 @@ def test_openrlhf_prompt_dataset_and_custom_reward_func(exports, tiny_model_dir)
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    strategy = SimpleNamespace(args=SimpleNamespace(input_key="messages", label_key="ground_truth", apply_chat_template=True),
-                               is_rank_0=lambda: True)
+    strategy = SimpleNamespace(
+        args=SimpleNamespace(input_key="messages", label_key="ground_truth", apply_chat_template=True),
+        is_rank_0=lambda: True,
+    )
     ds = PromptDataset(datasets.load_dataset("json", data_files=str(exports["tulu"]), split="train"), tok, strategy)
     assert len(ds) == 4
     prompts, labels = ds.prompts[:3], ds.labels[:3]
     ids = ["m1", "m2", "c1"]
     # OpenRLHF decodes prompt + response with skip_special_tokens=False: the eos token stays on
-    queries = [p + RIGHT[i] + tok.eos_token for p, i in zip(prompts, ids)] + [p + WRONG[i] + tok.eos_token for p, i in zip(prompts, ids)]
+    queries = [p + RIGHT[i] + tok.eos_token for p, i in zip(prompts, ids)] + [
+        p + WRONG[i] + tok.eos_token for p, i in zip(prompts, ids)
+    ]
     out = _openrlhf_reward_func()(queries, prompts * 2, labels * 2)
     assert out["rewards"] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0] and out["scores"] == out["rewards"]
 
@@ -211,8 +249,15 @@ def test_trl_reward_func_takes_what_grpo_passes(exports):
     inputs = list(rows) * 2
     keys = [k for k in inputs[0] if k not in ("prompt", "completion", "completion_ids")]
     kwargs = {k: [x[k] for x in inputs] for k in keys}
-    got = reward_func(prompts=[x["prompt"] for x in inputs], completions=completions, completion_ids=[[1]] * 6, **kwargs,
-                      trainer_state=None, log_extra=lambda *a: None, log_metric=logged.__setitem__)
+    got = reward_func(
+        prompts=[x["prompt"] for x in inputs],
+        completions=completions,
+        completion_ids=[[1]] * 6,
+        **kwargs,
+        trainer_state=None,
+        log_extra=lambda *a: None,
+        log_metric=logged.__setitem__,
+    )
     assert got == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     assert logged["rsynth/verified"] == 0.5
 
@@ -238,13 +283,29 @@ def test_one_real_grpo_step_with_rsynth_reward(exports, tiny_model_dir, tmp_path
         seen.append((completions, scores))
         return scores
 
-    args = GRPOConfig(output_dir=str(tmp_path / "grpo"), max_steps=1, per_device_train_batch_size=4, num_generations=2,
-                      max_completion_length=8, learning_rate=1e-3, logging_steps=1, save_strategy="no", report_to=[],
-                      use_cpu=True, dataloader_num_workers=0, seed=0)
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "grpo"),
+        max_steps=1,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=8,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+    )
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     before = model.lm_head.weight.detach().clone()
-    trainer = GRPOTrainer(model=model, reward_funcs=[rsynth_reward], args=args, train_dataset=rows,
-                          processing_class=AutoTokenizer.from_pretrained(tiny_model_dir))
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[rsynth_reward],
+        args=args,
+        train_dataset=rows,
+        processing_class=AutoTokenizer.from_pretrained(tiny_model_dir),
+    )
     trainer.train()
     assert seen and len(seen[0][0]) == 4 and all(isinstance(c, list) for c in seen[0][0])  # chat completions
     logged = next(h for h in trainer.state.log_history if "rewards/rsynth_reward/mean" in h)

@@ -15,7 +15,9 @@ from rsynth.rewards import RewardParams, RewardScorer, Rollout
 from rsynth.rewards.candidates import detect_domain, prepare
 from tests import lean_support
 
-ADD_SPEC = json.dumps({"tests": "assert add(1, 2) == 3\nassert add(-1, 1) == 0", "style": "assert", "entry_point": "add"})
+ADD_SPEC = json.dumps(
+    {"tests": "assert add(1, 2) == 3\nassert add(-1, 1) == 0", "style": "assert", "entry_point": "add"}
+)
 GOOD = "Here is my solution.\n```python\ndef add(a, b):\n    return a + b\n```"
 WRONG = "```python\ndef add(a, b):\n    return a - b\n```"
 HANG = "```python\ndef add(a, b):\n    while True:\n        pass\n```"
@@ -69,15 +71,23 @@ def test_a_big_batch_runs_on_the_configured_workers(scorer):
 
 
 def test_code_rewards_run_the_tests_in_the_sandbox(scorer):
-    rewards = scorer.score([Rollout(ADD_SPEC, GOOD), Rollout(ADD_SPEC, WRONG), Rollout(ADD_SPEC, HANG),
-                            Rollout("assert add(2, 2) == 4", GOOD, "code")])
+    rewards = scorer.score(
+        [
+            Rollout(ADD_SPEC, GOOD),
+            Rollout(ADD_SPEC, WRONG),
+            Rollout(ADD_SPEC, HANG),
+            Rollout("assert add(2, 2) == 4", GOOD, "code"),
+        ]
+    )
     assert [(r.score, r.status) for r in rewards] == [(1.0, "pass"), (0.0, "fail"), (0.0, "timeout"), (1.0, "pass")]
 
 
 def test_format_and_length_terms_are_off_by_default_and_opt_in():
     wordy = "x" * 300 + " \\boxed{5}"
     with RewardScorer(RewardParams(workers=1, format_weight=0.25, length_limit=100, length_penalty=0.5)) as s:
-        right, unmarked, long = s.score([Rollout("5", "\\boxed{5}"), Rollout("5", "The result: 5"), Rollout("5", wordy)])
+        right, unmarked, long = s.score(
+            [Rollout("5", "\\boxed{5}"), Rollout("5", "The result: 5"), Rollout("5", wordy)]
+        )
     assert right.score == 1.25  # right and boxed
     assert unmarked.score == 0.0 and unmarked.status == "no_answer"
     assert long.score == pytest.approx(1.25 - 0.5)  # more than twice the limit: the full penalty
@@ -125,7 +135,10 @@ def test_params_are_validated_with_the_flag_name():
 LEAN_ROLLOUTS = [
     ("```lean\ntheorem two_eq : (1 : Nat) + 1 = 2 := by\n  decide\n```", "proved"),  # whole theorem restated
     ("The goal closes by computation:\n```lean\ndecide\n```", "proved"),  # tactics only
-    ("```lean\ntheorem two_eq : True := by\n  exact True.intro\n```", "error"),  # an easier statement: its proof fails here
+    (
+        "```lean\ntheorem two_eq : True := by\n  exact True.intro\n```",
+        "error",
+    ),  # an easier statement: its proof fails here
 ]
 
 
@@ -140,7 +153,9 @@ def test_lean_reward_items_get_real_lean_verdicts(lean_run):
     assert [v.status for v in lean_run.verdicts("rewards")] == [status for _, status in LEAN_ROLLOUTS]
 
 
-@pytest.mark.parametrize("module", ["rsynth.rewards.verl", "rsynth.rewards.trl", "rsynth.rewards.openrlhf", "rsynth.rewards.server"])
+@pytest.mark.parametrize(
+    "module", ["rsynth.rewards.verl", "rsynth.rewards.trl", "rsynth.rewards.openrlhf", "rsynth.rewards.server"]
+)
 def test_reward_modules_load_no_cli(module):
     import subprocess
     import sys
@@ -148,6 +163,13 @@ def test_reward_modules_load_no_cli(module):
     from tests.paths import REPO
 
     code = f"import sys, {module}; bad = [m for m in sys.modules if m == 'typer' or m.startswith('rsynth.cli')]; print(bad)"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
-                         env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stderr

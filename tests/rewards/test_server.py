@@ -39,9 +39,14 @@ def test_openrlhf_client_gets_rewards(server):
     pytest.importorskip("openrlhf", reason="needs openrlhf 0.8.11 (make test: pip install --no-deps openrlhf==0.8.11)")
     from openrlhf.utils.remote_rm_utils import request_api_wrapper
 
-    queries = [PROMPT + "6 * 7 = 42, so \\boxed{42}<|end|>", PROMPT + "\\boxed{41}<|end|>",
-               PROMPT + "maybe \\boxed{41} or \\boxed{42}<|end|>"]
-    out = request_api_wrapper(server.url + "get_reward", {"query": queries, "prompts": [PROMPT] * 3, "labels": ["42"] * 3})
+    queries = [
+        PROMPT + "6 * 7 = 42, so \\boxed{42}<|end|>",
+        PROMPT + "\\boxed{41}<|end|>",
+        PROMPT + "maybe \\boxed{41} or \\boxed{42}<|end|>",
+    ]
+    out = request_api_wrapper(
+        server.url + "get_reward", {"query": queries, "prompts": [PROMPT] * 3, "labels": ["42"] * 3}
+    )
     assert out["rewards"] == [1.0, 0.0, 0.0] and out["scores"] == out["rewards"]
     assert out["statuses"] == ["correct", "incorrect", "hedged"]
 
@@ -58,8 +63,14 @@ def test_concurrent_requests_share_one_batch_path(server):
     assert all(code == 200 and body["rewards"] == [1.0] for code, body in results)
 
 
-@pytest.mark.parametrize("body, needle", [(b"not json", "Expecting value"), (b'{"prompts": []}', '"query" list'),
-                                          (b'{"query": ["a", "b"], "labels": ["1"]}', "one entry each")])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (b"not json", "Expecting value"),
+        (b'{"prompts": []}', '"query" list'),
+        (b'{"query": ["a", "b"], "labels": ["1"]}', "one entry each"),
+    ],
+)
 def test_a_malformed_request_is_a_400_with_a_reason(server, body, needle):
     code, answer = _post(server.url, body)
     assert code == 400 and needle in answer["error"]
@@ -73,11 +84,19 @@ def test_health_answers_the_cache_counts(server):
 
 def test_the_cli_command_serves_until_stopped(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "rsynth", "serve-reward", "--port", "0", "--workers", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rsynth", "serve-reward", "--port", "0", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         line = proc.stdout.readline()
-        assert "rsynth reward server on http://127.0.0.1:" in line, proc.stderr.read() if proc.poll() is not None else line
+        assert "rsynth reward server on http://127.0.0.1:" in line, (
+            proc.stderr.read() if proc.poll() is not None else line
+        )
         url = line.split(" on ", 1)[1].split(" ", 1)[0]
         code, body = _post(url, json.dumps({"query": ["so \\boxed{\\frac{1}{2}}"], "labels": ["0.5"]}).encode())
         assert code == 200 and body["rewards"] == [1.0]
@@ -89,6 +108,15 @@ def test_the_cli_command_serves_until_stopped(tmp_path):
 def test_a_busy_port_is_a_one_line_error(server):
     port = server.url.rsplit(":", 1)[1].strip("/")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    res = subprocess.run([sys.executable, "-m", "rsynth", "serve-reward", "--port", port], capture_output=True, text=True,
-                         env=env, cwd=REPO, timeout=120, check=False)
-    assert res.returncode == 2 and "cannot listen on 127.0.0.1" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = subprocess.run(
+        [sys.executable, "-m", "rsynth", "serve-reward", "--port", port],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert (
+        res.returncode == 2 and "cannot listen on 127.0.0.1" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    )

@@ -51,8 +51,12 @@ def _mbppplus():
 def test_humaneval_canonical_pass_and_broken_fail(verifier):
     rows = _humaneval()
     assert len(rows) == 164
-    good = [VerifyItem(r["test"], r["prompt"] + r["canonical_solution"], {"entry_point": r["entry_point"]}) for r in rows]
-    bad = [VerifyItem(g.reference, g.candidate + BREAK.format(ep=r["entry_point"]), g.extra) for g, r in zip(good, rows)]
+    good = [
+        VerifyItem(r["test"], r["prompt"] + r["canonical_solution"], {"entry_point": r["entry_point"]}) for r in rows
+    ]
+    bad = [
+        VerifyItem(g.reference, g.candidate + BREAK.format(ep=r["entry_point"]), g.extra) for g, r in zip(good, rows)
+    ]
     verdicts = verifier.verify_batch(good + bad)
     assert [r["task_id"] for r, v in zip(rows, verdicts[:164]) if v.status != "pass"] == []
     assert [r["task_id"] for r, v in zip(rows, verdicts[164:]) if v.status != "fail"] == []
@@ -63,7 +67,9 @@ def test_mbppplus_canonical_pass_and_broken_fail(verifier):
     rows = _mbppplus()
     assert len(rows) == 378
     good = [VerifyItem(r["assertion"], r["canonical_solution"], {"entry_point": r["entry_point"]}) for r in rows]
-    bad = [VerifyItem(g.reference, g.candidate + BREAK.format(ep=r["entry_point"]), g.extra) for g, r in zip(good, rows)]
+    bad = [
+        VerifyItem(g.reference, g.candidate + BREAK.format(ep=r["entry_point"]), g.extra) for g, r in zip(good, rows)
+    ]
     verdicts = verifier.verify_batch(good + bad)
     assert [r["task_id"] for r, v in zip(rows, verdicts[:378]) if v.status != "pass"] == []
     assert [r["task_id"] for r, v in zip(rows, verdicts[378:]) if v.status != "fail"] == []
@@ -76,7 +82,18 @@ BASE_ONLY_PASSES = {
     "Mbpp/4": "def heap_queue_largest(nums, n):\n    return sorted(set(nums), reverse=True)[:n]\n",
 }
 TYPED = [  # Mbpp/737 compares only "is not None" (its reference returns a re.Match)
-"Mbpp/2", "Mbpp/63", "Mbpp/75", "Mbpp/106", "Mbpp/722", "Mbpp/124", "Mbpp/252", "Mbpp/259", "Mbpp/278", "Mbpp/580", "Mbpp/737"]
+    "Mbpp/2",
+    "Mbpp/63",
+    "Mbpp/75",
+    "Mbpp/106",
+    "Mbpp/722",
+    "Mbpp/124",
+    "Mbpp/252",
+    "Mbpp/259",
+    "Mbpp/278",
+    "Mbpp/580",
+    "Mbpp/737",
+]
 
 
 def _evalplus_item(row: dict, program: str) -> VerifyItem:
@@ -95,12 +112,18 @@ def test_mbppplus_plus_inputs_reject_what_the_base_asserts_pass(verifier):
     plus inputs with evalplus's input types, compared with the task's atol and special oracles."""
     rows = {r["task_id"]: r for r in _mbppplus()}
     picked = [rows[t] for t in [*BASE_ONLY_PASSES, *TYPED]] + [r for r in rows.values() if float(r["atol"]) > 0][:3]
-    base_only = [VerifyItem(rows[t]["assertion"], p, {"entry_point": rows[t]["entry_point"]}) for t, p in BASE_ONLY_PASSES.items()]
+    base_only = [
+        VerifyItem(rows[t]["assertion"], p, {"entry_point": rows[t]["entry_point"]})
+        for t, p in BASE_ONLY_PASSES.items()
+    ]
     assert [v.status for v in verifier.verify_batch(base_only)] == ["pass"] * len(base_only)
     items = [_evalplus_item(rows[t], p) for t, p in BASE_ONLY_PASSES.items()]
     items += [_evalplus_item(r, r["canonical_solution"]) for r in picked]
     items += [_evalplus_item(r, r["canonical_solution"] + BREAK.format(ep=r["entry_point"])) for r in picked]
-    verdicts = [(v.status, v.evidence.get("reason"), v.evidence.get("stderr_tail", "")[-200:]) for v in verifier.verify_batch(items)]
+    verdicts = [
+        (v.status, v.evidence.get("reason"), v.evidence.get("stderr_tail", "")[-200:])
+        for v in verifier.verify_batch(items)
+    ]
     n = len(BASE_ONLY_PASSES)
     assert [v[0] for v in verdicts[:n]] == ["fail"] * n, verdicts[:n]
     assert [v[0] for v in verdicts[n : n + len(picked)]] == ["pass"] * len(picked), verdicts[n : n + len(picked)]
@@ -124,7 +147,9 @@ def test_stdio_style(verifier):
     program = "n = int(input())\nprint(sum(range(n + 1)))\n"
     tests = json.dumps({"inputs": ["3\n", "10\n"], "outputs": ["6\n", "55"]})
     wrong = program.replace("n + 1", "n")
-    verdicts = verifier.verify_batch([VerifyItem(tests, program, {"style": "stdio"}), VerifyItem(tests, wrong, {"style": "stdio"})])
+    verdicts = verifier.verify_batch(
+        [VerifyItem(tests, program, {"style": "stdio"}), VerifyItem(tests, wrong, {"style": "stdio"})]
+    )
     assert [v.status for v in verdicts] == ["pass", "fail"]
     assert verdicts[1].evidence["case"] == 0
 
@@ -161,4 +186,3 @@ def test_line_labels_find_the_first_breaking_line(verifier):
     assert first_breaking_line(verifier, solution, harmless, tests).first_error_line == -1
     with pytest.raises(ValueError):
         first_breaking_line(verifier, solution, solution + "\n", tests)
-

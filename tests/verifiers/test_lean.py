@@ -11,12 +11,7 @@ from tests import lean_support
 
 ONE_PLUS_ONE = "theorem one_add_one : 1 + 1 = 2 := by\n  decide"
 FALSE_THEOREM = "theorem two_two_five : 2 + 2 = 5 := by\n  decide"
-WRONG_STEP = (
-    "theorem and_swap (p q : Prop) (hp : p) (hq : q) : q ∧ p := by\n"
-    "  constructor\n"
-    "  · exact hp\n"
-    "  · exact hp"
-)
+WRONG_STEP = "theorem and_swap (p q : Prop) (hp : p) (hq : q) : q ∧ p := by\n  constructor\n  · exact hp\n  · exact hp"
 SAME_NAME_A = "theorem foo (a b : Nat) : a + b = b + a := Nat.add_comm a b"
 SAME_NAME_B = "theorem foo : 3 * 4 = 12 := rfl"
 SORRY = "theorem cheap (a b : Nat) : a + b = b + a := by\n  sorry"
@@ -109,7 +104,7 @@ def test_lean_stopping_early_is_not_a_proof():
 def test_comment_stripping_and_steps():
     text = "theorem x : True := by -- a sorry in a comment\n  /- admit /- nested -/ -/ trivial"
     assert "sorry" not in strip_comments(text) and "admit" not in strip_comments(text)
-    assert 'axiom' in strip_comments('def s := "-- axiom"')  # string literals are kept
+    assert "axiom" in strip_comments('def s := "-- axiom"')  # string literals are kept
     assert [s for _, s in proof_steps(WRONG_STEP)] == ["constructor", "· exact hp", "· exact hp"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -56,8 +55,16 @@ TABLE = [
     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)", "correct"),
     ("(15,-29)", "(-29,15)", "incorrect"),
     ("(1,2)", "(2,1)", "incorrect"),
-    ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}", "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}", "correct"),
-    ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}", "\\begin{pmatrix} -2 \\\\ -14 \\\\ 7 \\end{pmatrix}", "incorrect"),
+    (
+        "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}",
+        "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}",
+        "correct",
+    ),
+    (
+        "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}",
+        "\\begin{pmatrix} -2 \\\\ -14 \\\\ 7 \\end{pmatrix}",
+        "incorrect",
+    ),
     # equations, expressions, degrees and units
     ("x=5", "5", "correct"),
     ("x \\in [-2,7]", "[-2,7]", "correct"),
@@ -142,7 +149,9 @@ def test_hedged_answers_are_incorrect(verifier):
 def test_every_math500_answer_matches_itself_and_not_a_perturbation(verifier):
     rows = [json.loads(line) for line in MATH500.read_text().splitlines()]
     assert len(rows) == 500
-    boxed = verifier.verify_batch([VerifyItem(r["answer"], f"So the answer is $\\boxed{{{r['answer']}}}$.") for r in rows])
+    boxed = verifier.verify_batch(
+        [VerifyItem(r["answer"], f"So the answer is $\\boxed{{{r['answer']}}}$.") for r in rows]
+    )
     assert [v.status for v in boxed] == ["correct"] * 500
     perturbed = verifier.verify_batch([VerifyItem(r["answer"], r["answer"] + "+1") for r in rows])
     assert not [r["answer"] for r, v in zip(rows, perturbed) if v.status == "correct"]
@@ -157,7 +166,10 @@ def test_every_math500_answer_matches_itself_and_not_a_perturbation(verifier):
         ("\\frac{" * 25 + "1" + "}{2}" * 25, {"timeout", "unparseable"}),  # deeply nested LaTeX
         ("{" * 500 + "1" + "}" * 500, {"unparseable"}),
         ("x" * 1_000_000, {"unparseable"}),  # a megabyte string
-        ("(" * 40 + "1" + ")" * 40, {"timeout", "unparseable", "correct"}),  # it is 1: parsed in time or refused, never wrong
+        (
+            "(" * 40 + "1" + ")" * 40,
+            {"timeout", "unparseable", "correct"},
+        ),  # it is 1: parsed in time or refused, never wrong
     ],
 )
 def test_pathological_inputs_end_within_the_limit(candidate, allowed):

@@ -55,7 +55,10 @@ def hostile_programs(tmp_path: Path, secret_file: Path, port: int, marker: str) 
         "kill_group": ("import os, signal\nos.killpg(0, signal.SIGKILL)\n", {"pass", "error"}),  # PID 1 ignores it
         "kill_supervisor_and_verifier": (_ancestors_killer(os.getpid()), {"pass", "error"}),
         "kill_everything": ("import os, signal\nos.kill(-1, signal.SIGKILL)\n", {"pass", "error"}),  # all it may signal
-        "fork_storm": ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", {"timeout", "error"}),
+        "fork_storm": (
+            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+            {"timeout", "error"},
+        ),
         "daemon": (
             "import os, subprocess, sys\n"
             "if os.fork() == 0:\n"
@@ -75,7 +78,10 @@ def hostile_programs(tmp_path: Path, secret_file: Path, port: int, marker: str) 
             f"try:\n    leaked = open({str(secret_file)!r}).read()\nexcept OSError:\n    leaked = ''\nprint(leaked)\nassert not leaked\n",
             {"pass"},
         ),
-        "read_secret_env": ("import os\nprint(os.environ.get('RSYNTH_TEST_SECRET'))\nassert 'RSYNTH_TEST_SECRET' not in os.environ\n", {"pass"}),
+        "read_secret_env": (
+            "import os\nprint(os.environ.get('RSYNTH_TEST_SECRET'))\nassert 'RSYNTH_TEST_SECRET' not in os.environ\n",
+            {"pass"},
+        ),
         "memory_bomb": ("x = bytearray(8 << 30)\n", {"error"}),
         "infinite_loop": ("while True:\n    pass\n", {"timeout"}),
     }
@@ -120,12 +126,20 @@ def run_hostile(backend: str, names: list[str] | None, tmp_path: Path, secret_fi
     cases = [(n, *programs[n]) for n in names]
     rows = [("honest", HONEST[0], {HONEST[1]})]
     for n, code, allowed in cases:  # an honest and a wrong program after every attack
-        rows += [(n, code + "\ndef f():\n    return 1\n", allowed), ("honest", HONEST[0], {HONEST[1]}), ("wrong", WRONG[0], {WRONG[1]})]
+        rows += [
+            (n, code + "\ndef f():\n    return 1\n", allowed),
+            ("honest", HONEST[0], {HONEST[1]}),
+            ("wrong", WRONG[0], {WRONG[1]}),
+        ]
     verifier = CodeVerifier(timeout=4.0, workers=2, memory_mb=512, sandbox=backend)
     assert verifier.sandbox.backend == backend and backend in verifier.version
     verdicts = verifier.verify_batch([VerifyItem("assert f() == 1", code) for _, code, _ in rows])
     assert len(verdicts) == len(rows)  # every row has its verdict, and this process is alive
-    got = {(i, n): (v.status, v.evidence.get("reason"), v.evidence.get("stderr_tail", "")[-300:]) for i, ((n, _, allowed), v) in enumerate(zip(rows, verdicts)) if v.status not in allowed}
+    got = {
+        (i, n): (v.status, v.evidence.get("reason"), v.evidence.get("stderr_tail", "")[-300:])
+        for i, ((n, _, allowed), v) in enumerate(zip(rows, verdicts))
+        if v.status not in allowed
+    }
     assert not got, got
     assert all(v.evidence["sandbox"] == backend for v in verdicts)
     assert not any(SECRET in v.evidence.get("stderr_tail", "") for v in verdicts)
@@ -153,7 +167,13 @@ def test_unsafe_rlimit_still_survives_its_programs(tmp_path, secret_file):
     """The explicit unsafe mode contains nothing of the file system or network, but the verifier
     still survives a program that kills its parent (the supervisor) or its group, and the rows
     around it keep their verdicts. With a writable pids cgroup, fork storms and daemons end too."""
-    names = ["kill_parent", "kill_group", "read_secret_env", "memory_bomb", "infinite_loop"]  # not kill(-1): as root, the machine
+    names = [
+        "kill_parent",
+        "kill_group",
+        "read_secret_env",
+        "memory_bomb",
+        "infinite_loop",
+    ]  # not kill(-1): as root, the machine
     if pids_cgroup_root() is not None:  # without one, root ignores RLIMIT_NPROC and setsid escapes
         names += ["fork_storm", "daemon"]
     verifier = CodeVerifier(timeout=4.0, workers=2, memory_mb=512, sandbox=UNSAFE)
