@@ -11,7 +11,7 @@ from rsynth.verifiers.lean_params import LeanParams
 
 @with_configs(serve=ServeParams, reward=RewardParams, lean=LeanParams)
 def serve_reward(serve: ServeParams, reward: RewardParams, lean: LeanParams) -> None:
-    """Score rollouts posted as {"query", "prompts", "labels"} lists; answers {"rewards": [...]}.
+    """Score rollouts posted as {"query", "prompts", "labels"} lists; answers {"rewards": \\[...]}.
     Use with OpenRLHF: --remote_rm_url http://HOST:PORT/ --label_key ground_truth."""
     from rsynth.rewards.scorer import Batcher, RewardScorer
     from rsynth.rewards.server import RewardServer
