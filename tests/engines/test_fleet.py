@@ -80,7 +80,9 @@ def test_each_question_stays_on_one_server_and_says_so_in_a_header(fleet, tmp_pa
     assert stats["rollout requests this run"] == sum(len(s.sessions) for s in fleet)
 
 
-@pytest.mark.xfail(strict=False, reason="failed once in a clean CI run (mid-run kill timing); under investigation, issue 26")
+@pytest.mark.xfail(
+    strict=False, reason="failed once in a clean CI run (mid-run kill timing); under investigation, issue 26"
+)
 def test_a_server_killed_mid_run_is_routed_around_with_the_rows_of_one_server(fleet, tmp_path: Path) -> None:
     inp = planted_traces(tmp_path / "in.jsonl", 5)
     one = OpenAIEngine("tiny", base_url=fleet[0].base_url, concurrency=8, backoff=0.01)
