@@ -179,7 +179,7 @@ def run_once(servers: Servers, routing: str, problems: Path, out: Path, args: ar
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     with Watch(servers.urls) as watch:
-        run_annotate(
+        stats = run_annotate(
             str(problems),
             dict(f.split("=", 1) for f in args.field),
             out,
@@ -214,7 +214,8 @@ def run_once(servers: Servers, routing: str, problems: Path, out: Path, args: ar
             "waiting": max(w) if w else None,
         }
     rows = read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist()
-    return {"how": how, "wall": wall, "load": (load0, load1), "per": per, "rows": rows}
+    own = {k: v for k, v in stats.items() if k.endswith("prefix-cache hit rate this run")}  # rsynth's accounting
+    return {"how": how, "wall": wall, "load": (load0, load1), "per": per, "rows": rows, "own": own}
 
 
 def fmt(x: float | None, spec: str = ".0f") -> str:
@@ -308,6 +309,8 @@ def main() -> None:
     if rr and bq is not None:
         print(f"prompt tokens prefilled (cache misses), by question / round-robin: {bq / rr:.2f}")
     print(f"caches: {', '.join(r['how'] for r in results.values())}")
+    for routing, r in results.items():  # what annotate-prm's own summary and manifest say (FleetEngine)
+        print(f"rsynth's stage summary, {ROUTINGS[routing]}: {r['own'] or 'no prefix-cache counters'}")
     print(f"rows equal across routings: {'yes' if results['round-robin']['rows'] == results['hash']['rows'] else 'no'}")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
 
