@@ -179,13 +179,17 @@ DATA_COMMANDS = [
     "verify math",
     "verify code",
     "verify lean",
+    "decontaminate",
 ]
+COMMON = {"--quiet", "--limit", "--overwrite", "--num-shards", "--shard-index", "--shard-size"}
 
 
 @pytest.mark.parametrize("name", DATA_COMMANDS)
 def test_commands_that_read_rows_take_the_common_options(name):
-    flags = _flags(_command(tuple(name.split())))
-    assert {"--quiet", "--limit", "--overwrite", "--num-shards", "--shard-index", "--shard-size"} <= flags
+    """...declared once (`RunParams`), never hand-written: the flags come from the command's params classes."""
+    path = tuple(name.split())
+    assert COMMON <= _flags(_command(path))
+    assert COMMON <= _generated_flags(dict(COMMANDS)[path])
 
 
 @pytest.mark.parametrize("path", [("export",), ("import", "processbench")], ids=" ".join)
