@@ -173,7 +173,9 @@ def run_once(servers: Servers, routing: str, problems: Path, out: Path, args: ar
         args.model, base_urls=servers.urls, concurrency=args.max_num_seqs, routing=routing, max_retries=2
     )
     config = AnnotateConfig(
-        omegaprm=OmegaPRMConfig(k0=args.k0, k=args.k, max_search=4, rollout_budget=args.k0 + 6 * args.k),
+        omegaprm=OmegaPRMConfig(
+            k0=args.k0, k=args.k, given_k0=args.k0, max_search=4, rollout_budget=args.k0 + 6 * args.k
+        ),
         params=SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=args.max_new_tokens, seed=0),
     )
     load0 = os.getloadavg()
