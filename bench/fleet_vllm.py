@@ -17,14 +17,23 @@ average (the servers share the machine's cores with anything else running). Then
 hit rate by question / round-robin, and whether both runs wrote the same rows (requests carry their
 own seeds; on CPU vLLM's sampling may still differ with the batch a request ran in).
 
-A vLLM server keeps finished requests' blocks in its prefix cache until the memory is needed: with a
-KV cache that holds the whole run (the default here, VLLM_CPU_KVCACHE_SPACE=1 GiB for a 135M model),
-round-robin loses only each question's first visit to each server, so the gap is small with 2
-servers. `--kv-blocks N` caps the KV cache at N blocks (`--num-gpu-blocks-override`), as a busy
-server's free memory is, and the LRU then evicts what round-robin spreads around.
+Reading the counters: a request with n=k is k sequences that each query the cache, and the k-1
+after the first find its prompt there on either routing, so the hit rate has a floor near (k-1)/k;
+the tokens prefilled (queries - hits) are what routing can save. Only requests after a question's
+first share its prefix: with the default input (one-step arithmetic questions) a 135M model solves
+most or none of a question's k0 rollouts, so most questions end after the pre-filter, one request.
+For a workload where every question makes several requests, give wrong given traces: OmegaPRM
+bisects each (k0 rollouts from the question, then about log2(steps) probes from step prefixes), e.g.
+`rsynth import processbench ../shared/benchmarks/processbench_gsm8k.json --answers
+../shared/benchmarks/gsm8k_test.jsonl --out pb/` and `--input pb/ --problems 20` (right traces cost
+nothing). A vLLM server keeps finished requests' blocks in its prefix cache until the memory is
+needed: with a KV cache that holds the whole run (the default here, VLLM_CPU_KVCACHE_SPACE=1 GiB for a
+135M model), round-robin loses only each question's first visit to each server. `--kv-blocks N` caps
+the KV cache at N blocks (`--num-gpu-blocks-override`), as a busy server's free memory is, and the
+LRU then evicts what round-robin spreads around.
 
     python bench/fleet_vllm.py [--vllm-python .venv-vllm/bin/python] [--model-dir DIR] [--problems 12]
-        [--k0 4] [--k 4] [--max-new-tokens 64] [--max-num-seqs 4] [--kv-blocks N]
+        [--input pb/] [--k0 4] [--k 4] [--max-new-tokens 64] [--max-num-seqs 4] [--kv-blocks N]
     python bench/fleet_vllm.py --urls http://127.0.0.1:8001/v1 http://127.0.0.1:8002/v1 --model NAME
         (servers already running; any OpenAI-compatible server with a Prometheus /metrics page)
 
