@@ -191,6 +191,49 @@ def semantic_table(rows: int, cache: str | None) -> None:
     print(f"\nload average during the runs: {os.getloadavg()[0]:.1f} (2 cores)\n" + "\n".join(lines))
 
 
+COSINE_TOLERANCE = 1e-3  # evidence cosines may differ in float rounding (a row's pass changes the sums' order)
+
+
+def _decisions(out: str) -> dict[str, dict]:
+    """Per split (kept, removed, review, errors): row id (or source row) -> what was decided and why."""
+    from rsynth.data.shards import read_split
+
+    found: dict[str, dict] = {}
+    for split in ("kept", "removed", "review", "errors"):
+        table = read_split(out, split)
+        rows = table.to_pylist() if table is not None else []
+        found[split] = {
+            r.get("id") or (r.get("source"), r.get("row")): r.get("contamination") if split == "removed" else r
+            for r in rows
+        }
+    return found
+
+
+def _same(a, b) -> bool:
+    """Equal, except that floats named cosine/score may differ by COSINE_TOLERANCE."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= COSINE_TOLERANCE
+    return a == b
+
+
+def compare_outputs(base: str, new: str) -> str:
+    """ "identical" when both outputs put every row in the same split with the same evidence (rule, item,
+    signatures, answers, execution; cosines within COSINE_TOLERANCE), else what differs."""
+    a, b = _decisions(base), _decisions(new)
+    diffs = []
+    for split in a:
+        if a[split].keys() != b[split].keys():
+            diffs.append(
+                f"{split}: {len(a[split].keys() - b[split].keys())} rows left, {len(b[split].keys() - a[split].keys())} came"
+            )
+        bad = [k for k in a[split].keys() & b[split].keys() if not _same(a[split][k], b[split][k])]
+        if bad:
+            diffs.append(f"{split}: {len(bad)} rows with other evidence (e.g. {bad[0]})")
+    return "identical" if not diffs else "; ".join(diffs)
+
+
 def child_naive(inp: Path, out: Path, limit: int) -> dict:
     """The textbook implementation: dict of n-gram tuples -> items, per-row Python loops."""
     from rsynth.decontam.index import IndexConfig
