@@ -8,15 +8,21 @@ same normalisation and windows, but with Python sets of n-gram tuples, one row a
 
     python bench/decontam_throughput.py [--rows 100000 1000000] [--naive-max 200000] [--workers 2]
 
-`--semantic N` (quick: about a minute warm) instead times `--semantic` on N rows of realistic maths
-data: GSM8K training problems with their own numbers (re-drawn near their size once the 7,473 are
-used up) plus 1% paraphrases of benchmark items from tests/fixtures/paraphrase_probe.jsonl. It
-reports a cold run (empty reference-embedding cache), a warm run, the same warm run embedding every
-row (`embed_all`, what the signature gate and the lexical screen save), and the n-gram stages
-alone, each with its wall time and its CPU time (other jobs on the machine slow the first, not
-the second) and the 1-minute load average when it ended.
+`--semantic N` instead times `--semantic` on N rows of realistic maths data: GSM8K training problems
+with their answers (numbers re-drawn near their size once the 7,473 are used up) plus 1% rephrased
+benchmark items from tests/fixtures/decontam_probe.jsonl (maths with answers, code with programs).
+By default it reports the time to the first row and a full run on a fresh cache, warm runs (baseline
+code, this code, `--workers 2`, answers and programs ignored), the n-gram stages alone and the probe
+(baseline, this code); `--runs all` adds a run embedding every row (what the gate and the lexical
+screen save). Each line gives wall time, CPU time of the run and of its child processes (sandbox,
+verifier, workers) and the 1-minute load average when it ended (other jobs slow the wall time).
 
     python bench/decontam_throughput.py --semantic 10000
+
+In the same run, `--baseline REF` (default: the commit before the speed work) runs this tree with
+the speed files (SPEED_FILES) as they were at REF: the table gives the ratios of wall time and of
+rows per CPU second, and the bench checks that every row of the N rows and of the probe lands in the
+same split with the same evidence. `--runs` picks the runs (SEMANTIC_RUNS).
 
 On a machine other jobs keep busy, run it with OMP_NUM_THREADS=1: torch's second thread otherwise
 spins for its share of the contended cores and CPU time stops measuring the work.
