@@ -13,7 +13,7 @@ with their answers (numbers re-drawn near their size once the 7,473 are used up)
 benchmark items from tests/fixtures/decontam_probe.jsonl (maths with answers, code with programs).
 By default it reports the time to the first row and a full run on a fresh cache, warm runs (baseline
 code, this code, `--workers 2`, answers and programs ignored), the n-gram stages alone and the probe
-(baseline, this code); `--runs all` adds a run embedding every row (what the gate and the lexical
+(baseline, this code); naming `all` in `--runs` times embedding every row (what the gate and the lexical
 screen save). Each line gives wall time, CPU time of the run and of its child processes (sandbox,
 verifier, workers) and the 1-minute load average when it ended (other jobs slow the wall time).
 
