@@ -278,6 +278,7 @@ def main() -> None:
     if not args.input:
         write_problems(problems, args.problems)
     servers = Servers(args, tmp)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a `timeout` or kill still stops the servers
     try:
         if not args.urls:
             servers.start()
