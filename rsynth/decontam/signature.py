@@ -175,6 +175,15 @@ _AND_A_HALF = re.compile(r"(\d+)\s+and\s+a\s+half\b", re.IGNORECASE)
 _AFTER_COUNT_AND = re.compile(
     r"\b(?:" + "|".join([*_UNITS, *_TENS]) + r")\s+and\s+$", re.IGNORECASE
 )  # "one and a half"
+_DIGIT_WORD = r"(?:zero|one|two|three|four|five|six|seven|eight|nine)"
+_POINT = re.compile(
+    r"\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+point\s+("
+    + _DIGIT_WORD
+    + r"(?:\s+"
+    + _DIGIT_WORD
+    + r")*)\b",
+    re.IGNORECASE,
+)
 _COUPLE = re.compile(r"\ba\s+(couple|pair)\s+of\b", re.IGNORECASE)
 
 
@@ -260,26 +269,46 @@ for _names, _family, _factor in (
         _UNIT_FACTORS[_name] = (_family, Fraction(_factor))
 _UNIT = re.compile(r"[ \t]*-?[ \t]*(?:of[ \t]+)?(?P<a>an?[ \t]+)?(?:square[ \t]+|cubic[ \t]+)?([A-Za-z]+)\b")
 _PER = re.compile(r"[ \t]*(?:per|an?|/|every|each)[ \t]*([A-Za-z]+)\b")
+_COMPOUND_H = re.compile(r"[ \t]*\d+[ \t]*(?:min|mins|minutes?|m)\b")  # "h" is an hour only before minutes
+_COMPOUND_JOIN = re.compile(r"[ \t]*(?:,[ \t]*)?(?:and[ \t]+)?")
 _RATES = {"mph": ("in", Fraction(63360), "s", Fraction(3600)), "kph": ("mm", Fraction(10**6), "s", Fraction(3600))}
 
 
-def _in_base_unit(text: str, end: int, value: Fraction) -> Fraction:
+def _in_base_unit(text: str, end: int, value: Fraction) -> tuple[Fraction, tuple[str, Fraction, int] | None]:
     """`value` in its unit family's base unit when a unit word follows it at `end` ("48-inch",
-    "half a foot", "2 hours"), else unchanged. Square and cubic units are left alone."""
+    "half a foot", "2 hours"), else unchanged; with (family, factor, end of the unit word) when it
+    was converted (to add up compounds: "2 hours and 24 minutes"). Square and cubic units are left alone."""
     m = _UNIT.match(text, end)
     if m is None:
-        return value
+        return value, None
     word = m.group(2).lower()
     if word in _RATES:  # "18 mph": a speed in base units per second
-        return value * _RATES[word][1] / _RATES[word][3]
+        return value * _RATES[word][1] / _RATES[word][3], None
     unit = _UNIT_FACTORS.get(word)
+    if unit is None and word == "h" and _COMPOUND_H.match(text, m.end()):  # "2 h 24 min"
+        unit = _UNIT_FACTORS["hour"]
     if unit is None or "square" in m.group(0) or "cubic" in m.group(0) or (m.group("a") and value >= 1):
-        return value  # "half a foot" is 6 inches; "$10 a day" and "twice a day" are rates
+        return value, None  # "half a foot" is 6 inches; "$10 a day" and "twice a day" are rates
     per = _PER.match(text, m.end())
     below = _UNIT_FACTORS.get(per.group(1).lower()) if per else None
     if below is not None and below[0] != unit[0]:  # "18 miles per hour" = "0.3 miles per minute"
-        return value * unit[1] / below[1]
-    return value * unit[1]
+        return value * unit[1] / below[1], None
+    return value * unit[1], (unit[0], unit[1], m.end())
+
+
+def _add_compounds(found: list[tuple[int, Fraction, tuple[str, Fraction, int] | None]], text: str) -> list:
+    """Adds up compound quantities: "2 hours and 24 minutes", "5 feet 3 inches", "1 h 30 min" are
+    one quantity (8,640 s; 63 in), as a rewrite into one unit ("144 minutes") states it. Parts merge
+    when they are of one family, in decreasing units, and only a comma or "and" separates them."""
+    out: list = []
+    for start, value, unit in found:
+        if out and unit is not None and out[-1][2] is not None:
+            _, prev_value, prev = out[-1]
+            if prev[0] == unit[0] and unit[1] < prev[1] and _COMPOUND_JOIN.fullmatch(text, prev[2], start):
+                out[-1] = (out[-1][0], prev_value + value, unit)
+                continue
+        out.append((start, value, unit))
+    return out
 
 
 def _canon(value: Fraction) -> str:
@@ -328,13 +357,18 @@ def numbers(text: str) -> list[str]:
         text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
         text = _FRAC_SHORT.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
         text = _LATEX_NOISE.sub(" ", text)
+    if " point " in text:  # "two point five" -> 2.5
+        text = _POINT.sub(
+            lambda m: f"{_UNITS[m.group(1).lower()]}.{''.join(str(_UNITS[d.lower()]) for d in m.group(2).split())}",
+            text,
+        )
     if "a " in text or "A " in text:
         text = _AND_A_HALF.sub(lambda m: f"{m.group(1)}.5", text)
         text = _A_FRACTION.sub(
             lambda m: m.group(0) if _AFTER_COUNT_AND.search(text, 0, m.start()) else f"one {m.group(1)}", text
         )
         text = _COUPLE.sub("two of", text)
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, Fraction, tuple[str, Fraction, int] | None]] = []
     for m in _NUMBER.finditer(text):
         num, den, pct, neg = m.group("num", "den", "pct", "neg")
         if neg and text[: m.start()].rstrip()[-1:] not in ("", "(", "[", "{", ",", "=", ":"):
@@ -348,15 +382,21 @@ def numbers(text: str) -> list[str]:
                 value /= int(den)
             if pct:
                 value /= 100
+        unit = None
         if not pct:
-            value = _in_base_unit(text, m.end(), value)
-        found.append((m.start(), _canon(-value if neg else value)))
+            value, unit = _in_base_unit(text, m.end(), value)
+        found.append((m.start(), -value if neg else value, unit))
     for start, end, words in _word_runs(text):
         value = _word_value(words)
         if value is not None:
-            value = value / 100 if _PERCENT.match(text, end) else _in_base_unit(text, end, value)
-            found.append((start, _canon(value)))
-    return [v for _, v in sorted(found)]
+            unit = None
+            if _PERCENT.match(text, end):
+                value = value / 100
+            else:
+                value, unit = _in_base_unit(text, end, value)
+            found.append((start, value, unit))
+    found.sort(key=lambda f: f[0])
+    return [_canon(v) for _, v, _ in _add_compounds(found, text)]
 
 
 @functools.lru_cache(maxsize=65536)

@@ -232,10 +232,20 @@ def test_judge_params_name_the_flag_of_a_bad_engine():
         ("Two thirds of the class and a third of the teachers.", "2/3 of the class and 1/3 of the teachers."),
         ("He watches TV for a couple of hours.", "He watches TV for 2 hours."),
         ("Only fourth-fifth of the maximum, and one-fifth of it.", "Only 4/5 of the maximum, and 1/5 of it."),
+        # compounds are one quantity: the total, as a rewrite into one unit states it
+        ("The walk takes her 2 hours and 24 minutes.", "The walk takes her 144 minutes."),
+        ("It took 2 h 24 min.", "It took 8640 seconds."),
+        ("He is 5 feet 3 inches tall.", "He is 63 inches tall."),
+        ("Subtract zero point seven from two point five.", "Subtract 0.7 from 2.5."),
     ],
 )
 def test_units_and_number_words_a_rewrite_converts(a, b):
     assert sorted(numbers(a)) == sorted(numbers(b))
+
+
+def test_a_list_of_durations_is_not_one_compound():
+    assert numbers("Runs of 3 hours, 2 hours and 1 hour.") == ["10800", "7200", "3600"]
+    assert numbers("From 2 hours to 30 minutes.") == ["7200", "1800"]
 
 
 def test_rates_are_not_converted():
