@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rsynth.decontam.examples import stated_tests
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
 from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
@@ -168,6 +169,7 @@ class RephraseStage:
     ) -> int:
         """Decide the batch's rows in place; returns the number of rows embedded."""
         self.considered = [{self.item_of[(m.benchmark, m.item_id)]} if m is not None else set() for m in matches]
+        facts, stated = self._stated_examples(texts, facts)
         self._check_ngram(texts, facts, matches, reviews)
         todo = [i for i, m in enumerate(matches) if m is None and reviews[i] is None]
         units = [(i, w) for i in todo for w in windows(texts[i])]
@@ -216,9 +218,11 @@ class RephraseStage:
                 {it: answers.get((p, it)) for it in items},
                 {it: runs.get((p, it)) for it in items},
             )
+            f = facts[units[p][0]]
             if (
                 p in code_near
-                and not (facts[units[p][0]][1] or facts[units[p][0]][2])
+                and (units[p][0] in stated or not (f[1] or f[2]))
+                and runs.get((p, code_near[p][0])) is not False
                 and (ev is None or ev.rule not in REMOVED)
             ):
                 ev = self.decider.code_neighbour(sigs[p], *code_near[p]) or ev
@@ -229,9 +233,30 @@ class RephraseStage:
                 best[i] = (ev, runs.get((p, ev.item)))
         for i, (ev, ran) in best.items():
             bench, item_id = self.index.describe(ev.item)
-            m = Match(bench, item_id, "semantic", round(ev.cosine or 0.0, 4), "", self._evidence(ev, facts[i], ran))
+            evidence = self._evidence(ev, facts[i], ran)
+            if i in stated and ran is not None:
+                evidence["execution"] = (
+                    "the item's solution gives the examples stated in the row"
+                    if ran
+                    else "the item's solution contradicts the examples stated in the row"
+                )
+            m = Match(bench, item_id, "semantic", round(ev.cosine or 0.0, 4), "", evidence)
             self._place(i, m, ev.rule, matches, reviews)
         return len({units[p][0] for p in picked})
+
+    @staticmethod
+    def _stated_examples(texts: Sequence[str], facts: Sequence[Facts]) -> tuple[list[Facts], set[int]]:
+        """Facts with, for a code row with neither program nor tests, the I/O examples its text
+        states as its tests (`examples.py`), and the rows that got them."""
+        out, stated = list(facts), set()
+        for i, (text, f) in enumerate(zip(texts, facts)):
+            if f[1] or f[2] or not (functions(text) or _CODEISH.search(text)):
+                continue
+            tests = stated_tests(text)
+            if tests:
+                out[i] = (f[0], None, tests)
+                stated.add(i)
+        return out, stated
 
     def _executions(self, cands, sims, at, unit_texts, units, facts) -> dict[tuple[int, int], bool | None]:
         """Sandbox verdicts for (unit, code item) pairs with cosine >= `code_floor`, nearest first: a
