@@ -184,6 +184,10 @@ _POINT = re.compile(
     + r")*)\b",
     re.IGNORECASE,
 )
+# digits named in the plural, each a quantity of its own (not "ones" or "tens": "the ones he likes")
+_PLURAL_DIGITS = {"zeros": 0, "zeroes": 0, "twos": 2, "threes": 3, "fours": 4, "fives": 5, "sixes": 6, "sevens": 7}
+_PLURAL_DIGITS |= {"eights": 8, "nines": 9}
+_PLURAL_DIGIT = re.compile(r"\b(" + "|".join(_PLURAL_DIGITS) + r")\b", re.IGNORECASE)
 _COUPLE = re.compile(r"\ba\s+(couple|pair)\s+of\b", re.IGNORECASE)
 
 
@@ -270,6 +274,11 @@ for _names, _family, _factor in (
 _UNIT = re.compile(r"[ \t]*-?[ \t]*(?:of[ \t]+)?(?P<a>an?[ \t]+)?(?:square[ \t]+|cubic[ \t]+)?([A-Za-z]+)\b")
 _PER = re.compile(r"[ \t]*(?:per|an?|/|every|each)[ \t]*([A-Za-z]+)\b")
 _COMPOUND_H = re.compile(r"[ \t]*\d+[ \t]*(?:min|mins|minutes?|m)\b")  # "h" is an hour only before minutes
+_MORE_LESS = re.compile(
+    r"[ \t]*(?:(more|greater|larger|higher|bigger|longer|taller|heavier|faster|extra|increase|raise|markup)"
+    r"|less|fewer|smaller|lower|cheaper|shorter|lighter|slower|off|discount|decrease|reduction)\b",
+    re.IGNORECASE,
+)
 _COMPOUND_JOIN = re.compile(r"[ \t]*(?:,[ \t]*)?(?:and[ \t]+)?")
 _RATES = {"mph": ("in", Fraction(63360), "s", Fraction(3600)), "kph": ("mm", Fraction(10**6), "s", Fraction(3600))}
 
@@ -294,6 +303,15 @@ def _in_base_unit(text: str, end: int, value: Fraction) -> tuple[Fraction, tuple
     if below is not None and below[0] != unit[0]:  # "18 miles per hour" = "0.3 miles per minute"
         return value * unit[1] / below[1], None
     return value * unit[1], (unit[0], unit[1], m.end())
+
+
+def _relative(text: str, end: int, share: Fraction) -> Fraction | None:
+    """The factor a percentage change states ("50% more" = 3/2 times, "25% off" = 3/4 of), which a
+    rewrite may give instead of the percentage; None for a plain percentage."""
+    m = _MORE_LESS.match(text, end)
+    if m is None:
+        return None
+    return 1 + share if m.group(1) else 1 - share
 
 
 def _add_compounds(found: list[tuple[int, Fraction, tuple[str, Fraction, int] | None]], text: str) -> list:
@@ -385,16 +403,23 @@ def numbers(text: str) -> list[str]:
         unit = None
         if not pct:
             value, unit = _in_base_unit(text, m.end(), value)
+        elif (factor := _relative(text, m.end(), value)) is not None:
+            found.append((m.start(), factor, None))  # "50% more" is also "1.5 times"
         found.append((m.start(), -value if neg else value, unit))
     for start, end, words in _word_runs(text):
         value = _word_value(words)
         if value is not None:
             unit = None
-            if _PERCENT.match(text, end):
+            if pct := _PERCENT.match(text, end):
                 value = value / 100
+                if (factor := _relative(text, pct.end(), value)) is not None:
+                    found.append((start, factor, None))
             else:
                 value, unit = _in_base_unit(text, end, value)
             found.append((start, value, unit))
+    if "s " in text or text.endswith("s") or "s." in text or "s," in text:
+        for m in _PLURAL_DIGIT.finditer(text):  # "only the digits zeros and twos", "in threes"
+            found.append((m.start(), Fraction(_PLURAL_DIGITS[m.group(1).lower()]), None))
     found.sort(key=lambda f: f[0])
     return [_canon(v) for _, v, _ in _add_compounds(found, text)]
 
