@@ -98,6 +98,17 @@ def test_same_quantities_and_same_story_is_a_paraphrase(decider):
     assert decider.decide(sig, _sims(0, 0.3), decider.candidates(_sims(0, 0.3), by_sig[0])) is None
 
 
+def test_a_clearly_nearest_item_with_the_same_quantities_needs_less_cosine(decider):
+    """A new story or a terse restatement keeps the quantities and lowers the cosine; when the item is
+    still the row's nearest reference by a margin, that is the same problem."""
+    sig = Signature.of("Seventeen cows, 23 bought, 9 sold: how many cows?")
+    near = np.array([0.68, 0.5, 0.45], dtype=np.float32)  # nearest by 0.18
+    assert decider.decide(sig, near, [0]).rule == "paraphrase"
+    crowded = np.array([0.68, 0.66, 0.45], dtype=np.float32)  # another item nearly as near
+    assert decider.decide(sig, crowded, [0]) is None
+    assert decider.decide(sig, np.array([0.55, 0.3, 0.2], dtype=np.float32), [0]) is None  # under the floor
+
+
 def test_template_sibling_is_kept_and_not_even_embedded(decider):
     text = "A farmer has 31 cows and buys 12 more, then sells 5. How many cows does he have now?"
     sig = Signature.of(text)
@@ -237,6 +248,9 @@ def test_judge_params_name_the_flag_of_a_bad_engine():
         ("It took 2 h 24 min.", "It took 8640 seconds."),
         ("He is 5 feet 3 inches tall.", "He is 63 inches tall."),
         ("Subtract zero point seven from two point five.", "Subtract 0.7 from 2.5."),
+        # a percentage change is also a factor; digits named in the plural
+        ("Red ties cost 50% more than blue ones.", "Red ties cost 1.5 times what blue ones do, 1/2 more."),
+        ("Its digits are all zeros and twos.", "Its digits are all 0 and 2."),
     ],
 )
 def test_units_and_number_words_a_rewrite_converts(a, b):
