@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rsynth.decontam.codeview import CodeView
 from rsynth.decontam.examples import stated_tests
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
@@ -73,6 +74,7 @@ class RephraseStage:
         self.by_answer = {a: np.array(v, dtype=np.int64) for a, v in by_answer.items()}
         self.decider.rare_answers = {int(v[0]) for a, v in self.by_answer.items() if len(v) == 1 and _distinctive(a)}
         self.code_items = np.array([i for i, k in enumerate(self.keys) if k is not None and k.is_code], dtype=np.int64)
+        self.codeview = CodeView(settings.texts, self.code_items, self.embedder.embed)
         self.answers = AnswerComparer()
         self.execution = ExecutionChecker()
         self.considered: list[
@@ -185,6 +187,12 @@ class RephraseStage:
         unique = list(dict.fromkeys(unit_texts[p] for p in picked))  # a repeated text is embedded once
         at = {t: n for n, t in enumerate(unique)}
         sims = self.embedder.embed(unique) @ self.embedder.ref.T
+        code_texts = list(dict.fromkeys(unit_texts[p] for p in code_units))
+        if code_texts:  # code items by the larger of two cosines: whole prompt, or description alone
+            rows = [at[t] for t in code_texts]
+            sims[np.ix_(rows, self.code_items)] = np.maximum(
+                sims[np.ix_(rows, self.code_items)], self.codeview.similarity(code_texts)
+            )
         k = self.decider.config.top_k
         code_near: dict[
             int, tuple[int, float, float]
