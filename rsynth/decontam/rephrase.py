@@ -35,7 +35,7 @@ from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, u
 from rsynth.decontam.matcher import Match
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
 from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
-from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed
+from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed, question_reworded
 
 WINDOW_WORDS = 120  # prompts longer than this are also scored window by window
 MAX_WINDOWS = 8
@@ -127,7 +127,12 @@ class RephraseStage:
             same_answer = False if same_answer == "unit" else same_answer
             if runs_ok is True or (same_answer is True and not changed):
                 continue  # the same problem: the removal stands
-            if runs_ok is False or same_answer is False or asks_another(sig, ref):
+            if (
+                runs_ok is False
+                or same_answer is False
+                or asks_another(sig, ref)
+                or question_reworded(texts[i], self.settings.texts[item])
+            ):
                 rule = (
                     "another-question"
                     if (overlap >= self.decider.config.band and not changed) or runs_ok is False

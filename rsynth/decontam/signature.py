@@ -437,15 +437,36 @@ def stem(word: str) -> str:
     return _SYNONYMS.get(word, word)
 
 
-def ask(text: str) -> frozenset[str]:
-    """Content words (stemmed, synonyms folded) of the sentence that asks the question."""
+def _question(text: str) -> str:
+    """The sentence that asks the question: the last one with "?", else the last imperative one."""
     sentences = [s for s in _SENTENCE.split(text.strip()) if s and s.strip()]
     question = next((s for s in reversed(sentences) if "?" in s), None)
     if question is None:
         question = next((s for s in reversed(sentences) if _IMPERATIVE.match(s)), "")
-    question = question[question.rfind("?", 0, len(question) - 1) + 1 :] if question.count("?") > 1 else question
-    words = _WORD.findall(re.sub(r"\\[a-zA-Z]+", " ", question.lower()))
+    return question[question.rfind("?", 0, len(question) - 1) + 1 :] if question.count("?") > 1 else question
+
+
+def ask(text: str) -> frozenset[str]:
+    """Content words (stemmed, synonyms folded) of the sentence that asks the question."""
+    words = _WORD.findall(re.sub(r"\\[a-zA-Z]+", " ", _question(text).lower()))
     return frozenset(stem(w) for w in words if w not in STOP_WORDS and len(w) > 1 and stem(w) not in STOP_WORDS)
+
+
+def question_reworded(row_text: str, item_text: str) -> bool:
+    """For a row that copies an item's words (an n-gram match): its question is not the item's. The
+    row's question sentence is not found in the item, and the two share under half of their words
+    (plurals folded, no synonyms: "how many hours does he spend" is not "how much would he earn",
+    although both are about time and money). A copy without a question of its own is not reworded."""
+    row_q, item_q = _question(row_text), _question(item_text)
+    a = {_plural(w) for w in _WORD.findall(row_q.lower()) if w not in STOP_WORDS and len(w) > 1}
+    b = {_plural(w) for w in _WORD.findall(item_q.lower()) if w not in STOP_WORDS and len(w) > 1}
+    if len(a) < 2 or len(b) < 2 or " ".join(row_q.lower().split()) in " ".join(item_text.lower().split()):
+        return False
+    return len(a & b) < 0.5 * len(a | b)
+
+
+def _plural(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 
 
 @dataclass(frozen=True)

@@ -264,3 +264,18 @@ def test_a_list_of_durations_is_not_one_compound():
 
 def test_rates_are_not_converted():
     assert numbers("She earns $10 a day and eats twice a day.") == ["10", "2"]
+
+
+def test_a_copied_setup_with_a_reworded_question_is_told_apart():
+    from rsynth.decontam.signature import question_reworded
+
+    item = (
+        "Jordan plays video games for 2 hours every day. He also has a part-time job where he earns $10 an hour. "
+        "How much money would Jordan earn in one week if he spent his video game time working instead?"
+    )
+    setup = item.rsplit(". ", 1)[0] + "."
+    # synonyms folded in the asked-for quantity (spend ~ dollar, hour ~ time) would hide this one
+    assert question_reworded(setup + " How many hours does Jordan spend on video games in one week?", item)
+    assert not question_reworded(item, item)  # the item's own question
+    assert not question_reworded(setup, item)  # a truncated copy asks nothing of its own
+    assert not question_reworded("Q: " + item + "\nA:", item)
