@@ -88,8 +88,8 @@ def table(rows: list[dict], outcomes: dict[str, list[dict]], key) -> list[tuple]
         for mode, res in outcomes.items():
             pos = [i for i in groups[g] if rows[i]["kind"] == "rephrase"]
             neg = [i for i in groups[g] if rows[i]["kind"] != "rephrase"]
-            cand = sum(rows[i]["item_id"] in res[i]["considered"] for i in pos)
-            hit = sum(res[i]["removed"] == rows[i]["item_id"] for i in pos)
+            cand = sum(bool(_items(rows[i]) & res[i]["considered"]) for i in pos)
+            hit = sum(res[i]["removed"] in _items(rows[i]) for i in pos)
             fp = sum(res[i]["removed"] is not None for i in neg)
             review = sum(res[i]["review"] is not None for i in groups[g])
             lines.append(
@@ -105,6 +105,12 @@ def table(rows: list[dict], outcomes: dict[str, list[dict]], key) -> list[tuple]
                 )
             )
     return lines
+
+
+def _items(row: dict) -> set[str]:
+    """The row's item, and `also`: other items it equally restates (MBPP+ holds some tasks twice:
+    Mbpp/4 and Mbpp/232 are both "the n largest, largest first", with one canonical solution)."""
+    return {row["item_id"], *row.get("also", ())}
 
 
 def _fmt(x) -> str:
@@ -149,7 +155,7 @@ def main() -> None:
             for r, o in zip(rows, res):
                 if r["split"] != "tune" and not args.misses_all:
                     continue
-                if (r["kind"] == "rephrase" and o["removed"] != r["item_id"]) or (
+                if (r["kind"] == "rephrase" and o["removed"] not in _items(r)) or (
                     r["kind"] != "rephrase" and o["removed"]
                 ):
                     print(
