@@ -109,6 +109,7 @@ _IMPERATIVE = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[a-z]+")
+_WH = re.compile(r"\b(?:how|what|which|who|whom|when|where|why|find|compute|determine|calculate|evaluate)\b", re.I)
 STOP_WORDS = frozenset(
     """a an the of in on at to for from by with and or if is are was were be been being do does did will would can could should
     how many much what which who whom whose when where why that this these those it its it's he she they them their his her him
@@ -454,15 +455,22 @@ def ask(text: str) -> frozenset[str]:
 
 def question_reworded(row_text: str, item_text: str) -> bool:
     """For a row that copies an item's words (an n-gram match): its question is not the item's. The
-    row's question sentence is not found in the item, and the two share under half of their words
-    (plurals folded, no synonyms: "how many hours does he spend" is not "how much would he earn",
+    row's question sentence is not found in the item, and the asked clauses (from the last wh-word on)
+    share under half of their words (plurals folded, no synonyms: "how many hours does he spend" is not "how much would he earn",
     although both are about time and money). A copy without a question of its own is not reworded."""
-    row_q, item_q = _question(row_text), _question(item_text)
+    row_q, item_q = _asked_clause(_question(row_text)), _asked_clause(_question(item_text))
     a = {_plural(w) for w in _WORD.findall(row_q.lower()) if w not in STOP_WORDS and len(w) > 1}
     b = {_plural(w) for w in _WORD.findall(item_q.lower()) if w not in STOP_WORDS and len(w) > 1}
-    if len(a) < 2 or len(b) < 2 or " ".join(row_q.lower().split()) in " ".join(item_text.lower().split()):
+    if not a or not b or " ".join(row_q.lower().split()) in " ".join(item_text.lower().split()):
         return False
     return len(a & b) < 0.5 * len(a | b)
+
+
+def _asked_clause(question: str) -> str:
+    """From the last wh-word or imperative on ("If she makes 15 flans, how many eggs does she need?"
+    -> "how many eggs does she need?"): the condition before it is setup, copied with the rest."""
+    starts = [m.start() for m in _WH.finditer(question)]
+    return question[starts[-1] :] if starts else question
 
 
 def _plural(word: str) -> str:

@@ -279,3 +279,11 @@ def test_a_copied_setup_with_a_reworded_question_is_told_apart():
     assert not question_reworded(item, item)  # the item's own question
     assert not question_reworded(setup, item)  # a truncated copy asks nothing of its own
     assert not question_reworded("Q: " + item + "\nA:", item)
+
+
+def test_the_asked_clause_not_the_copied_condition_is_compared():
+    from rsynth.decontam.signature import question_reworded
+
+    item = "Each flan takes 3 eggs. If Sandra must make 15 flans for the fundraiser, how many times must she babysit?"
+    row = "Each flan takes 3 eggs. If Sandra must make 15 flans for the fundraiser, how many eggs does she need in all?"
+    assert question_reworded(row, item) and not question_reworded(item, item)
