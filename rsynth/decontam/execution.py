@@ -122,7 +122,8 @@ class ExecutionChecker:
         order passes; a pair fails when a direction that ran fails in every order."""
         jobs = [(i, kind, variants) for i, pair in enumerate(pairs) for kind, variants in self._jobs(*pair)]
         self._run([v for _, _, variants in jobs for v in variants[:1]])  # parameters as written, first
-        self._run([v for _, _, variants in jobs if self._verdict(variants[:1]) is False for v in variants[1:]])
+        # other orders when the written one did not pass (failed, or crashed: swapped arguments raise)
+        self._run([v for _, _, variants in jobs if self._verdict(variants[:1]) is not True for v in variants[1:]])
         out: list[bool | None] = [None] * len(pairs)
         for i, _, variants in jobs:
             verdict = self._verdict(variants)

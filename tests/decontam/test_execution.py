@@ -54,12 +54,15 @@ def test_a_renamed_task_with_reordered_parameters_passes_and_another_task_fails(
     total_match, gcd = keys[("humaneval", "HumanEval/74")], keys[("humaneval", "HumanEval/13")]
     reordered = "def fewer_chars(b, a):\n    return a if sum(map(len, a)) <= sum(map(len, b)) else b\n"
     longer = "def more_chars(b, a):\n    return a if sum(map(len, a)) >= sum(map(len, b)) else b\n"
+    # swapped arguments make the program raise rather than fail: the other order is still tried
+    fragment = "def contains_fragment(fragment, words):\n    return any(fragment in w for w in words)\n"
     lcm = "def lcm(a, b):\n    x, y = a, b\n    while y:\n        x, y = y, x % y\n    return a * b // x\n"
     got = checker.check(
         [
             ("Write fewer_chars(b, a) ...", reordered, None, total_match),
             ("Write more_chars(b, a) ...", longer, None, total_match),
             ("Least common multiple", lcm, None, gcd),
+            ("contains_fragment(fragment, words)", fragment, None, keys[("mbppplus", "Mbpp/91")]),
             # no program: the row's stated examples against the item's canonical solution
             ("", None, stated_tests("hcf(25, 15) should be 5 and hcf(3, 7) should be 1"), gcd),
             ("", None, stated_tests("lcm(4, 6) should be 12 and lcm(3, 5) should be 15"), gcd),
@@ -67,4 +70,4 @@ def test_a_renamed_task_with_reordered_parameters_passes_and_another_task_fails(
     )
     if checker.unavailable:
         pytest.fail(f"no sandbox on this machine: {checker.unavailable}")
-    assert got == [True, False, False, True, False]
+    assert got == [True, False, False, True, True, False]
