@@ -16,7 +16,7 @@ The builder (`rsynth build`, `rsynth.api.build`) and the Python API's single sta
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from rsynth.errors import UserError
@@ -82,15 +82,7 @@ class RayExecutor(Executor):
             return LocalExecutor().run_checked(kind, ctx)
         from rsynth.recipes.ray_executor import run_on_ray
 
-        return run_on_ray(
-            kind,
-            ctx,
-            blocks=self.blocks,
-            replicas=self.replicas,
-            gpus_per_replica=self.gpus_per_replica,
-            address=self.address,
-            num_cpus=self.num_cpus,
-        )
+        return run_on_ray(kind, ctx, **{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 EXECUTORS: dict[str, type[Executor]] = {cls.name: cls for cls in (LocalExecutor, RayExecutor)}
@@ -99,8 +91,6 @@ EXECUTORS: dict[str, type[Executor]] = {cls.name: cls for cls in (LocalExecutor,
 def executor_named(name: str, **options: Any) -> Executor:
     """The executor `--executor NAME` stands for, given the options it takes (others are ignored:
     `--ray-blocks` means nothing to the local executor)."""
-    from dataclasses import fields
-
     cls = EXECUTORS.get(name)
     if cls is None:
         raise UserError(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
