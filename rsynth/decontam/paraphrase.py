@@ -91,6 +91,17 @@ class SemanticConfig:
         "--semantic-answer-lexical",
         "Word cosine an item with the row's answer needs to be a candidate (and the row embedded).",
     )
+    nearest_floor: float = param(
+        0.6,
+        "--semantic-nearest-floor",
+        "Cosine enough for a row whose quantities agree with an item (both informative, same question) "
+        "when that item is the row's nearest reference by --semantic-nearest-margin.",
+    )
+    nearest_margin: float = param(
+        0.05,
+        "--semantic-nearest-margin",
+        "How much nearer than any other reference item that item must be.",
+    )
     code_near: float = param(
         0.75,
         "--semantic-code-near",
@@ -109,11 +120,21 @@ class SemanticConfig:
 
     def __post_init__(self) -> None:
         validate_choices(self)
-        for name in ("threshold", "review", "agree", "band", "cosine_floor", "answer_floor", "code_floor", "code_near"):
+        for name in (
+            "threshold",
+            "review",
+            "agree",
+            "band",
+            "cosine_floor",
+            "answer_floor",
+            "code_floor",
+            "code_near",
+            "nearest_floor",
+        ):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise UserError(f"{_flag(name)} {value}: expected a number in (0, 1]")
-        for name in ("lexical", "lexical_band", "answer_lexical", "code_margin"):
+        for name in ("lexical", "lexical_band", "answer_lexical", "code_margin", "nearest_margin"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{_flag(name)} {getattr(self, name)}: expected a number in [0, 1]")
         if self.top_k < 1 or self.min_mass < 0:
@@ -245,12 +266,19 @@ class ParaphraseDecider:
         return out
 
     def judge_pair(
-        self, sig: Signature, item: int, cosine: float, answer: bool | str | None = None, execution: bool | None = None
+        self,
+        sig: Signature,
+        item: int,
+        cosine: float,
+        answer: bool | str | None = None,
+        execution: bool | None = None,
+        margin: float = 0.0,
     ) -> Evidence | None:
         """The rule for one (row, item) pair (module docstring), or None when the pair says nothing.
         `answer`: whether the row's answer equals the item's (None: one has none); `execution`:
         whether the row's program passes the item's tests (None: not run). `answer` "unit": the
-        answers differ by a factor between units."""
+        answers differ by a factor between units. `margin`: how much nearer than every other
+        reference item this one is (0 when it is not the row's nearest)."""
         c = self.config
         ref = self.refs[item]
         overlap = self.weights.overlap(sig, ref)
@@ -285,6 +313,10 @@ class ParaphraseDecider:
         elif min(row_mass, item_mass) >= c.min_mass:  # informative on both sides: the quantities decide
             if overlap >= c.band and cosine >= c.cosine_floor:
                 rule = self._by_quantities(sig, ref, overlap)
+            elif (  # a new story or terse restatement: same quantities, and this item is clearly the nearest
+                overlap >= c.agree and cosine >= c.nearest_floor and margin >= c.nearest_margin and asks_agree(sig, ref)
+            ):
+                rule = "paraphrase"
         elif sig.quantities and ref.quantities:  # weak evidence: agreeing quantities need a close story
             if overlap >= c.band and cosine >= c.review:
                 rule = self._by_quantities(sig, ref, overlap)
@@ -336,10 +368,27 @@ class ParaphraseDecider:
     ) -> Evidence | None:
         """Strongest evidence over the candidate items."""
         best: Evidence | None = None
+        nearest, margin = _nearest(sims)
         for item in items:
-            ev = self.judge_pair(sig, item, float(sims[item]), (answers or {}).get(item), (executions or {}).get(item))
+            ev = self.judge_pair(
+                sig,
+                item,
+                float(sims[item]),
+                (answers or {}).get(item),
+                (executions or {}).get(item),
+                margin if item == nearest else 0.0,
+            )
             if ev is not None and (
                 best is None or (_RANK[ev.rule], ev.cosine or 0.0) > (_RANK[best.rule], best.cosine or 0.0)
             ):
                 best = ev
         return best
+
+
+def _nearest(sims: np.ndarray) -> tuple[int, float]:
+    """The nearest reference item and how much nearer it is than the next one."""
+    if sims.size < 2:
+        return (int(np.argmax(sims)), float(sims.max())) if sims.size else (-1, 0.0)
+    two = np.argpartition(-sims, 1)[:2]
+    first, second = (two[0], two[1]) if sims[two[0]] >= sims[two[1]] else (two[1], two[0])
+    return int(first), float(sims[first] - sims[second])

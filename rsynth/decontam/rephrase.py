@@ -27,13 +27,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rsynth.decontam.codeview import CodeView
+from rsynth.decontam.examples import stated_tests
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
 from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
 from rsynth.decontam.matcher import Match
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
 from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
-from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed
+from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed, question_reworded
 
 WINDOW_WORDS = 120  # prompts longer than this are also scored window by window
 MAX_WINDOWS = 8
@@ -72,6 +74,7 @@ class RephraseStage:
         self.by_answer = {a: np.array(v, dtype=np.int64) for a, v in by_answer.items()}
         self.decider.rare_answers = {int(v[0]) for a, v in self.by_answer.items() if len(v) == 1 and _distinctive(a)}
         self.code_items = np.array([i for i, k in enumerate(self.keys) if k is not None and k.is_code], dtype=np.int64)
+        self.codeview = CodeView(settings.texts, self.code_items, self.embedder.embed)
         self.answers = AnswerComparer()
         self.execution = ExecutionChecker()
         self.considered: list[
@@ -124,7 +127,12 @@ class RephraseStage:
             same_answer = False if same_answer == "unit" else same_answer
             if runs_ok is True or (same_answer is True and not changed):
                 continue  # the same problem: the removal stands
-            if runs_ok is False or same_answer is False or asks_another(sig, ref):
+            if (
+                runs_ok is False
+                or same_answer is False
+                or asks_another(sig, ref)
+                or question_reworded(texts[i], self.settings.texts[item])
+            ):
                 rule = (
                     "another-question"
                     if (overlap >= self.decider.config.band and not changed) or runs_ok is False
@@ -168,6 +176,7 @@ class RephraseStage:
     ) -> int:
         """Decide the batch's rows in place; returns the number of rows embedded."""
         self.considered = [{self.item_of[(m.benchmark, m.item_id)]} if m is not None else set() for m in matches]
+        facts, stated = self._stated_examples(texts, facts)
         self._check_ngram(texts, facts, matches, reviews)
         todo = [i for i, m in enumerate(matches) if m is None and reviews[i] is None]
         units = [(i, w) for i in todo for w in windows(texts[i])]
@@ -183,6 +192,12 @@ class RephraseStage:
         unique = list(dict.fromkeys(unit_texts[p] for p in picked))  # a repeated text is embedded once
         at = {t: n for n, t in enumerate(unique)}
         sims = self.embedder.embed(unique) @ self.embedder.ref.T
+        code_texts = list(dict.fromkeys(unit_texts[p] for p in code_units))
+        if code_texts:  # code items by the larger of two cosines: whole prompt, or description alone
+            rows = [at[t] for t in code_texts]
+            sims[np.ix_(rows, self.code_items)] = np.maximum(
+                sims[np.ix_(rows, self.code_items)], self.codeview.similarity(code_texts)
+            )
         k = self.decider.config.top_k
         code_near: dict[
             int, tuple[int, float, float]
@@ -216,9 +231,11 @@ class RephraseStage:
                 {it: answers.get((p, it)) for it in items},
                 {it: runs.get((p, it)) for it in items},
             )
+            f = facts[units[p][0]]
             if (
                 p in code_near
-                and not (facts[units[p][0]][1] or facts[units[p][0]][2])
+                and (units[p][0] in stated or not (f[1] or f[2]))
+                and runs.get((p, code_near[p][0])) is not False
                 and (ev is None or ev.rule not in REMOVED)
             ):
                 ev = self.decider.code_neighbour(sigs[p], *code_near[p]) or ev
@@ -229,9 +246,30 @@ class RephraseStage:
                 best[i] = (ev, runs.get((p, ev.item)))
         for i, (ev, ran) in best.items():
             bench, item_id = self.index.describe(ev.item)
-            m = Match(bench, item_id, "semantic", round(ev.cosine or 0.0, 4), "", self._evidence(ev, facts[i], ran))
+            evidence = self._evidence(ev, facts[i], ran)
+            if i in stated and ran is not None:
+                evidence["execution"] = (
+                    "the item's solution gives the examples stated in the row"
+                    if ran
+                    else "the item's solution contradicts the examples stated in the row"
+                )
+            m = Match(bench, item_id, "semantic", round(ev.cosine or 0.0, 4), "", evidence)
             self._place(i, m, ev.rule, matches, reviews)
         return len({units[p][0] for p in picked})
+
+    @staticmethod
+    def _stated_examples(texts: Sequence[str], facts: Sequence[Facts]) -> tuple[list[Facts], set[int]]:
+        """Facts with, for a code row with neither program nor tests, the I/O examples its text
+        states as its tests (`examples.py`), and the rows that got them."""
+        out, stated = list(facts), set()
+        for i, (text, f) in enumerate(zip(texts, facts)):
+            if f[1] or f[2] or not (functions(text) or _CODEISH.search(text)):
+                continue
+            tests = stated_tests(text)
+            if tests:
+                out[i] = (f[0], None, tests)
+                stated.add(i)
+        return out, stated
 
     def _executions(self, cands, sims, at, unit_texts, units, facts) -> dict[tuple[int, int], bool | None]:
         """Sandbox verdicts for (unit, code item) pairs with cosine >= `code_floor`, nearest first: a

@@ -109,6 +109,7 @@ _IMPERATIVE = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[a-z]+")
+_WH = re.compile(r"\b(?:how|what|which|who|whom|when|where|why|find|compute|determine|calculate|evaluate)\b", re.I)
 STOP_WORDS = frozenset(
     """a an the of in on at to for from by with and or if is are was were be been being do does did will would can could should
     how many much what which who whom whose when where why that this these those it its it's he she they them their his her him
@@ -175,6 +176,19 @@ _AND_A_HALF = re.compile(r"(\d+)\s+and\s+a\s+half\b", re.IGNORECASE)
 _AFTER_COUNT_AND = re.compile(
     r"\b(?:" + "|".join([*_UNITS, *_TENS]) + r")\s+and\s+$", re.IGNORECASE
 )  # "one and a half"
+_DIGIT_WORD = r"(?:zero|one|two|three|four|five|six|seven|eight|nine)"
+_POINT = re.compile(
+    r"\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+point\s+("
+    + _DIGIT_WORD
+    + r"(?:\s+"
+    + _DIGIT_WORD
+    + r")*)\b",
+    re.IGNORECASE,
+)
+# digits named in the plural, each a quantity of its own (not "ones" or "tens": "the ones he likes")
+_PLURAL_DIGITS = {"zeros": 0, "zeroes": 0, "twos": 2, "threes": 3, "fours": 4, "fives": 5, "sixes": 6, "sevens": 7}
+_PLURAL_DIGITS |= {"eights": 8, "nines": 9}
+_PLURAL_DIGIT = re.compile(r"\b(" + "|".join(_PLURAL_DIGITS) + r")\b", re.IGNORECASE)
 _COUPLE = re.compile(r"\ba\s+(couple|pair)\s+of\b", re.IGNORECASE)
 
 
@@ -260,26 +274,60 @@ for _names, _family, _factor in (
         _UNIT_FACTORS[_name] = (_family, Fraction(_factor))
 _UNIT = re.compile(r"[ \t]*-?[ \t]*(?:of[ \t]+)?(?P<a>an?[ \t]+)?(?:square[ \t]+|cubic[ \t]+)?([A-Za-z]+)\b")
 _PER = re.compile(r"[ \t]*(?:per|an?|/|every|each)[ \t]*([A-Za-z]+)\b")
+_COMPOUND_H = re.compile(r"[ \t]*\d+[ \t]*(?:min|mins|minutes?|m)\b")  # "h" is an hour only before minutes
+_MORE_LESS = re.compile(
+    r"[ \t]*(?:(more|greater|larger|higher|bigger|longer|taller|heavier|faster|extra|increase|raise|markup)"
+    r"|less|fewer|smaller|lower|cheaper|shorter|lighter|slower|off|discount|decrease|reduction)\b",
+    re.IGNORECASE,
+)
+_COMPOUND_JOIN = re.compile(r"[ \t]*(?:,[ \t]*)?(?:and[ \t]+)?")
 _RATES = {"mph": ("in", Fraction(63360), "s", Fraction(3600)), "kph": ("mm", Fraction(10**6), "s", Fraction(3600))}
 
 
-def _in_base_unit(text: str, end: int, value: Fraction) -> Fraction:
+def _in_base_unit(text: str, end: int, value: Fraction) -> tuple[Fraction, tuple[str, Fraction, int] | None]:
     """`value` in its unit family's base unit when a unit word follows it at `end` ("48-inch",
-    "half a foot", "2 hours"), else unchanged. Square and cubic units are left alone."""
+    "half a foot", "2 hours"), else unchanged; with (family, factor, end of the unit word) when it
+    was converted (to add up compounds: "2 hours and 24 minutes"). Square and cubic units are left alone."""
     m = _UNIT.match(text, end)
     if m is None:
-        return value
+        return value, None
     word = m.group(2).lower()
     if word in _RATES:  # "18 mph": a speed in base units per second
-        return value * _RATES[word][1] / _RATES[word][3]
+        return value * _RATES[word][1] / _RATES[word][3], None
     unit = _UNIT_FACTORS.get(word)
+    if unit is None and word == "h" and _COMPOUND_H.match(text, m.end()):  # "2 h 24 min"
+        unit = _UNIT_FACTORS["hour"]
     if unit is None or "square" in m.group(0) or "cubic" in m.group(0) or (m.group("a") and value >= 1):
-        return value  # "half a foot" is 6 inches; "$10 a day" and "twice a day" are rates
+        return value, None  # "half a foot" is 6 inches; "$10 a day" and "twice a day" are rates
     per = _PER.match(text, m.end())
     below = _UNIT_FACTORS.get(per.group(1).lower()) if per else None
     if below is not None and below[0] != unit[0]:  # "18 miles per hour" = "0.3 miles per minute"
-        return value * unit[1] / below[1]
-    return value * unit[1]
+        return value * unit[1] / below[1], None
+    return value * unit[1], (unit[0], unit[1], m.end())
+
+
+def _relative(text: str, end: int, share: Fraction) -> Fraction | None:
+    """The factor a percentage change states ("50% more" = 3/2 times, "25% off" = 3/4 of), which a
+    rewrite may give instead of the percentage; None for a plain percentage."""
+    m = _MORE_LESS.match(text, end)
+    if m is None:
+        return None
+    return 1 + share if m.group(1) else 1 - share
+
+
+def _add_compounds(found: list[tuple[int, Fraction, tuple[str, Fraction, int] | None]], text: str) -> list:
+    """Adds up compound quantities: "2 hours and 24 minutes", "5 feet 3 inches", "1 h 30 min" are
+    one quantity (8,640 s; 63 in), as a rewrite into one unit ("144 minutes") states it. Parts merge
+    when they are of one family, in decreasing units, and only a comma or "and" separates them."""
+    out: list = []
+    for start, value, unit in found:
+        if out and unit is not None and out[-1][2] is not None:
+            _, prev_value, prev = out[-1]
+            if prev[0] == unit[0] and unit[1] < prev[1] and _COMPOUND_JOIN.fullmatch(text, prev[2], start):
+                out[-1] = (out[-1][0], prev_value + value, unit)
+                continue
+        out.append((start, value, unit))
+    return out
 
 
 def _canon(value: Fraction) -> str:
@@ -328,13 +376,18 @@ def numbers(text: str) -> list[str]:
         text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
         text = _FRAC_SHORT.sub(lambda m: f"{m.group(1)}/{m.group(2)}", text)
         text = _LATEX_NOISE.sub(" ", text)
+    if " point " in text:  # "two point five" -> 2.5
+        text = _POINT.sub(
+            lambda m: f"{_UNITS[m.group(1).lower()]}.{''.join(str(_UNITS[d.lower()]) for d in m.group(2).split())}",
+            text,
+        )
     if "a " in text or "A " in text:
         text = _AND_A_HALF.sub(lambda m: f"{m.group(1)}.5", text)
         text = _A_FRACTION.sub(
             lambda m: m.group(0) if _AFTER_COUNT_AND.search(text, 0, m.start()) else f"one {m.group(1)}", text
         )
         text = _COUPLE.sub("two of", text)
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, Fraction, tuple[str, Fraction, int] | None]] = []
     for m in _NUMBER.finditer(text):
         num, den, pct, neg = m.group("num", "den", "pct", "neg")
         if neg and text[: m.start()].rstrip()[-1:] not in ("", "(", "[", "{", ",", "=", ":"):
@@ -348,15 +401,28 @@ def numbers(text: str) -> list[str]:
                 value /= int(den)
             if pct:
                 value /= 100
+        unit = None
         if not pct:
-            value = _in_base_unit(text, m.end(), value)
-        found.append((m.start(), _canon(-value if neg else value)))
+            value, unit = _in_base_unit(text, m.end(), value)
+        elif (factor := _relative(text, m.end(), value)) is not None:
+            found.append((m.start(), factor, None))  # "50% more" is also "1.5 times"
+        found.append((m.start(), -value if neg else value, unit))
     for start, end, words in _word_runs(text):
         value = _word_value(words)
         if value is not None:
-            value = value / 100 if _PERCENT.match(text, end) else _in_base_unit(text, end, value)
-            found.append((start, _canon(value)))
-    return [v for _, v in sorted(found)]
+            unit = None
+            if pct := _PERCENT.match(text, end):
+                value = value / 100
+                if (factor := _relative(text, pct.end(), value)) is not None:
+                    found.append((start, factor, None))
+            else:
+                value, unit = _in_base_unit(text, end, value)
+            found.append((start, value, unit))
+    if "s " in text or text.endswith("s") or "s." in text or "s," in text:
+        for m in _PLURAL_DIGIT.finditer(text):  # "only the digits zeros and twos", "in threes"
+            found.append((m.start(), Fraction(_PLURAL_DIGITS[m.group(1).lower()]), None))
+    found.sort(key=lambda f: f[0])
+    return [_canon(v) for _, v, _ in _add_compounds(found, text)]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -372,15 +438,43 @@ def stem(word: str) -> str:
     return _SYNONYMS.get(word, word)
 
 
-def ask(text: str) -> frozenset[str]:
-    """Content words (stemmed, synonyms folded) of the sentence that asks the question."""
+def _question(text: str) -> str:
+    """The sentence that asks the question: the last one with "?", else the last imperative one."""
     sentences = [s for s in _SENTENCE.split(text.strip()) if s and s.strip()]
     question = next((s for s in reversed(sentences) if "?" in s), None)
     if question is None:
         question = next((s for s in reversed(sentences) if _IMPERATIVE.match(s)), "")
-    question = question[question.rfind("?", 0, len(question) - 1) + 1 :] if question.count("?") > 1 else question
-    words = _WORD.findall(re.sub(r"\\[a-zA-Z]+", " ", question.lower()))
+    return question[question.rfind("?", 0, len(question) - 1) + 1 :] if question.count("?") > 1 else question
+
+
+def ask(text: str) -> frozenset[str]:
+    """Content words (stemmed, synonyms folded) of the sentence that asks the question."""
+    words = _WORD.findall(re.sub(r"\\[a-zA-Z]+", " ", _question(text).lower()))
     return frozenset(stem(w) for w in words if w not in STOP_WORDS and len(w) > 1 and stem(w) not in STOP_WORDS)
+
+
+def question_reworded(row_text: str, item_text: str) -> bool:
+    """For a row that copies an item's words (an n-gram match): its question is not the item's. The
+    row's question sentence is not found in the item, and the asked clauses (from the last wh-word on)
+    share under half of their words (plurals folded, no synonyms: "how many hours does he spend" is not "how much would he earn",
+    although both are about time and money). A copy without a question of its own is not reworded."""
+    row_q, item_q = _asked_clause(_question(row_text)), _asked_clause(_question(item_text))
+    a = {_plural(w) for w in _WORD.findall(row_q.lower()) if w not in STOP_WORDS and len(w) > 1}
+    b = {_plural(w) for w in _WORD.findall(item_q.lower()) if w not in STOP_WORDS and len(w) > 1}
+    if not a or not b or " ".join(row_q.lower().split()) in " ".join(item_text.lower().split()):
+        return False
+    return len(a & b) < 0.5 * len(a | b)
+
+
+def _asked_clause(question: str) -> str:
+    """From the last wh-word or imperative on ("If she makes 15 flans, how many eggs does she need?"
+    -> "how many eggs does she need?"): the condition before it is setup, copied with the rest."""
+    starts = [m.start() for m in _WH.finditer(question)]
+    return question[starts[-1] :] if starts else question
+
+
+def _plural(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 
 
 @dataclass(frozen=True)

@@ -55,12 +55,20 @@ ROWS = [
         "solution": "def composite_check(n):\n    if n < 2:\n        return True\n    i = 2\n    while i * i <= n:\n        if n % i == 0:\n"
         "            return True\n        i += 1\n    return False\n",
     },
-    # HumanEval/35's neighbour: same setup, another task; its program fails max_element's tests
+    # HumanEval/35's neighbour (max_element) is another task, but it is MBPP+ task Mbpp/62 ("find
+    # smallest number in a list"): found by its description and removed by execution
     {
         "id": "min-element",
         "problem": 'def min_element(l: list):\n    """Return the minimum element in the list."""\n',
         "answer": None,
         "solution": "def min_element(l):\n    return min(l)\n",
+    },
+    # a neighbour of HumanEval/35 and /90 that is no benchmark task: its program fails their tests
+    {
+        "id": "second-largest",
+        "problem": 'def second_largest(l: list):\n    """Return the second largest distinct element in the list."""\n',
+        "answer": None,
+        "solution": "def second_largest(l):\n    return sorted(set(l))[-2]\n",
     },
     {"id": "train", "problem": TRAIN[0]["question"], "answer": "72"},
 ]
@@ -86,12 +94,16 @@ def _removed(out: Path) -> dict[str, dict]:
 def test_decisions_by_answer_execution_and_question(outcome):
     tmp, report, _ = outcome
     removed = _removed(tmp / "out")
-    assert set(removed) == {"fewshot", "units", "renamed"}
+    assert set(removed) == {"fewshot", "units", "renamed", "min-element"}
     assert (removed["fewshot"]["stage"], removed["fewshot"]["item_id"]) == ("ngram", "gsm8k-test-66")
     assert removed["units"]["item_id"] == "gsm8k-test-48" and removed["units"]["evidence"]["row_answer"] == "8"
     assert removed["renamed"]["item_id"] == "Mbpp/3" and removed["renamed"]["evidence"]["rule"] == "same-behaviour"
     assert removed["renamed"]["evidence"]["execution"] == "passes the item's tests"
-    assert report["removed"] == 3 and report["kept"] == 3 and report["errors"] == 0
+    assert (removed["min-element"]["item_id"], removed["min-element"]["evidence"]["rule"]) == (
+        "Mbpp/62",
+        "same-behaviour",
+    )
+    assert report["removed"] == 4 and report["kept"] == 3 and report["errors"] == 0
 
 
 def test_review_rows_carry_both_texts_and_are_counted_apart(outcome):
@@ -103,9 +115,7 @@ def test_review_rows_carry_both_texts_and_are_counted_apart(outcome):
     assert (
         other["text"].startswith("Grandma Jones") and "How many pieces were taken by the guests?" in other["item_text"]
     )
-    assert "min-element" not in _removed(
-        tmp / "out"
-    )  # its program fails max_element's tests; cosine 0.67: not listed either
+    assert "second-largest" not in _removed(tmp / "out")  # its program fails the neighbours' tests
     assert report["review"] == len(review) and report["removed"] + report["kept"] == len(ROWS)
     assert all("(removed)" in k or "(review)" in k for k in report["semantic"]["decisions"])
 

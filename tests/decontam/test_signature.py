@@ -98,6 +98,17 @@ def test_same_quantities_and_same_story_is_a_paraphrase(decider):
     assert decider.decide(sig, _sims(0, 0.3), decider.candidates(_sims(0, 0.3), by_sig[0])) is None
 
 
+def test_a_clearly_nearest_item_with_the_same_quantities_needs_less_cosine(decider):
+    """A new story or a terse restatement keeps the quantities and lowers the cosine; when the item is
+    still the row's nearest reference by a margin, that is the same problem."""
+    sig = Signature.of("Seventeen cows, 23 bought, 9 sold: how many cows?")
+    near = np.array([0.68, 0.5, 0.45], dtype=np.float32)  # nearest by 0.18
+    assert decider.decide(sig, near, [0]).rule == "paraphrase"
+    crowded = np.array([0.68, 0.66, 0.45], dtype=np.float32)  # another item nearly as near
+    assert decider.decide(sig, crowded, [0]) is None
+    assert decider.decide(sig, np.array([0.55, 0.3, 0.2], dtype=np.float32), [0]) is None  # under the floor
+
+
 def test_template_sibling_is_kept_and_not_even_embedded(decider):
     text = "A farmer has 31 cows and buys 12 more, then sells 5. How many cows does he have now?"
     sig = Signature.of(text)
@@ -232,11 +243,47 @@ def test_judge_params_name_the_flag_of_a_bad_engine():
         ("Two thirds of the class and a third of the teachers.", "2/3 of the class and 1/3 of the teachers."),
         ("He watches TV for a couple of hours.", "He watches TV for 2 hours."),
         ("Only fourth-fifth of the maximum, and one-fifth of it.", "Only 4/5 of the maximum, and 1/5 of it."),
+        # compounds are one quantity: the total, as a rewrite into one unit states it
+        ("The walk takes her 2 hours and 24 minutes.", "The walk takes her 144 minutes."),
+        ("It took 2 h 24 min.", "It took 8640 seconds."),
+        ("He is 5 feet 3 inches tall.", "He is 63 inches tall."),
+        ("Subtract zero point seven from two point five.", "Subtract 0.7 from 2.5."),
+        # a percentage change is also a factor; digits named in the plural
+        ("Red ties cost 50% more than blue ones.", "Red ties cost 1.5 times what blue ones do, 1/2 more."),
+        ("Its digits are all zeros and twos.", "Its digits are all 0 and 2."),
     ],
 )
 def test_units_and_number_words_a_rewrite_converts(a, b):
     assert sorted(numbers(a)) == sorted(numbers(b))
 
 
+def test_a_list_of_durations_is_not_one_compound():
+    assert numbers("Runs of 3 hours, 2 hours and 1 hour.") == ["10800", "7200", "3600"]
+    assert numbers("From 2 hours to 30 minutes.") == ["7200", "1800"]
+
+
 def test_rates_are_not_converted():
     assert numbers("She earns $10 a day and eats twice a day.") == ["10", "2"]
+
+
+def test_a_copied_setup_with_a_reworded_question_is_told_apart():
+    from rsynth.decontam.signature import question_reworded
+
+    item = (
+        "Jordan plays video games for 2 hours every day. He also has a part-time job where he earns $10 an hour. "
+        "How much money would Jordan earn in one week if he spent his video game time working instead?"
+    )
+    setup = item.rsplit(". ", 1)[0] + "."
+    # synonyms folded in the asked-for quantity (spend ~ dollar, hour ~ time) would hide this one
+    assert question_reworded(setup + " How many hours does Jordan spend on video games in one week?", item)
+    assert not question_reworded(item, item)  # the item's own question
+    assert not question_reworded(setup, item)  # a truncated copy asks nothing of its own
+    assert not question_reworded("Q: " + item + "\nA:", item)
+
+
+def test_the_asked_clause_not_the_copied_condition_is_compared():
+    from rsynth.decontam.signature import question_reworded
+
+    item = "Each flan takes 3 eggs. If Sandra must make 15 flans for the fundraiser, how many times must she babysit?"
+    row = "Each flan takes 3 eggs. If Sandra must make 15 flans for the fundraiser, how many eggs does she need in all?"
+    assert question_reworded(row, item) and not question_reworded(item, item)
