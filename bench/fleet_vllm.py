@@ -205,6 +205,7 @@ def run_once(servers: Servers, routing: str, problems: Path, out: Path, args: ar
     wall = time.perf_counter() - t0
     load1 = os.getloadavg()
     client = {u: engine.servers[u].requests for u in servers.urls}
+    spilled = engine.router.spilled  # requests sent away from their question's server (it was full)
     engine.close()
     after = {u: scrape(u) for u in servers.urls}
     per = {}
@@ -226,7 +227,7 @@ def run_once(servers: Servers, routing: str, problems: Path, out: Path, args: ar
         }
     rows = read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist()
     own = {k: v for k, v in stats.items() if k.endswith("prefix-cache hit rate this run")}  # rsynth's accounting
-    return {"how": how, "wall": wall, "load": (load0, load1), "per": per, "rows": rows, "own": own}
+    return {"how": how, "wall": wall, "load": (load0, load1), "per": per, "rows": rows, "own": own, "spilled": spilled}
 
 
 def fmt(x: float | None, spec: str = ".0f") -> str:
@@ -323,6 +324,7 @@ def main() -> None:
     print(f"caches: {', '.join(r['how'] for r in results.values())}")
     for routing, r in results.items():  # what annotate-prm's own summary and manifest say (FleetEngine)
         print(f"rsynth's stage summary, {ROUTINGS[routing]}: {r['own'] or 'no prefix-cache counters'}")
+    print(f"by question: {results['hash']['spilled']} requests sent away from their question's server (it was full)")
     print(f"rows equal across routings: {'yes' if results['round-robin']['rows'] == results['hash']['rows'] else 'no'}")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
 
