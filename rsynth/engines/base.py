@@ -63,9 +63,9 @@ class Prompt:
     route: str = field(default="", compare=False)
 
     @classmethod
-    def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "") -> Prompt:
+    def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "", route: str = "") -> Prompt:
         msgs = ((("system", system),) if system else ()) + (("user", content),)
-        return cls(msgs, assistant_prefix)
+        return cls(msgs, assistant_prefix, route)
 
     def key(self) -> str:
         return json.dumps([list(m) for m in self.messages] + [self.assistant_prefix], ensure_ascii=False)

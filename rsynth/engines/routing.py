@@ -3,7 +3,8 @@
 Every request of one question (the pre-filter, each OmegaPRM probe, each chunk of an estimate) shares
 the question's chat and differs only in the assistant prefix, so sending them all to one server lets
 its prefix cache serve the shared part; a round-robin balancer finds the question's blocks on only
-1 in N servers. The question's key is hashed onto a ring of virtual nodes (servers joining or leaving
+1 in N servers. The stages give each request its question's key (`question_key`, carried as
+`Prompt.route`), so the judge's critiques of a question's traces follow it too. The key is hashed onto a ring of virtual nodes (servers joining or leaving
 move only their own share of questions) and the request goes to the first server on the ring, from
 the key's point, that has a free slot and no more than `balance` times the fleet's mean load
 (bounded-load consistent hashing, Mirrokni, Thorup and Zadimoghaddam 2018: no server becomes a hot
@@ -30,12 +31,23 @@ MIN_CAP = 4  # requests a server always takes for its own questions: a lightly l
 
 
 def route_key(prompt: Prompt) -> str:
-    """The routing key of a request: `Prompt.route` when the stage set one, else the chat before the
-    assistant's turn (for annotate-prm: the question and its instruction), which is the prefix every
-    request of that question shares."""
+    """The routing key of a request: `Prompt.route` when the stage set one (`question_key`), else the
+    chat before the assistant's turn, which is the prefix every request of that chat shares."""
     if prompt.route:
         return prompt.route
-    return hashlib.sha256(json.dumps([list(m) for m in prompt.messages], ensure_ascii=False).encode()).hexdigest()[:16]
+    return _digest(json.dumps([list(m) for m in prompt.messages], ensure_ascii=False))
+
+
+def question_key(problem: str) -> str:
+    """The routing key of every request about one question, whichever stage sends it: annotate-prm's
+    pre-filter and probes, and the judge's critiques of that question's traces (their chats differ,
+    the question does not). Whitespace-insensitive, so a re-formatted copy of the question still
+    goes to the server holding it."""
+    return _digest(" ".join(problem.split()))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _point(text: str) -> int:
