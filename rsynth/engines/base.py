@@ -257,6 +257,13 @@ class Engine(ABC):
         False where the engine cannot tell (hf: it runs one request at a time anyway)."""
         return False
 
+    def request_slots(self) -> int | None:
+        """How many requests the engine serves at once, where it knows (a fleet: the slots of its servers
+        that are up), else None. The asynchronous scheduler lets live searches grow to this many while
+        `can_start` reports idle slots: a bisecting search keeps about one request in flight, so a fleet
+        twice as large needs twice the live searches, and no fixed multiple of --max-live-searches fits."""
+        return None
+
     async def aclose(self) -> None:
         """Release what the asynchronous path bound to the running event loop (HTTP clients)."""
 

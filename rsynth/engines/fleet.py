@@ -378,6 +378,10 @@ class FleetEngine(Engine):
         """A free slot on some server that is up and not queueing requests itself (module docstring)."""
         return any(ep.free_slots() > 0 for ep in self.servers.values())
 
+    def request_slots(self) -> int:
+        """The slots of the servers that are up: live searches may grow to this many (Engine.request_slots)."""
+        return sum(ep.slots for ep in self.servers.values() if ep.up and ep.active)
+
     # -- the lock-step path: the same requests, on a private event loop ----------------------------
     def _loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

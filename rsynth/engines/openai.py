@@ -257,6 +257,9 @@ class OpenAIEngine(Engine):
         known here, so `--concurrency` is taken as the user's statement of it."""
         return self._async is not None and not self._async[2].locked()
 
+    def request_slots(self) -> int:
+        return self.concurrency
+
     async def aclose(self) -> None:
         if self._async is not None and self._async[0] is asyncio.get_running_loop():
             await self._async[1].aclose()

@@ -54,15 +54,17 @@ def _rows(out: Path) -> dict[str, list]:
     return {s: (read_split(out, s).to_pylist() if read_split(out, s) is not None else []) for s in SPLITS}
 
 
-def _annotate(engine, inp: Path, out: Path) -> dict:
-    return run_annotate(str(inp), {}, out, engine, CONFIG, max_live_searches=4, scheduler="async", quiet=True)
+def _annotate(engine, inp: Path, out: Path, live: int = 4) -> dict:
+    return run_annotate(str(inp), {}, out, engine, CONFIG, max_live_searches=live, scheduler="async", quiet=True)
 
 
 def test_each_question_stays_on_one_server_and_says_so_in_a_header(fleet, tmp_path: Path) -> None:
     inp = planted_traces(tmp_path / "in.jsonl", 6)
     engine = _fleet(fleet)
-    stats = _annotate(engine, inp, tmp_path / "out")
+    stats = _annotate(engine, inp, tmp_path / "out", live=1)
     engine.close()
+    # live searches grow with the fleet's 3 x 8 slots, not only to 4 x --max-live-searches 1
+    assert stats["searches live (max)"] > 4
     homes: dict[str, set[int]] = {}
     for i, server in enumerate(fleet):
         for session, question in server.sessions:
@@ -205,6 +207,11 @@ def test_routing_is_consistent_bounded_and_spills_to_the_least_loaded() -> None:
     busy = {"s0": (8, 8), "s1": (8, 8), "s2": (8, 8), "s3": (5, 8)}
     assert router.choose(key, busy) == "s3"
     assert router.choose(key, {"s0": (9, 8), "s1": (12, 8)}) == "s0"  # all full: the least loaded
+    # a question stays home while its server has a slot, however busy it is next to the others
+    assert router.choose(key, {**servers, "s0": (7, 8)}) == "s0"
+    # every server full: it queues at home unless home is past 1.25x the mean load
+    assert router.choose(key, {s: (8, 8) for s in servers}) == "s0"
+    assert router.choose(key, {**{s: (8, 8) for s in servers}, "s0": (14, 8)}) != "s0"
     rr = Router("round-robin")
     assert [rr.choose("same", servers) for _ in range(8)] == ["s0", "s1", "s2", "s3"] * 2
     assert route_key(Prompt.user("Q", assistant_prefix="a")) == route_key(Prompt.user("Q", assistant_prefix="b"))
