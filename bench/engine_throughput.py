@@ -34,7 +34,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from rsynth.engines.base import Engine, SamplingParams  # noqa: E402
-from rsynth.pipelines.solutions import Problem, SolutionSampler, SolutionsConfig, run_solutions  # noqa: E402
+from rsynth.stages.solutions import Problem, SolutionSampler, SolutionsConfig, run_solutions  # noqa: E402
 from rsynth.synth.templates import Knobs, generate_problems  # noqa: E402
 
 console = Console()

@@ -25,10 +25,10 @@ from rich.table import Table
 
 from rsynth.data.shards import iter_split_rows
 from rsynth.engines.base import Engine, SamplingParams
-from rsynth.pipelines.judge import JudgeConfig, run_judge
+from rsynth.recipes.adapters import STAGES, StageContext
 from rsynth.recipes.builder import make_engine
 from rsynth.recipes.recipe import load_recipe
-from rsynth.recipes.stages import STAGES, StageContext
+from rsynth.stages.judge import JudgeConfig, run_judge
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ from rsynth.annotators.base import GivenTrace, drive
 from rsynth.annotators.omegaprm import OmegaPRMConfig, omegaprm_search
 from rsynth.annotators.scripted import ScriptedPolicy
 from rsynth.data.formats import processbench_scores
-from rsynth.pipelines.label_summary import contradictions, estimate_shares, is_backed
+from rsynth.stages.label_summary import contradictions, estimate_shares, is_backed
 
 PB = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "processbench_gsm8k.json"
 REGIMES = [  # (name, p, q, decline)

@@ -32,9 +32,9 @@ from rich.table import Table
 from rsynth.data.shards import iter_split_rows
 from rsynth.engines.base import SamplingParams
 from rsynth.engines.params import EngineParams
-from rsynth.pipelines.codetasks import run_code_tasks
-from rsynth.pipelines.codetasks_params import CodeTasksParams
-from rsynth.pipelines.inject import InjectParams, run_inject
+from rsynth.stages.codetasks import run_code_tasks
+from rsynth.stages.codetasks_params import CodeTasksParams
+from rsynth.stages.inject import InjectParams, run_inject
 from rsynth.synth.codetasks import TASK_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def gsm8k_solutions(path: Path, n: int) -> Path:
 
 
 def injected(tmp: Path, engine, args) -> None:
-    from rsynth.pipelines.problems import write_template_problems
+    from rsynth.stages.problems import write_template_problems
     from rsynth.synth.templates import Knobs
 
     write_template_problems(tmp / "problems", "mixed", args.solutions, 0, Knobs(3, 20), shard_size=1000, overwrite=True)

@@ -30,9 +30,9 @@ from rich.table import Table
 
 from rsynth.verifiers.base import VerifyItem
 from rsynth.verifiers.code import CodeVerifier
+from rsynth.verifiers.code.sandbox import UNSAFE, Job, Sandbox, available_backends, python_executable
 from rsynth.verifiers.math import MathVerifier, _exact_conflict, _latex, answer_text
 from rsynth.verifiers.pool import HardTimeoutPool
-from rsynth.verifiers.sandbox import UNSAFE, Job, Sandbox, available_backends, python_executable
 
 MATH500 = Path("/work/shared/benchmarks/math500.jsonl")
 PROGRAM = "def f(n):\n    return sum(i * i for i in range(n))\nassert f(1000) == 332833500\n"

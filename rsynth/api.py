@@ -2,7 +2,7 @@
 
 For users who hold a `datasets.Dataset` in a notebook or script rather than a file on disk. Each
 function runs the same stage as the CLI command and the recipe stage of that name (the recipe
-adapter in `rsynth.recipes.stages`, so through `rsynth.executor.stage.execute`): the same params
+adapter in `rsynth.recipes.adapters`, so through `rsynth.runner.stage.execute`): the same params
 classes and validation, run keys, resume and output directory. It never loads typer or the CLI.
 
 Parameters come two ways, both checked by the params classes' own validation:
@@ -39,12 +39,12 @@ if TYPE_CHECKING:  # typing only: importing rsynth.api stays cheap
     from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
     from rsynth.engines.base import Engine
     from rsynth.engines.params import EngineParams
-    from rsynth.pipelines.annotate_params import AnnotateParams
-    from rsynth.pipelines.consensus import ConsensusConfig
-    from rsynth.pipelines.export import ExportParams
-    from rsynth.pipelines.judge import JudgeConfig
-    from rsynth.pipelines.stage_params import CodeParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
-    from rsynth.pipelines.verify import VerifyCodeParams, VerifyLeanParams, VerifyMathParams
+    from rsynth.stages.annotate_params import AnnotateParams
+    from rsynth.stages.consensus import ConsensusConfig
+    from rsynth.stages.export import ExportParams
+    from rsynth.stages.judge import JudgeConfig
+    from rsynth.stages.stage_params import CodeParams, FormalParams, ProblemsParams, ProofsParams, SolutionsParams
+    from rsynth.stages.verify import VerifyCodeParams, VerifyLeanParams, VerifyMathParams
     from rsynth.verifiers.lean_params import LeanParams
 
 __all__ = [
@@ -79,7 +79,7 @@ def generate_problems(
     **options: Any,
 ) -> datasets.DatasetDict:
     """Procedural problems with sympy-computed answers (`rsynth generate problems`). Returns DatasetDict(data)."""
-    from rsynth.pipelines.stage_params import ProblemsParams
+    from rsynth.stages.stage_params import ProblemsParams
 
     return _stage(
         "problems",
@@ -109,7 +109,7 @@ def generate_solutions(
 ) -> datasets.DatasetDict:
     """N verified step-by-step solutions per problem (`rsynth generate solutions`).
     Returns DatasetDict(data, errors, and filtered when `keep_pass_rate` is given)."""
-    from rsynth.pipelines.stage_params import SolutionsParams
+    from rsynth.stages.stage_params import SolutionsParams
 
     return _stage(
         "solutions",
@@ -140,7 +140,7 @@ def generate_code(
     **options: Any,
 ) -> datasets.DatasetDict:
     """Programs sampled for tasks with tests, run in the sandbox (`rsynth generate code`)."""
-    from rsynth.pipelines.stage_params import CodeParams
+    from rsynth.stages.stage_params import CodeParams
 
     return _stage(
         "code",
@@ -172,7 +172,7 @@ def generate_formal(
     **options: Any,
 ) -> datasets.DatasetDict:
     """Lean 4 statements autoformalized from problems (`rsynth generate formal`)."""
-    from rsynth.pipelines.stage_params import FormalParams
+    from rsynth.stages.stage_params import FormalParams
     from rsynth.verifiers.lean_params import LeanParams
 
     return _stage(
@@ -205,7 +205,7 @@ def generate_proofs(
     **options: Any,
 ) -> datasets.DatasetDict:
     """Whole Lean proofs sampled per statement, tactic labels from the first error (`rsynth generate proofs`)."""
-    from rsynth.pipelines.stage_params import ProofsParams
+    from rsynth.stages.stage_params import ProofsParams
     from rsynth.verifiers.lean_params import LeanParams
 
     return _stage(
@@ -242,7 +242,7 @@ def annotate_prm(
     """Step labels by OmegaPRM or Math-Shepherd MC rollouts (`rsynth annotate-prm`); `input` holds problems
     or step-split traces. Returns DatasetDict(data, tree, questions, errors)."""
     from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
-    from rsynth.pipelines.annotate_params import AnnotateParams
+    from rsynth.stages.annotate_params import AnnotateParams
     from rsynth.verifiers.lean_params import LeanParams
 
     groups = {
@@ -281,7 +281,7 @@ def judge(
 ) -> datasets.DatasetDict:
     """The judge model's earliest wrong step per trace, by majority vote (`rsynth judge`).
     Returns DatasetDict(data, unparsed, errors)."""
-    from rsynth.pipelines.judge import JudgeConfig
+    from rsynth.stages.judge import JudgeConfig
 
     return _stage(
         "judge",
@@ -309,7 +309,7 @@ def consensus(
 ) -> datasets.DatasetDict:
     """Keep judged traces whose MC and judge first errors agree (`rsynth consensus`).
     Returns DatasetDict(data, filtered, errors)."""
-    from rsynth.pipelines.consensus import ConsensusConfig
+    from rsynth.stages.consensus import ConsensusConfig
 
     return _stage(
         "consensus", input, out, None, {"params": (ConsensusConfig, params)}, options, overwrite, True, limit=limit
@@ -338,7 +338,7 @@ def export(
     .jsonl, .json or .parquet). Returns DatasetDict(train) read back from the file written."""
     from rsynth.data.formats import ExportError
     from rsynth.errors import UserError
-    from rsynth.pipelines.export import ExportParams
+    from rsynth.stages.export import ExportParams
 
     (config,) = _configs({"params": (ExportParams, params)}, options).values()
     try:
@@ -365,7 +365,7 @@ def verify(
 ) -> datasets.DatasetDict:
     """One verdict per row (`rsynth verify math|code|lean`). Returns DatasetDict(data, errors)."""
     from rsynth.errors import UserError
-    from rsynth.pipelines.verify import VerifyCodeParams, VerifyLeanParams, VerifyMathParams, run_verify
+    from rsynth.stages.verify import VerifyCodeParams, VerifyLeanParams, VerifyMathParams, run_verify
     from rsynth.verifiers.lean_params import LeanParams
 
     classes = {"math": VerifyMathParams, "code": VerifyCodeParams, "lean": VerifyLeanParams}
@@ -458,7 +458,7 @@ def _configs(
 
 def _recipe_keys(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     """Python keywords (`text_column`) as the recipe stage's keys (`text-column`), checked against them."""
-    from rsynth.recipes.stages import STAGES
+    from rsynth.recipes.adapters import STAGES
 
     keys = {k.replace("_", "-"): v for k, v in options.items()}
     unknown = sorted(set(keys) - set(STAGES[kind].fields))
@@ -487,7 +487,7 @@ def _stage(
 ) -> datasets.DatasetDict:
     """Run recipe stage `kind` as the builder does (its adapter, so `execute`), with these parameters."""
     from rsynth.engines.params import EngineParams
-    from rsynth.recipes.stages import STAGES, StageContext
+    from rsynth.recipes.adapters import STAGES, StageContext
 
     stage = STAGES[kind]
     if stage.uses_engine:
@@ -542,7 +542,7 @@ def _backends() -> tuple[str, ...]:
 
 
 def _required() -> Any:
-    from rsynth.recipes.stages import REQUIRED
+    from rsynth.recipes.adapters import REQUIRED
 
     return REQUIRED
 

@@ -1,6 +1,6 @@
 """Parameters declared once: config-dataclass fields that generate CLI options and recipe keys.
 
-The command line (`rsynth.cli.params`) and recipes (`rsynth.recipes.stages`) both read the field
+The command line (`rsynth.cli.params`) and recipes (`rsynth.recipes.adapters`) both read the field
 metadata defined here; this module imports neither of them.
 """
 
@@ -28,7 +28,7 @@ def parse_range(spec: str, option: str) -> tuple[float, float]:
 # -- config dataclasses: one declaration per parameter -------------------------------------------
 # A stage's parameters are the fields of one dataclass. Each field's metadata (from `param`) gives
 # its command-line flag, help text and choices; `recipe_key` is the flag without its dashes. The
-# Typer options (`rsynth.cli.params.with_configs`) and the recipe keys (`rsynth.recipes.stages.config_fields`)
+# Typer options (`rsynth.cli.params.with_configs`) and the recipe keys (`rsynth.recipes.adapters.config_fields`)
 # are generated from the fields, so the command, the recipe and the config cannot drift apart. Validation lives in the
 # dataclass's `__post_init__` and raises `UserError` naming the flag.
 

@@ -35,7 +35,7 @@ def require(module: str, *, feature: str, extra: str) -> Any:
 class PromptTooLong(Exception):
     """Prompts of one engine `generate` call that cannot be served: longer than the model's context
     or the `--max-input-chars` guard (checked before any model work), or refused by a server as too
-    long. Not a run failure: the stage loop (`rsynth.executor.loop`) turns it into `errors/` rows for
+    long. Not a run failure: the stage loop (`rsynth.runner.loop`) turns it into `errors/` rows for
     the rows behind those prompts and keeps the others.
 
     `reasons` maps each such prompt's position in the call to a reason starting with "too_long";

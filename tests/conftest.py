@@ -56,9 +56,9 @@ def openai_server(tiny_engine) -> Iterator:
 # 3.6 GB processes, started with the first test) is usually done.
 LONGEST_FIRST = (
     "recipes/test_build.py",
-    "pipelines/test_annotate.py",
+    "stages/test_annotate.py",
     "cli/test_generate.py",
-    "verifiers/test_code.py",
+    "verifiers/code/test_verifier.py",
     "decontam/test_probe.py",
 )
 
@@ -153,6 +153,6 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 def pytest_report_header(config: pytest.Config) -> str:
     """Name the code-sandbox backends at the top of every run: the hostile-program tests run under
     each, and fail (never skip) when there is none."""
-    from rsynth.verifiers.sandbox import available_backends
+    from rsynth.verifiers.code.sandbox import available_backends
 
     return f"rsynth sandbox backends: {', '.join(available_backends()) or 'NONE (hostile-program tests will fail: make sandbox)'}"

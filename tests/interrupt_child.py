@@ -20,7 +20,7 @@ import rsynth.data.shards as shards
 from rsynth.cli.common import run_cli
 from rsynth.data.readers import Record
 from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA
-from rsynth.executor.loop import run_stage
+from rsynth.runner.loop import run_stage
 from tests.shard_writer_child import rows_for
 
 app = typer.Typer()

@@ -140,7 +140,7 @@ class LeanRun:
 
     def _finish(self, items: dict[str, list[VerifyItem]], procs: dict[str, subprocess.Popen]) -> None:
         try:
-            from rsynth.pipelines.formal import StatementChecker
+            from rsynth.stages.formal import StatementChecker
 
             flat = [it for its in items.values() for it in its]
             verdicts = iter(StatementChecker(timeout=WAIT_S).verify_batch(flat))

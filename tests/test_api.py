@@ -17,7 +17,7 @@ from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.readers import count_records, read_records
 from rsynth.data.shards import main_split
 from rsynth.errors import UserError
-from rsynth.pipelines.judge import JudgeConfig
+from rsynth.stages.judge import JudgeConfig
 from tests.build_support import REPO, planted_traces
 from tests.judge_support import ScriptedJudge, planted_plan
 

@@ -16,16 +16,17 @@ from rsynth.decontam.params import DecontamParams, JudgeParams
 from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
-from rsynth.executor.params import RunParams
-from rsynth.pipelines.annotate_params import AnnotateParams
-from rsynth.pipelines.codegen import CodeConfig
-from rsynth.pipelines.consensus import ConsensusConfig
-from rsynth.pipelines.export import ExportParams
-from rsynth.pipelines.formal import FormalConfig, ProofsConfig
-from rsynth.pipelines.judge import JudgeConfig
-from rsynth.pipelines.rollouts import AnnotateConfig
-from rsynth.pipelines.solutions import SolutionsConfig
-from rsynth.pipelines.stage_params import (
+from rsynth.recipes.adapters import STAGES
+from rsynth.runner.params import RunParams
+from rsynth.stages.annotate_params import AnnotateParams
+from rsynth.stages.codegen import CodeConfig
+from rsynth.stages.consensus import ConsensusConfig
+from rsynth.stages.export import ExportParams
+from rsynth.stages.formal import FormalConfig, ProofsConfig
+from rsynth.stages.judge import JudgeConfig
+from rsynth.stages.rollouts import AnnotateConfig
+from rsynth.stages.solutions import SolutionsConfig
+from rsynth.stages.stage_params import (
     CodeParams,
     EvolveParams,
     FormalParams,
@@ -33,7 +34,6 @@ from rsynth.pipelines.stage_params import (
     ProofsParams,
     SolutionsParams,
 )
-from rsynth.recipes.stages import STAGES
 from rsynth.verifiers.lean_params import LeanParams
 
 # (command path, recipe stage kind, the config dataclasses both are generated from)
@@ -179,13 +179,17 @@ DATA_COMMANDS = [
     "verify math",
     "verify code",
     "verify lean",
+    "decontaminate",
 ]
+COMMON = {"--quiet", "--limit", "--overwrite", "--num-shards", "--shard-index", "--shard-size"}
 
 
 @pytest.mark.parametrize("name", DATA_COMMANDS)
 def test_commands_that_read_rows_take_the_common_options(name):
-    flags = _flags(_command(tuple(name.split())))
-    assert {"--quiet", "--limit", "--overwrite", "--num-shards", "--shard-index", "--shard-size"} <= flags
+    """...declared once (`RunParams`), never hand-written: the flags come from the command's params classes."""
+    path = tuple(name.split())
+    assert COMMON <= _flags(_command(path))
+    assert COMMON <= _generated_flags(dict(COMMANDS)[path])
 
 
 @pytest.mark.parametrize("path", [("export",), ("import", "processbench")], ids=" ".join)

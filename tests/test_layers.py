@@ -1,4 +1,4 @@
-"""Layers point one way: cli -> recipes -> pipelines -> (annotators, engines, verifiers, decontam) -> data.
+"""Layers point one way: cli -> recipes -> stages -> (annotators, engines, verifiers, decontam) -> data.
 
 An AST check over every module of rsynth/: a module may import rsynth packages of its own layer or
 lower ones, never higher. Imports inside functions count too: a lazy upward import is still upward.
@@ -28,13 +28,13 @@ LAYERS: dict[str, int] = {
     "resources": 0,
     "spawn": 0,
     "data": 1,
-    "executor": 2,
+    "runner": 2,
     "annotators": 3,
     "engines": 3,
     "verifiers": 3,
     "decontam": 3,
     "synth": 3,
-    "pipelines": 4,
+    "stages": 4,
     "cards": 4,
     "rewards": 4,
     "recipes": 5,
@@ -177,9 +177,9 @@ def test_no_import_cycle_between_files():
 def test_cycle_check_sees_function_local_imports():
     """The check would catch the kind of circle it exists for: a lazy import inside a function."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    tree = ast.parse("def f():\n    from rsynth.pipelines.annotate import run_annotate\n")
-    assert any(isinstance(n, ast.ImportFrom) and n.module == "rsynth.pipelines.annotate" for n in ast.walk(tree))
-    assert "rsynth.pipelines.annotate" in _imported_modules(PACKAGE / "recipes" / "stages.py")
+    tree = ast.parse("def f():\n    from rsynth.stages.annotate import run_annotate\n")
+    assert any(isinstance(n, ast.ImportFrom) and n.module == "rsynth.stages.annotate" for n in ast.walk(tree))
+    assert "rsynth.stages.annotate" in _imported_modules(PACKAGE / "recipes" / "adapters.py")
 
 
 LIBRARY_IMPORTS = [
@@ -187,7 +187,7 @@ LIBRARY_IMPORTS = [
     "rsynth.verifiers.code",
     "rsynth.verifiers.lean",
     "rsynth.engines.registry",
-    "rsynth.pipelines.annotate",
+    "rsynth.stages.annotate",
     "rsynth.recipes.builder",
     "rsynth.decontam.pipeline",
     "rsynth.api",

@@ -1,6 +1,6 @@
 """LLM-as-judge first-error labels: the ProcessBench critic prompt, verdict parsing and the vote.
 
-Pure functions, no engine: `rsynth.pipelines.judge` sends the prompts and hands back the texts.
+Pure functions, no engine: `rsynth.stages.judge` sends the prompts and hands back the texts.
 
 MC estimation asks the policy whether a prefix can still reach the answer, so a lucky recovery or a
 flawed step that happens to reach the right number passes as correct ("The Lessons of Developing

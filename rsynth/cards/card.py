@@ -109,7 +109,7 @@ def _plots(stages: list[tuple[str, Path, dict[str, Any]]], out: Path) -> list[tu
     labels = by_kind.get("annotate-prm")
     traces = list(iter_split_rows(labels, "data")) if labels else []
     if traces:
-        from rsynth.pipelines.label_summary import step_estimates
+        from rsynth.stages.label_summary import step_estimates
 
         nodes = step_estimates(labels)
         histogram(
@@ -184,7 +184,7 @@ def _pass_rates(by_kind: dict[str, Path]) -> tuple[str, list[float]] | None:
 
 def write_card(directory: Path | str, out: Path | str, *, pretty_name: str | None = None) -> dict[str, Any]:
     """Write OUT/README.md and OUT/plots/*.png for the build (or stage output) in DIRECTORY."""
-    from rsynth.pipelines.label_summary import label_summary
+    from rsynth.stages.label_summary import label_summary
 
     root, out = Path(directory), Path(out)
     record, dirs = _stage_dirs(root)
@@ -270,7 +270,7 @@ def _exports_section(record: dict[str, Any]) -> list[str]:
     if not exports:
         return []
     from rsynth.data.formats import parse_separator
-    from rsynth.pipelines.export import export_name
+    from rsynth.stages.export import export_name
 
     lines = ["## Exports", "", "| file | format | label | step separator |", "|---|---|---|---|"]
     for d, p in exports:
@@ -318,7 +318,7 @@ def _provenance_section(record: dict[str, Any], stages: list[tuple[str, Path, di
 
 def _judge_section(stages: list[tuple[str, Path, dict[str, Any]]]) -> list[str]:
     """MC-vs-judge first-error confusion (and keep rate) for consensus stages, else for judge stages."""
-    from rsynth.pipelines.consensus import confusion_markdown
+    from rsynth.stages.consensus import confusion_markdown
 
     picked = [s for s in stages if s[2]["stage"] == "consensus"] or [s for s in stages if s[2]["stage"] == "judge"]
     lines: list[str] = []

@@ -11,8 +11,8 @@ from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
-from rsynth.executor.params import RunParams
-from rsynth.pipelines.annotate_params import AnnotateParams
+from rsynth.runner.params import RunParams
+from rsynth.stages.annotate_params import AnnotateParams
 from rsynth.verifiers.lean_params import LeanParams
 
 
@@ -44,15 +44,15 @@ def annotate_prm(
     OUT/questions (one row per input: outcome and cost) and OUT/errors. Completions are cached in
     OUT/cache.sqlite: re-running a killed or interrupted command resumes without re-sampling.
     """
-    from rsynth.pipelines.annotate import run_annotate
-    from rsynth.pipelines.domains import detect_domain
+    from rsynth.stages.annotate import run_annotate
+    from rsynth.stages.domains import detect_domain
 
     mapping = opt.input_mapping(input, fields)
     domain = detect_domain(input) if params.domain == "auto" else params.domain
     config = params.config(engine.sampling(), domain, omegaprm, math_shepherd)
     if dry_run:
         from rsynth.data.readers import plan_rows
-        from rsynth.pipelines.annotate import make_validator
+        from rsynth.stages.annotate import make_validator
         from rsynth.verifiers.base import Unchecked
 
         plan = plan_rows(input, make_validator(mapping, config.input_kind, Unchecked(), config.checker()), run.limit)
@@ -80,7 +80,7 @@ def annotate_prm(
         **run.stage_kwargs(),
     )
     console.print(summary_table("annotate-prm", stats))
-    from rsynth.pipelines.label_summary import label_summary
+    from rsynth.stages.label_summary import label_summary
 
     console.print(summary_table("labels", label_summary(out)))
     console.print(f"labelled traces in {out}/data/ — load with {opt.load_hint(out)}; export with `rsynth export`")

@@ -66,7 +66,7 @@ def build(
     last = next((s for s in reversed(parsed.stages) if s.kind.name == "annotate-prm"), parsed.stages[-1])
     labels_dir = Path(parsed.out) / last.id
     if last.kind.name == "annotate-prm" and (labels_dir / "manifest.json").exists():  # absent under --until
-        from rsynth.pipelines.label_summary import label_summary
+        from rsynth.stages.label_summary import label_summary
 
         console.print(summary_table(f"labels ({last.id})", label_summary(labels_dir)))
     console.print(f"build finished: {parsed.out}/ (one directory per stage, build.json records what ran)")

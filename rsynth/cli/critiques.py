@@ -9,8 +9,8 @@ import typer
 from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
-from rsynth.executor.params import RunParams
-from rsynth.pipelines.critiques import CritiqueFilterConfig
+from rsynth.runner.params import RunParams
+from rsynth.stages.critiques import CritiqueFilterConfig
 
 
 @with_configs(params=CritiqueFilterConfig, run=RunParams)
@@ -24,7 +24,7 @@ def filter_critiques(
 ) -> None:
     """Keep each critique whose step verdicts agree with the trace's reference labels; the rest go to OUT/filtered."""
     from rsynth.data.readers import check_input
-    from rsynth.pipelines.critiques import run_filter_critiques
+    from rsynth.stages.critiques import run_filter_critiques
 
     check_input(str(input))
     stats = run_filter_critiques(

@@ -16,7 +16,7 @@ from rsynth.data.readers import parse_field_map
 from rsynth.decontam.params import DecontamParams, JudgeParams
 from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.errors import UserError, require
-from rsynth.executor.params import RunParams
+from rsynth.runner.params import RunParams
 
 
 def _fields(specs: list[str], has_files: bool) -> tuple[str | None, str | None]:

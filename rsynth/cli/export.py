@@ -10,7 +10,7 @@ import typer
 from rsynth.cli.common import console, err_console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.errors import UserError
-from rsynth.pipelines.export import ExportParams
+from rsynth.stages.export import ExportParams
 
 
 @with_configs(params=ExportParams)
@@ -80,7 +80,7 @@ def import_processbench(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors and warnings."),
 ) -> None:
     """Read ProcessBench items as traces (steps, verdict from final_answer_correct) for annotate-prm."""
-    from rsynth.pipelines.processbench import import_processbench as run_import
+    from rsynth.stages.processbench import import_processbench as run_import
 
     stats = run_import(
         file, out, answers, question_field=question_field, answer_field=answer_field, overwrite=overwrite
@@ -121,8 +121,8 @@ def eval_labels(
     each accuracy, since in given mode those labels come from the final answer alone."""
     from rsynth.data.formats import processbench_scores
     from rsynth.data.readers import FieldSpec, RowError, check_input, map_fields, read_records
-    from rsynth.pipelines.judge import LABEL_SOURCES, predicted_first_errors
-    from rsynth.pipelines.processbench_pred import READING_NOTES, READINGS, file_predictions, judge_predictions
+    from rsynth.stages.judge import LABEL_SOURCES, predicted_first_errors
+    from rsynth.stages.processbench_pred import READING_NOTES, READINGS, file_predictions, judge_predictions
 
     check_input(str(pred))
     check_input(gold)
@@ -149,7 +149,7 @@ def eval_labels(
         raise UserError("--require-rollouts applies to mc labels (annotate-prm's first_error), not to judge labels")
     extra: dict = {}
     if source == "mc":
-        from rsynth.pipelines.label_summary import rollout_backed, rollout_report
+        from rsynth.stages.label_summary import rollout_backed, rollout_report
 
         backed = rollout_backed(pred)
         extra = rollout_report(predictions, items, backed)

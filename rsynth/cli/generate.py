@@ -10,10 +10,10 @@ from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
-from rsynth.executor.params import RunParams
-from rsynth.pipelines.codetasks_params import CodeTasksParams
-from rsynth.pipelines.inject import InjectParams
-from rsynth.pipelines.stage_params import (
+from rsynth.runner.params import RunParams
+from rsynth.stages.codetasks_params import CodeTasksParams
+from rsynth.stages.inject import InjectParams
+from rsynth.stages.stage_params import (
     CodeParams,
     EvolveParams,
     FormalParams,
@@ -39,7 +39,7 @@ def problems(
 ) -> None:
     """Procedural problems with sympy-computed answers and gold steps, or LLM rewrites of seed problems."""
     if evolve.from_seeds is None:
-        from rsynth.pipelines.problems import write_template_problems
+        from rsynth.stages.problems import write_template_problems
 
         count = min(params.n, run.limit) if run.limit is not None else params.n
         if dry_run:
@@ -59,7 +59,7 @@ def problems(
         from dataclasses import replace
 
         from rsynth.data.readers import plan_rows
-        from rsynth.pipelines.problems import evolve_problems, rewrite_plan, validate_seed
+        from rsynth.stages.problems import evolve_problems, rewrite_plan, validate_seed
 
         mapping = opt.input_mapping(evolve.from_seeds, fields)
         plan = plan_rows(
@@ -95,7 +95,7 @@ def solutions(
     run: RunParams = RunParams(),
 ) -> None:
     """Sample N step-by-step solutions per problem, split steps, extract and verify final answers."""
-    from rsynth.pipelines.solutions import plan_solutions, run_solutions
+    from rsynth.stages.solutions import plan_solutions, run_solutions
 
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling())
@@ -126,7 +126,7 @@ def formal(
 
     Rejected statements go to OUT/rejected with their reason: no_statement, does_not_elaborate,
     vacuous_false_hypotheses, trivial_closed_by_<tactic>, low_quality."""
-    from rsynth.pipelines.formal import StatementChecker, run_formal
+    from rsynth.stages.formal import StatementChecker, run_formal
 
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
@@ -134,7 +134,7 @@ def formal(
         from functools import partial
 
         from rsynth.data.readers import plan_rows
-        from rsynth.pipelines.formal import _validate_problem
+        from rsynth.stages.formal import _validate_problem
 
         plan = plan_rows(input, partial(_validate_problem, mapping), run.limit)
         console.print(
@@ -166,7 +166,7 @@ def proofs(
     run: RunParams = RunParams(),
 ) -> None:
     """Sample whole proofs, check them with Lean, label tactics from the first error."""
-    from rsynth.pipelines.formal import make_statement_validator, run_proofs
+    from rsynth.stages.formal import make_statement_validator, run_proofs
 
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
@@ -203,13 +203,13 @@ def code(
     run: RunParams = RunParams(),
 ) -> None:
     """Sample programs for tasks, run their tests in the sandbox, record pass rates and line labels."""
-    from rsynth.pipelines.codegen import run_code
+    from rsynth.stages.codegen import run_code
 
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling())
     if dry_run:
         from rsynth.data.readers import plan_rows
-        from rsynth.pipelines.codegen import make_task_validator
+        from rsynth.stages.codegen import make_task_validator
 
         plan = plan_rows(input, make_task_validator(mapping, params.style, params.synthesize_tests), run.limit)
         console.print(summary_table(f"plan: sample {params.n_samples} program(s) per task of {input} into {out}", plan))
@@ -243,8 +243,8 @@ def code_tasks(
     Invalid programs go to OUT/rejected with their reason; with --solver-model, solver attempts go to
     OUT/attempts and tasks outside --keep-solve-rate to OUT/filtered."""
     from rsynth.data.shards import refuse_other_stage
-    from rsynth.pipelines.codetasks import run_code_tasks
-    from rsynth.pipelines.codetasks_params import solver_engine
+    from rsynth.stages.codetasks import run_code_tasks
+    from rsynth.stages.codetasks_params import solver_engine
 
     opt.input_mapping(input, [])
     if dry_run:
@@ -287,7 +287,7 @@ def injected_errors(
     Labels: the injected step is the first error, earlier steps correct. Attempts not kept go to
     OUT/removed with their reason, rows that are not correct solutions to OUT/skipped."""
     from rsynth.data.shards import refuse_other_stage
-    from rsynth.pipelines.inject import run_inject
+    from rsynth.stages.inject import run_inject
 
     opt.input_mapping(input, [])
     if dry_run:

@@ -11,9 +11,9 @@ from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
-from rsynth.executor.params import RunParams
-from rsynth.pipelines.consensus import ConsensusConfig
-from rsynth.pipelines.judge import JUDGE_SAMPLING, JudgeConfig
+from rsynth.runner.params import RunParams
+from rsynth.stages.consensus import ConsensusConfig
+from rsynth.stages.judge import JUDGE_SAMPLING, JudgeConfig
 
 
 @with_configs(params=JudgeConfig, engine=(EngineParams, JUDGE_SAMPLING), run=RunParams)
@@ -38,13 +38,13 @@ def judge(
     could be parsed: never counted as "no error") and OUT/errors. Completions are cached in
     OUT/cache.sqlite: re-running a killed command resumes without re-sampling.
     """
-    from rsynth.pipelines.judge import run_judge
+    from rsynth.stages.judge import run_judge
 
     mapping = opt.input_mapping(input, fields)
     config = replace(params, sampling=engine.sampling())
     if dry_run:
         from rsynth.data.readers import plan_rows
-        from rsynth.pipelines.judge import validate_trace
+        from rsynth.stages.judge import validate_trace
 
         plan = plan_rows(input, lambda rec: validate_trace(rec, mapping), run.limit)
         console.print(
@@ -79,7 +79,7 @@ def consensus(
     """Keep traces where the MC first error and the judge's agree; the rest go to OUT/filtered with the reason."""
     from rsynth.data.readers import check_input
     from rsynth.data.shards import iter_split_rows
-    from rsynth.pipelines.consensus import confusion_markdown, run_consensus
+    from rsynth.stages.consensus import confusion_markdown, run_consensus
 
     check_input(str(input))
     stats = run_consensus(str(input), out, params, **run.stage_kwargs())

@@ -16,7 +16,7 @@ def merge(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT instead of refusing."),
 ) -> None:
     """Join the outputs of `--num-shards N --shard-index I` runs into one directory, in input order."""
-    from rsynth.executor.partition import merge_outputs
+    from rsynth.runner.partition import merge_outputs
 
     for d in dirs:
         if not (d / "manifest.json").exists():

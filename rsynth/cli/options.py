@@ -15,19 +15,6 @@ DRY_RUN = typer.Option(False, "--dry-run", help="Validate inputs and print the p
 FIELD = typer.Option(
     [], "--field", "-f", help="Column mapping NAME=COLUMN, e.g. --field problem=question (repeatable)."
 )
-# decontaminate's, until it takes RunParams like the other commands (then these two go)
-NUM_SHARDS = typer.Option(
-    1,
-    "--num-shards",
-    "--num-partitions",
-    help="Split the input into N contiguous partitions (job arrays); join outputs with `rsynth merge`.",
-)
-SHARD_INDEX = typer.Option(
-    0,
-    "--shard-index",
-    "--partition-index",
-    help="Which partition this job processes, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID).",
-)
 
 
 def sampling_engine(out: Path, stage: str, overwrite: bool, params: EngineParams) -> Engine:

@@ -12,8 +12,8 @@ import typer
 
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
-from rsynth.executor.params import RunParams
-from rsynth.pipelines.verify import VerifyCodeParams, VerifyLeanParams, VerifyMathParams, run_verify
+from rsynth.runner.params import RunParams
+from rsynth.stages.verify import VerifyCodeParams, VerifyLeanParams, VerifyMathParams, run_verify
 from rsynth.verifiers.lean_params import LeanParams
 
 app = typer.Typer(help="Check answers, programs and proofs: one verdict per input row.", no_args_is_help=True)

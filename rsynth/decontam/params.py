@@ -1,8 +1,8 @@
 """The parameters of `rsynth decontaminate` and of a recipe's `decontaminate` stage, declared once.
 
-The CLI options (`rsynth.cli.params.with_configs`) and the recipe keys (`rsynth.recipes.stages`)
+The CLI options (`rsynth.cli.params.with_configs`) and the recipe keys (`rsynth.recipes.adapters`)
 are generated from these fields, and `stage()` builds the one `Stage` that both run through
-`rsynth.executor.stage.execute`.
+`rsynth.runner.stage.execute`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`decontaminate` as a `Stage` run by `rsynth.executor.stage.execute`: classify batches of rows
+"""`decontaminate` as a `Stage` run by `rsynth.runner.stage.execute`: classify batches of rows
 (optionally in worker processes), ask the judge what the rules leave open, and route every input row
 to exactly one of kept / removed / errors (plus a review/ listing of kept rows worth a look).
 
@@ -48,9 +48,9 @@ from rsynth.decontam.params import DecontamParams
 from rsynth.decontam.paraphrase import SemanticConfig
 from rsynth.decontam.references import ReferenceSet, load_references
 from rsynth.engines.base import Engine
-from rsynth.executor.loop import Item, Rows
-from rsynth.executor.partition import Partition
-from rsynth.executor.stage import Counts, Stage, Target, Work, execute
+from rsynth.runner.loop import Item, Rows
+from rsynth.runner.partition import Partition
+from rsynth.runner.stage import Counts, Stage, Target, Work, execute
 
 SCHEMA_ROWS = 1000
 SHARD_ROWS = 10_000  # fewer, larger shards: each commit is an fsync plus a manifest rewrite

@@ -22,8 +22,8 @@ from typing import Any
 
 from rsynth.data.shards import atomic_write_json, claim_build_root
 from rsynth.errors import UserError
+from rsynth.recipes.adapters import StageContext, make_engine
 from rsynth.recipes.recipe import Recipe, StageDef
-from rsynth.recipes.stages import StageContext, make_engine
 
 __all__ = ["make_engine", "plan", "run_recipe"]  # make_engine: bench scripts import it from here
 

@@ -6,7 +6,7 @@ actors; each actor builds the stage's engine once (with `gpus_per_replica` GPUs:
 per GPU actor) and runs the ordinary stage pipeline on each block it is given, into
 `OUT/.ray/<stage>/block-NNNNN`. Because a block is an ordinary partition output, a killed Ray run
 resumes block by block, and the merged result is row for row the local run's (see
-`rsynth.executor.partition` for when sampling is partition-independent).
+`rsynth.runner.partition` for when sampling is partition-independent).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.data.shards import MANIFEST
-from rsynth.executor.partition import Partition, merge_outputs
-from rsynth.recipes.stages import STAGES, StageContext, StageKind, make_engine
+from rsynth.recipes.adapters import STAGES, StageContext, StageKind, make_engine
+from rsynth.runner.partition import Partition, merge_outputs
 
 
 def block_dir(ctx: StageContext, index: int) -> Path:

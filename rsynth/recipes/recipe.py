@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rsynth.errors import UserError
-from rsynth.recipes.stages import ENGINE_FIELDS, REQUIRED, STAGES, Field, StageKind, config_from
+from rsynth.recipes.adapters import ENGINE_FIELDS, REQUIRED, STAGES, Field, StageKind, config_from
 from rsynth.recipes.yamlload import LineDict, LineList, load_yaml, parse_value
 
 TOP_KEYS = {"name": "str", "description": "str", "out": "str", "license": "str", "defaults": "map", "stages": "list"}

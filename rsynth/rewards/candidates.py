@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rsynth.answers import extract
-from rsynth.pipelines.codegen import FENCE, TestSpec, extract_code
+from rsynth.stages.codegen import FENCE, TestSpec, extract_code
 from rsynth.verifiers.base import VerifyItem
 from rsynth.verifiers.lean_syntax import FENCE as LEAN_FENCE
 from rsynth.verifiers.lean_syntax import extract_tactics, parse_statement

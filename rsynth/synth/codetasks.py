@@ -7,7 +7,7 @@ program `f` and its inputs, each checked by running code:
 - induction: visible input/output pairs + a message -> a program passing held-back pairs.
 
 Nothing here runs a program: this module parses (never evaluates) and builds the text that the
-sandbox runs (`rsynth.pipelines.codetasks`). Inputs and outputs are Python literals, read with
+sandbox runs (`rsynth.stages.codetasks`). Inputs and outputs are Python literals, read with
 `ast.literal_eval` and written back with `repr`, so a solver's answer never reaches the program as
 source text: the sandbox only ever sees the `repr` of a parsed literal.
 

@@ -13,7 +13,7 @@ known by construction. For procedural solutions the rewrite and the continuation
   that trusts the wrong step would carry it.
 
 All arithmetic is on `Fraction`s parsed from digit strings with a regex (nothing is evaluated).
-Whether the final answer is now wrong is for the math verifier to say (`rsynth.pipelines.inject`).
+Whether the final answer is now wrong is for the math verifier to say (`rsynth.stages.inject`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from rsynth.annotators.scripted import ScriptedPolicy, planted_trace, true_first
 
 EXACT = dict(p=1.0, q=0.0)  # every clean prefix recovers, no dirty one does: the truth is observable
 # Tests of the search's mechanics run the paper's rules (OmegaPRMConfig.paper); rsynth's additions
-# (fixes 1-3, sequential estimates) are tested in tests/test_omegaprm_fixes.py.
+# (fixes 1-3, sequential estimates) are tested in tests/annotators/test_omegaprm_extensions.py.
 
 
 def ro(correct: bool, tokens: int = 60, steps=("x", "y")) -> Rollout:

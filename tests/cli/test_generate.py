@@ -14,7 +14,7 @@ import pytest
 
 from rsynth.answers import DEFAULT_ANSWER_FALLBACK
 from rsynth.data.shards import MANIFEST, read_arrow, read_split
-from rsynth.pipelines.solutions import final_answer
+from rsynth.stages.problem import final_answer
 from rsynth.steps import split_steps
 
 VALID = [

@@ -206,9 +206,9 @@ def test_client_settings_are_recipe_keys_outside_the_stage_hash(tmp_path: Path) 
     """`request-timeout` and `max-retries` are recipe keys (also under defaults:) that change no sample,
     so raising them on an interrupted build resumes it instead of re-running it."""
     from rsynth.engines.params import EngineParams
+    from rsynth.recipes.adapters import config_from
     from rsynth.recipes.builder import stage_hashes
     from rsynth.recipes.recipe import load_recipe
-    from rsynth.recipes.stages import config_from
 
     source = jsonl(tmp_path / "p.jsonl", GOOD)
 

@@ -23,7 +23,8 @@ from rsynth.data.readers import (
 )
 from rsynth.data.schema import PROBLEM_SCHEMA
 from rsynth.data.shards import ShardSetWriter
-from rsynth.pipelines.solutions import PROBLEM_FIELDS, validate_problem
+from rsynth.stages.problem import PROBLEM_FIELDS
+from rsynth.stages.solutions import validate_problem
 
 ROWS = [{"question": f"What is {i} + {i}?", "answer": str(2 * i), "id": f"q{i}", "level": i % 3} for i in range(5)]
 

@@ -20,8 +20,8 @@ from rsynth.engines.openai import EngineRequestError, OpenAIEngine
 from rsynth.engines.params import EngineParams
 from rsynth.engines.routing import Router, question_key, route_key
 from rsynth.errors import UserError
-from rsynth.pipelines.annotate import AnnotateConfig, run_annotate
-from rsynth.pipelines.judge import JudgeConfig, run_judge
+from rsynth.stages.annotate import AnnotateConfig, run_annotate
+from rsynth.stages.judge import JudgeConfig, run_judge
 from tests.build_support import planted_traces
 from tests.fleet_support import FleetServer, Tripwire, restart, start_fleet
 

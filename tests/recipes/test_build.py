@@ -13,9 +13,9 @@ import time
 import pytest
 
 from rsynth.data.shards import iter_split_rows
-from rsynth.recipes.stages import STAGES
+from rsynth.recipes.adapters import STAGES
 from tests.build_support import REPO, chain_recipe, rsynth, write_recipe
-from tests.executor.test_one_runner import assert_on_runner
+from tests.runner.test_one_runner import assert_on_runner
 
 
 @pytest.fixture(scope="module")

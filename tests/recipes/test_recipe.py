@@ -129,7 +129,7 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
 def test_decontaminate_stage_takes_the_semantic_settings(tmp_path):
     """`semantic` and its settings are recipe keys generated from SemanticConfig (the CLI's options)."""
     from rsynth.decontam.paraphrase import SemanticConfig
-    from rsynth.recipes.stages import config_from
+    from rsynth.recipes.adapters import config_from
 
     text = "stages:\n  - problems: {n: 2}\n  - decontaminate: {input: problems, semantic: true, semantic-lexical: 0.3, semantic-embed-all: true}\n"
     stage = load_recipe(write_recipe(tmp_path / "r.yaml", text)).stage("decontaminate")

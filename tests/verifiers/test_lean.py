@@ -86,7 +86,7 @@ def test_rejects_proof_of_a_different_statement(lean_results):
 def test_the_shared_batch_checks_these_items_as_the_lean_verifier_does():
     """The session batch runs through `StatementChecker` (it also holds the formal pipelines'
     items): for these items its prechecks and its Lean file are the plain verifier's."""
-    from rsynth.pipelines.formal import StatementChecker
+    from rsynth.stages.formal import StatementChecker
 
     plain, shared = LeanVerifier(command="true"), StatementChecker(command="true")
     assert type(get_verifier("lean", command="true")) is LeanVerifier
