@@ -25,18 +25,22 @@ servers <= one server's / N x 1.15, so speed-up >= N / 1.15). Every run answers 
 with the same completions (requests are seeded from their content), so the rows must equal the
 one-server run's.
 
-Usage: python bench/fleet.py [--servers 1 4 16] [--questions 1024] [--capacity 64]
+Usage: python bench/fleet.py [--servers 1 4 16] [--questions 2048] [--capacity 128] [--kv-tokens N] [--jobs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
 from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
@@ -247,8 +251,14 @@ def run(
         "live_max": stats["searches live (max)"],
         "requests": stats["rollout requests this run"],
         "real_s": time.perf_counter() - t0,
-        "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist(),
+        "rows": hashlib.sha256(
+            json.dumps(read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist(), default=str).encode()
+        ).hexdigest(),
     }
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
 
 
 def main() -> None:
@@ -260,33 +270,15 @@ def main() -> None:
         "--live", type=int, default=128, help="--max-live-searches (more go live while the fleet has idle slots)"
     )
     ap.add_argument("--kv-tokens", type=int, default=KV_TOKENS, help="KV cache tokens a server (module docstring)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (same results)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-fleet-"))
     answers = write_problems(tmp / "problems", args.questions)
-    table = Table(
-        title=f"annotate-prm on simulated fleets ({args.questions} questions, OmegaPRM k0=16 k=8 budget 64; "
-        f"B={args.capacity} sequences a server, KV {args.kv_tokens} tokens of which the prefix cache "
-        f"{cache_tokens(args.kv_tokens, args.capacity)}, prefill {1 / PREFILL_PER_TOKEN:.0f} tokens/s; "
-        f"--max-live-searches {args.live})"
-    )
-    for col in (
-        "servers",
-        "routing",
-        "occupancy",
-        "rollouts/s",
-        "prefix-cache hit rate",
-        "time to finish (virtual s)",
-        f"speed-up vs {args.servers[0]} server(s)",
-        "target (N/1.15)",
-        "spilled requests",
-        "rows equal",
-        "real s",
-    ):
-        table.add_column(col, justify="right")
-    base = None
-    for n in args.servers:
-        for routing in ("round-robin", "hash") if n > 1 else ("hash",):  # one server: both are the same
-            r = run(
+    runs = [(n, routing) for n in args.servers for routing in (("round-robin", "hash") if n > 1 else ("hash",))]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {
+            (n, routing): pool.submit(
+                run,
                 n,
                 routing,
                 args.capacity,
@@ -296,22 +288,61 @@ def main() -> None:
                 args.live,
                 args.kv_tokens,
             )
-            base = base or r
-            speed = base["virtual_s"] / r["virtual_s"]
-            table.add_row(
-                str(n),
-                "by question" if routing == "hash" else routing,
-                f"{r['occupancy']:.2f}",
-                f"{r['rollouts_s']:.0f}",
-                f"{r['hit_rate']:.2f}",
-                f"{r['virtual_s']:.0f}",
-                f"{speed:.2f}x",
-                f"{n / 1.15:.2f}x",
-                str(r["spilled"]),
-                "yes" if r["rows"] == base["rows"] else "NO",
-                f"{r['real_s']:.0f}",
-            )
-    Console(width=220).print(table)
+            for n, routing in runs
+        }
+        results = {key: f.result() for key, f in futures.items()}
+    table = Table(
+        title=f"annotate-prm on simulated fleets ({args.questions} questions, OmegaPRM k0=16 k=8 budget 64; "
+        f"B={args.capacity} sequences a server, KV {args.kv_tokens} tokens of which the prefix cache "
+        f"{cache_tokens(args.kv_tokens, args.capacity)}, prefill {1 / PREFILL_PER_TOKEN:.0f} tokens/s; "
+        f"--max-live-searches {args.live}). Targets at 4+ servers: occupancy >= 0.85, hit rate >= 3x round-robin's, "
+        "time to finish <= one server's / N x 1.15"
+    )
+    for col in (
+        "servers",
+        "routing",
+        "occupancy",
+        "rollouts/s",
+        "prefix-cache hit rate",
+        "hit rate / round-robin's",
+        "time to finish (virtual s)",
+        f"speed-up vs {args.servers[0]} server(s)",
+        "target (N/1.15)",
+        "occupancy met",
+        "hit rate met",
+        "time met",
+        "live searches (max)",
+        "spilled requests",
+        "rows equal",
+        "real s",
+    ):
+        table.add_column(col, justify="right")
+    base = results[runs[0]]
+    for n, routing in runs:
+        r = results[n, routing]
+        speed = base["virtual_s"] / r["virtual_s"]
+        rr = results.get((n, "round-robin"))
+        ratio = r["hit_rate"] / rr["hit_rate"] if rr and rr["hit_rate"] else None
+        fleet = n > 1 and routing == "hash"
+        table.add_row(
+            str(n),
+            "by question" if routing == "hash" else routing,
+            f"{r['occupancy']:.2f}",
+            f"{r['rollouts_s']:.0f}",
+            f"{r['hit_rate']:.2f}",
+            f"{ratio:.2f}x" if ratio is not None and routing == "hash" else "-",
+            f"{r['virtual_s']:.0f}",
+            f"{speed:.2f}x",
+            f"{n / 1.15:.2f}x",
+            _yes(r["occupancy"] >= 0.85) if fleet else "-",
+            _yes(ratio is not None and ratio >= 3) if fleet else "-",
+            _yes(speed >= n / 1.15) if fleet else "-",
+            str(r["live_max"]),
+            str(r["spilled"]),
+            _yes(r["rows"] == base["rows"]),
+            f"{r['real_s']:.0f}",
+        )
+    Console(width=260).print(table)
 
 
 if __name__ == "__main__":
