@@ -112,14 +112,14 @@ class Router:
                     return name
         if self._ring.names != tuple(sorted(loads)):
             self._ring = Ring(list(loads), self.replicas)
-        order = list(self._ring.walk(key))
+        preferred = next(self._ring.walk(key))
         if free:  # the first server from the key's point with room: the question's own while it has a slot
-            name = next(n for n in order if n in free)
+            name = next(n for n in self._ring.walk(key) if n in free)
         else:  # every server queues: the load bound keeps the queues even
             total = sum(load for load, _ in loads.values())
             cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
-            name = next((n for n in order if loads[n][0] < cap), None) or min(
+            name = next((n for n in self._ring.walk(key) if loads[n][0] < cap), None) or min(
                 loads, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n)
             )
-        self.spilled += name != order[0]
+        self.spilled += name != preferred
         return name
