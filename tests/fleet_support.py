@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from rsynth.engines.base import Engine
@@ -161,6 +162,15 @@ class Tripwire:
 def start_fleet(engine: Engine, n: int, lock: threading.Lock | None = None) -> list[FleetServer]:
     lock = lock or threading.Lock()
     return [FleetServer(engine, model_name="tiny", engine_lock=lock).start() for _ in range(n)]
+
+
+def fleet_fixture(engine: Engine, n: int) -> Iterator[list[FleetServer]]:
+    """A pytest fixture's body: `n` servers, stopped afterwards unless a test killed them."""
+    servers = start_fleet(engine, n)
+    yield servers
+    for s in servers:
+        if not s.dead:
+            s.stop()
 
 
 def restart(server: FleetServer) -> FleetServer:

@@ -23,7 +23,7 @@ from rsynth.errors import UserError
 from rsynth.stages.annotate import AnnotateConfig, run_annotate
 from rsynth.stages.judge import JudgeConfig, run_judge
 from tests.build_support import planted_traces
-from tests.fleet_support import FleetServer, Tripwire, restart, start_fleet
+from tests.fleet_support import FleetServer, Tripwire, fleet_fixture, restart
 
 SPLITS = ("data", "tree", "questions", "errors")
 CONFIG = AnnotateConfig(
@@ -36,11 +36,7 @@ PARAMS = SamplingParams(n=2, temperature=1.0, top_p=1.0, max_new_tokens=6, seed=
 
 @pytest.fixture()
 def fleet(tiny_engine):
-    servers = start_fleet(tiny_engine, 3)
-    yield servers
-    for s in servers:
-        if not s.dead:
-            s.stop()
+    yield from fleet_fixture(tiny_engine, 3)
 
 
 def _fleet(servers: list[FleetServer], **kw) -> FleetEngine:

@@ -20,18 +20,14 @@ from rsynth.engines.cache import CachedEngine
 from rsynth.engines.fleet import FAILOVER_AFTER, FleetEngine
 from rsynth.engines.openai import InvalidReply, OpenAIEngine
 from rsynth.engines.routing import Ring, route_key
-from tests.fleet_support import FleetServer, start_fleet
+from tests.fleet_support import FleetServer, fleet_fixture
 
 PARAMS = SamplingParams(n=2, temperature=1.0, top_p=1.0, max_new_tokens=6, seed=5)
 
 
 @pytest.fixture()
 def pair(tiny_engine):
-    servers = start_fleet(tiny_engine, 2)
-    yield servers
-    for s in servers:
-        if not s.dead:
-            s.stop()
+    yield from fleet_fixture(tiny_engine, 2)
 
 
 def _homed(urls: list[str], at: str, n: int) -> list[Prompt]:
