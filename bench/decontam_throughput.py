@@ -8,15 +8,21 @@ same normalisation and windows, but with Python sets of n-gram tuples, one row a
 
     python bench/decontam_throughput.py [--rows 100000 1000000] [--naive-max 200000] [--workers 2]
 
-`--semantic N` (quick: about a minute warm) instead times `--semantic` on N rows of realistic maths
-data: GSM8K training problems with their own numbers (re-drawn near their size once the 7,473 are
-used up) plus 1% paraphrases of benchmark items from tests/fixtures/paraphrase_probe.jsonl. It
-reports a cold run (empty reference-embedding cache), a warm run, the same warm run embedding every
-row (`embed_all`, what the signature gate and the lexical screen save), and the n-gram stages
-alone, each with its wall time and its CPU time (other jobs on the machine slow the first, not
-the second) and the 1-minute load average when it ended.
+`--semantic N` instead times `--semantic` on N rows of realistic maths data: GSM8K training problems
+with their answers (numbers re-drawn near their size once the 7,473 are used up) plus 1% rephrased
+benchmark items from tests/fixtures/decontam_probe.jsonl (maths with answers, code with programs).
+By default it reports the time to the first row and a full run on a fresh cache, warm runs (baseline
+code, this code, `--workers 2`, answers and programs ignored), the n-gram stages alone and the probe
+(baseline, this code); naming `all` in `--runs` times embedding every row (what the gate and the lexical
+screen save). Each line gives wall time, CPU time of the run and of its child processes (sandbox,
+verifier, workers) and the 1-minute load average when it ended (other jobs slow the wall time).
 
     python bench/decontam_throughput.py --semantic 10000
+
+In the same run, `--baseline REF` (default: the commit before the speed work) runs this tree with
+the speed files (SPEED_FILES) as they were at REF: the table gives the ratios of wall time and of
+rows per CPU second, and the bench checks that every row of the N rows and of the probe lands in the
+same split with the same evidence. `--runs` picks the runs (SEMANTIC_RUNS).
 
 On a machine other jobs keep busy, run it with OMP_NUM_THREADS=1: torch's second thread otherwise
 spins for its share of the contended cores and CPU time stops measuring the work.
@@ -27,9 +33,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +46,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get("BENCH_CODE_ROOT", str(ROOT)))  # a child may run the baseline's code
 
 SEEDS = Path("/work/shared/seeds/gsm8k_train.jsonl")
 BENCH = ROOT / "rsynth" / "resources" / "benchmarks"
@@ -110,27 +118,27 @@ def child_rsynth(inp: Path, out: Path, workers: int) -> dict:
     return {"rows": report["rows"], "removed": report["removed"], "seconds": seconds, "peak_mb": _peak_mb()}
 
 
-def _cpu_seconds() -> float:
+def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
     """CPU time (user + system) of this process so far: unlike wall time, it does not grow when other
     jobs compete for the cores, and a run that uses at most two threads takes no longer than it on two
     idle cores, so rows per CPU second is a lower bound of the idle 2-core rate."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
 def child_semantic(inp: Path, out: Path, mode: str) -> dict:
-    """One run; `mode` is cold (fresh cache), warm, noanswers (warm, answers and programs ignored),
-    all (warm, embed every row) or ngram (no semantic)."""
+    """One run; `mode` is cold (fresh cache), warm, warm2 (warm, --workers 2), noanswers (warm, answers
+    and programs ignored), all (warm, embed every row) or ngram (no semantic)."""
     from rsynth.decontam.params import DecontamParams
     from rsynth.decontam.paraphrase import SemanticConfig
     from rsynth.decontam.pipeline import run
 
-    start, cpu = time.perf_counter(), _cpu_seconds()
+    start, cpu, kids = time.perf_counter(), _cpu_seconds(), _cpu_seconds(resource.RUSAGE_CHILDREN)
     off = {"answer_column": "none", "solution_column": "none", "tests_column": "none"} if mode == "noanswers" else {}
     report = run(
         str(inp),
         out,
-        DecontamParams(semantic=mode != "ngram", **off),
+        DecontamParams(semantic=mode != "ngram", workers=2 if mode == "warm2" else 1, **off),
         SemanticConfig(embed_all=mode == "all"),
         overwrite=True,
     )
@@ -142,53 +150,147 @@ def child_semantic(inp: Path, out: Path, mode: str) -> dict:
         "removed": report["removed"],
         "seconds": seconds,
         "cpu": _cpu_seconds() - cpu,
+        "child_cpu": _cpu_seconds(resource.RUSAGE_CHILDREN) - kids,
         "peak_mb": _peak_mb(),
         "embedded": sem.get("embedded", 0),
         "semantic_removed": sum(s.get("semantic", 0) for s in removed.values()),
     }
 
 
-def semantic_table(rows: int, cache: str | None) -> None:
-    """Cold, warm, warm without the signature gate, and n-gram only, each in a fresh process.
+# The files of the speed work (issue 23): `--baseline REF` runs the current tree with these files as they
+# were at REF, so that the ratio and the output check isolate them from other changes to the decisions.
+SPEED_FILES = ("rsynth/decontam/minilm.py", "rsynth/decontam/lexical.py")
+BASELINE_REF = "9d4974d"  # main before the speed work
 
-    With `cache` (an RSYNTH_CACHE directory already holding the reference embeddings) the cold
-    run is skipped: on two busy cores it takes minutes."""
-    import os
 
+def _baseline_tree(tmp: str, ref: str) -> Path:
+    """A copy of the working tree's package with SPEED_FILES as they were at `ref` (a git commit)."""
+    tree = Path(tmp) / "baseline"
+    shutil.copytree(ROOT / "rsynth", tree / "rsynth", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in SPEED_FILES:
+        old = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:{f}"], capture_output=True, check=True).stdout
+        (tree / f).write_bytes(old)
+    return tree
+
+
+SEMANTIC_RUNS = {  # name: (label, mode, input, code)
+    "first": ("first run on a fresh cache, 1 row (time to first row)", "cold", "one", "new"),
+    "cold": ("first run on a fresh cache", "cold", "all", "new"),
+    "warm": ("warm", "warm", "all", "new"),
+    "base": ("warm, baseline code", "warm", "all", "base"),
+    "warm2": ("warm, --workers 2", "warm2", "all", "new"),
+    "noanswers": ("warm, answers and programs ignored", "noanswers", "all", "new"),
+    "all": ("warm, embed every row (no gate, no lexical screen)", "all", "head", "new"),
+    "ngram": ("n-gram stages only", "ngram", "all", "new"),
+    "probe": ("probe (decontam_probe*.jsonl), warm", "warm", "probe", "new"),
+    "probe-base": ("probe, baseline code", "warm", "probe", "base"),
+}
+DEFAULT_RUNS = ("first", "cold", "base", "warm", "warm2", "noanswers", "ngram", "probe-base", "probe")
+TWINS = {"warm": "base", "warm2": "base", "probe": "probe-base"}  # run -> the baseline it is compared with
+
+
+def _row_line(n: int, label: str, r: dict, base: dict | None) -> str:
+    wall = "" if base is None else f"{base['seconds'] / r['seconds']:.2f}x"
+    ratio = "" if base is None else f"{r['rows'] / r['cpu'] / (base['rows'] / base['cpu']):.2f}x"
+    return (
+        f"| {n:,} | {label} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['cpu']:.1f} | "
+        f"{r['child_cpu']:.1f} | {r['rows'] / r['cpu']:,.0f} | {wall} | {ratio} | {r['embedded']:,} | "
+        f"{r['semantic_removed']:,} | {r['peak_mb']:.0f} | {os.getloadavg()[0]:.1f} |"
+    )
+
+
+def semantic_table(rows: int, cache: str | None, names: list[str], ref: str) -> None:
+    """The runs named (SEMANTIC_RUNS), each in a fresh process, the new code next to the baseline's
+    (`_baseline_tree`) in the same bench run: ratios of wall time and of rows per CPU second, and
+    whether the outputs (on the N rows and on the probe) are the same.
+
+    With `cache` (an RSYNTH_CACHE directory already holding the reference embeddings) cold runs are
+    skipped."""
     lines = [
-        "| rows | run | seconds | rows/s | CPU s | rows per CPU s | rows embedded | removed (semantic) | peak RSS (MiB) | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| rows | run | seconds | rows/s | CPU s | child CPU s | rows per CPU s | speed-up (wall) | "
+        "speed-up (rows per CPU s) | rows embedded | removed (semantic) | peak RSS (MiB) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    checks = []
     with tempfile.TemporaryDirectory(prefix="rsynth-bench-sem-") as tmp:
-        inp, head = Path(tmp) / "in.jsonl", Path(tmp) / "head.jsonl"
-        make_semantic_input(inp, rows)
+        inputs = {"all": Path(tmp) / "in.jsonl", "head": Path(tmp) / "head.jsonl", "one": Path(tmp) / "one.jsonl"}
+        make_semantic_input(inputs["all"], rows)
         small = min(rows, 2000)  # embedding every row is the slow baseline: time it on fewer rows
-        head.write_text("".join(line for _, line in zip(range(small), inp.open())))
-        os.environ["RSYNTH_CACHE"] = cache or f"{tmp}/cache"  # a private cache: the first run is truly cold
+        inputs["head"].write_text("".join(line for _, line in zip(range(small), inputs["all"].open())))
+        inputs["one"].write_text(next(iter(inputs["all"].open())))
+        inputs["probe"] = Path(tmp) / "probe.jsonl"
+        probes = sorted(PROBE.parent.glob("decontam_probe*.jsonl"))
+        inputs["probe"].write_text("".join(f.read_text() for f in probes))
+        counts = {k: sum(1 for _ in v.open()) for k, v in inputs.items()}
+        needs_base = any(SEMANTIC_RUNS[n][3] == "base" for n in names)
+        trees = {"new": ROOT, "base": _baseline_tree(tmp, ref) if needs_base else ROOT}
+        warm = cache or f"{tmp}/cache-warm"
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        one = Path(tmp) / "one.jsonl"
-        one.write_text(next(iter(inp.open())))
-        runs = (
-            ("first run on a fresh cache, 1 row (time to first row)", "cold", one, 1),
-            ("first run on a fresh cache", "cold", inp, rows),
-            ("warm", "warm", inp, rows),
-            ("warm, answers and programs ignored", "noanswers", inp, rows),
-            ("warm, embed every row (no gate, no lexical screen)", "all", head, small),
-            ("n-gram stages only", "ngram", inp, rows),
-        )
-        runs = runs[2:] if cache else runs
-        for k, (label, mode, path, n) in enumerate(runs):
-            if mode == "cold" and not cache:
-                os.environ["RSYNTH_CACHE"] = f"{tmp}/cache-{k}"  # each cold run gets a fresh cache
-            elif not cache:
-                os.environ["RSYNTH_CACHE"] = f"{tmp}/cache-1"
-            r = _spawn("semantic", str(path), f"{tmp}/out-{k}", mode)
-            lines.append(
-                f"| {n:,} | {label} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['cpu']:.1f} | {r['rows'] / r['cpu']:,.0f} | "
-                f"{r['embedded']:,} | {r['semantic_removed']:,} | {r['peak_mb']:.0f} | {os.getloadavg()[0]:.1f} |"
-            )
+        if not cache and not any(SEMANTIC_RUNS[n][1:3] == ("cold", "all") for n in names):
+            os.environ["RSYNTH_CACHE"] = warm
+            _spawn("semantic", str(inputs["one"]), f"{tmp}/out-warmup", "warm")  # fills the warm cache
+        done: dict[str, dict] = {}
+        for k, name in enumerate(names):
+            label, mode, which, code = SEMANTIC_RUNS[name]
+            if mode == "cold" and cache:
+                continue
+            # each cold run gets a fresh cache; the cold run over all rows leaves the warm cache behind
+            os.environ["RSYNTH_CACHE"] = f"{tmp}/cache-{k}" if mode == "cold" and which == "one" else warm
+            out = f"{tmp}/out-{name}"
+            done[name] = r = _spawn("semantic", str(inputs[which]), out, mode, root=trees[code])
+            r["out"] = out
+            base = done.get(TWINS.get(name, ""))
+            lines.append(_row_line(counts[which], label, r, base))
             print(lines[-1], flush=True)
-    print(f"\nload average during the runs: {os.getloadavg()[0]:.1f} (2 cores)\n" + "\n".join(lines))
+            if base is not None:
+                checks.append(f"* {label}: output vs baseline code: {compare_outputs(base['out'], out)}")
+    print(
+        f"\nbaseline code: this tree with {', '.join(SPEED_FILES)} as at {ref}; `uptime` load average at the end:"
+        f" {os.getloadavg()[0]:.1f} (2 cores)\n\n" + "\n".join(lines) + "\n\n" + "\n".join(checks)
+    )
+
+
+COSINE_TOLERANCE = 1e-3  # evidence cosines may differ in float rounding (a row's pass changes the sums' order)
+
+
+def _decisions(out: str) -> dict[str, dict]:
+    """Per split (kept, removed, review, errors): row id (or source row) -> what was decided and why."""
+    from rsynth.data.shards import read_split
+
+    found: dict[str, dict] = {}
+    for split in ("kept", "removed", "review", "errors"):
+        table = read_split(out, split)
+        rows = table.to_pylist() if table is not None else []
+        found[split] = {
+            r.get("id") or (r.get("source"), r.get("row")): r.get("contamination") if split == "removed" else r
+            for r in rows
+        }
+    return found
+
+
+def _same(a, b) -> bool:
+    """Equal, except that floats named cosine/score may differ by COSINE_TOLERANCE."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= COSINE_TOLERANCE
+    return a == b
+
+
+def compare_outputs(base: str, new: str) -> str:
+    """ "identical" when both outputs put every row in the same split with the same evidence (rule, item,
+    signatures, answers, execution; cosines within COSINE_TOLERANCE), else what differs."""
+    a, b = _decisions(base), _decisions(new)
+    diffs = []
+    for split in a:
+        if a[split].keys() != b[split].keys():
+            diffs.append(
+                f"{split}: {len(a[split].keys() - b[split].keys())} rows left, {len(b[split].keys() - a[split].keys())} came"
+            )
+        bad = [k for k in a[split].keys() & b[split].keys() if not _same(a[split][k], b[split][k])]
+        if bad:
+            diffs.append(f"{split}: {len(bad)} rows with other evidence (e.g. {bad[0]})")
+    return "identical" if not diffs else "; ".join(diffs)
 
 
 def child_naive(inp: Path, out: Path, limit: int) -> dict:
@@ -242,8 +344,12 @@ def child_naive(inp: Path, out: Path, limit: int) -> dict:
     return {"rows": rows, "removed": removed, "seconds": seconds, "peak_mb": _peak_mb()}
 
 
-def _spawn(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
+def _spawn(*args: str, root: Path = ROOT) -> dict:
+    """Run `--child ARGS` in a fresh process importing rsynth from `root` (the baseline tree, or this one)."""
+    env = {**os.environ, "BENCH_CODE_ROOT": str(root)}
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise SystemExit(f"child {args} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -253,7 +359,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--naive-max", type=int, default=200_000, help="baseline rows per run (it is slow)")
     ap.add_argument("--semantic", type=int, metavar="N", help="time --semantic on N realistic rows instead (quick)")
-    ap.add_argument("--cache", help="with --semantic: a warm RSYNTH_CACHE directory; skips the cold run")
+    ap.add_argument("--cache", help="with --semantic: a warm RSYNTH_CACHE directory; skips the cold runs")
+    ap.add_argument(
+        "--runs", nargs="+", choices=sorted(SEMANTIC_RUNS), default=list(DEFAULT_RUNS), help="with --semantic"
+    )
+    ap.add_argument("--baseline", default=BASELINE_REF, help="with --semantic: the commit of the speed files' baseline")
     ap.add_argument("--child", nargs=4, metavar=("KIND", "INPUT", "OUT", "ARG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -265,7 +375,7 @@ def main() -> None:
         print(json.dumps(fn(Path(inp), Path(out), int(arg))))
         return
     if args.semantic:
-        semantic_table(args.semantic, args.cache)
+        semantic_table(args.semantic, args.cache, args.runs, args.baseline)
         return
     lines = [
         "| data rows | implementation | rows timed | seconds | rows/s | peak RSS (MiB) | removed |",

@@ -17,6 +17,7 @@ where both sides are that short always goes to the model.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -28,11 +29,18 @@ from rsynth.decontam.signature import STOP_WORDS, stem
 
 MIN_WORDS = 3  # distinct content words below which a text is too short to screen lexically
 _WORD = re.compile(r"[a-z]+")
+_MEMO = 8192  # texts whose vector entries are remembered: a batch's rows are screened, then looked up by answer
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _content_word(word: str) -> str | None:
+    """The stem of a content word, None for a stop word (memoised: a corpus repeats few words)."""
+    return stem(word) if len(word) > 1 and word not in STOP_WORDS else None
 
 
 def content_words(text: str) -> list[str]:
     """Stemmed content words of `text`, in order (duplicates kept: they count as term frequency)."""
-    return [stem(w) for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in STOP_WORDS]
+    return [s for s in map(_content_word, _WORD.findall(text.lower())) if s is not None]
 
 
 class LexicalIndex:
@@ -45,35 +53,52 @@ class LexicalIndex:
         self.vocab = {w: j for j, w in enumerate(df)}
         self.idf = np.array([math.log((n + 1) / (df[w] + 1)) + 1 for w in df], dtype=np.float32)
         self.unknown_idf = math.log(n + 1) + 1  # a word in no reference item: rarest of all
-        self.ref, self.ref_words = self._vectors(docs)
+        self._memo: dict[str, tuple[list[int], list[float], float, int]] = {}
+        self.ref, self.ref_words = self._vectors([self._entries(d) for d in docs])
         self.ref_t = self.ref.T.tocsr()
 
-    def _vectors(self, docs: Sequence[list[str]]):
+    def _entries(self, words: list[str]) -> tuple[list[int], list[float], float, int]:
+        """(vocabulary columns, weights, norm, distinct words) of one text's content words."""
+        cols, vals = [], []
+        counts = Counter(words)
+        total = 0.0
+        for w, k in counts.items():
+            j = self.vocab.get(w)
+            v = (1 + math.log(k)) * (self.idf[j] if j is not None else self.unknown_idf)
+            total += v * v
+            if j is not None:
+                cols.append(j)
+                vals.append(v)
+        return cols, vals, math.sqrt(total) or 1.0, len(counts)
+
+    def _text_entries(self, text: str) -> tuple[list[int], list[float], float, int]:
+        """`_entries` of a text, remembered for the next call (bounded)."""
+        got = self._memo.get(text)
+        if got is None:
+            if len(self._memo) >= _MEMO:
+                self._memo.clear()
+            got = self._memo[text] = self._entries(content_words(text))
+        return got
+
+    def _vectors(self, entries: Sequence[tuple[list[int], list[float], float, int]]):
         """(unit-length sparse vectors over the reference vocabulary, distinct content words per text)."""
         from scipy import sparse
 
         rows, cols, vals = [], [], []
-        norms = np.ones(len(docs), dtype=np.float32)
-        distinct = np.zeros(len(docs), dtype=np.int64)
-        for r, words in enumerate(docs):
-            counts = Counter(words)
-            distinct[r] = len(counts)
-            total = 0.0
-            for w, k in counts.items():
-                j = self.vocab.get(w)
-                v = (1 + math.log(k)) * (self.idf[j] if j is not None else self.unknown_idf)
-                total += v * v
-                if j is not None:
-                    rows.append(r)
-                    cols.append(j)
-                    vals.append(v)
-            norms[r] = math.sqrt(total) or 1.0
+        norms = np.ones(len(entries), dtype=np.float32)
+        distinct = np.zeros(len(entries), dtype=np.int64)
+        for r, (c, v, norm, n) in enumerate(entries):
+            rows.extend([r] * len(c))
+            cols.extend(c)
+            vals.extend(v)
+            norms[r] = norm
+            distinct[r] = n
         m = sparse.csr_matrix(
-            (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(docs), max(len(self.vocab), 1))
+            (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(entries), max(len(self.vocab), 1))
         )
         return sparse.diags(1 / norms) @ m, distinct
 
     def similarity(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(cosine of each text with each reference item, dense rows x items; distinct content words per text)."""
-        vectors, distinct = self._vectors([content_words(t) for t in texts])
+        vectors, distinct = self._vectors([self._text_entries(t) for t in texts])
         return (vectors @ self.ref_t).toarray(), distinct

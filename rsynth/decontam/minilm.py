@@ -19,7 +19,31 @@ from pathlib import Path
 import numpy as np
 
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
-BATCH = 64  # rows per forward pass: larger batches pad more and ran slower on 2 cores
+BATCH = 64  # rows per forward pass at most: larger batches pad more and ran slower on 2 cores
+# A forward pass is cut where padding would exceed this share of its real tokens. A warm run embeds a
+# few dozen rows per batch of GSM8K-like lengths (40-150 word pieces): padded to the longest as one
+# pass they cost 2.3x their real tokens; cut by length they cost <= 1.15x and ran 2x faster.
+PAD_SLACK = 1.15
+
+
+def length_batches(lengths: Sequence[int], slack: float = PAD_SLACK, most: int = BATCH) -> list[list[int]]:
+    """Indices grouped into forward passes, longest first: each pass holds at most `most` texts and
+    pads to at most `slack` times its real tokens (a text alone always forms a pass)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: ties keep input order
+    batches: list[list[int]] = []
+    start = 0
+    while start < len(order):
+        width, real, end = lengths[order[start]], lengths[order[start]], start + 1
+        while (
+            end < len(order)
+            and end - start < most
+            and width * (end - start + 1) <= slack * (real + lengths[order[end]])
+        ):
+            real += lengths[order[end]]
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 class MiniLM:
@@ -77,19 +101,20 @@ class MiniLM:
         return x
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings, longest texts first so that each batch pads little."""
+        """Unit-length embeddings, tokenized once, then run in passes of similar length
+        (`length_batches`) so that each pass pads little. A text's vector does not depend on the
+        pass it runs in (padding gets no attention and no weight in the mean), up to float rounding
+        (~1e-7)."""
         torch = self.torch
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        encoded = self.tokenizer.encode_batch(list(texts))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), BATCH):
-            idx = order[start : start + BATCH]
-            encoded = self.tokenizer.encode_batch([texts[i] for i in idx])
-            width = max(len(e.ids) for e in encoded)
+        for idx in length_batches([len(e.ids) for e in encoded]):
+            width = len(encoded[idx[0]].ids)
             ids = torch.zeros((len(idx), width), dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, e in enumerate(encoded):
-                ids[r, : len(e.ids)] = torch.tensor(e.ids)
-                mask[r, : len(e.ids)] = 1
+            for r, i in enumerate(idx):
+                ids[r, : len(encoded[i].ids)] = torch.tensor(encoded[i].ids)
+                mask[r, : len(encoded[i].ids)] = 1
             with torch.inference_mode():
                 hidden = self._forward(ids, mask)
                 weights = mask.unsqueeze(-1).to(hidden.dtype)

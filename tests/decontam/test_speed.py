@@ -1,0 +1,68 @@
+"""The speed work on `--semantic` (issue 23) changes no output: passes cut by length give the vectors a
+text gets alone, and the lexical screen's memo gives the scores a fresh index gives."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import numpy as np
+import pytest
+
+from rsynth.decontam.lexical import LexicalIndex, content_words
+from rsynth.decontam.minilm import length_batches
+from rsynth.decontam.signature import STOP_WORDS, stem
+from tests.paths import FIXTURES
+
+PROBE = FIXTURES / "decontam_probe.jsonl"
+
+
+def _probe_texts() -> list[str]:
+    return [json.loads(line)["problem"] for line in PROBE.open()]
+
+
+def test_length_batches_cover_every_text_once_and_pad_little():
+    rng = random.Random(0)
+    lengths = [rng.choice([3, 40, 41, 60, 90, 128, 256]) + rng.randint(0, 9) for _ in range(500)]
+    batches = length_batches(lengths, slack=1.15, most=64)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    for b in batches:
+        width, real = max(lengths[i] for i in b), sum(lengths[i] for i in b)
+        assert len(b) <= 64 and (len(b) == 1 or width * len(b) <= 1.15 * real)
+        assert lengths[b[0]] == width  # a pass pads to its first (longest) text
+    assert length_batches([]) == [] and length_batches([5]) == [[0]]
+    # ties keep the input order, so the passes (and their float sums) do not depend on anything else
+    assert length_batches([7, 7, 7], slack=1.0) == [[0, 1, 2]]
+
+
+def test_content_words_memo_keeps_the_words():
+    for text in _probe_texts()[:100]:
+        words = re.findall(r"[a-z]+", text.lower())
+        assert content_words(text) == [stem(w) for w in words if len(w) > 1 and w not in STOP_WORDS]
+
+
+def test_lexical_similarity_is_the_same_with_the_memo():
+    texts = _probe_texts()
+    refs, rows = texts[:80], texts[80:120] + texts[:20]
+    index = LexicalIndex(refs)
+    first, words = index.similarity(rows)
+    again, words_again = index.similarity(list(reversed(rows)))  # every row now from the memo
+    fresh, _ = LexicalIndex(refs).similarity(rows)
+    assert np.array_equal(first, fresh) and np.array_equal(again[::-1], first)
+    assert np.array_equal(words_again[::-1], words)
+    assert (first > 0.99).sum() >= 20  # the 20 reference texts among the rows find themselves
+
+
+@pytest.mark.slow  # loads the embedding model
+def test_passes_by_length_give_each_text_its_own_vector():
+    from rsynth.decontam.semantic import load_model
+
+    model = load_model()
+    texts = _probe_texts()[:24] + ["Short.", "word " * 400]
+    together = model.encode(texts)
+    alone = np.concatenate([model.encode([t]) for t in texts])
+    assert np.abs(together - alone).max() < 1e-5
+    # the order of the input changes nothing either
+    order = list(range(len(texts)))[::-1]
+    assert np.abs(model.encode([texts[i] for i in order])[::-1] - together).max() < 1e-5
