@@ -22,6 +22,7 @@ from rsynth.config import param
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.data.schema import ERROR_SCHEMA, JUDGED_TRACE_SCHEMA
 from rsynth.engines.base import Engine, Prompt, SamplingParams
+from rsynth.engines.routing import question_key
 from rsynth.errors import UserError
 from rsynth.runner.loop import Item, Rows
 from rsynth.runner.stage import Counts, RunOptions, Stage, Target, Work, execute
@@ -103,7 +104,8 @@ class Judge:
 
     def __call__(self, items: list[Item]) -> dict[int, Rows]:
         tasks: list[JudgeTask] = [it.value for it in items]
-        prompts = [Prompt.user(critic_prompt(t.problem, t.steps)) for t in tasks]
+        # routed by question: the critiques of one question's traces go where its probes went
+        prompts = [Prompt.user(critic_prompt(t.problem, t.steps), route=question_key(t.problem)) for t in tasks]
         replies = self.engine.generate(prompts, self.config.params())
         out: dict[int, Rows] = {}
         for it, task, comps in zip(items, tasks, replies):
