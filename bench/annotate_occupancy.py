@@ -58,7 +58,7 @@ from rsynth.annotators import OmegaPRMConfig  # noqa: E402
 from rsynth.data.schema import PROBLEM_SCHEMA  # noqa: E402
 from rsynth.data.shards import ShardSetWriter, read_split  # noqa: E402
 from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams, prompt_seed  # noqa: E402
-from rsynth.stages.annotate import AnnotateConfig, run_annotate  # noqa: E402
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate  # noqa: E402
 from rsynth.stages.problem import DEFAULT_INSTRUCTION  # noqa: E402
 from rsynth.synth.templates import Knobs, generate_problems  # noqa: E402
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem  # noqa: E402

@@ -49,7 +49,7 @@ from annotate_throughput import Recorder, write_problems  # noqa: E402
 from rsynth.annotators import OmegaPRMConfig  # noqa: E402
 from rsynth.engines.base import SamplingParams  # noqa: E402
 from rsynth.engines.openai import OpenAIEngine  # noqa: E402
-from rsynth.stages.annotate import AnnotateConfig, run_annotate  # noqa: E402
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate  # noqa: E402
 
 RUNNING = re.compile(r"^vllm:num_requests_running\{[^}]*\}\s+([0-9.e+]+)", re.M)
 

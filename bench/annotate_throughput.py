@@ -31,7 +31,7 @@ from rsynth.data.schema import PROBLEM_SCHEMA
 from rsynth.data.shards import ShardSetWriter
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.engines.registry import make_engine
-from rsynth.stages.annotate import AnnotateConfig, run_annotate
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 from rsynth.synth.templates import Knobs, generate_problems
 
 

@@ -64,7 +64,7 @@ from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.shards import read_split
 from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams
 from rsynth.engines.routing import Router, route_key
-from rsynth.stages.annotate import AnnotateConfig, run_annotate
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 
 QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruction; MEDIAN_TOKENS / STEPS per step
 # The server the bench stands for: a 7B model (Qwen2.5-Math-7B: 28 layers x 4 KV heads x 128 dims, K

@@ -70,7 +70,7 @@ from rsynth.annotators import OmegaPRMConfig  # noqa: E402
 from rsynth.data.shards import read_split  # noqa: E402
 from rsynth.engines.base import SamplingParams  # noqa: E402
 from rsynth.engines.fleet import HIT_TOKENS, QUERY_TOKENS, RUNNING, WAITING, FleetEngine, parse_metrics  # noqa: E402
-from rsynth.stages.annotate import AnnotateConfig, run_annotate  # noqa: E402
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate  # noqa: E402
 
 FINISHED = ("vllm:request_success_total",)
 PROMPT_TOKENS = ("vllm:prompt_tokens_total",)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # typing only: importing rsynth.api stays cheap
     from rsynth.engines.base import Engine
     from rsynth.engines.params import EngineParams
     from rsynth.recipes.executors import Executor
-    from rsynth.stages.annotate_params import AnnotateParams
+    from rsynth.stages.annotate.params import AnnotateParams
     from rsynth.stages.consensus import ConsensusConfig
     from rsynth.stages.export import ExportParams
     from rsynth.stages.judge import JudgeConfig
@@ -195,7 +195,7 @@ def annotate_prm(
     """Step labels by OmegaPRM or Math-Shepherd MC rollouts (`rsynth annotate-prm`); `input` holds problems
     or step-split traces. Returns DatasetDict(data, tree, questions, errors)."""
     from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
-    from rsynth.stages.annotate_params import AnnotateParams
+    from rsynth.stages.annotate.params import AnnotateParams
     from rsynth.verifiers.lean_params import LeanParams
 
     return _sampled(

@@ -15,7 +15,7 @@ def labelled_output(tmp: Path, engine, *, generation: bool = False) -> Path:
     """
     from rsynth.annotators import OmegaPRMConfig
     from rsynth.engines.base import SamplingParams
-    from rsynth.stages.annotate import AnnotateConfig, run_annotate
+    from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 
     traces = planted_traces(tmp / "traces.jsonl")
     if generation:

@@ -18,13 +18,13 @@ from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.recipes.adapters import STAGES
 from rsynth.runner.params import RunParams
-from rsynth.stages.annotate_params import AnnotateParams
+from rsynth.stages.annotate.params import AnnotateParams
+from rsynth.stages.annotate.rollouts import AnnotateConfig
 from rsynth.stages.codegen import CodeConfig
 from rsynth.stages.consensus import ConsensusConfig
 from rsynth.stages.export import ExportParams
 from rsynth.stages.formal import FormalConfig, ProofsConfig
 from rsynth.stages.judge import JudgeConfig
-from rsynth.stages.rollouts import AnnotateConfig
 from rsynth.stages.solutions import SolutionsConfig
 from rsynth.stages.stage_params import (
     CodeParams,

@@ -177,9 +177,9 @@ def test_no_import_cycle_between_files():
 def test_cycle_check_sees_function_local_imports():
     """The check would catch the kind of circle it exists for: a lazy import inside a function."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    tree = ast.parse("def f():\n    from rsynth.stages.annotate import run_annotate\n")
-    assert any(isinstance(n, ast.ImportFrom) and n.module == "rsynth.stages.annotate" for n in ast.walk(tree))
-    assert "rsynth.stages.annotate" in _imported_modules(PACKAGE / "recipes" / "adapters.py")
+    tree = ast.parse("def f():\n    from rsynth.stages.annotate.stage import run_annotate\n")
+    assert any(isinstance(n, ast.ImportFrom) and n.module == "rsynth.stages.annotate.stage" for n in ast.walk(tree))
+    assert "rsynth.stages.annotate.stage" in _imported_modules(PACKAGE / "recipes" / "adapters.py")
 
 
 LIBRARY_IMPORTS = [
@@ -187,7 +187,7 @@ LIBRARY_IMPORTS = [
     "rsynth.verifiers.code",
     "rsynth.verifiers.lean",
     "rsynth.engines.registry",
-    "rsynth.stages.annotate",
+    "rsynth.stages.annotate.stage",
     "rsynth.recipes.builder",
     "rsynth.decontam.pipeline",
     "rsynth.api",

@@ -114,7 +114,7 @@ class Batch(list):
     requests it will probably make next -- e.g. both possible next bisection probes.
 
     A driver may serve `likely` requests early with slots an engine would otherwise leave idle
-    (rsynth.stages.scheduler's prefetch). They are hints, never answers: the search still asks for
+    (rsynth.stages.annotate.async_scheduler's prefetch). They are hints, never answers: the search still asks for
     each one when it needs it, so its result does not depend on whether a hint was used. That only
     holds for drivers whose replies are a pure function of the request (request-seeded engines).
     """

@@ -10,7 +10,7 @@ from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.engines.params import EngineParams
 from rsynth.runner.params import RunParams
-from rsynth.stages.annotate_params import AnnotateParams
+from rsynth.stages.annotate.params import AnnotateParams
 from rsynth.verifiers.lean_params import LeanParams
 
 
@@ -40,7 +40,7 @@ def annotate_prm(
     OUT/questions (one row per input: outcome and cost) and OUT/errors. Completions are cached in
     OUT/cache.sqlite: re-running a killed or interrupted command resumes without re-sampling.
     """
-    from rsynth.stages.annotate import run_annotate
+    from rsynth.stages.annotate.stage import run_annotate
     from rsynth.stages.domains import detect_domain
 
     mapping = opt.input_mapping(input, fields)
@@ -48,7 +48,7 @@ def annotate_prm(
     config = params.config(engine.sampling(), domain, omegaprm, math_shepherd)
     if dry_run:
         from rsynth.data.readers import plan_rows
-        from rsynth.stages.annotate import make_validator
+        from rsynth.stages.annotate.stage import make_validator
         from rsynth.verifiers.base import Unchecked
 
         plan = plan_rows(input, make_validator(mapping, config.input_kind, Unchecked(), config.checker()), run.limit)

@@ -5,7 +5,7 @@ Rollouts from one prefix are therefore one request with n=k, which vLLM serves w
 prefix caching; callers never repeat a prompt k times. Annotators never import a concrete engine.
 
 `agenerate` is the asynchronous path: ONE request (prompt, n) awaited on its own, with many in flight
-at once, so a continuous-batching server keeps its slots full (rsynth.stages.scheduler). Engines
+at once, so a continuous-batching server keeps its slots full (rsynth.stages.annotate.async_scheduler). Engines
 whose completions depend only on (prompt, params) -- each request seeded from its own content --
 set `request_seeded`; for them both paths give identical samples, whatever else is in flight.
 """

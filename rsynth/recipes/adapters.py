@@ -24,7 +24,7 @@ from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.runner.partition import Partition
 from rsynth.runner.stage import RunOptions
-from rsynth.stages.annotate_params import SEARCH_CONFIGS, AnnotateParams
+from rsynth.stages.annotate.params import SEARCH_CONFIGS, AnnotateParams
 from rsynth.stages.codetasks_params import CodeTasksParams
 from rsynth.stages.consensus import ConsensusConfig
 from rsynth.stages.critiques import CritiqueFilterConfig
@@ -230,7 +230,7 @@ def run_filter(ctx: StageContext) -> dict[str, Any]:
 
 
 def run_annotate(ctx: StageContext) -> dict[str, Any]:
-    from rsynth.stages.annotate import run_annotate
+    from rsynth.stages.annotate.stage import run_annotate
     from rsynth.stages.domains import detect_domain
 
     p = ctx.params

@@ -20,7 +20,7 @@ from rsynth.engines.openai import EngineRequestError, OpenAIEngine
 from rsynth.engines.params import EngineParams
 from rsynth.engines.routing import Router, question_key, route_key
 from rsynth.errors import UserError
-from rsynth.stages.annotate import AnnotateConfig, run_annotate
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 from rsynth.stages.judge import JudgeConfig, run_judge
 from tests.build_support import planted_traces
 from tests.fleet_support import FleetServer, Tripwire, fleet_fixture, restart

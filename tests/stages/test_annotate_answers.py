@@ -17,7 +17,8 @@ from rsynth.data.shards import iter_split_rows
 from rsynth.engines.base import Completion, SamplingParams
 from rsynth.engines.cache import CachedEngine
 from rsynth.runner.loop import Item
-from rsynth.stages.annotate import AnnotateConfig, RoundScheduler, Task, draw_params
+from rsynth.stages.annotate.lockstep import RoundScheduler
+from rsynth.stages.annotate.rollouts import AnnotateConfig, Task, draw_params
 from rsynth.stages.domains import verdict_word
 from rsynth.stages.solutions import Problem, SolutionSampler, SolutionsConfig
 from rsynth.verifiers.math import MathVerifier

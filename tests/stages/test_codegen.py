@@ -16,7 +16,7 @@ import pytest
 
 from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.shards import iter_split_rows
-from rsynth.stages.annotate import AnnotateConfig, run_annotate
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 from rsynth.stages.codegen import CodeConfig, TestSpec, assemble, run_code
 from rsynth.synth.mutations import line_mutants, mutate_line
 from rsynth.verifiers.code import CodeVerifier

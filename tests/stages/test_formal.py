@@ -19,7 +19,7 @@ import pytest
 
 from rsynth.annotators import MathShepherdConfig
 from rsynth.data.shards import iter_split_rows
-from rsynth.stages.annotate import AnnotateConfig, run_annotate
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 from rsynth.stages.formal import FormalConfig, ProofsConfig, first_error_labels, run_formal, run_proofs
 from rsynth.verifiers.base import Verdict
 from rsynth.verifiers.lean_syntax import extract_tactics, indent, negated, parse_statement, split_header, tactic_steps

@@ -15,7 +15,7 @@ from rsynth.data.shards import read_split
 from rsynth.engines.base import SamplingParams
 from rsynth.engines.hf import HFEngine
 from rsynth.engines.openai import OpenAIEngine
-from rsynth.stages.annotate import AnnotateConfig, run_annotate
+from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 from tests.build_support import planted_traces
 
 SPLITS = ("data", "tree", "questions", "errors")

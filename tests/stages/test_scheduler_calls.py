@@ -8,7 +8,8 @@ import pytest
 
 from rsynth.annotators import GivenTrace, MathShepherdConfig, OmegaPRMConfig
 from rsynth.engines.base import Completion, Prompt, SamplingParams
-from rsynth.stages.annotate import AnnotateConfig, RoundScheduler, Task
+from rsynth.stages.annotate.lockstep import RoundScheduler
+from rsynth.stages.annotate.rollouts import AnnotateConfig, Task
 from rsynth.verifiers.math import MathVerifier
 from tests.formal_helpers import ScriptedEngine
 

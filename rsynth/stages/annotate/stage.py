@@ -1,13 +1,9 @@
 """`annotate-prm`: drive many searches at once and serve all their rollout requests in one engine call.
 
-Two schedulers (`--scheduler`): the lock-step `RoundScheduler` below (a batch `Work.process`), and the
-event-driven one in rsynth.stages.scheduler (a `Work.stream`; the default where the engine seeds
-each request on its own: vllm, openai), which writes the same rows. Lock-step, in detail:
-
-Each question (or given trace) in a batch gets its own search generator. Every round, the scheduler
-collects the requests all live searches are waiting on, sends them as one `generate` call per
-distinct k (n=k per prefix, through the on-disk completion cache), verifies the distinct final
-answers once, and sends each search its rollouts. The searches never learn which engine served them.
+Two schedulers (`--scheduler`): the lock-step `RoundScheduler` (lockstep.py, a batch `Work.process`),
+and the event-driven `AsyncScheduler` (async_scheduler.py, a `Work.stream`; the default where the engine
+seeds each request on its own: vllm, openai), which writes the same rows. This module reads problems or
+given traces, turns each search's result into rows, and builds the `Stage` the runner executes.
 
 Resume: completions are cached as they finish, and question batches sit at fixed input positions,
 so a killed run replays its finished rounds from the cache (no engine call) and continues.
@@ -21,22 +17,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rsynth.annotators import GivenTrace, Rollout, RolloutRequest, SearchResult
+from rsynth.annotators import GivenTrace, SearchResult
 from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError
 from rsynth.data.schema import ERROR_SCHEMA, QUESTION_SCHEMA, TRACE_SCHEMA, TREE_SCHEMA
 from rsynth.engines.base import Engine
 from rsynth.runner.loop import Item, Rows
 from rsynth.runner.partition import Partition
 from rsynth.runner.stage import Counts, Stage, Target, Work, execute
+from rsynth.stages.annotate.async_scheduler import AsyncScheduler, SerialVerifier, pick_scheduler
+from rsynth.stages.annotate.lockstep import RoundScheduler
+from rsynth.stages.annotate.rollouts import AnnotateConfig, RolloutService, Task
 from rsynth.stages.domains import RolloutChecker, make_checker, verdict_word
 from rsynth.stages.problem import DEFAULT_INSTRUCTION, read_problem
 from rsynth.stages.provenance import provenance
-from rsynth.stages.rollouts import AnnotateConfig, RolloutService, Task, draw_params, item_key
 from rsynth.stages.run_key import run_key
-from rsynth.stages.scheduler import AsyncScheduler, SerialVerifier, pick_scheduler
 from rsynth.verifiers.base import Verifier
 
-__all__ = ["AnnotateConfig", "RoundScheduler", "Task", "annotate_stage", "draw_params", "item_key", "run_annotate"]
+__all__ = ["AnnotateConfig", "annotate_stage", "make_validator", "run_annotate"]
 
 METHODS = ("omegaprm", "math-shepherd")
 INPUT_KINDS = ("auto", "problems", "traces")
@@ -96,69 +93,6 @@ def make_validator(mapping: dict[str, str], kind: str, verifier: Verifier, check
         return Task(tid, view["problem"], view["answer"], given, {**view["_extra"], SOURCE_REF: view[SOURCE_REF]})
 
     return validate
-
-
-class RoundScheduler(RolloutService):
-    """Runs a batch of searches to completion, one batched engine call per round and k."""
-
-    def run(self, tasks: list[Task]) -> list[SearchResult]:
-        results: list[SearchResult | None] = [None] * len(tasks)
-        pending: dict[int, list[RolloutRequest]] = {}
-        gens = {}
-        for i, task in enumerate(tasks):
-            gens[i] = self.search(task, self.config.params.seed)
-            self._advance(i, gens, pending, results, None)
-        while pending:
-            self.stats["rounds"] += 1
-            replies = self._serve(tasks, pending)
-            current, pending = pending, {}
-            for i in current:
-                self._advance(i, gens, pending, results, replies[i])
-        return [r for r in results if r is not None]
-
-    @staticmethod
-    def _advance(i, gens, pending, results, reply) -> None:
-        try:
-            pending[i] = next(gens[i]) if reply is None else gens[i].send(reply)
-        except StopIteration as stop:
-            results[i] = stop.value
-
-    def _serve(self, tasks: list[Task], pending: dict[int, list[RolloutRequest]]) -> dict[int, list[list[Rollout]]]:
-        by_k: dict[tuple[int, int], list[tuple[int, int, RolloutRequest]]] = {}
-        for i, reqs in pending.items():
-            for j, r in enumerate(reqs):
-                by_k.setdefault((r.k, r.draw), []).append((i, j, r))
-        replies: dict[int, list[list[Rollout]]] = {i: [[] for _ in reqs] for i, reqs in pending.items()}
-        for k, draw in sorted(by_k):
-            entries = by_k[k, draw]
-            prompts = [self.prompt(tasks[i], r.prefix) for i, _, r in entries]
-            completions = self.engine.generate(prompts, draw_params(self.config.params, k, draw))
-            self.stats["requests"] += len(entries)
-            self.stats["completions"] += len(entries) * k
-            rollouts = self._rollouts(tasks, entries, completions)
-            for (i, j, _), ros in zip(entries, rollouts):
-                replies[i][j] = ros
-        return replies
-
-    def _rollouts(self, tasks, entries, completions) -> list[list[Rollout]]:
-        """Split and verify every completion; each distinct verifier item is verified once."""
-        parsed = []
-        for (i, _, r), comps in zip(entries, completions):
-            for c in comps:
-                parsed.append(self.parse(tasks[i].answer, r.prefix, c))
-        self.stats["no_answer"] += sum(key is None for key, *_ in parsed)
-        todo = {key: item for key, item, *_ in parsed if key is not None and key not in self.verdict_cache}
-        if todo:
-            keys = sorted(todo, key=str)
-            verdicts = self.verifier.verify_batch([todo[key] for key in keys])
-            self.stats["verifications"] += len(keys)
-            for key, v in zip(keys, verdicts):
-                self.verdict_cache[key] = (v.ok, v.status)
-        it = iter(parsed)
-        out = []
-        for _, comps in zip(entries, completions):
-            out.append([self.rollout(*next(it)) for _ in comps])
-        return out
 
 
 def result_rows(task: Task, result: SearchResult, config: AnnotateConfig, provenance: dict[str, Any]) -> Rows:
@@ -308,7 +242,7 @@ def annotate_stage(
     prefetch: bool = False,
 ) -> Stage:
     """annotate-prm as a runner stage: lock-step, batches of `concurrent_searches` questions, each
-    batch one `RoundScheduler.run`; or async, a `Work.stream` of `AsyncScheduler` (stages/scheduler.py)."""
+    batch one `RoundScheduler.run`; or async, a `Work.stream` of `AsyncScheduler` (async_scheduler.py)."""
     from rsynth.verifiers.math import MathVerifier  # loads the worker pool's machinery only when used
 
     mode = pick_scheduler(scheduler, engine)

@@ -2,8 +2,8 @@
 
 `RolloutService` turns a task into its search generator, a rollout request into its prompt, and a
 completion into a verified `Rollout` (with one verdict per distinct verifier item). The lock-step
-`RoundScheduler` (rsynth.stages.annotate) and the event-driven `AsyncScheduler`
-(rsynth.stages.scheduler) both build on it, so identical completions give identical rollouts
+`RoundScheduler` (rsynth.stages.annotate.lockstep) and the event-driven `AsyncScheduler`
+(rsynth.stages.annotate.async_scheduler) both build on it, so identical completions give identical rollouts
 whichever scheduler sent them; neither scheduler depends on the other.
 """
 

@@ -1,6 +1,6 @@
 """The event-driven annotate-prm scheduler: every search advances as soon as its own rollouts are back.
 
-The lock-step `RoundScheduler` (rsynth.stages.annotate) sends a round of requests, waits for the slowest sequence, verifies,
+The lock-step `RoundScheduler` (rsynth.stages.annotate.lockstep) sends a round of requests, waits for the slowest sequence, verifies,
 and only then sends the next round; a continuous-batching engine sits idle in between. Here each
 search is an asyncio task:
 
@@ -41,7 +41,7 @@ from rsynth.data.readers import RowError
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.errors import PromptTooLong
 from rsynth.runner.loop import Item, Rows
-from rsynth.stages.rollouts import AnnotateConfig, RolloutService, Task, draw_params
+from rsynth.stages.annotate.rollouts import AnnotateConfig, RolloutService, Task, draw_params
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 
 SCHEDULERS = ("auto", "async", "lockstep")

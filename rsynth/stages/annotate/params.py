@@ -14,9 +14,9 @@ from rsynth.answers import DEFAULT_ANSWER_FALLBACK
 from rsynth.config import ANSWER_FALLBACK_HELP, answer_fallback, param, validate_choices
 from rsynth.engines.base import SamplingParams
 from rsynth.errors import UserError
-from rsynth.stages.annotate import INPUT_KINDS, METHODS, AnnotateConfig
+from rsynth.stages.annotate.async_scheduler import SCHEDULERS
+from rsynth.stages.annotate.stage import INPUT_KINDS, METHODS, AnnotateConfig
 from rsynth.stages.domains import DOMAINS
-from rsynth.stages.scheduler import SCHEDULERS
 from rsynth.steps import SPLIT_MODES
 from rsynth.verifiers.code.sandbox import sandbox_param
 from rsynth.verifiers.lean_params import LeanParams
