@@ -231,14 +231,17 @@ def _word_value(run: str) -> Fraction | None:
 def _word_runs(text: str) -> list[tuple[int, int, str]]:
     """(offset, words) of each run of adjacent number words ("two hundred and ten" is one run)."""
     runs: list[tuple[int, int, str]] = []
-    for m in _ALPHA.finditer(text):  # one cheap scan and a set lookup: a big alternation is 20x slower
-        if m.group(0).lower() not in _NUMBER_WORDS:
+    # one cheap scan and a set lookup: a big alternation is 20x slower. An ASCII text is lowered once
+    # (same offsets, same letters); any other is lowered word by word ("K", the Kelvin sign, lowers to "k")
+    low = text.lower() if text.isascii() else None
+    for m in _ALPHA.finditer(low if low is not None else text):
+        if (m.group(0) if low is not None else m.group(0).lower()) not in _NUMBER_WORDS:
             continue
         if runs and _JOIN.fullmatch(text[runs[-1][1] : m.start()]):
             start, _, words = runs[-1]
             runs[-1] = (start, m.end(), text[start : m.end()])
         else:
-            runs.append((m.start(), m.end(), m.group(0)))
+            runs.append((m.start(), m.end(), text[m.start() : m.end()]))
     return runs
 
 
