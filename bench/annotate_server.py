@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -59,7 +60,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(python: str, model_dir: str, port: int, slots: int, log: Path) -> subprocess.Popen:
+def start_server(
+    python: str,
+    model_dir: str,
+    port: int,
+    slots: int,
+    log: Path,
+    extra: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen:
+    """`vllm serve` of `model_dir` as "policy" on 127.0.0.1:`port`, once it answers; `extra` server
+    arguments and `env` variables are added (bench/fleet_vllm.py)."""
     cmd = [
         python,
         "-m",
@@ -81,20 +92,27 @@ def start_server(python: str, model_dir: str, port: int, slots: int, log: Path) 
         "2048",
         "--seed",
         "0",
+        *extra,
     ]
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"), **(env or {})}
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    deadline = time.time() + 900
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"vllm serve exited ({proc.returncode}); see {log}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"vllm serve did not come up in 15 min; see {log}")
+    try:
+        deadline = time.time() + 900
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"vllm serve exited ({proc.returncode}); see {log}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        raise SystemExit(f"vllm serve did not come up in 15 min; see {log}")
+    except BaseException:  # interrupted or failed while starting: the caller never gets it to stop
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+        raise
 
 
 class Sampler:

@@ -9,8 +9,9 @@ Each server is bench/annotate_occupancy.py's `SimEngine` (capacity B sequences, 
 STEP_BASE + STEP_PER_SEQ x running seconds, log-normal lengths, one prefill per request) with a
 prefix cache, as vLLM's automatic prefix caching has:
 - a prompt is segments: the question with its instruction (QUESTION_TOKENS) and then each step of the
-  assistant prefix (STEP_TOKENS each); the cache holds segment paths, LRU, up to CACHE_TOKENS a
-  server, and every finished sequence's generated tokens enter it too (they take room, never hit);
+  assistant prefix (STEP_TOKENS each); the cache holds segment paths, LRU, in the KV memory the
+  running batch leaves free (`cache_tokens`: KV_TOKENS less B running sequences' prompt and output),
+  and every finished sequence's generated tokens enter it too (they take room, never hit);
 - a request's prefill costs PREFILL_PER_TOKEN x the tokens its longest cached path does not cover
   (a hit saves prefill; decode cost is unchanged);
 - hit rate = hit tokens / prompt tokens (vLLM's prefix_cache_hits / prefix_cache_queries).
@@ -24,18 +25,22 @@ servers <= one server's / N x 1.15, so speed-up >= N / 1.15). Every run answers 
 with the same completions (requests are seeded from their content), so the rows must equal the
 one-server run's.
 
-Usage: python bench/fleet.py [--servers 1 4 16] [--questions 1024] [--capacity 64]
+Usage: python bench/fleet.py [--servers 1 4 16] [--questions 2048] [--capacity 128] [--kv-tokens N] [--jobs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
 from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
@@ -45,7 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from annotate_occupancy import (
+    MEDIAN_TOKENS,
     SETTLE_PASSES,
+    SIGMA,
+    STEPS,
     ExactVerifier,
     SimEngine,
     SimRequest,
@@ -59,21 +67,34 @@ from rsynth.engines.routing import Router, route_key
 from rsynth.stages.annotate import AnnotateConfig, run_annotate
 
 QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruction; MEDIAN_TOKENS / STEPS per step
-PREFILL_PER_TOKEN = 0.0001  # seconds (10k prompt tokens/s while the batch waits)
-# a server's prefix-cache room per sequence slot: the KV memory running sequences leave free (vLLM
-# keeps freed blocks as its cache; the running batch holds most of the memory)
-CACHE_TOKENS_PER_SLOT = 500
+# The server the bench stands for: a 7B model (Qwen2.5-Math-7B: 28 layers x 4 KV heads x 128 dims, K
+# and V in bf16 = 56 KiB of KV a token) on one 80 GB H100 under vLLM's --gpu-memory-utilization 0.9:
+# 72 GB - 15 GB of weights - ~2 GB of activations = ~55 GB of KV blocks, about 1M tokens. vLLM keeps
+# every block no running sequence holds as its prefix cache (LRU), so the cache is what the batch
+# leaves free. `--kv-tokens` sets another server (a 70B model on one GPU: ~100k).
+KV_TOKENS = 1_000_000
+MEAN_OUTPUT = MEDIAN_TOKENS * math.exp(SIGMA**2 / 2)  # a log-normal's mean: ~165 tokens
+# prefill: 2 x 7e9 FLOPs a token at ~45% of the H100's 990 bf16 TFLOP/s = ~30k prompt tokens/s, charged
+# while the batch waits (vLLM's chunked prefill shares the steps instead: the same total)
+PREFILL_PER_TOKEN = 1 / 30_000
+
+
+def cache_tokens(kv_tokens: int, capacity: int) -> int:
+    """The prefix cache of a server: its KV tokens less what B running sequences hold (each its
+    question, half the steps as prefix on average, and its output)."""
+    held = capacity * (QUESTION_TOKENS + STEPS * STEP_TOKENS // 2 + MEAN_OUTPUT)
+    return max(0, int(kv_tokens - held))
 
 
 class SimServer(SimEngine):
     """One continuous-batching server with a prefix cache, on the fleet's clock."""
 
-    def __init__(self, name: str, capacity: int, answers: dict[str, str], fleet: SimFleet) -> None:
+    def __init__(self, name: str, capacity: int, answers: dict[str, str], fleet: SimFleet, kv_tokens: int) -> None:
         super().__init__(capacity, answers)
         self.name, self.fleet = name, fleet
         self.stats = fleet.stats  # one set of counters and one occupancy for the fleet
         self.cache: OrderedDict[object, int] = OrderedDict()
-        self.cache_room, self.cached = CACHE_TOKENS_PER_SLOT * capacity, 0
+        self.cache_room, self.cached = cache_tokens(kv_tokens, capacity), 0
         self.hit_tokens = self.query_tokens = 0
         self.event_at, self.event_end = math.inf, 0
         self._fresh = 0
@@ -143,11 +164,11 @@ class SimFleet(Engine):
     name = "sim"
     request_seeded = True
 
-    def __init__(self, servers: int, capacity: int, answers: dict[str, str], routing: str) -> None:
+    def __init__(self, servers: int, capacity: int, answers: dict[str, str], routing: str, kv_tokens: int) -> None:
         super().__init__("sim")
         self.now = 0.0
         self.stats.in_flight = InFlight(lambda: self.now)
-        self.servers = [SimServer(f"s{i}", capacity, answers, self) for i in range(servers)]
+        self.servers = [SimServer(f"s{i}", capacity, answers, self, kv_tokens) for i in range(servers)]
         self.router = Router(routing)
         self.capacity = capacity
         self._driver: asyncio.Task | None = None
@@ -161,6 +182,9 @@ class SimFleet(Engine):
 
     def can_start(self, sequences: int) -> bool:
         return any(s.load() + sequences <= s.capacity for s in self.servers)
+
+    def request_slots(self) -> int:
+        return sum(s.capacity for s in self.servers)  # a request takes at least one sequence slot
 
     async def agenerate(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
         loads = {s.name: (s.load(), s.capacity) for s in self.servers}
@@ -191,9 +215,16 @@ class SimFleet(Engine):
 
 
 def run(
-    servers: int, routing: str, capacity: int, problems: Path, answers: dict[str, str], out: Path, live: int
+    servers: int,
+    routing: str,
+    capacity: int,
+    problems: Path,
+    answers: dict[str, str],
+    out: Path,
+    live: int,
+    kv_tokens: int = KV_TOKENS,
 ) -> dict:
-    fleet = SimFleet(servers, capacity, answers, routing)
+    fleet = SimFleet(servers, capacity, answers, routing, kv_tokens)
     config = AnnotateConfig(
         omegaprm=OmegaPRMConfig(k0=16, k=8, rollout_budget=64),
         params=SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=2048, seed=0),
@@ -217,10 +248,17 @@ def run(
         "rollouts_s": stats["completions generated this run"] / fleet.now,
         "hit_rate": fleet.hit_rate(),
         "spilled": fleet.router.spilled,
+        "live_max": stats["searches live (max)"],
         "requests": stats["rollout requests this run"],
         "real_s": time.perf_counter() - t0,
-        "rows": read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist(),
+        "rows": hashlib.sha256(
+            json.dumps(read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist(), default=str).encode()
+        ).hexdigest(),
     }
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
 
 
 def main() -> None:
@@ -231,13 +269,34 @@ def main() -> None:
     ap.add_argument(
         "--live", type=int, default=128, help="--max-live-searches (more go live while the fleet has idle slots)"
     )
+    ap.add_argument("--kv-tokens", type=int, default=KV_TOKENS, help="KV cache tokens a server (module docstring)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (same results)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-fleet-"))
     answers = write_problems(tmp / "problems", args.questions)
+    runs = [(n, routing) for n in args.servers for routing in (("round-robin", "hash") if n > 1 else ("hash",))]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {
+            (n, routing): pool.submit(
+                run,
+                n,
+                routing,
+                args.capacity,
+                tmp / "problems",
+                answers,
+                tmp / f"out-{n}-{routing}",
+                args.live,
+                args.kv_tokens,
+            )
+            for n, routing in runs
+        }
+        results = {key: f.result() for key, f in futures.items()}
     table = Table(
         title=f"annotate-prm on simulated fleets ({args.questions} questions, OmegaPRM k0=16 k=8 budget 64; "
-        f"B={args.capacity} sequences a server, prefix cache {CACHE_TOKENS_PER_SLOT * args.capacity} tokens; "
-        f"--max-live-searches {args.live})"
+        f"B={args.capacity} sequences a server, KV {args.kv_tokens} tokens of which the prefix cache "
+        f"{cache_tokens(args.kv_tokens, args.capacity)}, prefill {1 / PREFILL_PER_TOKEN:.0f} tokens/s; "
+        f"--max-live-searches {args.live}). Targets at 4+ servers: occupancy >= 0.85, hit rate >= 3x round-robin's, "
+        "time to finish <= one server's / N x 1.15"
     )
     for col in (
         "servers",
@@ -245,34 +304,45 @@ def main() -> None:
         "occupancy",
         "rollouts/s",
         "prefix-cache hit rate",
+        "hit rate / round-robin's",
         "time to finish (virtual s)",
         f"speed-up vs {args.servers[0]} server(s)",
         "target (N/1.15)",
+        "occupancy met",
+        "hit rate met",
+        "time met",
+        "live searches (max)",
         "spilled requests",
         "rows equal",
         "real s",
     ):
         table.add_column(col, justify="right")
-    base = None
-    for n in args.servers:
-        for routing in ("round-robin", "hash") if n > 1 else ("hash",):  # one server: both are the same
-            r = run(n, routing, args.capacity, tmp / "problems", answers, tmp / f"out-{n}-{routing}", args.live)
-            base = base or r
-            speed = base["virtual_s"] / r["virtual_s"]
-            table.add_row(
-                str(n),
-                "by question" if routing == "hash" else routing,
-                f"{r['occupancy']:.2f}",
-                f"{r['rollouts_s']:.0f}",
-                f"{r['hit_rate']:.2f}",
-                f"{r['virtual_s']:.0f}",
-                f"{speed:.2f}x",
-                f"{n / 1.15:.2f}x",
-                str(r["spilled"]),
-                "yes" if r["rows"] == base["rows"] else "NO",
-                f"{r['real_s']:.0f}",
-            )
-    Console(width=220).print(table)
+    base = results[runs[0]]
+    for n, routing in runs:
+        r = results[n, routing]
+        speed = base["virtual_s"] / r["virtual_s"]
+        rr = results.get((n, "round-robin"))
+        ratio = r["hit_rate"] / rr["hit_rate"] if rr and rr["hit_rate"] else None
+        fleet = n > 1 and routing == "hash"
+        table.add_row(
+            str(n),
+            "by question" if routing == "hash" else routing,
+            f"{r['occupancy']:.2f}",
+            f"{r['rollouts_s']:.0f}",
+            f"{r['hit_rate']:.2f}",
+            f"{ratio:.2f}x" if ratio is not None and routing == "hash" else "-",
+            f"{r['virtual_s']:.0f}",
+            f"{speed:.2f}x",
+            f"{n / 1.15:.2f}x",
+            _yes(r["occupancy"] >= 0.85) if fleet else "-",
+            _yes(ratio is not None and ratio >= 3) if fleet else "-",
+            _yes(speed >= n / 1.15) if fleet else "-",
+            str(r["live_max"]),
+            str(r["spilled"]),
+            _yes(r["rows"] == base["rows"]),
+            f"{r['real_s']:.0f}",
+        )
+    Console(width=260).print(table)
 
 
 if __name__ == "__main__":

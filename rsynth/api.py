@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # typing only: importing rsynth.api stays cheap
     from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
     from rsynth.engines.base import Engine
     from rsynth.engines.params import EngineParams
+    from rsynth.recipes.executors import Executor
     from rsynth.stages.annotate_params import AnnotateParams
     from rsynth.stages.consensus import ConsensusConfig
     from rsynth.stages.export import ExportParams
@@ -111,19 +112,7 @@ def generate_solutions(
     Returns DatasetDict(data, errors, and filtered when `keep_pass_rate` is given)."""
     from rsynth.stages.stage_params import SolutionsParams
 
-    return _stage(
-        "solutions",
-        input,
-        out,
-        engine,
-        {"params": (SolutionsParams, params)},
-        options,
-        overwrite,
-        quiet,
-        fields=fields,
-        limit=limit,
-        sampling=sampling,
-    )
+    return _sampled("solutions", locals(), params=SolutionsParams)
 
 
 def generate_code(
@@ -142,19 +131,7 @@ def generate_code(
     """Programs sampled for tasks with tests, run in the sandbox (`rsynth generate code`)."""
     from rsynth.stages.stage_params import CodeParams
 
-    return _stage(
-        "code",
-        input,
-        out,
-        engine,
-        {"params": (CodeParams, params)},
-        options,
-        overwrite,
-        quiet,
-        fields=fields,
-        limit=limit,
-        sampling=sampling,
-    )
+    return _sampled("code", locals(), params=CodeParams)
 
 
 def generate_formal(
@@ -175,19 +152,7 @@ def generate_formal(
     from rsynth.stages.stage_params import FormalParams
     from rsynth.verifiers.lean_params import LeanParams
 
-    return _stage(
-        "formal",
-        input,
-        out,
-        engine,
-        {"params": (FormalParams, params), "lean": (LeanParams, lean)},
-        options,
-        overwrite,
-        quiet,
-        fields=fields,
-        limit=limit,
-        sampling=sampling,
-    )
+    return _sampled("formal", locals(), params=FormalParams, lean=LeanParams)
 
 
 def generate_proofs(
@@ -208,19 +173,7 @@ def generate_proofs(
     from rsynth.stages.stage_params import ProofsParams
     from rsynth.verifiers.lean_params import LeanParams
 
-    return _stage(
-        "proofs",
-        input,
-        out,
-        engine,
-        {"params": (ProofsParams, params), "lean": (LeanParams, lean)},
-        options,
-        overwrite,
-        quiet,
-        fields=fields,
-        limit=limit,
-        sampling=sampling,
-    )
+    return _sampled("proofs", locals(), params=ProofsParams, lean=LeanParams)
 
 
 def annotate_prm(
@@ -245,24 +198,13 @@ def annotate_prm(
     from rsynth.stages.annotate_params import AnnotateParams
     from rsynth.verifiers.lean_params import LeanParams
 
-    groups = {
-        "params": (AnnotateParams, params),
-        "omegaprm": (OmegaPRMConfig, omegaprm),
-        "math_shepherd": (MathShepherdConfig, math_shepherd),
-        "lean": (LeanParams, lean),
-    }
-    return _stage(
+    return _sampled(
         "annotate-prm",
-        input,
-        out,
-        engine,
-        groups,
-        options,
-        overwrite,
-        quiet,
-        fields=fields,
-        limit=limit,
-        sampling=sampling,
+        locals(),
+        params=AnnotateParams,
+        omegaprm=OmegaPRMConfig,
+        math_shepherd=MathShepherdConfig,
+        lean=LeanParams,
     )
 
 
@@ -283,19 +225,7 @@ def judge(
     Returns DatasetDict(data, unparsed, errors)."""
     from rsynth.stages.judge import JudgeConfig
 
-    return _stage(
-        "judge",
-        input,
-        out,
-        engine,
-        {"params": (JudgeConfig, params)},
-        options,
-        overwrite,
-        quiet,
-        fields=fields,
-        limit=limit,
-        sampling=sampling,
-    )
+    return _sampled("judge", locals(), params=JudgeConfig)
 
 
 def consensus(
@@ -394,10 +324,12 @@ def verify(
 
 
 def build(
-    recipe: PathLike, *, sets: list[str] | None = None, quiet: bool = True, executor: str = "local"
+    recipe: PathLike, *, sets: list[str] | None = None, quiet: bool = True, executor: Executor | str = "local"
 ) -> dict[str, datasets.DatasetDict]:
-    """Run a recipe (`rsynth build`): every stage that is not already done. Returns each stage's output
-    as a DatasetDict, by stage id (stages that write a file or a card, such as export, are left out)."""
+    """Run a recipe (`rsynth build`): every stage that is not already done, on `executor` (`"local"`,
+    `"ray"`, or an object such as `RayExecutor(blocks=8)` from `rsynth.recipes.executors`). Returns each
+    stage's output as a DatasetDict, by stage id (stages that write a file or a card, such as export,
+    are left out)."""
     from rsynth.recipes.builder import plan, run_recipe, stage_dir
     from rsynth.recipes.recipe import load_recipe
 
@@ -470,6 +402,27 @@ def _recipe_keys(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     return keys
 
 
+def _sampled(kind: str, args: dict[str, Any], **classes: type) -> datasets.DatasetDict:
+    """Run the sampling stage `kind` from a typed function's arguments (its `locals()`): `classes`
+    names each params-group keyword and its class (`params=SolutionsParams, lean=LeanParams`); the
+    other arguments are the ones every sampling function takes (input, out, engine, fields, sampling,
+    limit, overwrite, quiet, and the flat `**options` over the groups' fields)."""
+    groups = {name: (cls, args[name]) for name, cls in classes.items()}
+    return _stage(
+        kind,
+        args["input"],
+        args["out"],
+        args["engine"],
+        groups,
+        args["options"],
+        args["overwrite"],
+        args["quiet"],
+        fields=args["fields"],
+        limit=args["limit"],
+        sampling=args["sampling"],
+    )
+
+
 def _stage(
     kind: str,
     input: Input | None,
@@ -488,6 +441,7 @@ def _stage(
     """Run recipe stage `kind` as the builder does (its adapter, so `execute`), with these parameters."""
     from rsynth.engines.params import EngineParams
     from rsynth.recipes.adapters import STAGES, StageContext
+    from rsynth.recipes.executors import LocalExecutor
 
     stage = STAGES[kind]
     if stage.uses_engine:
@@ -520,15 +474,11 @@ def _stage(
     out_dir = _out(out)
     with _input_file(input, out_dir) if input is not None else _nothing() as spec:
         ctx = StageContext(stage_id=kind, params=params, input=spec, out=out_dir, overwrite=overwrite, quiet=quiet)
-        if ctx.input is not None:
-            from rsynth.data.readers import check_input
-
-            check_input(ctx.input)
         owned = None
         if stage.uses_engine:
             ctx.engine, owned = _engine(engine, configs["sampling"], out_dir)
         try:
-            stage.run(ctx)
+            LocalExecutor().run(stage, ctx)
         finally:
             if owned is not None:
                 owned.close()

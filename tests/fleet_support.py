@@ -5,6 +5,11 @@ each request carried, `GET /v1/models` (the fleet's health probe), a `/metrics` 
 names (running and waiting requests, prefix-cache token counters from a simple per-question cache),
 and `kill()`: from then on the server answers nothing -- requests in progress lose their reply,
 kept-alive connections are dropped and new ones refused -- like a preempted node.
+
+A reply is either delivered whole (and counted in `answered`) or lost with the server, never counted
+and lost: writing it and killing the server take the same lock. `Tripwire` kills whichever server of
+a fleet first receives its n-th request: the ring places questions by the servers' addresses (random
+ports), so a victim fixed in advance may be given no question at all.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from rsynth.engines.base import Engine
@@ -26,7 +32,7 @@ class FleetServer(ChatServer):
         if engine_lock is not None:
             self._engine_lock = engine_lock  # servers sharing one in-process model take turns on it
         self.dead = False
-        self.die_after = 0  # kill the server when this many chat requests have arrived (0: never)
+        self.tripwire: Tripwire | None = None  # kills the fleet's first server to get its n-th request
         self.waiting = 0  # what /metrics reports as vllm:num_requests_waiting
         self.posts = 0
         self.answered = 0  # replies delivered with 200: completions the client got (paid for)
@@ -41,16 +47,17 @@ class FleetServer(ChatServer):
         return self.httpd.server_address[1]
 
     def kill(self) -> None:
-        """Die as a process does: the listener and every open connection close at once."""
-        self.dead = True
-        with self._count_lock:
+        """Die as a process does: every open connection drops at once, and the listener is closed before
+        this returns (a restart can bind the port at once; no probe reaches a half-dead server)."""
+        with self._count_lock:  # a reply being written finishes first; none starts after
+            self.dead = True
             connections, self._connections = list(self._connections), set()
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        threading.Thread(target=self.stop, daemon=True).start()
+            for conn in connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.stop()  # from a handler thread too: serve_forever runs on its own thread
 
     def complete(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         question = json.dumps([m for m in body.get("messages", []) if m.get("role") != "assistant"])
@@ -93,20 +100,20 @@ class FleetServer(ChatServer):
                     server._connections.discard(self.connection)
                 super().finish()
 
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                if server.dead:  # the reply is lost with the server
-                    self.close_connection = True
-                    return
-                if status == 200 and self.command == "POST":
-                    with server._count_lock:
+            def _reply(self, status: int, payload: dict[str, Any] | bytes, *args: Any, **kw: Any) -> None:
+                with server._count_lock:  # delivered whole and counted, or lost with the server (kill())
+                    if server.dead:
+                        self.close_connection = True
+                        return
+                    super()._reply(status, payload, *args, **kw)
+                    if status == 200 and self.command == "POST":
                         server.answered += 1
-                super()._reply(status, payload)
 
             def do_POST(self) -> None:
                 with server._count_lock:
                     server.posts += 1
-                    die = server.die_after and server.posts >= server.die_after and not server.dead
-                if die:
+                    posts = server.posts
+                if server.tripwire is not None and server.tripwire.trips(server, posts):
                     server.kill()
                 if server.dead:
                     self.close_connection = True
@@ -133,9 +140,37 @@ class FleetServer(ChatServer):
         return Handler
 
 
+class Tripwire:
+    """Kills the first server of a fleet that receives its `after`-th chat request (that request and
+    any in progress there lose their replies), whichever server routing gave the requests to."""
+
+    def __init__(self, servers: list[FleetServer], after: int) -> None:
+        self.after = after
+        self.victim: FleetServer | None = None
+        self._lock = threading.Lock()
+        for s in servers:
+            s.tripwire = self
+
+    def trips(self, server: FleetServer, posts: int) -> bool:
+        with self._lock:
+            if self.victim is None and posts >= self.after:
+                self.victim = server
+                return True
+            return False
+
+
 def start_fleet(engine: Engine, n: int, lock: threading.Lock | None = None) -> list[FleetServer]:
     lock = lock or threading.Lock()
     return [FleetServer(engine, model_name="tiny", engine_lock=lock).start() for _ in range(n)]
+
+
+def fleet_fixture(engine: Engine, n: int) -> Iterator[list[FleetServer]]:
+    """A pytest fixture's body: `n` servers, stopped afterwards unless a test killed them."""
+    servers = start_fleet(engine, n)
+    yield servers
+    for s in servers:
+        if not s.dead:
+            s.stop()
 
 
 def restart(server: FleetServer) -> FleetServer:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from rsynth.annotators import MathShepherdConfig, OmegaPRMConfig
 from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
@@ -25,9 +23,7 @@ from rsynth.verifiers.lean_params import LeanParams
     run=RunParams,
 )
 def annotate_prm(
-    input: str = typer.Option(
-        ..., "--input", "-i", help="Problems (problem, answer) or step-split traces (problem, answer, steps)."
-    ),
+    input: str = opt.INPUT("Problems (problem, answer) or step-split traces (problem, answer, steps)."),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,

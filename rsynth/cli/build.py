@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from rsynth.cli.common import console, summary_table
-from rsynth.errors import UserError
 
 
 def build(
@@ -25,7 +24,9 @@ def build(
         False, "--dry-run", help="Validate the recipe and print which stages run or skip, and why."
     ),
     executor: str = typer.Option(
-        "local", "--executor", help="local | ray: run shardable stages as Ray Data over input blocks."
+        "local",
+        "--executor",
+        help="local | ray: where stages run (ray: shardable stages as Ray Data over input blocks).",
     ),
     ray_address: Optional[str] = typer.Option(
         None, "--ray-address", help="Ray cluster address (e.g. auto); default: start a local Ray."
@@ -42,27 +43,27 @@ def build(
 ) -> None:
     """Run a recipe: stages chained with their parameters; finished stages are skipped, an interrupted one resumes."""
     from rsynth.recipes.builder import plan, run_recipe
+    from rsynth.recipes.executors import executor_named
     from rsynth.recipes.recipe import load_recipe
 
-    if executor not in ("local", "ray"):
-        raise UserError(f"--executor {executor!r}: expected local or ray")
+    runner = executor_named(
+        executor,
+        blocks=ray_blocks,
+        replicas=ray_replicas,
+        gpus_per_replica=ray_gpus,
+        address=ray_address,
+        num_cpus=ray_cpus,
+    )
     parsed = load_recipe(recipe, sets)
     steps = plan(parsed, start, until)
     console.print(_plan_table(parsed, steps))
     if dry_run:
         return
-    ray_options = {
-        "blocks": ray_blocks,
-        "replicas": ray_replicas,
-        "gpus_per_replica": ray_gpus,
-        "address": ray_address,
-        "num_cpus": ray_cpus,
-    }
 
     def report(step, stats) -> None:
         console.print(summary_table(f"{step.stage.id} ({step.stage.kind.name})", stats))
 
-    run_recipe(parsed, steps, quiet=quiet, executor=executor, ray_options=ray_options, on_stage=report)
+    run_recipe(parsed, steps, quiet=quiet, executor=runner, on_stage=report)
     last = next((s for s in reversed(parsed.stages) if s.kind.name == "annotate-prm"), parsed.stages[-1])
     labels_dir = Path(parsed.out) / last.id
     if last.kind.name == "annotate-prm" and (labels_dir / "manifest.json").exists():  # absent under --until

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
@@ -15,9 +13,7 @@ from rsynth.stages.critiques import CritiqueFilterConfig
 
 @with_configs(params=CritiqueFilterConfig, run=RunParams)
 def filter_critiques(
-    input: Path = typer.Option(
-        ..., "--input", "-i", help="`rsynth judge` output run on labelled traces (MC, gold or injected labels)."
-    ),
+    input: Path = opt.INPUT("`rsynth judge` output run on labelled traces (MC, gold or injected labels)."),
     out: Path = opt.OUT,
     params: CritiqueFilterConfig = CritiqueFilterConfig(),
     run: RunParams = RunParams(),

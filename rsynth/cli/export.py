@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from rsynth.cli import options as opt
 from rsynth.cli.common import console, err_console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.errors import UserError
@@ -15,9 +16,7 @@ from rsynth.stages.export import ExportParams
 
 @with_configs(params=ExportParams)
 def export(
-    input: Path = typer.Option(
-        ..., "--input", "-i", help="An annotate-prm output directory (RL formats: any rsynth output)."
-    ),
+    input: Path = opt.INPUT("An annotate-prm output directory (RL formats: any rsynth output)."),
     out: Path = typer.Option(
         ...,
         "--out",

@@ -77,16 +77,13 @@ def problems(
         llm = opt.sampling_engine(out, "generate-problems", run.overwrite, engine)
         config = replace(evolve.config(engine.sampling()), per_seed=per_seed, total=params.n)
         stats = evolve_problems(evolve.from_seeds, mapping, out, llm, config, **{**run.stage_kwargs(), "limit": seeds})
-    console.print(summary_table("generate problems", stats))
-    console.print(f"problems in {out}/data/ — load with {opt.load_hint(out)}")
+    _done("problems", stats, out, f"problems in {out}/data/")
 
 
 @app.command("solutions")
 @with_configs(params=SolutionsParams, engine=EngineParams, run=RunParams)
 def solutions(
-    input: str = typer.Option(
-        ..., "--input", "-i", help="Problems: JSONL, Parquet, Arrow, a dataset directory or a hub id."
-    ),
+    input: str = opt.INPUT("Problems: JSONL, Parquet, Arrow, a dataset directory or a hub id."),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
@@ -106,14 +103,13 @@ def solutions(
         return
     llm = opt.sampling_engine(out, "generate-solutions", run.overwrite, engine)
     stats = run_solutions(input, mapping, out, llm, config, verify_timeout=params.verify_timeout, **run.stage_kwargs())
-    console.print(summary_table("generate solutions", stats))
-    console.print(f"traces in {out}/data/ — load with {opt.load_hint(out)}")
+    _done("solutions", stats, out, f"traces in {out}/data/")
 
 
 @app.command("formal")
 @with_configs(params=FormalParams, lean=LeanParams, engine=EngineParams, run=RunParams)
 def formal(
-    input: str = typer.Option(..., "--input", "-i", help="Natural-language problems (problem, optional id)."),
+    input: str = opt.INPUT("Natural-language problems (problem, optional id)."),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
     dry_run: bool = opt.DRY_RUN,
@@ -133,29 +129,21 @@ def formal(
     if dry_run:
         from functools import partial
 
-        from rsynth.data.readers import plan_rows
         from rsynth.stages.formal import _validate_problem
 
-        plan = plan_rows(input, partial(_validate_problem, mapping), run.limit)
-        console.print(
-            summary_table(f"plan: autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}", plan)
-        )
-        return
+        title = f"plan: autoformalize {input} ({params.n_samples} statement(s) per problem) into {out}"
+        return _plan(title, input, partial(_validate_problem, mapping), run.limit)
     verifier = lean.verifier(StatementChecker)
     llm = opt.sampling_engine(out, "generate-formal", run.overwrite, engine)
     stats = run_formal(input, mapping, out, llm, verifier, config, **run.stage_kwargs())
-    console.print(summary_table("generate formal", stats))
-    console.print(f"statements in {out}/data/, rejected ones in {out}/rejected/ — load with {opt.load_hint(out)}")
+    _done("formal", stats, out, f"statements in {out}/data/, rejected ones in {out}/rejected/")
 
 
 @app.command("proofs")
 @with_configs(params=ProofsParams, lean=LeanParams, engine=EngineParams, run=RunParams)
 def proofs(
-    input: str = typer.Option(
-        ...,
-        "--input",
-        "-i",
-        help="Lean statements: rsynth `generate formal` output, miniF2F rows (formal_statement), or --field statement=COL.",
+    input: str = opt.INPUT(
+        "Lean statements: rsynth `generate formal` output, miniF2F rows (formal_statement), or --field statement=COL."
     ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
@@ -171,29 +159,20 @@ def proofs(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling(), lean.header)
     if dry_run:
-        from rsynth.data.readers import plan_rows
-
-        plan = plan_rows(input, make_statement_validator(mapping, lean.header), run.limit)
-        plan["proofs to sample"] = plan["valid rows"] * params.n_samples * (2 if params.negation else 1)
-        console.print(summary_table(f"plan: generate proofs from {input}", plan))
-        return
+        per_row = params.n_samples * (2 if params.negation else 1)
+        validate = make_statement_validator(mapping, lean.header)
+        return _plan(f"plan: generate proofs from {input}", input, validate, run.limit, ("proofs to sample", per_row))
     verifier = lean.verifier()
     llm = opt.sampling_engine(out, "generate-proofs", run.overwrite, engine)
     stats = run_proofs(input, mapping, out, llm, verifier, config, batch_size=params.batch_size, **run.stage_kwargs())
-    console.print(summary_table("generate proofs", stats))
-    console.print(
-        f"proof traces in {out}/data/, per-statement outcomes in {out}/statements/ — load with {opt.load_hint(out)}"
-    )
+    _done("proofs", stats, out, f"proof traces in {out}/data/, per-statement outcomes in {out}/statements/")
 
 
 @app.command("code")
 @with_configs(params=CodeParams, engine=EngineParams, run=RunParams)
 def code(
-    input: str = typer.Option(
-        ...,
-        "--input",
-        "-i",
-        help="Code tasks: HumanEval/MBPP+ rows, rsynth code tasks, or --field prompt=COL --field tests=COL.",
+    input: str = opt.INPUT(
+        "Code tasks: HumanEval/MBPP+ rows, rsynth code tasks, or --field prompt=COL --field tests=COL."
     ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
@@ -208,29 +187,23 @@ def code(
     mapping = opt.input_mapping(input, fields)
     config = params.config(engine.sampling())
     if dry_run:
-        from rsynth.data.readers import plan_rows
         from rsynth.stages.codegen import make_task_validator
 
-        plan = plan_rows(input, make_task_validator(mapping, params.style, params.synthesize_tests), run.limit)
-        console.print(summary_table(f"plan: sample {params.n_samples} program(s) per task of {input} into {out}", plan))
-        return
+        title = f"plan: sample {params.n_samples} program(s) per task of {input} into {out}"
+        return _plan(title, input, make_task_validator(mapping, params.style, params.synthesize_tests), run.limit)
     verifier = params.verifier()  # no usable sandbox: refused before the model loads
     llm = opt.sampling_engine(out, "generate-code", run.overwrite, engine)
     with verifier:
         stats = run_code(input, mapping, out, llm, verifier, config, **run.stage_kwargs())
-    console.print(summary_table("generate code", stats))
-    console.print(f"programs in {out}/data/ — load with {opt.load_hint(out)}")
+    _done("code", stats, out, f"programs in {out}/data/")
 
 
 @app.command("code-tasks")
 @with_configs(params=CodeTasksParams, engine=EngineParams, run=RunParams)
 def code_tasks(
-    input: str = typer.Option(
-        ...,
-        "--input",
-        "-i",
-        help="Seed programs: HumanEval/MBPP+ rows, `generate code` output, or rows with "
-        "program, entry_point and inputs (argument lists).",
+    input: str = opt.INPUT(
+        "Seed programs: HumanEval/MBPP+ rows, `generate code` output, or rows with "
+        "program, entry_point and inputs (argument lists)."
     ),
     out: Path = opt.OUT,
     dry_run: bool = opt.DRY_RUN,
@@ -269,12 +242,9 @@ def code_tasks(
 @app.command("injected-errors")
 @with_configs(params=InjectParams, engine=EngineParams, run=RunParams)
 def injected_errors(
-    input: str = typer.Option(
-        ...,
-        "--input",
-        "-i",
-        help="Correct step-split solutions: `generate solutions` traces (verdict correct) "
-        "or problems with gold_steps (`generate problems`).",
+    input: str = opt.INPUT(
+        "Correct step-split solutions: `generate solutions` traces (verdict correct) "
+        "or problems with gold_steps (`generate problems`)."
     ),
     out: Path = opt.OUT,
     dry_run: bool = opt.DRY_RUN,
@@ -306,3 +276,20 @@ def _report(command: str, stats: dict, where: str) -> None:
     console.print(summary_table(f"generate {command}", {k: v for k, v in stats.items() if k != "counts"}))
     console.print(summary_table(f"{command} counts", stats.get("counts", {})))
     console.print(where)
+
+
+def _plan(title: str, input: str, validate, limit: int | None, per_row: tuple[str, int] | None = None) -> None:
+    """`--dry-run`: the input's valid and bad rows (a whole-input failure refused), and, given
+    `per_row` (label, count), what the valid rows would become."""
+    from rsynth.data.readers import plan_rows
+
+    plan = plan_rows(input, validate, limit)
+    if per_row is not None:
+        plan[per_row[0]] = plan["valid rows"] * per_row[1]
+    console.print(summary_table(title, plan))
+
+
+def _done(command: str, stats: dict, out: Path, where: str) -> None:
+    """A sampling command's stats table, then where its rows are and how to load them."""
+    console.print(summary_table(f"generate {command}", stats))
+    console.print(f"{where} — load with {opt.load_hint(out)}")

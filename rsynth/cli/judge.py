@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import typer
-
 from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
@@ -18,11 +16,8 @@ from rsynth.stages.judge import JUDGE_SAMPLING, JudgeConfig
 
 @with_configs(params=JudgeConfig, engine=(EngineParams, JUDGE_SAMPLING), run=RunParams)
 def judge(
-    input: str = typer.Option(
-        ...,
-        "--input",
-        "-i",
-        help="Step-split traces (problem, steps): annotate-prm or generate solutions output, or a ProcessBench file.",
+    input: str = opt.INPUT(
+        "Step-split traces (problem, steps): annotate-prm or generate solutions output, or a ProcessBench file."
     ),
     out: Path = opt.OUT,
     fields: list[str] = opt.FIELD,
@@ -69,9 +64,7 @@ def judge(
 
 @with_configs(params=ConsensusConfig, run=RunParams)
 def consensus(
-    input: Path = typer.Option(
-        ..., "--input", "-i", help="`rsynth judge` output run on MC-labelled (annotate-prm) traces."
-    ),
+    input: Path = opt.INPUT("`rsynth judge` output run on MC-labelled (annotate-prm) traces."),
     out: Path = opt.OUT,
     params: ConsensusConfig = ConsensusConfig(),
     run: RunParams = RunParams(),

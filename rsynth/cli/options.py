@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from rsynth.engines.base import Engine
 from rsynth.engines.params import EngineParams
+
+
+def INPUT(help: str) -> Any:
+    """The `--input/-i` option of a command that reads rows; `help` says what it reads."""
+    return typer.Option(..., "--input", "-i", help=help)
+
 
 OUT = typer.Option(..., "--out", "-o", help="Output directory (Arrow shards + manifest.json).")
 DRY_RUN = typer.Option(False, "--dry-run", help="Validate inputs and print the plan; sample nothing.")

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from rsynth.cli import options as opt
 from rsynth.cli.common import console, summary_table
 from rsynth.cli.params import with_configs
 from rsynth.runner.params import RunParams
@@ -19,7 +20,7 @@ from rsynth.verifiers.lean_params import LeanParams
 app = typer.Typer(help="Check answers, programs and proofs: one verdict per input row.", no_args_is_help=True)
 
 FieldOpt = typer.Option([], "--field", help="NAME=COLUMN: read canonical field NAME from input column COLUMN.")
-InputOpt = typer.Option(..., "--input", "-i", help="JSONL/JSON/Parquet/Arrow file or dataset directory.")
+InputOpt = opt.INPUT("JSONL/JSON/Parquet/Arrow file or dataset directory.")
 OutOpt = typer.Option(..., "--out", "-o", help="Output directory (Arrow shards + manifest).")
 
 

@@ -63,9 +63,9 @@ class Prompt:
     route: str = field(default="", compare=False)
 
     @classmethod
-    def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "") -> Prompt:
+    def user(cls, content: str, *, system: str | None = None, assistant_prefix: str = "", route: str = "") -> Prompt:
         msgs = ((("system", system),) if system else ()) + (("user", content),)
-        return cls(msgs, assistant_prefix)
+        return cls(msgs, assistant_prefix, route)
 
     def key(self) -> str:
         return json.dumps([list(m) for m in self.messages] + [self.assistant_prefix], ensure_ascii=False)
@@ -256,6 +256,13 @@ class Engine(ABC):
         The asynchronous scheduler only prefetches likely requests into such otherwise idle slots.
         False where the engine cannot tell (hf: it runs one request at a time anyway)."""
         return False
+
+    def request_slots(self) -> int | None:
+        """How many requests the engine serves at once, where it knows (a fleet: the slots of its servers
+        that are up), else None. The asynchronous scheduler lets live searches grow to this many while
+        `can_start` reports idle slots: a bisecting search keeps about one request in flight, so a fleet
+        twice as large needs twice the live searches, and no fixed multiple of --max-live-searches fits."""
+        return None
 
     async def aclose(self) -> None:
         """Release what the asynchronous path bound to the running event loop (HTTP clients)."""

@@ -108,6 +108,9 @@ class CachedEngine(Engine):
     def can_start(self, sequences: int) -> bool:
         return self.inner.can_start(sequences)
 
+    def request_slots(self) -> int | None:
+        return self.inner.request_slots()
+
     def key(self, prompt: Prompt, params: SamplingParams) -> str:
         payload = json.dumps(
             [

@@ -9,11 +9,17 @@ server (its own client, `--concurrency` slots, retries), composed here.
 - Capacity: `can_start` (the async scheduler's idle-slot admission) sees the whole fleet: a free slot
   on any server that is up and, where the server exposes `/metrics` (vLLM, SGLang), reports nothing
   waiting in its own queue. Live searches therefore grow with the fleet.
-- Failover: a server that does not answer through its retries (`ServerUnavailable`) is marked down;
-  the request, and every other one that fails there, is sent to the others. A down server is probed
-  (`GET /models`) every `probe_interval` seconds and taken back when it answers. Requests carry their
-  own seeds, so the rows do not depend on which server answered, and the completion cache in front
-  stores each answer once. The run fails only when no server is left.
+- Failover: a server that does not answer usably (`ServerUnavailable`) is marked down; the request,
+  and every other one that fails there, is sent to the others. A server that cannot be reached or
+  believed (refused, reset, cut, timed out, an invalid reply) is given up after `FAILOVER_AFTER`
+  attempts; one that says it is busy (429, 5xx) after its `--max-retries` backoff
+  (rsynth.engines.openai). A down server is probed (`GET /models`) after `probe_interval` seconds and
+  taken back when it answers; one that fails again before it completed anything waits twice as long
+  for its next probe (up to 16x): a server that answers probes but garbles requests is not retried
+  on every request. Requests carry their own seeds, so the rows do not depend on which server
+  answered, and the completion cache in front stores only replies that passed the checks, each once.
+  The run fails only when no server is left: every listed one failed its probes for as long as a
+  lone server's `--max-retries` backoff would have waited.
 - The endpoints file (one URL per line, optionally followed by that server's concurrency; `#`
   comments) is re-read while running (at most once a second): servers join and leave without a
   restart; one that leaves finishes what it has.
@@ -60,6 +66,9 @@ HIT_TOKENS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"
 QUERY_TOKENS = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total")
 HIT_RATE = ("vllm:gpu_prefix_cache_hit_rate", "sglang:cache_hit_rate")
 SESSION_HEADER = "X-Session-ID"
+FAILOVER_AFTER = 2  # attempts at an unreachable or garbling server before its requests go elsewhere
+CONNECT_TIMEOUT = 10.0  # seconds: a vanished node drops SYNs; a live one accepts in milliseconds
+MAX_PROBE_BACKOFF = 16  # a flapping server waits at most this many probe intervals for its next probe
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -116,6 +125,7 @@ class Endpoint:
     reason: str = ""
     retry_at: float = 0.0
     probing: bool = False
+    strikes: int = 0  # times marked down since it last completed a request
     in_flight: int = 0
     requests: int = 0
     completions: int = 0
@@ -221,6 +231,8 @@ class FleetEngine(Engine):
                     timeout=self.timeout,
                     max_retries=self.max_retries,
                     backoff=self.backoff,
+                    failover_after=FAILOVER_AFTER,
+                    connect_timeout=CONNECT_TIMEOUT,
                 )
                 engine.stats = self.stats  # one set of engine counters and one occupancy for the fleet
                 self.servers[url] = Endpoint(url, engine, slots or self.concurrency)
@@ -304,15 +316,25 @@ class FleetEngine(Engine):
     def _down(self, ep: Endpoint, exc: Exception) -> None:
         if ep.up:
             print(f"rsynth: server {ep.url} is down ({exc}); sending its requests to the others", file=sys.stderr)
+            ep.strikes += 1
         ep.up, ep.reason = False, str(exc)
-        ep.retry_at = time.monotonic() + self.probe_interval
+        ep.retry_at = time.monotonic() + self.probe_interval * min(2 ** (ep.strikes - 1), MAX_PROBE_BACKOFF)
 
     async def _revive(self) -> None:
-        """No server is up: probe every listed one now; the run's error when none answers."""
-        listed = [ep for ep in self.servers.values() if ep.active]
-        if not any(await asyncio.gather(*(self._probe(ep) for ep in listed))):
-            reasons = "; ".join(f"{ep.reason or ep.url + ': down'}" for ep in listed) or "the endpoints file lists none"
-            raise EngineRequestError(f"no server left in the fleet: {reasons}")
+        """No server is up: probe every listed one until one answers, for as long as a lone server's
+        `--max-retries` backoff would wait; then the run's error."""
+        deadline = time.monotonic() + self.backoff * (2**self.max_retries - 1)
+        wait = self.backoff
+        while True:
+            listed = [ep for ep in self.servers.values() if ep.active]
+            if any(await asyncio.gather(*(self._probe(ep) for ep in listed))):
+                return
+            if time.monotonic() + wait > deadline:
+                reasons = "; ".join(ep.reason or f"{ep.url}: down" for ep in listed) or "the endpoints file lists none"
+                raise EngineRequestError(f"no server left in the fleet: {reasons}")
+            await asyncio.sleep(wait)
+            wait *= 2
+            self._refresh()  # the endpoints file may list new servers by now
 
     async def agenerate(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
         too_long = self.too_long([prompt])
@@ -349,11 +371,16 @@ class FleetEngine(Engine):
                 ep.in_flight -= 1
                 ep.seconds += time.perf_counter() - t0
             ep.completions += len(comps)
+            ep.strikes = 0
             return comps
 
     def can_start(self, sequences: int) -> bool:
         """A free slot on some server that is up and not queueing requests itself (module docstring)."""
         return any(ep.free_slots() > 0 for ep in self.servers.values())
+
+    def request_slots(self) -> int:
+        """The slots of the servers that are up: live searches may grow to this many (Engine.request_slots)."""
+        return sum(ep.slots for ep in self.servers.values() if ep.up and ep.active)
 
     # -- the lock-step path: the same requests, on a private event loop ----------------------------
     def _loop(self) -> asyncio.AbstractEventLoop:

@@ -6,6 +6,14 @@ request per prompt carries `n`, so k rollouts from a prefix are one request. Tra
 retried with exponential backoff, or after the server's `Retry-After` (seconds or an HTTP date,
 capped); other 4xx answers are the user's to fix and fail at once with the server's message.
 
+Two kinds of failure are told apart, because a fleet (rsynth.engines.fleet) has somewhere else to send
+the request: a server that is *busy* (408/409/425/429/5xx, `Retry-After`) is alive and asks to wait,
+so it keeps the whole `--max-retries` backoff; a server that *cannot be reached or believed*
+(connection refused or reset, a reply cut off, a connect or read timeout, an invalid 200 reply) gets
+`failover_after` attempts (a fleet's members: 2, about half a second apart) before `ServerUnavailable`
+fails it over. A lone engine (`failover_after=None`) retries both kinds `--max-retries` times: it has
+nowhere else to go, and a restarting server comes back.
+
 A 200 reply is checked before anyone sees it (`reply_problem`): JSON that parses, exactly the `n`
 choices asked for, each with a text and a finish reason. A reply that fails is a failed attempt
 like a 5xx -- retried, never returned, so never cached -- because a short or cut reply stored in the
@@ -51,8 +59,13 @@ class EngineRequestError(Exception):
 
 
 class ServerUnavailable(EngineRequestError):
-    """The server did not answer (connection, timeout, 5xx) through all retries: a fleet sends the
-    request to another server (rsynth.engines.fleet); a lone engine stops the run with it."""
+    """The server did not answer usably (connection, timeout, 5xx, an invalid reply) through its retries:
+    a fleet sends the request to another server (rsynth.engines.fleet); a lone engine stops the run with it."""
+
+
+class InvalidReply(ServerUnavailable):
+    """A 200 reply that fails `reply_problem` through the retries: never returned or cached; a fleet
+    trusts that server with nothing until a probe takes it back."""
 
 
 # headers sent with the requests of the current task, on top of the client's (a fleet's X-Session-ID)
@@ -86,15 +99,23 @@ class OpenAIEngine(Engine):
         max_retries: int = 5,
         backoff: float = 0.5,
         retry_after_cap: float = RETRY_AFTER_CAP,
+        failover_after: int | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         super().__init__(model)
         self.base_url = base_url.rstrip("/")
         self.concurrency = concurrency
         self.max_retries = max_retries
+        # attempts at a server that cannot be reached or believed before giving up on it (module docstring)
+        self.failover_after = failover_after
         self.retry_after_cap = retry_after_cap
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=concurrency))
+        # a node that vanished drops SYNs: without its own connect timeout that costs the whole request timeout
+        self._timeouts = httpx.Timeout(timeout, connect=min(timeout, connect_timeout or timeout))
+        self.client = httpx.Client(
+            timeout=self._timeouts, headers=headers, limits=httpx.Limits(max_connections=concurrency)
+        )
         self._pool = ThreadPoolExecutor(concurrency)
         self._headers, self._timeout = headers, timeout
         self._async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient, asyncio.Semaphore] | None = None
@@ -134,9 +155,15 @@ class OpenAIEngine(Engine):
         """The reply's JSON once it passed `reply_problem`, else the seconds to wait before the next
         attempt, or the one-line error once retrying cannot help (a 4xx, or the last attempt)."""
         last = attempt == self.max_retries
+        # unreachable or unbelievable: a fleet's member gives up sooner (module docstring)
+        gone = last or (self.failover_after is not None and attempt + 1 >= self.failover_after)
         tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
         if exc is not None:
-            if last:
+            if gone:
+                if isinstance(exc, httpx.ConnectTimeout):
+                    raise ServerUnavailable(
+                        f"{url}: no connection within {self._timeouts.connect:g}s {tries}"
+                    ) from None
                 if isinstance(exc, httpx.TimeoutException):
                     raise ServerUnavailable(
                         f"{url}: no reply within --request-timeout {self._timeout:g}s {tries}; "
@@ -154,8 +181,8 @@ class OpenAIEngine(Engine):
                 problem = reply_problem(data, body["n"])
             if problem is None:
                 return data
-            if last:
-                raise EngineRequestError(
+            if gone:
+                raise InvalidReply(
                     f"{url}: invalid reply {tries}: {problem}; nothing was cached, "
                     "re-run once the server answers correctly"
                 )
@@ -208,7 +235,7 @@ class OpenAIEngine(Engine):
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
             client = httpx.AsyncClient(
-                timeout=self._timeout, headers=self._headers, limits=httpx.Limits(max_connections=self.concurrency)
+                timeout=self._timeouts, headers=self._headers, limits=httpx.Limits(max_connections=self.concurrency)
             )
             self._async = (loop, client, asyncio.Semaphore(self.concurrency))
         return self._async[1], self._async[2]
@@ -229,6 +256,9 @@ class OpenAIEngine(Engine):
         """A free `--concurrency` slot and nobody waiting for one: the server's own capacity is not
         known here, so `--concurrency` is taken as the user's statement of it."""
         return self._async is not None and not self._async[2].locked()
+
+    def request_slots(self) -> int:
+        return self.concurrency
 
     async def aclose(self) -> None:
         if self._async is not None and self._async[0] is asyncio.get_running_loop():

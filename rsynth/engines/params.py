@@ -58,7 +58,8 @@ class EngineParams:
         5,
         "--max-retries",
         "Retries of a failed request (timeout, cut or invalid reply, 429, 5xx) "
-        "before the run stops with one line (--engine openai).",
+        "before the run stops with one line (--engine openai); in a fleet, before the server is failed "
+        "over (one that is unreachable or garbles replies after 2 attempts, docs/scale.md).",
     )
     batch_rows: int = param(64, "--batch-rows", "Sequences per forward batch (--engine hf).")
     temperature: float = param(0.7, "--temperature", "Sampling temperature (0: greedy).")

@@ -3,13 +3,17 @@
 Every request of one question (the pre-filter, each OmegaPRM probe, each chunk of an estimate) shares
 the question's chat and differs only in the assistant prefix, so sending them all to one server lets
 its prefix cache serve the shared part; a round-robin balancer finds the question's blocks on only
-1 in N servers. The question's key is hashed onto a ring of virtual nodes (servers joining or leaving
-move only their own share of questions) and the request goes to the first server on the ring, from
-the key's point, that has a free slot and no more than `balance` times the fleet's mean load
-(bounded-load consistent hashing, Mirrokni, Thorup and Zadimoghaddam 2018: no server becomes a hot
-spot however the questions hash). When no server on the ring qualifies, the least-loaded one takes it.
-When every server is full (all queue requests), the free-slot condition is dropped and the load bound
-alone decides: a question waits at its own server unless that queue is longer than the others'.
+1 in N servers. The stages give each request its question's key (`question_key`, carried as
+`Prompt.route`), so the judge's critiques of a question's traces follow it too.
+
+The key is hashed onto a ring of virtual nodes (servers joining or leaving move only their own share
+of questions) and the request goes to the first server on the ring, from the key's point, that has a
+free slot: the question's own server while it has room (a request there starts at once and finds the
+question's prefixes), else a stable second choice. A server's slots bound its share, so no server
+becomes a hot spot however the questions hash. When every server is full (all queue requests), the
+load bound decides (bounded-load consistent hashing, Mirrokni, Thorup and Zadimoghaddam 2018): a
+question waits at the first server on its ring with no more than `balance` times the fleet's mean
+load, else at the least-loaded one.
 
 Pure logic over (load, slots) numbers: the HTTP fleet (`rsynth.engines.fleet`) and the simulated
 fleet of `bench/fleet.py` route with the same code.
@@ -26,16 +30,27 @@ from collections.abc import Iterator, Mapping
 from rsynth.engines.base import Prompt
 
 POLICIES = ("hash", "round-robin")
-MIN_CAP = 4  # requests a server always takes for its own questions: a lightly loaded fleet keeps every question home
+MIN_CAP = 4  # with every server full, a question's own server still queues this many before it spills
 
 
 def route_key(prompt: Prompt) -> str:
-    """The routing key of a request: `Prompt.route` when the stage set one, else the chat before the
-    assistant's turn (for annotate-prm: the question and its instruction), which is the prefix every
-    request of that question shares."""
+    """The routing key of a request: `Prompt.route` when the stage set one (`question_key`), else the
+    chat before the assistant's turn, which is the prefix every request of that chat shares."""
     if prompt.route:
         return prompt.route
-    return hashlib.sha256(json.dumps([list(m) for m in prompt.messages], ensure_ascii=False).encode()).hexdigest()[:16]
+    return _digest(json.dumps([list(m) for m in prompt.messages], ensure_ascii=False))
+
+
+def question_key(problem: str) -> str:
+    """The routing key of every request about one question, whichever stage sends it: annotate-prm's
+    pre-filter and probes, and the judge's critiques of that question's traces (their chats differ,
+    the question does not). Whitespace-insensitive, so a re-formatted copy of the question still
+    goes to the server holding it."""
+    return _digest(" ".join(problem.split()))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _point(text: str) -> int:
@@ -97,15 +112,14 @@ class Router:
                     return name
         if self._ring.names != tuple(sorted(loads)):
             self._ring = Ring(list(loads), self.replicas)
-        total = sum(load for load, _ in loads.values())
-        cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
-        room = free or set(loads)  # every server full: they all queue, and the bound alone keeps them even
-        preferred = None
-        for name in self._ring.walk(key):
-            preferred = preferred or name
-            if name in room and loads[name][0] < cap:
-                self.spilled += name != preferred
-                return name
-        least = min(room, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n))
-        self.spilled += least != preferred
-        return least
+        preferred = next(self._ring.walk(key))
+        if free:  # the first server from the key's point with room: the question's own while it has a slot
+            name = next(n for n in self._ring.walk(key) if n in free)
+        else:  # every server queues: the load bound keeps the queues even
+            total = sum(load for load, _ in loads.values())
+            cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
+            name = next((n for n in self._ring.walk(key) if loads[n][0] < cap), None) or min(
+                loads, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n)
+            )
+        self.spilled += name != preferred
+        return name

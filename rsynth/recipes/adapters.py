@@ -23,6 +23,7 @@ from rsynth.engines.base import Engine
 from rsynth.engines.params import EngineParams
 from rsynth.errors import UserError
 from rsynth.runner.partition import Partition
+from rsynth.runner.stage import RunOptions
 from rsynth.stages.annotate_params import SEARCH_CONFIGS, AnnotateParams
 from rsynth.stages.codetasks_params import CodeTasksParams
 from rsynth.stages.consensus import ConsensusConfig
@@ -268,8 +269,8 @@ def run_export(ctx: StageContext) -> dict[str, Any]:
         raise UserError(f"stage {ctx.stage_id}: {exc}") from None
 
 
-def _engine_run(ctx: StageContext) -> dict[str, Any]:
-    """The keyword arguments every pipeline `run_*` takes, from the stage's keys and context."""
+def _engine_run(ctx: StageContext) -> RunOptions:
+    """The run options every stage's `run_*` takes (`RunOptions`), from the stage's keys and context."""
     p = ctx.params
     return {
         "shard_size": p["shard-size"],

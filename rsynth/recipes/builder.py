@@ -23,6 +23,7 @@ from typing import Any
 from rsynth.data.shards import atomic_write_json, claim_build_root
 from rsynth.errors import UserError
 from rsynth.recipes.adapters import StageContext, make_engine
+from rsynth.recipes.executors import Executor, as_executor
 from rsynth.recipes.recipe import Recipe, StageDef
 
 __all__ = ["make_engine", "plan", "run_recipe"]  # make_engine: bench scripts import it from here
@@ -164,13 +165,14 @@ def run_recipe(
     steps: list[Step],
     *,
     quiet: bool = False,
-    executor: str = "local",
-    ray_options: dict[str, Any] | None = None,
+    executor: Executor | str = "local",
     on_stage=None,
 ) -> dict[str, Any]:
-    """Run the steps that run; returns the updated build record. `on_stage(step, stats)` reports progress.
+    """Run the steps that run, each on `executor` (an object, or its name with its defaults); returns
+    the updated build record. `on_stage(step, stats)` reports progress.
 
     The build root is claimed first: one build at a time, and never a single command's output."""
+    executor = as_executor(executor)
     claim_build_root(recipe.out)
     record = read_record(recipe)
     record.update(
@@ -202,7 +204,7 @@ def run_recipe(
         }
         _save(recipe, record)
         t0 = time.perf_counter()
-        stats = _run_stage(recipe, step, quiet=quiet, executor=executor, ray_options=ray_options or {})
+        stats = executor.run(s.kind, _context(recipe, step, quiet))
         record["stages"][s.id].update(complete=True, stats=stats, seconds=round(time.perf_counter() - t0, 2))
         _save(recipe, record)
         if on_stage is not None:
@@ -210,32 +212,15 @@ def run_recipe(
     return record
 
 
-def _run_stage(
-    recipe: Recipe, step: Step, *, quiet: bool, executor: str, ray_options: dict[str, Any]
-) -> dict[str, Any]:
+def _context(recipe: Recipe, step: Step, quiet: bool) -> StageContext:
+    """What the stage's adapter needs: its keys, what it reads, where it writes, whether it starts over."""
     s = step.stage
-    out = stage_dir(recipe, s)
-    ctx = StageContext(
+    return StageContext(
         stage_id=s.id,
         params=s.params,
         input=stage_input(recipe, s),
-        out=out,
+        out=stage_dir(recipe, s),
         overwrite=step.action == "rerun",
         quiet=quiet,
         build_root=recipe.out,
     )
-    if ctx.input is not None:
-        from rsynth.data.readers import check_input
-
-        check_input(ctx.input)
-    if executor == "ray" and s.kind.shardable:
-        from rsynth.recipes.ray_executor import run_on_ray
-
-        return run_on_ray(s.kind, ctx, **ray_options)
-    if s.kind.uses_engine:
-        ctx.engine = make_engine(s.params, out / "cache.sqlite")
-    try:
-        return s.kind.run(ctx)
-    finally:
-        if ctx.engine is not None:
-            ctx.engine.close()

@@ -65,8 +65,6 @@ def run_on_ray(
 
     ray = require("ray", feature="--executor ray", extra="ray")
     require("ray.data", feature="--executor ray", extra="ray")
-    if blocks < 1 or replicas < 1:
-        raise UserError("--ray-blocks and --ray-replicas must be >= 1")
     if not ray.is_initialized():
         ray.init(
             address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True

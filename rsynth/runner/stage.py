@@ -18,11 +18,12 @@ Every stage, CLI or recipe, local or a Ray block, goes through `execute`.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pyarrow as pa
 
@@ -45,6 +46,17 @@ class Target:
     partition: Partition | None = None
 
 
+class RunOptions(TypedDict, total=False):
+    """The run options every `run_<stage>` function takes as keywords: `Target`'s fields after input
+    and out (the CLI passes `RunParams.stage_kwargs()`), declared here once."""
+
+    shard_size: int
+    overwrite: bool
+    limit: int | None
+    quiet: bool
+    partition: Partition | None
+
+
 @dataclass
 class Counts:
     """What the runner measured; `previous` is the stats an interrupted earlier run checkpointed."""
@@ -53,6 +65,20 @@ class Counts:
     rows: dict[str, int]
     seconds: float
     previous: dict[str, Any] = field(default_factory=dict)
+
+
+def split_summary(c: Counts, labels: dict[str, str], *, seconds: bool = True) -> dict[str, Any]:
+    """The usual stats table: input rows, then `label (split/)` for each output split in `labels`,
+    then the bad input rows (errors/) and, unless told not to, the seconds."""
+    table = {"input rows": c.seen, **{f"{label} ({split}/)": c.rows[split] for split, label in labels.items()}}
+    table["bad input rows (errors/)"] = c.rows["errors"]
+    return {**table, "seconds": c.seconds} if seconds else table
+
+
+def with_counts(c: Counts, counts: Counter[str], table: dict[str, Any]) -> dict[str, Any]:
+    """A stage's summary `table`, then its reason `counts` (this run's, added to those an interrupted
+    earlier run checkpointed: `Work(checkpoint_stats=True)`) and the seconds."""
+    return {**table, "counts": dict(Counter(c.previous.get("counts", {})) + counts), "seconds": c.seconds}
 
 
 def _default_summary(counts: Counts) -> dict[str, Any]:

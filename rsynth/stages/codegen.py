@@ -21,20 +21,22 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rsynth.config import fingerprint
 from rsynth.data.readers import SOURCE_REF, FieldSpec, Record, RowError, map_fields, source_ref
 from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, REJECTED_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.runner.loop import Item, Rows
-from rsynth.runner.partition import Partition
-from rsynth.runner.stage import Counts, Stage, Target, Work, execute, ready
+from rsynth.runner.stage import Counts, RunOptions, Stage, Target, Work, execute, ready, split_summary
 from rsynth.stages.provenance import provenance
 from rsynth.stages.run_key import run_key
 from rsynth.synth.mutations import Mutant, line_mutants
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
 from rsynth.verifiers.code import evalplus_tests
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 SOLVE_INSTRUCTION = (
     "Write a Python solution to the following task. Reply with the complete code in one ```python block.\n\n{prompt}"
@@ -384,19 +386,14 @@ def run_code(
     engine: Engine,
     verifier: Verifier,
     config: CodeConfig,
-    *,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    limit: int | None = None,
-    quiet: bool = False,
-    partition: Partition | None = None,
+    **run: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Sample, run and label programs for every task of `input` (data/: sampled programs,
     mutants/: line-labelled mutants, tasks/: tasks with synthesized tests, rejected/: tasks whose
     written tests all failed the reference, errors/: bad rows)."""
     return execute(
-        code_stage(mapping, engine, verifier, config, limit),
-        Target(input, Path(out), shard_size, overwrite, limit, quiet, partition),
+        code_stage(mapping, engine, verifier, config, run.get("limit")),
+        Target(input, Path(out), **run),
     )
 
 
@@ -404,15 +401,15 @@ def code_stage(
     mapping: dict[str, str], engine: Engine, verifier: Verifier, config: CodeConfig, limit: int | None
 ) -> Stage:
     def summary(c: Counts) -> dict[str, Any]:
-        return {
-            "input rows": c.seen,
-            "programs (data/)": c.rows["data"],
-            "line-labelled mutants (mutants/)": c.rows["mutants"],
-            "tasks with synthesized tests (tasks/)": c.rows["tasks"],
-            "rejected tasks (rejected/)": c.rows["rejected"],
-            "bad input rows (errors/)": c.rows["errors"],
-            "seconds": c.seconds,
-        }
+        return split_summary(
+            c,
+            {
+                "data": "programs",
+                "mutants": "line-labelled mutants",
+                "tasks": "tasks with synthesized tests",
+                "rejected": "rejected tasks",
+            },
+        )
 
     work = Work(
         make_task_validator(mapping, config.style, config.synthesize_tests),

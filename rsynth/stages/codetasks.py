@@ -17,13 +17,12 @@ evidence, `filtered/` tasks outside the solve-rate range, `errors/` unreadable r
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -32,9 +31,9 @@ from rsynth.data.schema import ERROR_SCHEMA
 from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.errors import UserError
 from rsynth.runner.loop import Item, Rows
-from rsynth.runner.partition import Partition
-from rsynth.runner.stage import Counts, Stage, Target, Work, execute
+from rsynth.runner.stage import Counts, RunOptions, Stage, Target, Work, execute, split_summary, with_counts
 from rsynth.stages.codetasks_params import CodeTasksParams
+from rsynth.stages.run_key import digest
 from rsynth.synth.codetasks import (
     CASE_FN,
     NotALiteral,
@@ -53,6 +52,9 @@ from rsynth.synth.codetasks import (
     seed_from_row,
 )
 from rsynth.verifiers.base import Verdict, VerifyItem
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 CODE_TASK_SCHEMA = pa.schema(
     [
@@ -369,17 +371,13 @@ def code_tasks_stage(
             maker.counts = counts
 
             def summary(c: Counts) -> dict[str, Any]:
-                total = Counter(c.previous.get("counts", {})) + counts
-                return {
-                    "input rows": c.seen,
-                    "tasks (data/)": c.rows["data"],
-                    "solver attempts (attempts/)": c.rows["attempts"],
-                    "rejected programs (rejected/)": c.rows["rejected"],
-                    "tasks outside the solve-rate range (filtered/)": c.rows["filtered"],
-                    "bad input rows (errors/)": c.rows["errors"],
-                    "counts": dict(total),
-                    "seconds": c.seconds,
+                labels = {
+                    "data": "tasks",
+                    "attempts": "solver attempts",
+                    "rejected": "rejected programs",
+                    "filtered": "tasks outside the solve-rate range",
                 }
+                return with_counts(c, counts, split_summary(c, labels, seconds=False))
 
             yield Work(
                 seed_validator(params.max_inputs),
@@ -392,11 +390,7 @@ def code_tasks_stage(
 
     def key(inputs: str) -> str:
         ident = [getattr(e, "identity", lambda: None)() if e is not None else None for e in (proposer, solver)]
-        blob = json.dumps(
-            ["code-tasks", inputs, params.fingerprint(), sampling.provenance(), sampling.seed, ident, limit],
-            default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return digest(["code-tasks", inputs, params.fingerprint(), sampling.provenance(), sampling.seed, ident, limit])
 
     splits = {
         "data": CODE_TASK_SCHEMA,
@@ -415,17 +409,12 @@ def run_code_tasks(
     sampling: SamplingParams,
     proposer: Engine | None = None,
     solver: Engine | None = None,
-    *,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    limit: int | None = None,
-    quiet: bool = False,
-    partition: Partition | None = None,
+    **run: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Make code tasks from every row of `input` into `out` (see the module docstring for the splits)."""
     if params.programs == "propose" and proposer is None:
         raise UserError("--programs propose needs a model to propose programs")
     return execute(
-        code_tasks_stage(params, sampling, proposer, solver, limit),
-        Target(input, Path(out), shard_size, overwrite, limit, quiet, partition),
+        code_tasks_stage(params, sampling, proposer, solver, run.get("limit")),
+        Target(input, Path(out), **run),
     )

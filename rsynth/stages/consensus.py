@@ -13,7 +13,6 @@ trace goes to `filtered/` with its `consensus_reason`; rows that are not judged 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from rsynth.errors import UserError
 from rsynth.runner.loop import Item, Rows
 from rsynth.runner.partition import Partition
 from rsynth.runner.stage import Counts, Stage, Target, Work, execute, ready
+from rsynth.stages.run_key import digest
 
 KEPT_REASONS = ("both_correct", "same_first_error", "within_tolerance")
 CONFUSION_CAP = 5  # first errors at this step or later share one confusion bucket
@@ -111,9 +111,7 @@ def consensus_stage(config: ConsensusConfig, *, limit: int | None = None) -> Sta
 
     def key(inputs: str) -> str:
         # a limited run is another run (its output holds fewer rows); unlimited keys stay as they were
-        return hashlib.sha256(
-            json.dumps(["consensus", inputs, asdict(config), *([limit] if limit is not None else [])]).encode()
-        ).hexdigest()[:16]
+        return digest(["consensus", inputs, asdict(config), *([limit] if limit is not None else [])])
 
     return Stage(
         "consensus",

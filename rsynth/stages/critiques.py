@@ -17,8 +17,6 @@ rows that are not judged, labelled traces go to `errors/`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from rsynth.errors import UserError
 from rsynth.runner.loop import Item, Rows
 from rsynth.runner.partition import Partition
 from rsynth.runner.stage import Counts, Stage, Target, Work, execute, ready
+from rsynth.stages.run_key import digest
 
 CRITIQUE_SCHEMA = pa.schema(
     [
@@ -166,7 +165,7 @@ def critique_stage(config: CritiqueFilterConfig) -> Stage:
         }
 
     def key(inputs: str) -> str:
-        return hashlib.sha256(json.dumps(["filter-critiques", inputs, asdict(config)]).encode()).hexdigest()[:16]
+        return digest(["filter-critiques", inputs, asdict(config)])
 
     work = Work(
         _validate, process, batch_size=1000, description="filtering critiques", summary=summary, checkpoint_stats=True

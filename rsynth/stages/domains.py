@@ -15,6 +15,7 @@ from typing import Protocol
 
 from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
 from rsynth.engines.base import Prompt
+from rsynth.engines.routing import question_key
 from rsynth.errors import UserError
 from rsynth.stages.codegen import SOLVE_INSTRUCTION, TestSpec, code_steps
 from rsynth.stages.formal import PROVE_INSTRUCTION
@@ -57,7 +58,7 @@ class MathChecker:
 
     def prompt(self, problem: str, reference: str, prefix: tuple[str, ...]) -> Prompt:
         head = join_steps(list(prefix)) + "\n\n" if prefix else ""
-        return Prompt.user(self.instruction.format(problem=problem), assistant_prefix=head)
+        return Prompt.user(self.instruction.format(problem=problem), assistant_prefix=head, route=question_key(problem))
 
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(split_steps(continuation, self.split_mode))
@@ -91,7 +92,7 @@ class CodeChecker:
 
     def prompt(self, problem: str, reference: str, prefix: tuple[str, ...]) -> Prompt:
         head = "```python\n" + "".join(line + "\n" for line in prefix)
-        return Prompt.user(self.instruction.format(prompt=problem), assistant_prefix=head)
+        return Prompt.user(self.instruction.format(prompt=problem), assistant_prefix=head, route=question_key(problem))
 
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(code_steps(_until_fence(continuation)))
@@ -124,7 +125,9 @@ class LeanChecker:
         assert st is not None  # refused by invalid_reference
         stated = st.with_opens(st.text)
         head = f"```lean\n{stated} := by\n" + "".join(f"  {line}\n" for line in prefix)
-        return Prompt.user(self.instruction.format(statement=stated), assistant_prefix=head)
+        return Prompt.user(
+            self.instruction.format(statement=stated), assistant_prefix=head, route=question_key(problem)
+        )
 
     def split(self, continuation: str) -> tuple[str, ...]:
         return tuple(tactic_steps(_until_fence(continuation)))

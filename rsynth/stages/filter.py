@@ -8,7 +8,6 @@ mixed-outcome questions. Problems outside the range go to `filtered/` with their
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from rsynth.data.schema import ERROR_SCHEMA, PROBLEM_SCHEMA, TRACE_SCHEMA
 from rsynth.runner.loop import Item, Rows
 from rsynth.runner.partition import Partition
 from rsynth.runner.stage import Counts, Stage, Target, Work, execute, ready
+from rsynth.stages.run_key import digest
 
 
 def _problem_row(trace: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def filter_stage(bounds: tuple[float, float], emit: str) -> Stage:
             "pass-rate range": f"{lo}:{hi}",
         }
 
-    key = lambda inputs: hashlib.sha256(json.dumps(["filter", inputs, bounds, emit]).encode()).hexdigest()[:16]  # noqa: E731
+    key = lambda inputs: digest(["filter", inputs, bounds, emit])  # noqa: E731
     return Stage(
         "filter",
         {"data": schema, "filtered": schema, "errors": ERROR_SCHEMA},

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rsynth.config import fingerprint
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
@@ -30,8 +30,7 @@ from rsynth.data.schema import (
 )
 from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.runner.loop import Item, Rows
-from rsynth.runner.partition import Partition
-from rsynth.runner.stage import Counts, Stage, Target, Work, execute, ready
+from rsynth.runner.stage import Counts, RunOptions, Stage, Target, Work, execute, ready, split_summary
 from rsynth.stages.provenance import provenance
 from rsynth.stages.run_key import run_key
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
@@ -44,6 +43,9 @@ from rsynth.verifiers.lean_syntax import (
     split_header,
     tactic_steps,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 FORMALIZE_INSTRUCTION = (
     "Translate the following math problem into a Lean 4 theorem statement. State the hypotheses as "
@@ -149,18 +151,13 @@ def run_formal(
     engine: Engine,
     verifier: Verifier,
     config: FormalConfig,
-    *,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    limit: int | None = None,
-    quiet: bool = False,
-    partition: Partition | None = None,
+    **run: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Autoformalize every problem of `input`: statements that pass every filter go to `data/`,
     the others to `rejected/` with their reason and evidence, bad rows to `errors/`."""
     return execute(
-        formal_stage(mapping, engine, verifier, config, limit),
-        Target(input, Path(out), shard_size, overwrite, limit, quiet, partition),
+        formal_stage(mapping, engine, verifier, config, run.get("limit")),
+        Target(input, Path(out), **run),
     )
 
 
@@ -221,12 +218,7 @@ def formal_stage(
     mapping: dict[str, str], engine: Engine, verifier: Verifier, config: FormalConfig, limit: int | None
 ) -> Stage:
     def summary(c: Counts) -> dict[str, Any]:
-        return {
-            "input rows": c.seen,
-            "statements kept (data/)": c.rows["data"],
-            "rejected (rejected/)": c.rows["rejected"],
-            "bad input rows (errors/)": c.rows["errors"],
-        }
+        return split_summary(c, {"data": "statements kept", "rejected": "rejected"}, seconds=False)
 
     work = Work(
         partial(_validate_problem, mapping),
@@ -434,16 +426,12 @@ def run_proofs(
     config: ProofsConfig,
     *,
     batch_size: int = 64,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    limit: int | None = None,
-    quiet: bool = False,
-    partition: Partition | None = None,
+    **run: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Prove every statement of `input` (data/: proof traces, statements/: per-statement outcome,
     rejected/: traces of statements whose negation was proved, errors/: bad rows)."""
-    stage = proofs_stage(mapping, engine, verifier, config, batch_size, limit)
-    return execute(stage, Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
+    stage = proofs_stage(mapping, engine, verifier, config, batch_size, run.get("limit"))
+    return execute(stage, Target(input, Path(out), **run))
 
 
 def proofs_stage(
@@ -455,14 +443,9 @@ def proofs_stage(
     limit: int | None,
 ) -> Stage:
     def summary(c: Counts) -> dict[str, Any]:
-        return {
-            "input rows": c.seen,
-            "proof traces (data/)": c.rows["data"],
-            "statements (statements/)": c.rows["statements"],
-            "traces of refuted statements (rejected/)": c.rows["rejected"],
-            "bad input rows (errors/)": c.rows["errors"],
-            "seconds": c.seconds,
-        }
+        return split_summary(
+            c, {"data": "proof traces", "statements": "statements", "rejected": "traces of refuted statements"}
+        )
 
     work = Work(
         make_statement_validator(mapping, config.header),

@@ -17,7 +17,6 @@ kept, with its reason and evidence; `skipped/` input rows that are not correct s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections import Counter
@@ -25,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -35,11 +34,14 @@ from rsynth.data.schema import ERROR_SCHEMA, TRACE_SCHEMA, empty_labels
 from rsynth.engines.base import Engine, Prompt, SamplingParams
 from rsynth.errors import UserError
 from rsynth.runner.loop import Item, Rows
-from rsynth.runner.partition import Partition
-from rsynth.runner.stage import Counts, Stage, Target, Work, execute
+from rsynth.runner.stage import Counts, RunOptions, Stage, Target, Work, execute, split_summary, with_counts
+from rsynth.stages.run_key import digest
 from rsynth.steps import join_steps
 from rsynth.synth.inject import MUTATIONS, inject, model_prompt, parse_model_rewrite
 from rsynth.verifiers.base import VerifyItem
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 METHODS = ("rule", "model")
 INJECTED_SCHEMA = pa.schema([*TRACE_SCHEMA, ("mutation", pa.string()), ("source_trace_id", pa.string())])
@@ -316,16 +318,8 @@ def inject_stage(
             injector.counts = counts
 
             def summary(c: Counts) -> dict[str, Any]:
-                total = Counter(c.previous.get("counts", {})) + counts
-                return {
-                    "input rows": c.seen,
-                    "injected traces (data/)": c.rows["data"],
-                    "attempts not kept (removed/)": c.rows["removed"],
-                    "not correct solutions (skipped/)": c.rows["skipped"],
-                    "bad input rows (errors/)": c.rows["errors"],
-                    "counts": dict(total),
-                    "seconds": c.seconds,
-                }
+                labels = {"data": "injected traces", "removed": "attempts not kept", "skipped": "not correct solutions"}
+                return with_counts(c, counts, split_summary(c, labels, seconds=False))
 
             yield Work(
                 validate,
@@ -338,10 +332,7 @@ def inject_stage(
 
     def key(inputs: str) -> str:
         ident = engine.identity() if engine is not None and params.needs_engine() else None
-        blob = json.dumps(
-            ["inject", inputs, asdict(params), sampling.provenance(), sampling.seed, ident, limit], default=str
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return digest(["inject", inputs, asdict(params), sampling.provenance(), sampling.seed, ident, limit])
 
     splits = {"data": INJECTED_SCHEMA, "removed": REMOVED_SCHEMA, "skipped": REMOVED_SCHEMA, "errors": ERROR_SCHEMA}
     return Stage("generate-injected-errors", splits, key=key, work=work)
@@ -353,17 +344,12 @@ def run_inject(
     params: InjectParams,
     sampling: SamplingParams,
     engine: Engine | None = None,
-    *,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    limit: int | None = None,
-    quiet: bool = False,
-    partition: Partition | None = None,
+    **run: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Inject errors into every correct solution of `input` (see the module docstring for the splits)."""
     if params.needs_engine() and engine is None:
         raise UserError("--method model and --mc-confirm need a model")
     return execute(
-        inject_stage(params, engine, sampling, limit),
-        Target(input, Path(out), shard_size, overwrite, limit, quiet, partition),
+        inject_stage(params, engine, sampling, run.get("limit")),
+        Target(input, Path(out), **run),
     )

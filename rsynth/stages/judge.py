@@ -15,19 +15,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rsynth.annotators.judge import TEMPLATE_NAME, critic_prompt, majority_vote, parse_first_error
 from rsynth.config import param
 from rsynth.data.readers import FieldSpec, Record, RowError, map_fields
 from rsynth.data.schema import ERROR_SCHEMA, JUDGED_TRACE_SCHEMA
 from rsynth.engines.base import Engine, Prompt, SamplingParams
+from rsynth.engines.routing import question_key
 from rsynth.errors import UserError
 from rsynth.runner.loop import Item, Rows
-from rsynth.runner.partition import Partition
-from rsynth.runner.stage import Counts, Stage, Target, Work, execute
+from rsynth.runner.stage import Counts, RunOptions, Stage, Target, Work, execute
 from rsynth.stages.provenance import provenance
 from rsynth.stages.run_key import run_key
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # Judge defaults for the engine parameters: one greedy judgement with room for a critique.
 JUDGE_SAMPLING = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 1024}
@@ -101,7 +104,8 @@ class Judge:
 
     def __call__(self, items: list[Item]) -> dict[int, Rows]:
         tasks: list[JudgeTask] = [it.value for it in items]
-        prompts = [Prompt.user(critic_prompt(t.problem, t.steps)) for t in tasks]
+        # routed by question: the critiques of one question's traces go where its probes went
+        prompts = [Prompt.user(critic_prompt(t.problem, t.steps), route=question_key(t.problem)) for t in tasks]
         replies = self.engine.generate(prompts, self.config.params())
         out: dict[int, Rows] = {}
         for it, task, comps in zip(items, tasks, replies):
@@ -175,16 +179,11 @@ def run_judge(
     out: Path,
     engine: Engine,
     config: JudgeConfig,
-    *,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    limit: int | None = None,
-    quiet: bool = False,
-    partition: Partition | None = None,
+    **run: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Judge every trace of `input` into `out` (data/, unparsed/, errors/), resuming a killed run."""
-    stage = judge_stage(mapping, engine, config, limit=limit)
-    return execute(stage, Target(input, Path(out), shard_size, overwrite, limit, quiet, partition))
+    stage = judge_stage(mapping, engine, config, limit=run.get("limit"))
+    return execute(stage, Target(input, Path(out), **run))
 
 
 LABEL_SOURCES = ("auto", "mc", "judge")

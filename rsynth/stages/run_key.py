@@ -18,5 +18,10 @@ def run_key(
     base, sep, tag = inputs.partition("#shard=")
     if Path(base).exists():
         inputs = str(Path(base).resolve()) + sep + tag
-    payload = json.dumps([stage, inputs, mapping, engine.identity(), config, limit], sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return digest([stage, inputs, mapping, engine.identity(), config, limit], sort_keys=True)
+
+
+def digest(parts: list[Any], *, sort_keys: bool = False) -> str:
+    """16 hex digits of the JSON of `parts`: the run key of a stage that writes its own list (a stage
+    with two engines or none). `sort_keys` is as each stage always had it, so old runs still resume."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=sort_keys, default=str).encode()).hexdigest()[:16]

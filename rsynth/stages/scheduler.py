@@ -194,24 +194,26 @@ class AsyncScheduler(RolloutService):
         to_rows: Callable[[Task, SearchResult], Rows],
     ) -> None:
         """The event loop's main task: keep `max_live` searches going until the input runs out, and
-        more (up to 4x) while the engine says it has idle slots (`Engine.can_start`), checked each
-        time a request comes back: bisection keeps one request per search in flight, so a large
-        engine needs more live searches than a small one.
+        more while the engine says it has idle slots (`Engine.can_start`), checked each time a
+        request comes back: bisection keeps one request per search in flight, so a large engine needs
+        more live searches than a small one. The bound is 4x `max_live` or the engine's
+        `request_slots` (a fleet: every server's slots), whichever is larger, so live searches grow
+        with the fleet without tuning.
 
         Finished searches ahead of the oldest live one wait in the writer's reorder buffer; they are
-        capped at 4x `max_live` (memory). A search that fails (the engine's one-line error) cancels
+        capped by the same bound (memory). A search that fails (the engine's one-line error) cancels
         the rest and propagates."""
         live: dict[asyncio.Task, int] = {}
         done_ahead: list[int] = []  # finished input indexes, a heap; those above the oldest live one are held
         source = iter(items)
         exhausted = False
-        cap = 4 * self.max_live
         self._changed = asyncio.Event()  # bound to this stream's loop
         try:
             while True:
                 while done_ahead and (not live or done_ahead[0] < min(live.values())):
                     heapq.heappop(done_ahead)
                 extra = 0  # searches admitted for idle slots this turn: their first requests are not sent yet
+                cap = max(4 * self.max_live, self.engine.request_slots() or 0)  # servers join and leave
                 while not exhausted and len(done_ahead) < cap and len(live) < cap:
                     if len(live) >= self.max_live:
                         if len(self._at_engine) < len(live) or not self.engine.can_start((extra + 1) * self._first_k):

@@ -10,20 +10,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rsynth.answers import DEFAULT_ANSWER_FALLBACK, NO_ANSWER
 from rsynth.config import fingerprint
 from rsynth.data.readers import SOURCE_REF, Record, RowError
 from rsynth.engines.base import Completion, Engine, Prompt, SamplingParams
 from rsynth.runner.loop import Item, Rows
-from rsynth.runner.partition import Partition
-from rsynth.runner.stage import Counts, Stage, Target, Work, execute
+from rsynth.runner.stage import Counts, RunOptions, Stage, Target, Work, execute
 from rsynth.stages.problem import DEFAULT_INSTRUCTION, final_answer, read_problem
 from rsynth.stages.provenance import provenance
 from rsynth.stages.run_key import run_key
 from rsynth.steps import split_steps
 from rsynth.verifiers.base import Verdict, Verifier, VerifyItem
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 @dataclass
@@ -152,15 +154,11 @@ def run_solutions(
     config: SolutionsConfig,
     *,
     verify_timeout: float = 5.0,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    limit: int | None = None,
-    quiet: bool = False,
-    partition: Partition | None = None,
+    **run: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Run `generate solutions` into `out`, resuming a killed run of the same command."""
-    target = Target(input, Path(out), shard_size, overwrite, limit, quiet, partition)
-    return execute(solutions_stage(mapping, engine, config, verify_timeout, limit), target)
+    target = Target(input, Path(out), **run)
+    return execute(solutions_stage(mapping, engine, config, verify_timeout, run.get("limit")), target)
 
 
 def solutions_stage(

@@ -156,6 +156,7 @@ def test_this_machine_has_a_sandbox_backend():
     assert BACKENDS, f"no safe sandbox backend on this machine: {FIX}"
 
 
+@pytest.mark.slow  # every hostile program under every backend: ~20 s a backend (make test runs it)
 @pytest.mark.parametrize("backend", BACKENDS or ["none"])
 def test_hostile_programs_are_contained(backend, tmp_path, secret_file):
     if backend == "none":
@@ -163,6 +164,7 @@ def test_hostile_programs_are_contained(backend, tmp_path, secret_file):
     run_hostile(backend, None, tmp_path, secret_file)
 
 
+@pytest.mark.slow  # the hostile programs again, under rlimits only
 def test_unsafe_rlimit_still_survives_its_programs(tmp_path, secret_file):
     """The explicit unsafe mode contains nothing of the file system or network, but the verifier
     still survives a program that kills its parent (the supervisor) or its group, and the rows

@@ -48,6 +48,7 @@ def _mbppplus():
     return [json.loads(line) for line in (BENCH / "mbppplus.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # a benchmark sweep: hundreds of sandboxed programs (make test runs it)
 def test_humaneval_canonical_pass_and_broken_fail(verifier):
     rows = _humaneval()
     assert len(rows) == 164
@@ -63,6 +64,7 @@ def test_humaneval_canonical_pass_and_broken_fail(verifier):
     assert "AssertionError" in verdicts[164].evidence["stderr_tail"]
 
 
+@pytest.mark.slow  # a benchmark sweep: hundreds of sandboxed programs (make test runs it)
 def test_mbppplus_canonical_pass_and_broken_fail(verifier):
     rows = _mbppplus()
     assert len(rows) == 378
