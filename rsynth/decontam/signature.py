@@ -512,11 +512,14 @@ class SignatureIndex:
         self.n = max(len(refs), 1)
         self.df = df
         self.unit = math.log(1 + self.n / 2)
+        self._memo: dict[str, float] = {}  # element -> weight: the gate asks for each row's elements again
 
     def weight(self, element: str) -> float:
-        if element.startswith("fn:"):
-            return 2.0
-        return math.log(1 + self.n / (self.df.get(element, 0) + 1)) / self.unit
+        w = self._memo.get(element)
+        if w is None:
+            w = 2.0 if element.startswith("fn:") else math.log(1 + self.n / (self.df.get(element, 0) + 1)) / self.unit
+            self._memo[element] = w
+        return w
 
     def mass(self, sig: Signature) -> float:
         return sum(self.weight(e) for e in set(sig.quantities))
