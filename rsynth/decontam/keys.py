@@ -14,6 +14,7 @@ hard timeout) only for the rest (LaTeX, expressions, sets). Model text is never 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import re
@@ -134,6 +135,7 @@ def row_facts(
     return RowFacts(answer, solution, tests if isinstance(tests, str) and "assert" in tests else None)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure; a row's answer is looked up by the gate, the comparer and unit_ratio
 def number(answer: str) -> Fraction | None:
     """The answer as an exact number when it is one ("$1,430", "18 eggs", "25%"-less, "3/4"), else None."""
     cleaned = _TEX_NOISE.sub(lambda m: m.group(1) or " ", answer).replace("\\!", "").strip()
@@ -151,6 +153,7 @@ def number(answer: str) -> Fraction | None:
     return None
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure; called for each window of a row, and twice by _extra_candidates
 def canonical(answer: str) -> str:
     """A hashable form of an answer for candidate lookup: the exact number, or squeezed text."""
     value = number(answer)

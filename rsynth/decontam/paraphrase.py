@@ -33,11 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from rsynth.config import param, params_of, validate_choices
 from rsynth.decontam.lexical import MIN_WORDS, LexicalIndex
+from rsynth.decontam.sigcache import reference_signatures
 from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree
 from rsynth.errors import UserError
 
@@ -195,11 +197,11 @@ _RANK = {
 class ParaphraseDecider:
     """Reference signatures, the cheap signature gate, and the per-pair rules above."""
 
-    def __init__(self, reference_texts: Sequence[str], config: SemanticConfig) -> None:
+    def __init__(self, reference_texts: Sequence[str], config: SemanticConfig, cache_dir: Path | None = None) -> None:
         from scipy import sparse
 
         self.config = config
-        self.refs = [Signature.of(t) for t in reference_texts]
+        self.refs = reference_signatures(reference_texts, cache_dir)  # cached per process and on disk
         self.weights = SignatureIndex(self.refs)
         self.ref_mass = np.array([self.weights.mass(s) for s in self.refs])
         vocab: dict[str, int] = {}

@@ -64,7 +64,7 @@ class RephraseStage:
         self.index = index
         self.item_of = {index.describe(i): i for i in range(len(index.item_ids))}
         self.embedder = Embedder(settings.texts, settings.cache_path, quiet=settings.quiet)
-        self.decider = ParaphraseDecider(settings.texts, settings.config)
+        self.decider = ParaphraseDecider(settings.texts, settings.config, settings.cache_path.parent)
         keys = bundled_keys()
         self.keys: list[Key | None] = [keys.get(index.describe(i)) for i in range(len(index.item_ids))]
         by_answer: dict[str, list[int]] = {}

@@ -231,14 +231,17 @@ def _word_value(run: str) -> Fraction | None:
 def _word_runs(text: str) -> list[tuple[int, int, str]]:
     """(offset, words) of each run of adjacent number words ("two hundred and ten" is one run)."""
     runs: list[tuple[int, int, str]] = []
-    for m in _ALPHA.finditer(text):  # one cheap scan and a set lookup: a big alternation is 20x slower
-        if m.group(0).lower() not in _NUMBER_WORDS:
+    # one cheap scan and a set lookup: a big alternation is 20x slower. An ASCII text is lowered once
+    # (same offsets, same letters); any other is lowered word by word ("K", the Kelvin sign, lowers to "k")
+    low = text.lower() if text.isascii() else None
+    for m in _ALPHA.finditer(low if low is not None else text):
+        if (m.group(0) if low is not None else m.group(0).lower()) not in _NUMBER_WORDS:
             continue
         if runs and _JOIN.fullmatch(text[runs[-1][1] : m.start()]):
             start, _, words = runs[-1]
             runs[-1] = (start, m.end(), text[start : m.end()])
         else:
-            runs.append((m.start(), m.end(), m.group(0)))
+            runs.append((m.start(), m.end(), text[m.start() : m.end()]))
     return runs
 
 
@@ -509,11 +512,14 @@ class SignatureIndex:
         self.n = max(len(refs), 1)
         self.df = df
         self.unit = math.log(1 + self.n / 2)
+        self._memo: dict[str, float] = {}  # element -> weight: the gate asks for each row's elements again
 
     def weight(self, element: str) -> float:
-        if element.startswith("fn:"):
-            return 2.0
-        return math.log(1 + self.n / (self.df.get(element, 0) + 1)) / self.unit
+        w = self._memo.get(element)
+        if w is None:
+            w = 2.0 if element.startswith("fn:") else math.log(1 + self.n / (self.df.get(element, 0) + 1)) / self.unit
+            self._memo[element] = w
+        return w
 
     def mass(self, sig: Signature) -> float:
         return sum(self.weight(e) for e in set(sig.quantities))
