@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rsynth.decontam.lexical import LexicalIndex, content_words
-from rsynth.decontam.minilm import length_batches
+from rsynth.decontam.minilm import VectorMemo, length_batches
 from rsynth.decontam.signature import STOP_WORDS, stem
 from tests.paths import FIXTURES
 
@@ -54,6 +54,20 @@ def test_lexical_similarity_is_the_same_with_the_memo():
     assert (first > 0.99).sum() >= 20  # the 20 reference texts among the rows find themselves
 
 
+def test_vector_memo_is_keyed_by_the_exact_token_ids_and_bounded():
+    memo = VectorMemo(size=2)
+    a, b, c = (np.full(4, v, dtype=np.float32) for v in (1, 2, 3))
+    memo.put((101, 7, 102), a)
+    memo.put((101, 8, 102), b)
+    assert memo.get((101, 7, 102)) is a and memo.get((101, 8, 102)) is b
+    assert memo.get((101, 7)) is None and memo.get((101, 7, 102, 0)) is None  # a prefix or a longer input misses
+    memo.get((101, 7, 102))  # used last: the other one goes first
+    memo.put((101, 9, 102), c)
+    assert len(memo) == 2 and memo.get((101, 8, 102)) is None
+    assert memo.get((101, 7, 102)) is a and memo.get((101, 9, 102)) is c
+    assert memo.hits == 5
+
+
 @pytest.mark.slow  # loads the embedding model
 def test_passes_by_length_give_each_text_its_own_vector():
     from rsynth.decontam.semantic import load_model
@@ -61,8 +75,19 @@ def test_passes_by_length_give_each_text_its_own_vector():
     model = load_model()
     texts = _probe_texts()[:24] + ["Short.", "word " * 400]
     together = model.encode(texts)
+    model.memo = type(model.memo)()  # each text alone, computed afresh
     alone = np.concatenate([model.encode([t]) for t in texts])
     assert np.abs(together - alone).max() < 1e-5
+    # the memo: the same token ids (whitespace differs, the model input does not) give the stored vector;
+    # one changed number gives another input and a computed vector
+    hits = model.memo.hits
+    spaced = [" ".join(t.split()) + "  " for t in texts[:3]]
+    changed = texts[3].replace("1", "7", 1) if "1" in texts[3] else texts[3] + " 7"
+    again = model.encode([*spaced, changed, texts[0]])
+    assert model.memo.hits - hits == 4 and np.array_equal(again[:3], alone[:3]) and np.array_equal(again[4], alone[0])
+    assert not np.array_equal(again[3], alone[3])
+    model.memo = type(model.memo)()
+    assert np.abs(model.encode([changed]) - again[3]).max() < 1e-5
     # the order of the input changes nothing either
     order = list(range(len(texts)))[::-1]
     assert np.abs(model.encode([texts[i] for i in order])[::-1] - together).max() < 1e-5
