@@ -364,7 +364,7 @@ def functions(text: str) -> list[str]:
     """Function names a code prompt asks for: `def name(`, the first call in an assert line, or a
     snake_case call in prose ("Implement `has_close_elements(numbers, threshold)`")."""
     names = _DEF.findall(text)
-    for line in text.splitlines():
+    for line in text.splitlines() if "assert " in text else ():  # (no line can start with it otherwise)
         if line.strip().startswith("assert "):
             names += [n for n in _CALL.findall(line) if n not in _BUILTINS][:1]
     if not names:
@@ -396,8 +396,8 @@ def numbers(text: str) -> list[str]:
         if neg and text[: m.start()].rstrip()[-1:] not in ("", "(", "[", "{", ",", "=", ":"):
             neg = None  # binary minus: "x - 2" subtracts the quantity 2
         num = num.replace(",", "")
-        if not (den or pct or "." in num):  # the common case, without Fraction's parsing
-            value = Fraction(int(num))
+        if not (den or pct or "." in num):  # the common case: a plain int (same arithmetic and `_canon`)
+            value: Fraction | int = int(num)
         else:
             value = Fraction(num)
             if den and int(den):
