@@ -90,7 +90,7 @@ class SemanticConfig:
         0.5, "--semantic-code-floor", "Cosine a code item needs to be run against the row's program."
     )
     code_runs: int = param(
-        10,
+        5,
         "--semantic-code-runs",
         "Nearest code items a row's reference program is also run against, whatever their cosine "
         "(a program that passes an item's tests solves that task; 0: only items from --semantic-code-floor).",
