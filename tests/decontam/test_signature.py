@@ -336,3 +336,15 @@ def test_a_program_that_passes_a_retrieved_items_tests_is_that_task_at_any_cosin
     assert decider.judge_pair(sig, 1, 0.37, execution=False) is None
     with pytest.raises(Exception, match="--semantic-code-runs -1"):
         SemanticConfig(code_runs=-1)
+
+
+def test_a_new_story_around_all_the_same_quantities_needs_fewer_shared_words(decider):
+    """The lexical screen asks half the word cosine of a row whose informative quantities all agree
+    with an item's: a new story keeps few of the item's words (here 0.12 < 0.2)."""
+    story = "Seventeen goats, 23 bought, 9 sold by the farmer. Goats remaining?"
+    sibling = "Seventeen goats, 23 bought, 4 sold by the farmer. Goats remaining?"  # a number changed
+    unrelated = "Seventeen goats on a ranch, 23 bought, 9 sold: the rancher counts his goats at the fair."
+    lex, _ = decider.lexical.similarity([story])
+    assert decider.config.lexical / 2 <= lex[0, 0] < decider.config.lexical
+    need, _ = decider.gate([Signature.of(t) for t in (story, sibling, unrelated)], [story, sibling, unrelated])
+    assert need.tolist() == [True, False, False]
