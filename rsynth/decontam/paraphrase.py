@@ -23,8 +23,9 @@ signature gate drops rows whose quantities agree with no reference item (overlap
 everywhere): no rule can fire for them. The lexical screen (`lexical.py`) then drops rows that share
 almost no content word with every item whose quantities agree with theirs: a rewrite keeps the
 story's names and objects, so such a row is not one. A pair with overlap >= `agree` (a possible
-removal) passes with word cosine >= `lexical`; one in the uncertain band with >= `lexical_band`; a
-pair where both texts are too short to screen always passes. Rows screened out are kept without an
+removal) passes with word cosine >= `lexical`, or half that when every informative quantity agrees
+(overlap >= `FULL`); one in the uncertain band with >= `lexical_band`; a pair where both texts are
+too short to screen always passes. Rows screened out are kept without an
 embedding, so near misses among them are not listed (`embed_all` embeds every row). Measured on
 the bench's 10,000 rows (GSM8K-train plus 1% paraphrases): 85% pass the signature gate, 3.6% the screen too.
 """
