@@ -10,7 +10,9 @@ Order of evidence, strongest first:
    words is the same setup asking another question (`another-question`: review/, or removed with
    `--strict`); one whose quantities differ is a template sibling (review/).
 3. **Retrieval** proposes candidates for the other rows: embedding top-k, the best quantity
-   signatures, items with the row's answer whose words are close (`answer_lexical`), and for code
+   signatures, items with the row's answer whose words are close (`answer_lexical`) or whose
+   quantities all but agree with strong signatures on both sides (answer-led: `answer_overlap`,
+   `answer_mass`, decided whatever the cosine when the row asks what the item asks), and for code
    rows the nearest code items. Long prompts are cut into windows (paragraphs, few-shot blocks) and
    each window is a candidate source of its own, so a pasted item is not diluted by its neighbours.
 4. **Decision** per (row, item) pair (`ParaphraseDecider.judge_pair`): execution first for code,
