@@ -10,7 +10,9 @@ Order of evidence, strongest first:
    words is the same setup asking another question (`another-question`: review/, or removed with
    `--strict`); one whose quantities differ is a template sibling (review/).
 3. **Retrieval** proposes candidates for the other rows: embedding top-k, the best quantity
-   signatures, items with the row's answer whose words are close (`answer_lexical`), and for code
+   signatures, items with the row's answer whose words are close (`answer_lexical`) or whose
+   quantities all but agree with strong signatures on both sides (answer-led: `answer_overlap`,
+   `answer_mass`, decided whatever the cosine when the row asks what the item asks), and for code
    rows the nearest code items. Long prompts are cut into windows (paragraphs, few-shot blocks) and
    each window is a candidate source of its own, so a pasted item is not diluted by its neighbours.
 4. **Decision** per (row, item) pair (`ParaphraseDecider.judge_pair`): execution first for code,
@@ -77,6 +79,8 @@ class RephraseStage:
         self.codeview = CodeView(settings.texts, self.code_items, self.embedder.embed)
         self.answers = AnswerComparer()
         self.execution = ExecutionChecker()
+        # per unit of the last batch: its answer-led items (same answer, strong overlap)
+        self.led: dict[int, set[int]] = {}
         self.considered: list[
             set[int]
         ] = []  # per row of the last batch: the items it was compared with (candidate recall)
@@ -222,7 +226,8 @@ class RephraseStage:
             (p, item)
             for p, items in cands.items()
             for item in items
-            if facts[units[p][0]][0] and sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor
+            if facts[units[p][0]][0]
+            and (sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor or item in self.led.get(p, ()))
         ]
         answers = dict(zip(ans_pairs, self._answers([(facts[units[p][0]], item) for p, item in ans_pairs])))
         runs = self._executions(cands, sims, at, unit_texts, units, facts, wide)
@@ -235,6 +240,7 @@ class RephraseStage:
                 items,
                 {it: answers.get((p, it)) for it in items},
                 {it: runs.get((p, it)) for it in items},
+                self._asked(p, unit_texts[p], answers),
             )
             f = facts[units[p][0]]
             if (
@@ -261,6 +267,12 @@ class RephraseStage:
             m = Match(bench, item_id, "semantic", round(ev.cosine or 0.0, 4), "", evidence)
             self._place(i, m, ev.rule, matches, reviews)
         return len({units[p][0] for p in picked})
+
+    def _asked(self, p: int, text: str, answers: dict[tuple[int, int], bool | str | None]) -> dict[int, bool]:
+        """For the unit's answer-led items with an equal answer: whether the row asks what the item
+        asks (its asked clause is not reworded away from the item's: `question_reworded`)."""
+        led = [it for it in self.led.get(p, ()) if answers.get((p, it)) is True]
+        return {it: not question_reworded(text, self.settings.texts[it]) for it in led}
 
     @staticmethod
     def _stated_examples(texts: Sequence[str], facts: Sequence[Facts]) -> tuple[list[Facts], set[int]]:
@@ -309,6 +321,7 @@ class RephraseStage:
         nearest code items once embedded); marks their units as needing an embedding (in place)."""
         c = self.decider.config
         extra: dict[int, list[int]] = {}
+        self.led = {}
         with_answer = [p for p, (i, _) in enumerate(units) if facts[i][0] and canonical(facts[i][0]) in self.by_answer]
         if with_answer:
             lex, _ = self.decider.lexical.similarity([units[p][1] for p in with_answer])
@@ -324,7 +337,15 @@ class RephraseStage:
                 # and agreeing quantities (a round answer such as 500 with agreeing quantities is not
                 # enough: a GSM8K-train control with $200 and $50 and answer 500 met one at cosine 0.61)
                 strong = is_rare & (dice[p, items] >= c.band)
-                close = items[((lex[row, items] >= c.answer_lexical) & agree) | strong]
+                # answer-led: quantities that all but agree, both signatures strong, whatever the words
+                led = (
+                    (dice[p, items] >= c.answer_overlap) & (self.decider.ref_mass[items] >= c.answer_mass)
+                    if self.decider.weights.mass(sigs[p]) >= c.answer_mass
+                    else np.zeros(items.size, dtype=bool)
+                )
+                if led.any():
+                    self.led[p] = set(items[led].tolist())
+                close = items[((lex[row, items] >= c.answer_lexical) & agree) | strong | led]
                 if close.size:
                     extra[p] = close.tolist()
                     need[p] = True
