@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pytest
 
+# One math-library thread per process, for this process and every CLI it starts: the suite runs two
+# test workers on two cores, each often beside a CLI child and the Lean batch, and torch's OpenMP
+# threads spin while they wait for a core. Measured on the kill-and-resume build tests at load ~8:
+# 185 CPU s with torch's default threads, 102 with one (the rows are the same: they are checked).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
