@@ -71,7 +71,7 @@ QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruc
 # and V in bf16 = 56 KiB of KV a token) on one 80 GB H100 under vLLM's --gpu-memory-utilization 0.9:
 # 72 GB - 15 GB of weights - ~2 GB of activations = ~55 GB of KV blocks, about 1M tokens. vLLM keeps
 # every block no running sequence holds as its prefix cache (LRU), so the cache is what the batch
-# leaves free. `--kv-tokens` sets another server (a 70B model on one GPU: ~100k).
+# leaves free. `--kv-tokens` sets another server (the same 7B model on a 32 GB GPU: 28.8 GB - 17 GB = ~200k).
 KV_TOKENS = 1_000_000
 MEAN_OUTPUT = MEDIAN_TOKENS * math.exp(SIGMA**2 / 2)  # a log-normal's mean: ~165 tokens
 # prefill: 2 x 7e9 FLOPs a token at ~45% of the H100's 990 bf16 TFLOP/s = ~30k prompt tokens/s, charged
