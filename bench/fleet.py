@@ -63,7 +63,7 @@ from annotate_occupancy import (
 from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.shards import read_split
 from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams
-from rsynth.engines.routing import Router, route_key
+from rsynth.engines.routing import MIN_CAP, Ring, Router, route_key
 from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 
 QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruction; MEDIAN_TOKENS / STEPS per step
@@ -162,6 +162,27 @@ class SimServer(SimEngine):
         self.begin()
 
 
+class StickyRouter(Router):
+    """Bench only, to show the trade-off: plain bounded-load consistent hashing, where a question waits
+    in its own server's queue while that server's load is within `balance` x the fleet's mean, even when
+    another server has a free slot (rsynth's router sends it to a free slot instead: occupancy first)."""
+
+    def choose(self, key: str, loads) -> str | None:  # type: ignore[no-untyped-def]
+        if self._ring.names != tuple(sorted(loads)):
+            self._ring = Ring(list(loads), self.replicas)
+        total = sum(load for load, _ in loads.values())
+        cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
+        walk = list(self._ring.walk(key))
+        name = next((n for n in walk if loads[n][0] < max(cap, loads[n][1])), None) or min(
+            loads, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n)
+        )
+        self.spilled += name != walk[0]
+        return name
+
+
+ROUTING_NAMES = {"hash": "by question", "sticky": "by question, waits at home", "round-robin": "round-robin"}
+
+
 class SimFleet(Engine):
     """N simulated servers behind the real router, with the fleet engine's `can_start`."""
 
@@ -173,7 +194,7 @@ class SimFleet(Engine):
         self.now = 0.0
         self.stats.in_flight = InFlight(lambda: self.now)
         self.servers = [SimServer(f"s{i}", capacity, answers, self, kv_tokens) for i in range(servers)]
-        self.router = Router(routing)
+        self.router = StickyRouter() if routing == "sticky" else Router(routing)
         self.capacity = capacity
         self.homes: dict[str, set[str]] = {}  # question key -> the servers that prefilled one of its requests
         self._driver: asyncio.Task | None = None
@@ -297,11 +318,18 @@ def main() -> None:
         "--live", type=int, default=128, help="--max-live-searches (more go live while the fleet has idle slots)"
     )
     ap.add_argument("--kv-tokens", type=int, default=KV_TOKENS, help="KV cache tokens a server (module docstring)")
+    ap.add_argument(
+        "--routings",
+        nargs="+",
+        default=["round-robin", "hash"],
+        choices=list(ROUTING_NAMES),
+        help="at 2+ servers; round-robin first (the hit-rate ratios divide by it); sticky: StickyRouter",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (same results)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-fleet-"))
     answers = write_problems(tmp / "problems", args.questions)
-    runs = [(n, routing) for n in args.servers for routing in (("round-robin", "hash") if n > 1 else ("hash",))]
+    runs = [(n, routing) for n in args.servers for routing in (args.routings if n > 1 else ("hash",))]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = {
             (n, routing): pool.submit(
@@ -354,16 +382,16 @@ def main() -> None:
         rr = results.get((n, "round-robin"))
         ratio = r["hit_rate"] / rr["hit_rate"] if rr and rr["hit_rate"] else None
         step_ratio = r["step_hit_rate"] / rr["step_hit_rate"] if rr and rr["step_hit_rate"] else None
-        fleet = n > 1 and routing == "hash"
+        fleet = n > 1 and routing != "round-robin"
         table.add_row(
             str(n),
-            "by question" if routing == "hash" else routing,
+            ROUTING_NAMES[routing],
             f"{r['occupancy']:.2f}",
             f"{r['rollouts_s']:.0f}",
             f"{r['hit_rate']:.2f}",
-            f"{ratio:.2f}x" if ratio is not None and routing == "hash" else "-",
+            f"{ratio:.2f}x" if ratio is not None and fleet else "-",
             f"{r['step_hit_rate']:.2f}",
-            f"{step_ratio:.2f}x" if step_ratio is not None and routing == "hash" else "-",
+            f"{step_ratio:.2f}x" if step_ratio is not None and fleet else "-",
             f"{r['servers_per_question']:.1f}",
             f"{r['virtual_s']:.0f}",
             f"{speed:.2f}x",
