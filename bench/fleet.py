@@ -25,7 +25,14 @@ servers <= one server's / N x 1.15, so speed-up >= N / 1.15). Every run answers 
 with the same completions (requests are seeded from their content), so the rows must equal the
 one-server run's.
 
+Also per run: the hit rate over the trace prefix alone (the steps after the question: what only a
+question's own probes share) and how many servers prefilled some request of a question. `--routings
+... sticky` adds a bench-only router (StickyRouter: a question waits at its own server) to show the
+hit-rate/occupancy trade-off of rsynth's spill-to-a-free-slot router.
+
 Usage: python bench/fleet.py [--servers 1 4 16] [--questions 2048] [--capacity 128] [--kv-tokens N] [--jobs 5]
+           [--routings round-robin hash sticky]
+A 16-server fleet has 2048 slots: give --questions 8192 (4x) to see it past its start and drain.
 """
 
 from __future__ import annotations
