@@ -8,7 +8,10 @@ their answers, unrelated programs: must not be removed). Its "heldout" part uses
 part lacks and was never tuned on; "heldout2" was written later, before the next round of tuning,
 in other styles and by other "authors" (worksheets, translated exams, second person, one-liners,
 LaTeX restatements, number words, few-shot prompts, code bug reports, renamed functions with
-reordered arguments), and was never tuned on either. Three configurations run on the same rows:
+reordered arguments), and was never tuned on either. decontam_probe_heldout3.jsonl (part "heldout3") was
+written and measured before the third round of tuning, from items none of the others use (dialogue,
+new stories, units converted, terse "compute", number words, an item inside a long few-shot prompt,
+code renamed with an I/O table, code as prose only) and is never tuned on. Three configurations run on the same rows:
 
 * `ngram`: exact and n-gram stages only;
 * `semantic`: `--semantic` with the answer, solution and tests columns ignored (rows with neither);
@@ -18,7 +21,7 @@ Per cell: candidate recall (the true item among the items the row was compared w
 (removed and matched to the right item), false-positive rate (look-alikes and controls removed),
 and rows sent to review/. Runs the stage's classifier in this process (same code as the command).
 
-    python bench/decontam_probe.py [--parts tune,heldout,heldout2] [--misses]
+    python bench/decontam_probe.py [--parts tune,heldout,heldout2,heldout3] [--misses]
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from rsynth.decontam.pipeline import plan  # noqa: E402
 PROBES = (
     ROOT / "tests" / "fixtures" / "decontam_probe.jsonl",  # parts "tune" and "heldout"
     ROOT / "tests" / "fixtures" / "decontam_probe_heldout2.jsonl",  # part "heldout2"
+    ROOT / "tests" / "fixtures" / "decontam_probe_heldout3.jsonl",  # part "heldout3" (never tuned)
 )
 MODES = {
     "ngram": DecontamParams(),
@@ -120,7 +124,7 @@ def _fmt(x) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--parts", default="tune,heldout,heldout2", help="probe parts to run (comma-separated)")
+    ap.add_argument("--parts", default="tune,heldout,heldout2,heldout3", help="probe parts to run (comma-separated)")
     ap.add_argument(
         "--misses",
         action="store_true",

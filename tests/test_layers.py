@@ -204,3 +204,15 @@ def test_library_use_loads_no_cli(module: str):
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "", f"importing {module} loaded {res.stdout.strip()}"
+
+
+def test_the_command_line_starts_without_sympy_or_models():
+    """Every CLI call (and every CLI test) pays the command line's imports: sympy, torch and
+    transformers load only in the stages that use them."""
+    code = (
+        "import sys, rsynth.cli; "
+        "print(','.join(sorted(m for m in ('sympy', 'torch', 'transformers', 'datasets') if m in sys.modules)))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "", f"`import rsynth.cli` loaded {res.stdout.strip()}"

@@ -202,10 +202,15 @@ class RephraseStage:
         code_near: dict[
             int, tuple[int, float, float]
         ] = {}  # unit -> (nearest code item, its cosine, the margin over the next)
+        wide: dict[int, set[int]] = {}  # unit -> the nearest code items its reference program is run against
         for p in code_units:  # a code row is compared with the nearest code items, whatever else is near
             row = sims[at[unit_texts[p]]]
-            order = self.code_items[np.argsort(-row[self.code_items], kind="stable")[:k]]
+            program = bool(facts[units[p][0]][1])
+            n = max(k, self.decider.config.code_runs) if program else k
+            order = self.code_items[np.argsort(-row[self.code_items], kind="stable")[:n]]
             extra.setdefault(p, []).extend(order.tolist())
+            if program:
+                wide[p] = set(order[: self.decider.config.code_runs].tolist())
             if order.size >= 2:
                 code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]))
         cands = {
@@ -220,7 +225,7 @@ class RephraseStage:
             if facts[units[p][0]][0] and sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor
         ]
         answers = dict(zip(ans_pairs, self._answers([(facts[units[p][0]], item) for p, item in ans_pairs])))
-        runs = self._executions(cands, sims, at, unit_texts, units, facts)
+        runs = self._executions(cands, sims, at, unit_texts, units, facts, wide)
         best: dict[int, tuple[Evidence, bool | None]] = {}
         for p, items in cands.items():
             self.considered[units[p][0]].update(items)
@@ -271,17 +276,21 @@ class RephraseStage:
                 stated.add(i)
         return out, stated
 
-    def _executions(self, cands, sims, at, unit_texts, units, facts) -> dict[tuple[int, int], bool | None]:
-        """Sandbox verdicts for (unit, code item) pairs with cosine >= `code_floor`, nearest first: a
-        round runs each unit's next candidate, and a unit stops at its first pass (most rephrasings
-        pass their nearest item), so a batch costs about one run per code row, not `top_k`."""
+    def _executions(self, cands, sims, at, unit_texts, units, facts, wide) -> dict[tuple[int, int], bool | None]:
+        """Sandbox verdicts for (unit, code item) pairs with cosine >= `code_floor`, or among the
+        `code_runs` nearest code items when the row has a reference program (`wide`: a renamed or
+        reworded task can sit under the floor, or behind siblings, while its program passes the
+        item's tests), nearest first: a round runs each unit's next candidate, and a unit stops at its
+        first pass (most rephrasings pass their nearest item), so a rephrasing costs about one run; a
+        program that solves none of them costs up to `code_runs`."""
         queue: dict[int, list[int]] = {}
         for p, items in cands.items():
             f = facts[units[p][0]]
             if not (f[1] or f[2]):
                 continue
             row = sims[at[unit_texts[p]]]
-            near = [it for it in items if row[it] >= self.decider.config.code_floor and _runnable(self.keys[it])]
+            floor, ranked = self.decider.config.code_floor, wide.get(p, ())
+            near = [it for it in items if (row[it] >= floor or it in ranked) and _runnable(self.keys[it])]
             if near:
                 queue[p] = sorted(near, key=lambda it: -row[it])
         runs: dict[tuple[int, int], bool | None] = {}
@@ -309,8 +318,13 @@ class RephraseStage:
                 # close words, and quantities that agree (or an answer no other item has, or a row with
                 # no informative quantities): a shared small answer alone is no reason to embed a row
                 weak = self.decider.weights.mass(sigs[p]) < c.min_mass
-                agree = (dice[p, items] >= c.band) | np.array([it in rare for it in items.tolist()], dtype=bool) | weak
-                close = items[(lex[row, items] >= c.answer_lexical) & agree]
+                is_rare = np.array([it in rare for it in items.tolist()], dtype=bool)
+                agree = (dice[p, items] >= c.band) | is_rare | weak
+                # without close words (LaTeX against prose, number words): an answer no other item has
+                # and agreeing quantities (a round answer such as 500 with agreeing quantities is not
+                # enough: a GSM8K-train control with $200 and $50 and answer 500 met one at cosine 0.61)
+                strong = is_rare & (dice[p, items] >= c.band)
+                close = items[((lex[row, items] >= c.answer_lexical) & agree) | strong]
                 if close.size:
                     extra[p] = close.tolist()
                     need[p] = True

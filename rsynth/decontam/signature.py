@@ -97,8 +97,8 @@ _PERCENT = re.compile(r"\s*(?:\\?%|percent\b|per cent\b)", re.IGNORECASE)
 _DEF = re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\(")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _SNAKE_CALL = re.compile(
-    r"(?<![\\\w])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\s*\("
-)  # has_close_elements( in prose, not \log_x(
+    r"(?<![\\\w])(?!(?:log|ln|lg|exp|sin|cos|tan|sqrt)_[a-z0-9]{1,3}\s*\()([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\s*\("
+)  # has_close_elements( in prose, not \log_x( nor a plain-text log_x(y^x): subscripted maths is no function
 _QUOTES = ('"""', "'''")
 _BUILTINS = frozenset(
     "set list sorted tuple dict str int float abs len math isclose round sum max min all any print range assert type".split()

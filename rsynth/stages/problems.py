@@ -20,9 +20,9 @@ from rsynth.runner.stage import Counts, Stage, Target, Work, execute, ready
 from rsynth.stages.problem import DEFAULT_INSTRUCTION
 from rsynth.stages.run_key import run_key
 from rsynth.steps import split_steps
-from rsynth.synth.templates import TEMPLATES, Knobs, generate_problems
+from rsynth.synth.knobs import TEMPLATE_NAMES, Knobs
 
-TEMPLATE_CHOICES = (*TEMPLATES, "mixed")
+TEMPLATE_CHOICES = (*TEMPLATE_NAMES, "mixed")
 
 REWRITE_INSTRUCTION = (
     "Write a new math word problem in the style of the example below, with a different story and "
@@ -49,6 +49,8 @@ def write_template_problems(
         )  # noqa: E731
 
     def records(target: Target) -> Iterator[Record]:
+        from rsynth.synth.templates import generate_problems  # sympy: loaded only when problems are written
+
         rows = generate_problems(template, n, seed, knobs)
         return (Record(target.input, i + 1, row) for i, row in enumerate(take(rows, target.partition, n, target.out)))
 

@@ -15,7 +15,7 @@ from rsynth.stages.problem import DEFAULT_INSTRUCTION
 from rsynth.stages.problems import TEMPLATE_CHOICES, EvolveConfig
 from rsynth.stages.solutions import SolutionsConfig
 from rsynth.steps import SPLIT_MODES
-from rsynth.synth.templates import Knobs
+from rsynth.synth.knobs import Knobs
 from rsynth.verifiers.code.sandbox import sandbox_param
 
 

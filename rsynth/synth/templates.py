@@ -14,16 +14,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from rsynth.synth.knobs import Knobs
+
 NAMES = ["Tom", "Ava", "Liam", "Mia", "Noah", "Zoe", "Omar", "Lena", "Ravi", "Sara", "Ken", "Ines"]
 THINGS = ["apples", "marbles", "stickers", "books", "pencils", "coins", "cards", "shells"]
-
-
-@dataclass(frozen=True)
-class Knobs:
-    """Difficulty: how many operations a problem chains, and how large its numbers are."""
-
-    max_steps: int = 3
-    max_number: int = 20
 
 
 @dataclass(frozen=True)

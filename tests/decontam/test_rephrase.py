@@ -71,6 +71,14 @@ ROWS = [
         "solution": "def second_largest(l):\n    return sorted(set(l))[-2]\n",
     },
     {"id": "train", "problem": TRAIN[0]["question"], "answer": "72"},
+    # Mbpp/66 ("count the positive numbers") as a one-liner: cosine 0.48, under --semantic-code-floor,
+    # but among the nearest code items (--semantic-code-runs), where its program passes the tests
+    {
+        "id": "below-floor",
+        "problem": "tally_plus(v): how many entries of v exceed zero.",
+        "answer": None,
+        "solution": "def tally_plus(v):\n    return sum(1 for x in v if x > 0)\n",
+    },
 ]
 
 
@@ -94,7 +102,7 @@ def _removed(out: Path) -> dict[str, dict]:
 def test_decisions_by_answer_execution_and_question(outcome):
     tmp, report, _ = outcome
     removed = _removed(tmp / "out")
-    assert set(removed) == {"fewshot", "units", "renamed", "min-element"}
+    assert set(removed) == {"fewshot", "units", "renamed", "min-element", "below-floor"}
     assert (removed["fewshot"]["stage"], removed["fewshot"]["item_id"]) == ("ngram", "gsm8k-test-66")
     assert removed["units"]["item_id"] == "gsm8k-test-48" and removed["units"]["evidence"]["row_answer"] == "8"
     assert removed["renamed"]["item_id"] == "Mbpp/3" and removed["renamed"]["evidence"]["rule"] == "same-behaviour"
@@ -103,7 +111,9 @@ def test_decisions_by_answer_execution_and_question(outcome):
         "Mbpp/62",
         "same-behaviour",
     )
-    assert report["removed"] == 4 and report["kept"] == 3 and report["errors"] == 0
+    below = removed["below-floor"]["evidence"]
+    assert (removed["below-floor"]["item_id"], below["rule"]) == ("Mbpp/66", "same-behaviour") and below["cosine"] < 0.5
+    assert report["removed"] == 5 and report["kept"] == 3 and report["errors"] == 0
 
 
 def test_review_rows_carry_both_texts_and_are_counted_apart(outcome):

@@ -287,3 +287,64 @@ def test_the_asked_clause_not_the_copied_condition_is_compared():
     item = "Each flan takes 3 eggs. If Sandra must make 15 flans for the fundraiser, how many times must she babysit?"
     row = "Each flan takes 3 eggs. If Sandra must make 15 flans for the fundraiser, how many eggs does she need in all?"
     assert question_reworded(row, item) and not question_reworded(item, item)
+
+
+def test_a_subscripted_log_in_plain_text_is_no_function_name():
+    """`log_x(y^x)` written without LaTeX is maths, not a code task's entry point (it made a maths row
+    look like code and added a quantity its item lacks); a snake_case call in prose still is one."""
+    from rsynth.decontam.signature import functions
+
+    assert functions("x, y > 1 real with log_x(y^x) = log_y(x^(4y)) = 10. xy = ?") == []
+    assert Signature.of("log_2(x) + ln_b(3) = 7").quantities == ("2", "3", "7")
+    assert functions("Write sin_wave(x) for a plotting helper.") == ["sin_wave"]
+
+
+@pytest.mark.parametrize(
+    ("text", "sims", "rule"),
+    [
+        # the row states more than the item (a count split in two), its quantities include the item's,
+        # and the item is clearly the nearest
+        (
+            "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?",
+            [0.8, 0.3, 0.2],
+            "paraphrase",
+        ),
+        # the same, but another item is about as near: the judge's (or a reviewer's) case
+        (
+            "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?",
+            [0.8, 0.78, 0.2],
+            "uncertain",
+        ),
+        # a number changed (each side has one the other lacks): a template sibling, never removed here
+        ("A farmer has 17 cows and buys 23 more, then sells 4. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
+        # a number the item has once, twice: counted with repeats, not nested
+        ("A farmer has 17 cows and sells 17. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
+    ],
+)
+def test_partly_agreeing_quantities_are_the_item_only_when_nested_and_clearly_nearest(decider, text, sims, rule):
+    sig = Signature.of(text)
+    overlap = decider.weights.overlap(sig, decider.refs[0])
+    assert decider.config.band <= overlap < decider.config.agree
+    assert decider.decide(sig, np.array(sims, dtype=np.float32), [0]).rule == rule
+
+
+def test_a_program_that_passes_a_retrieved_items_tests_is_that_task_at_any_cosine(decider):
+    """Execution runs only on retrieved code items (the `--semantic-code-runs` nearest, or from the
+    floor), so a pass is the evidence whatever the cosine; a failure only counts near the item."""
+    sig = Signature.of("keep_gt_zero(xs): the elements of xs that are > 0, order kept.")
+    assert decider.judge_pair(sig, 1, 0.37, execution=True).rule == "same-behaviour"
+    assert decider.judge_pair(sig, 1, 0.37, execution=False) is None
+    with pytest.raises(Exception, match="--semantic-code-runs -1"):
+        SemanticConfig(code_runs=-1)
+
+
+def test_a_new_story_around_all_the_same_quantities_needs_fewer_shared_words(decider):
+    """The lexical screen asks half the word cosine of a row whose informative quantities all agree
+    with an item's: a new story keeps few of the item's words (here 0.12 < 0.2)."""
+    story = "Seventeen goats, 23 bought, 9 sold by the farmer. Goats remaining?"
+    sibling = "Seventeen goats, 23 bought, 4 sold by the farmer. Goats remaining?"  # a number changed
+    unrelated = "Seventeen goats on a ranch, 23 bought, 9 sold: the rancher counts his goats at the fair."
+    lex, _ = decider.lexical.similarity([story])
+    assert decider.config.lexical / 2 <= lex[0, 0] < decider.config.lexical
+    need, _ = decider.gate([Signature.of(t) for t in (story, sibling, unrelated)], [story, sibling, unrelated])
+    assert need.tolist() == [True, False, False]

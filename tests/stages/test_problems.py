@@ -11,10 +11,16 @@ import sympy as sp
 
 from rsynth.data.shards import read_split
 from rsynth.stages.problems import write_template_problems
+from rsynth.synth.knobs import TEMPLATE_NAMES
 from rsynth.synth.templates import TEMPLATES, Knobs, generate_problems
 
 ALL = [*TEMPLATES, "mixed"]
 KNOBS = Knobs(max_steps=3, max_number=20)
+
+
+def test_the_light_template_names_are_the_templates() -> None:
+    """The CLI offers `synth/knobs.py`'s names without importing sympy: they must be the real templates."""
+    assert tuple(TEMPLATES) == TEMPLATE_NAMES
 
 
 @pytest.mark.parametrize("template", ALL)
