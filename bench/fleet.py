@@ -25,7 +25,14 @@ servers <= one server's / N x 1.15, so speed-up >= N / 1.15). Every run answers 
 with the same completions (requests are seeded from their content), so the rows must equal the
 one-server run's.
 
+Also per run: the hit rate over the trace prefix alone (the steps after the question: what only a
+question's own probes share) and how many servers prefilled some request of a question. `--routings
+... sticky` adds a bench-only router (StickyRouter: a question waits at its own server) to show the
+hit-rate/occupancy trade-off of rsynth's spill-to-a-free-slot router.
+
 Usage: python bench/fleet.py [--servers 1 4 16] [--questions 2048] [--capacity 128] [--kv-tokens N] [--jobs 5]
+           [--routings round-robin hash sticky]
+A 16-server fleet has 2048 slots: give --questions 8192 (4x) to see it past its start and drain.
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ from annotate_occupancy import (
 from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.shards import read_split
 from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams
-from rsynth.engines.routing import Router, route_key
+from rsynth.engines.routing import MIN_CAP, Ring, Router, route_key
 from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 
 QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruction; MEDIAN_TOKENS / STEPS per step
@@ -71,7 +78,7 @@ QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruc
 # and V in bf16 = 56 KiB of KV a token) on one 80 GB H100 under vLLM's --gpu-memory-utilization 0.9:
 # 72 GB - 15 GB of weights - ~2 GB of activations = ~55 GB of KV blocks, about 1M tokens. vLLM keeps
 # every block no running sequence holds as its prefix cache (LRU), so the cache is what the batch
-# leaves free. `--kv-tokens` sets another server (a 70B model on one GPU: ~100k).
+# leaves free. `--kv-tokens` sets another server (the same 7B model on a 32 GB GPU: 28.8 GB - 17 GB = ~200k).
 KV_TOKENS = 1_000_000
 MEAN_OUTPUT = MEDIAN_TOKENS * math.exp(SIGMA**2 / 2)  # a log-normal's mean: ~165 tokens
 # prefill: 2 x 7e9 FLOPs a token at ~45% of the H100's 990 bf16 TFLOP/s = ~30k prompt tokens/s, charged
@@ -96,6 +103,7 @@ class SimServer(SimEngine):
         self.cache: OrderedDict[object, int] = OrderedDict()
         self.cache_room, self.cached = cache_tokens(kv_tokens, capacity), 0
         self.hit_tokens = self.query_tokens = 0
+        self.step_hit_tokens = self.step_query_tokens = 0  # the trace-prefix part alone (after the question)
         self.event_at, self.event_end = math.inf, 0
         self._fresh = 0
 
@@ -126,6 +134,9 @@ class SimServer(SimEngine):
             if key not in self.cache:
                 break
             hit += tokens
+        self.fleet.homes.setdefault(path[0], set()).add(self.name)
+        self.step_query_tokens += total - QUESTION_TOKENS
+        self.step_hit_tokens += max(0, hit - QUESTION_TOKENS)
         for key, tokens in segments:
             self._remember(key, tokens)
         self.hit_tokens += hit
@@ -158,6 +169,27 @@ class SimServer(SimEngine):
         self.begin()
 
 
+class StickyRouter(Router):
+    """Bench only, to show the trade-off: plain bounded-load consistent hashing, where a question waits
+    in its own server's queue while that server's load is within `balance` x the fleet's mean, even when
+    another server has a free slot (rsynth's router sends it to a free slot instead: occupancy first)."""
+
+    def choose(self, key: str, loads) -> str | None:  # type: ignore[no-untyped-def]
+        if self._ring.names != tuple(sorted(loads)):
+            self._ring = Ring(list(loads), self.replicas)
+        total = sum(load for load, _ in loads.values())
+        cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
+        walk = list(self._ring.walk(key))
+        name = next((n for n in walk if loads[n][0] < max(cap, loads[n][1])), None) or min(
+            loads, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n)
+        )
+        self.spilled += name != walk[0]
+        return name
+
+
+ROUTING_NAMES = {"hash": "by question", "sticky": "by question, waits at home", "round-robin": "round-robin"}
+
+
 class SimFleet(Engine):
     """N simulated servers behind the real router, with the fleet engine's `can_start`."""
 
@@ -169,8 +201,9 @@ class SimFleet(Engine):
         self.now = 0.0
         self.stats.in_flight = InFlight(lambda: self.now)
         self.servers = [SimServer(f"s{i}", capacity, answers, self, kv_tokens) for i in range(servers)]
-        self.router = Router(routing)
+        self.router = StickyRouter() if routing == "sticky" else Router(routing)
         self.capacity = capacity
+        self.homes: dict[str, set[str]] = {}  # question key -> the servers that prefilled one of its requests
         self._driver: asyncio.Task | None = None
 
     @property
@@ -200,9 +233,9 @@ class SimFleet(Engine):
 
     async def _drive(self) -> None:
         """Advance the fleet's clock one event at a time, after the scheduler reacted to the last."""
+        loop = asyncio.get_running_loop()
         while True:
-            for _ in range(SETTLE_PASSES):
-                await asyncio.sleep(0)
+            await _settle(loop)
             server = min(self.servers, key=lambda s: s.event_at)
             if server.event_at == math.inf:
                 return
@@ -212,6 +245,26 @@ class SimFleet(Engine):
     def hit_rate(self) -> float:
         query = sum(s.query_tokens for s in self.servers)
         return sum(s.hit_tokens for s in self.servers) / query if query else 0.0
+
+    def step_hit_rate(self) -> float:
+        """The hit rate over the trace prefix only (the steps after the question, which a question's
+        probes share and nothing else does): what routing by question can keep and round-robin loses."""
+        query = sum(s.step_query_tokens for s in self.servers)
+        return sum(s.step_hit_tokens for s in self.servers) / query if query else 0.0
+
+    def servers_per_question(self) -> float:
+        return sum(len(v) for v in self.homes.values()) / len(self.homes) if self.homes else 0.0
+
+
+async def _settle(loop: asyncio.AbstractEventLoop) -> None:
+    """Give the scheduler up to SETTLE_PASSES event-loop turns before virtual time moves on, stopping
+    early once nothing but this driver is ready to run: with an inline verifier and no I/O, a turn with
+    an empty ready queue is a no-op, so the further turns would change nothing (same clock, same rows)
+    and only cost CPU (they were most of a 16-server run's time)."""
+    for _ in range(SETTLE_PASSES):
+        await asyncio.sleep(0)
+        if not loop._ready:  # type: ignore[attr-defined]  # CPython's ready queue: nothing else will run
+            return
 
 
 def run(
@@ -247,6 +300,8 @@ def run(
         "occupancy": stats["sequences in flight (mean)"] / (capacity * servers),
         "rollouts_s": stats["completions generated this run"] / fleet.now,
         "hit_rate": fleet.hit_rate(),
+        "step_hit_rate": fleet.step_hit_rate(),
+        "servers_per_question": fleet.servers_per_question(),
         "spilled": fleet.router.spilled,
         "live_max": stats["searches live (max)"],
         "requests": stats["rollout requests this run"],
@@ -270,11 +325,18 @@ def main() -> None:
         "--live", type=int, default=128, help="--max-live-searches (more go live while the fleet has idle slots)"
     )
     ap.add_argument("--kv-tokens", type=int, default=KV_TOKENS, help="KV cache tokens a server (module docstring)")
+    ap.add_argument(
+        "--routings",
+        nargs="+",
+        default=["round-robin", "hash"],
+        choices=list(ROUTING_NAMES),
+        help="at 2+ servers; round-robin first (the hit-rate ratios divide by it); sticky: StickyRouter",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (same results)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rsynth-fleet-"))
     answers = write_problems(tmp / "problems", args.questions)
-    runs = [(n, routing) for n in args.servers for routing in (("round-robin", "hash") if n > 1 else ("hash",))]
+    runs = [(n, routing) for n in args.servers for routing in (args.routings if n > 1 else ("hash",))]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = {
             (n, routing): pool.submit(
@@ -305,6 +367,9 @@ def main() -> None:
         "rollouts/s",
         "prefix-cache hit rate",
         "hit rate / round-robin's",
+        "trace-prefix hit rate",
+        "trace-prefix / round-robin's",
+        "servers a question (mean)",
         "time to finish (virtual s)",
         f"speed-up vs {args.servers[0]} server(s)",
         "target (N/1.15)",
@@ -323,14 +388,18 @@ def main() -> None:
         speed = base["virtual_s"] / r["virtual_s"]
         rr = results.get((n, "round-robin"))
         ratio = r["hit_rate"] / rr["hit_rate"] if rr and rr["hit_rate"] else None
-        fleet = n > 1 and routing == "hash"
+        step_ratio = r["step_hit_rate"] / rr["step_hit_rate"] if rr and rr["step_hit_rate"] else None
+        fleet = n > 1 and routing != "round-robin"
         table.add_row(
             str(n),
-            "by question" if routing == "hash" else routing,
+            ROUTING_NAMES[routing],
             f"{r['occupancy']:.2f}",
             f"{r['rollouts_s']:.0f}",
             f"{r['hit_rate']:.2f}",
-            f"{ratio:.2f}x" if ratio is not None and routing == "hash" else "-",
+            f"{ratio:.2f}x" if ratio is not None and fleet else "-",
+            f"{r['step_hit_rate']:.2f}",
+            f"{step_ratio:.2f}x" if step_ratio is not None and fleet else "-",
+            f"{r['servers_per_question']:.1f}",
             f"{r['virtual_s']:.0f}",
             f"{speed:.2f}x",
             f"{n / 1.15:.2f}x",

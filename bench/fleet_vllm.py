@@ -181,6 +181,16 @@ def run_once(servers: Servers, routing: str, problems: Path, out: Path, args: ar
     engine = FleetEngine(
         args.model, base_urls=servers.urls, concurrency=args.max_num_seqs, routing=routing, max_retries=2
     )
+    visits: set[tuple[str, str]] = set()  # (question key, server): each is one cold prefill of the question there
+    choose = engine.router.choose
+
+    def recorded(key: str, loads):  # type: ignore[no-untyped-def]
+        name = choose(key, loads)
+        if name is not None:
+            visits.add((key, name))
+        return name
+
+    engine.router.choose = recorded  # type: ignore[method-assign]
     config = AnnotateConfig(
         omegaprm=OmegaPRMConfig(
             k0=args.k0, k=args.k, given_k0=args.k0, max_search=4, rollout_budget=args.k0 + 6 * args.k
@@ -227,7 +237,17 @@ def run_once(servers: Servers, routing: str, problems: Path, out: Path, args: ar
         }
     rows = read_split(out, "data").to_pylist() + read_split(out, "tree").to_pylist()
     own = {k: v for k, v in stats.items() if k.endswith("prefix-cache hit rate this run")}  # rsynth's accounting
-    return {"how": how, "wall": wall, "load": (load0, load1), "per": per, "rows": rows, "own": own, "spilled": spilled}
+    questions = len({k for k, _ in visits})
+    return {
+        "how": how,
+        "wall": wall,
+        "load": (load0, load1),
+        "per": per,
+        "rows": rows,
+        "own": own,
+        "spilled": spilled,
+        "second_visits": len(visits) - questions,  # a question's server other than its first: a cold prefill more
+    }
 
 
 def fmt(x: float | None, spec: str = ".0f") -> str:
@@ -325,6 +345,8 @@ def main() -> None:
     for routing, r in results.items():  # what annotate-prm's own summary and manifest say (FleetEngine)
         print(f"rsynth's stage summary, {ROUTINGS[routing]}: {r['own'] or 'no prefix-cache counters'}")
     print(f"by question: {results['hash']['spilled']} requests sent away from their question's server (it was full)")
+    for routing, r in results.items():
+        print(f"{ROUTINGS[routing]}: {r['second_visits']} visits of a question to a server other than its first")
     print(f"rows equal across routings: {'yes' if results['round-robin']['rows'] == results['hash']['rows'] else 'no'}")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
 

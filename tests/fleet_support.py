@@ -4,7 +4,9 @@
 each request carried, `GET /v1/models` (the fleet's health probe), a `/metrics` page with vLLM's
 names (running and waiting requests, prefix-cache token counters from a simple per-question cache),
 and `kill()`: from then on the server answers nothing -- requests in progress lose their reply,
-kept-alive connections are dropped and new ones refused -- like a preempted node.
+kept-alive connections are dropped and new ones refused -- like a preempted node. `hang()` is the
+other way to stop answering: connections are still accepted but nothing, not even a probe, is
+answered until `thaw()` (a stopped process, a wedged front end); `probes` counts `GET /v1/models`.
 
 A reply is either delivered whole (and counted in `answered`) or lost with the server, never counted
 and lost: writing it and killing the server take the same lock. `Tripwire` kills whichever server of
@@ -32,6 +34,9 @@ class FleetServer(ChatServer):
         if engine_lock is not None:
             self._engine_lock = engine_lock  # servers sharing one in-process model take turns on it
         self.dead = False
+        self.probes = 0  # GET /v1/models answered: the fleet's probes and liveness checks
+        self._thawed = threading.Event()  # cleared while hung: every handler waits on it, then drops its connection
+        self._thawed.set()
         self.tripwire: Tripwire | None = None  # kills the fleet's first server to get its n-th request
         self.waiting = 0  # what /metrics reports as vllm:num_requests_waiting
         self.posts = 0
@@ -58,6 +63,25 @@ class FleetServer(ChatServer):
                 except OSError:
                     pass
         self.stop()  # from a handler thread too: serve_forever runs on its own thread
+
+    def hang(self) -> None:
+        """Accept connections, answer nothing (requests and probes alike) until `thaw()`."""
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        """Hung handlers drop their connections unanswered; new requests are answered again."""
+        self._thawed.set()
+
+    def stop(self) -> None:
+        self.thaw()
+        super().stop()
+
+    def _stalled(self) -> bool:
+        """While hung, wait to be thawed; True when this request must then go unanswered."""
+        if self._thawed.is_set():
+            return False
+        self._thawed.wait()
+        return True
 
     def complete(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         question = json.dumps([m for m in body.get("messages", []) if m.get("role") != "assistant"])
@@ -110,6 +134,9 @@ class FleetServer(ChatServer):
                         server.answered += 1
 
             def do_POST(self) -> None:
+                if server._stalled():
+                    self.close_connection = True
+                    return
                 with server._count_lock:
                     server.posts += 1
                     posts = server.posts
@@ -122,10 +149,12 @@ class FleetServer(ChatServer):
                 super().do_POST()
 
             def do_GET(self) -> None:
-                if server.dead:
+                if server.dead or server._stalled():
                     self.close_connection = True
                     return
                 if self.path.rstrip("/") == "/v1/models":
+                    with server._count_lock:
+                        server.probes += 1
                     super()._reply(200, {"object": "list", "data": [{"id": server.model_name, "object": "model"}]})
                 elif self.path == "/metrics":
                     data = server.metrics_page().encode()

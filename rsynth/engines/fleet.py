@@ -20,6 +20,15 @@ server (its own client, `--concurrency` slots, retries), composed here.
   answered, and the completion cache in front stores only replies that passed the checks, each once.
   The run fails only when no server is left: every listed one failed its probes for as long as a
   lone server's `--max-retries` backoff would have waited.
+- Hung servers: a server that accepts connections but never answers (a stopped process, a wedged
+  HTTP front end) would hold each request for `--request-timeout`, twice. Instead, a request
+  unanswered for `stall_after` seconds checks that its server still answers anything: a reply, a
+  `/metrics` read or a probe within the last `stall_after` seconds, else a `GET /models` (one at a
+  time per server, answered within `heartbeat_timeout`). A server that answers is alive and only slow,
+  and the request keeps waiting (up to `--request-timeout`: nothing is sent twice); one that does not is
+  marked down and its requests go elsewhere, after `stall_after + heartbeat_timeout`, not
+  2 x `--request-timeout`. A server whose HTTP front end answers while its model is stuck still costs
+  the request timeout (the front end cannot be told from a slow one).
 - The endpoints file (one URL per line, optionally followed by that server's concurrency; `#`
   comments) is re-read while running (at most once a second): servers join and leave without a
   restart; one that leaves finishes what it has.
@@ -69,6 +78,10 @@ SESSION_HEADER = "X-Session-ID"
 FAILOVER_AFTER = 2  # attempts at an unreachable or garbling server before its requests go elsewhere
 CONNECT_TIMEOUT = 10.0  # seconds: a vanished node drops SYNs; a live one accepts in milliseconds
 MAX_PROBE_BACKOFF = 16  # a flapping server waits at most this many probe intervals for its next probe
+# a request unanswered this long makes the fleet ask its server `GET /models` (unless it heard from the
+# server meanwhile); no answer within HEARTBEAT_TIMEOUT: the server is hung and its requests go elsewhere
+STALL_AFTER = 30.0
+HEARTBEAT_TIMEOUT = 10.0
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -134,6 +147,9 @@ class Endpoint:
     metrics: dict[str, float] | None = None  # the last /metrics page; None: not read (yet)
     has_metrics: bool = True  # False once /metrics answered with anything but a page
     scraped_at: float = -math.inf
+    heard_at: float = -math.inf  # when it last answered anything (a reply, a probe, /metrics): monotonic
+    heartbeat: asyncio.Task | None = None  # the liveness check in progress or last done (`FleetEngine._alive`)
+    heartbeat_at: float = -math.inf
     tasks: set = field(default_factory=set)
 
     @property
@@ -171,6 +187,8 @@ class FleetEngine(Engine):
         routing: str = "hash",
         balance: float = 1.25,
         reread_interval: float = 1.0,
+        stall_after: float = STALL_AFTER,
+        heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     ) -> None:
         super().__init__(model)
         self.concurrency, self.timeout, self.max_retries, self.backoff = concurrency, timeout, max_retries, backoff
@@ -180,6 +198,7 @@ class FleetEngine(Engine):
             metrics_interval,
             reread_interval,
         )
+        self.stall_after, self.heartbeat_timeout = stall_after, heartbeat_timeout
         self.router = Router(routing, balance=balance)
         self.endpoints_file = Path(endpoints) if endpoints else None
         self._static = [u.rstrip("/") for u in base_urls]
@@ -282,6 +301,7 @@ class FleetEngine(Engine):
         finally:
             ep.probing = False
         if ok:
+            ep.heard_at = time.monotonic()
             ep.up, ep.reason = True, ""
             print(f"rsynth: server {ep.url} answers again; taking it back", file=sys.stderr)
         else:
@@ -300,7 +320,56 @@ class FleetEngine(Engine):
         if resp.status_code != 200:
             ep.has_metrics = False
             return
+        ep.heard_at = time.monotonic()
         ep.metrics = parse_metrics(resp.text)
+
+    async def _alive(self, ep: Endpoint) -> bool:
+        """Whether `ep` answers at all (module docstring, hung servers): heard from within `stall_after`
+        seconds, else one `GET /models` shared by every request waiting there (its answer stands for
+        `stall_after` seconds)."""
+        now = time.monotonic()
+        if now - ep.heard_at < self.stall_after:
+            return True
+        loop = asyncio.get_running_loop()
+        beat = ep.heartbeat
+        if beat is None or beat.get_loop() is not loop or (beat.done() and now - ep.heartbeat_at >= self.stall_after):
+            ep.heartbeat_at = now
+            ep.heartbeat = loop.create_task(self._heartbeat(ep))
+            ep.tasks.add(ep.heartbeat)
+            ep.heartbeat.add_done_callback(ep.tasks.discard)
+        return await asyncio.shield(ep.heartbeat)
+
+    async def _heartbeat(self, ep: Endpoint) -> bool:
+        try:
+            resp = await self._http().get(f"{ep.url}/models", timeout=self.heartbeat_timeout)
+        except httpx.HTTPError:
+            return False
+        if resp.status_code != 200:
+            return False
+        ep.heard_at = time.monotonic()
+        return True
+
+    async def _watched(self, ep: Endpoint, prompt: Prompt, params: SamplingParams) -> list[Completion]:
+        """`ep`'s answer to the request; a hung server's `ServerUnavailable` after `stall_after +
+        heartbeat_timeout` (module docstring). The request is cancelled then: the server never answered
+        it, so nothing it generated was paid for."""
+        request = asyncio.ensure_future(ep.engine.agenerate(prompt, params))
+        try:
+            while True:
+                done, _ = await asyncio.wait([request], timeout=self.stall_after)
+                if done:
+                    comps = request.result()
+                    ep.heard_at = time.monotonic()
+                    return comps
+                if not await self._alive(ep):
+                    raise ServerUnavailable(
+                        f"{ep.url}: hung: no reply within {self.stall_after:g}s and no answer to GET /models "
+                        f"within {self.heartbeat_timeout:g}s"
+                    )
+        finally:
+            if not request.done():
+                request.cancel()
+                await asyncio.gather(request, return_exceptions=True)
 
     # -- requests ------------------------------------------------------------------------------------
     def _pick(self, key: str) -> Endpoint | None:
@@ -353,7 +422,7 @@ class FleetEngine(Engine):
             t0 = time.perf_counter()
             token = REQUEST_HEADERS.set({SESSION_HEADER: key})
             try:
-                comps = await ep.engine.agenerate(prompt, params)
+                comps = await self._watched(ep, prompt, params)
             except ServerUnavailable as exc:
                 ep.errors += 1
                 self._down(ep, exc)

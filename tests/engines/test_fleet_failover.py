@@ -126,3 +126,55 @@ def test_a_lone_server_that_garbles_still_gets_every_retry(pair: list[FleetServe
         one.generate([Prompt.user("What is 1 + 1?")], PARAMS)
     one.close()
     assert bad.requests == 4  # nowhere else to go: --max-retries applies
+
+
+def test_a_hung_server_is_failed_over_after_a_liveness_check_not_two_request_timeouts(
+    pair: list[FleetServer], tmp_path: Path
+) -> None:
+    hung, good = pair
+    prompts = _homed([hung.base_url, good.base_url], hung.base_url, 3)
+    clean = _clean(good, prompts)
+    hung.hang()  # it accepts connections and answers nothing, probes included
+    fleet = FleetEngine(
+        "tiny",
+        base_urls=[hung.base_url, good.base_url],
+        concurrency=4,
+        timeout=60,  # 2 x --request-timeout would be 120 s
+        backoff=0.01,
+        probe_interval=60,
+        stall_after=0.3,
+        heartbeat_timeout=0.5,
+    )
+    cached = CachedEngine(fleet, tmp_path / "cache.sqlite")
+    t0 = time.monotonic()
+    out = cached.generate(prompts, PARAMS)
+    took = time.monotonic() - t0
+    cached.close()
+    hung.thaw()
+    assert out == clean  # the rows a one-server run writes
+    assert took < 15
+    ep = fleet.servers[hung.base_url]
+    assert not ep.up and "hung" in ep.reason
+    assert hung.answered == 0 and hung.paid == 0  # its requests were never answered, so never paid
+    assert good.paid == len(prompts) * PARAMS.n  # each completion paid once, at the server that answered
+
+
+def test_a_slow_server_that_answers_its_liveness_checks_keeps_its_requests(pair: list[FleetServer]) -> None:
+    slow, other = pair
+    prompts = _homed([slow.base_url, other.base_url], slow.base_url, 2)
+    clean = _clean(slow, prompts)
+    slow.reset(delay=1.5)  # each request takes 1.5 s: 5 stall periods, each checked and answered
+    fleet = FleetEngine(
+        "tiny",
+        base_urls=[slow.base_url, other.base_url],
+        concurrency=4,
+        timeout=30,
+        stall_after=0.3,
+        heartbeat_timeout=1.0,
+        metrics_interval=3600,  # no /metrics read stands in for the liveness checks
+    )
+    probes = slow.probes
+    assert fleet.generate(prompts, PARAMS) == clean
+    fleet.close()
+    assert slow.probes > probes  # the liveness checks ran, and it answered them
+    assert fleet.servers[slow.base_url].up and slow.requests == len(prompts) and other.requests == 0

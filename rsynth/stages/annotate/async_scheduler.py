@@ -202,15 +202,36 @@ class AsyncScheduler(RolloutService):
 
         Finished searches ahead of the oldest live one wait in the writer's reorder buffer; they are
         capped by the same bound (memory). A search that fails (the engine's one-line error) cancels
-        the rest and propagates."""
+        the rest and propagates.
+
+        A wake costs O(log live), not O(live): each search reports its own end (a done callback that
+        sets `_changed`), and the oldest live index comes from a heap. Awaiting every live task again
+        on each wake (`asyncio.wait([*live])` adds and removes a callback on each) made a fleet's
+        thousands of live searches cost quadratic time."""
         live: dict[asyncio.Task, int] = {}
+        live_indexes: set[int] = set()
+        oldest: list[int] = []  # live input indexes, a heap; an entry that is no longer live is dropped on top
+        ended: list[asyncio.Task] = []  # searches finished since drive last looked, in the order they finished
         done_ahead: list[int] = []  # finished input indexes, a heap; those above the oldest live one are held
         source = iter(items)
         exhausted = False
-        self._changed = asyncio.Event()  # bound to this stream's loop
+        self._changed = changed = asyncio.Event()  # bound to this stream's loop
+
+        def search_ended(t: asyncio.Task) -> None:
+            ended.append(t)
+            changed.set()
+
         try:
             while True:
-                while done_ahead and (not live or done_ahead[0] < min(live.values())):
+                while ended:
+                    t = ended.pop(0)
+                    index = live.pop(t)
+                    live_indexes.discard(index)
+                    heapq.heappush(done_ahead, index)
+                    t.result()
+                while oldest and oldest[0] not in live_indexes:
+                    heapq.heappop(oldest)
+                while done_ahead and (not oldest or done_ahead[0] < oldest[0]):
                     heapq.heappop(done_ahead)
                 extra = 0  # searches admitted for idle slots this turn: their first requests are not sent yet
                 cap = max(4 * self.max_live, self.engine.request_slots() or 0)  # servers join and leave
@@ -223,22 +244,21 @@ class AsyncScheduler(RolloutService):
                     if item is None:
                         exhausted = True
                     else:
-                        live[asyncio.create_task(self._search(item, emit, to_rows))] = item.index
+                        t = asyncio.create_task(self._search(item, emit, to_rows))
+                        t.add_done_callback(search_ended)
+                        live[t] = item.index
+                        live_indexes.add(item.index)
+                        heapq.heappush(oldest, item.index)
                 self.live = len(live)
                 self.stats["live_max"] = max(self.stats["live_max"], self.live)
                 self._input_open = not exhausted and len(live) < cap  # new questions come before prefetches
                 if not live:
                     return
-                self._changed.clear()
-                back = asyncio.ensure_future(self._changed.wait())
-                done, _ = await asyncio.wait([*live, back], return_when=asyncio.FIRST_COMPLETED)
-                back.cancel()
-                for t in done:
-                    if t in live:
-                        heapq.heappush(done_ahead, live.pop(t))
-                        t.result()
+                changed.clear()
+                await changed.wait()
         finally:
             for t in live:
+                t.remove_done_callback(search_ended)
                 t.cancel()
             await asyncio.gather(*live, return_exceptions=True)
             await self.engine.aclose()
