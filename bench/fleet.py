@@ -26,12 +26,10 @@ with the same completions (requests are seeded from their content), so the rows 
 one-server run's.
 
 Also per run: the hit rate over the trace prefix alone (the steps after the question: what only a
-question's own probes share) and how many servers prefilled some request of a question. `--routings
-... sticky` adds a bench-only router (StickyRouter: a question waits at its own server) to show the
-hit-rate/occupancy trade-off of rsynth's spill-to-a-free-slot router.
+question's own probes share) and how many servers prefilled some request of a question.
 
 Usage: python bench/fleet.py [--servers 1 4 16] [--questions 2048] [--capacity 128] [--kv-tokens N] [--jobs 5]
-           [--routings round-robin hash sticky]
+           [--routings round-robin hash]
 A 16-server fleet has 2048 slots: give --questions 8192 (4x) to see it past its start and drain.
 """
 
@@ -70,7 +68,7 @@ from annotate_occupancy import (
 from rsynth.annotators import OmegaPRMConfig
 from rsynth.data.shards import read_split
 from rsynth.engines.base import Completion, Engine, InFlight, Prompt, SamplingParams
-from rsynth.engines.routing import MIN_CAP, Ring, Router, route_key
+from rsynth.engines.routing import Router, route_key
 from rsynth.stages.annotate.stage import AnnotateConfig, run_annotate
 
 QUESTION_TOKENS, STEP_TOKENS = 400, 13  # a competition problem with its instruction; MEDIAN_TOKENS / STEPS per step
@@ -169,25 +167,7 @@ class SimServer(SimEngine):
         self.begin()
 
 
-class StickyRouter(Router):
-    """Bench only, to show the trade-off: plain bounded-load consistent hashing, where a question waits
-    in its own server's queue while that server's load is within `balance` x the fleet's mean, even when
-    another server has a free slot (rsynth's router sends it to a free slot instead: occupancy first)."""
-
-    def choose(self, key: str, loads) -> str | None:  # type: ignore[no-untyped-def]
-        if self._ring.names != tuple(sorted(loads)):
-            self._ring = Ring(list(loads), self.replicas)
-        total = sum(load for load, _ in loads.values())
-        cap = max(MIN_CAP, math.ceil(self.balance * (total + 1) / len(loads)))
-        walk = list(self._ring.walk(key))
-        name = next((n for n in walk if loads[n][0] < max(cap, loads[n][1])), None) or min(
-            loads, key=lambda n: (loads[n][0] / max(loads[n][1], 1), n)
-        )
-        self.spilled += name != walk[0]
-        return name
-
-
-ROUTING_NAMES = {"hash": "by question", "sticky": "by question, waits at home", "round-robin": "round-robin"}
+ROUTING_NAMES = {"hash": "by question", "round-robin": "round-robin"}
 
 
 class SimFleet(Engine):
@@ -201,7 +181,7 @@ class SimFleet(Engine):
         self.now = 0.0
         self.stats.in_flight = InFlight(lambda: self.now)
         self.servers = [SimServer(f"s{i}", capacity, answers, self, kv_tokens) for i in range(servers)]
-        self.router = StickyRouter() if routing == "sticky" else Router(routing)
+        self.router = Router(routing)
         self.capacity = capacity
         self.homes: dict[str, set[str]] = {}  # question key -> the servers that prefilled one of its requests
         self._driver: asyncio.Task | None = None
@@ -330,7 +310,7 @@ def main() -> None:
         nargs="+",
         default=["round-robin", "hash"],
         choices=list(ROUTING_NAMES),
-        help="at 2+ servers; round-robin first (the hit-rate ratios divide by it); sticky: StickyRouter",
+        help="at 2+ servers; round-robin first (the hit-rate ratios divide by it)",
     )
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (same results)")
     args = ap.parse_args()

@@ -200,8 +200,11 @@ def test_routing_is_consistent_bounded_and_spills_to_the_least_loaded() -> None:
     assert all(fewer[k] == home[k] for k in keys if home[k] != "s3")  # a server leaving moves only its own questions
     key = next(k for k in keys if home[k] == "s0")
     assert router.choose(key, {**servers, "s0": (8, 8)}) != "s0"  # full: spills
+    # home full while another server has a free slot: the question waits at home (its prefixes are
+    # there) while home is within 1.25x the fleet's mean load, and goes on past that bound
     busy = {"s0": (8, 8), "s1": (8, 8), "s2": (8, 8), "s3": (5, 8)}
-    assert router.choose(key, busy) == "s3"
+    assert router.choose(key, busy) == "s0"
+    assert router.choose(key, {**busy, "s0": (12, 8)}) != "s0"
     assert router.choose(key, {"s0": (9, 8), "s1": (12, 8)}) == "s0"  # all full: the least loaded
     # a question stays home while its server has a slot, however busy it is next to the others
     assert router.choose(key, {**servers, "s0": (7, 8)}) == "s0"
