@@ -28,10 +28,11 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 # Test processes (pytest-xdist). Most tests wait on subprocesses (the CLI, sandboxes, Lean), so two
-# workers keep two cores busy; `--dist loadfile` keeps each file's module fixtures built once.
+# workers keep two cores busy; `--dist loadfile` keeps each file's module fixtures built once, and
+# `--no-loadscope-reorder` keeps tests/conftest.py's longest-first file order.
 # The suite's one wasm Lean run starts with the session and overlaps the rest (tests/lean_support.py).
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) --dist loadfile
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Lint and format check (ruff, configured in pyproject.toml): part of `make test`, so CI fails on either.
 lint: install

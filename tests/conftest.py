@@ -57,15 +57,24 @@ def openai_server(tiny_engine) -> Iterator:
 
 
 # Files whose tests take minutes (kill-and-resume subprocess runs, sandboxed benchmark sweeps), run
-# first: under pytest-xdist a long file started last would run alone on one worker at the end. The
-# MBPP+ sweep (up to 4 GB per sandbox) comes after a few minutes, when the session's Lean run (two
-# 3.6 GB processes, started with the first test) is usually done.
+# first, longest first (measured: worker seconds a file in a full run): under pytest-xdist a long file
+# started last runs alone on one worker at the end. The Makefile passes `--no-loadscope-reorder`, or
+# xdist would reorder files by their number of tests and start recipes/test_build.py (7 tests, ~5
+# minutes) last. The MBPP+ sweep (up to 4 GB per sandbox) comes after a few minutes, when the session's
+# Lean run (two 3.6 GB processes, started with the first test) is usually done; the Lean files wait
+# for that run, so they stay among the rest, well after it.
 LONGEST_FIRST = (
     "recipes/test_build.py",
     "stages/test_annotate.py",
+    "stages/test_judge.py",
     "cli/test_generate.py",
+    "stages/test_export_outputs.py",
     "verifiers/code/test_verifier.py",
+    "stages/test_consensus.py",
     "decontam/test_probe.py",
+    "cli/test_reliability.py",
+    "cli/test_server_faults.py",
+    "stages/test_processbench_pred.py",
 )
 
 

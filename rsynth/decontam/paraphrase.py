@@ -42,7 +42,7 @@ import numpy as np
 from rsynth.config import param, params_of, validate_choices
 from rsynth.decontam.lexical import MIN_WORDS, LexicalIndex
 from rsynth.decontam.sigcache import reference_signatures
-from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree
+from rsynth.decontam.signature import Signature, SignatureIndex, asks_agree, asks_another
 from rsynth.errors import UserError
 
 
@@ -396,9 +396,16 @@ class ParaphraseDecider:
         """Quantities that agree decide by the question. Partly agreeing ones (overlap in [band,
         agree)) are the same problem only when nested and the item is clearly the row's nearest: a
         rewrite drops a worked example's numbers or adds a conversion (one side's quantities all in
-        the other's), while a template sibling changes a number (each side has one the other lacks)."""
+        the other's), while a template sibling changes a number (each side has one the other lacks).
+        Weaker quantity evidence needs a closer question: the asked clauses must not be another
+        question (`asks_another`), not merely share a word."""
         if overlap < self.config.agree:
-            if _nested(sig, ref) and margin >= self.config.nearest_margin and asks_agree(sig, ref):
+            if (
+                _nested(sig, ref)
+                and margin >= self.config.nearest_margin
+                and asks_agree(sig, ref)
+                and not asks_another(sig, ref)
+            ):
                 return "paraphrase"
             return "uncertain"
         return "paraphrase" if asks_agree(sig, ref) else "another-question"
@@ -451,10 +458,12 @@ class ParaphraseDecider:
 
 def _nested(a: Signature, b: Signature) -> bool:
     """One side's numbers, counted with repeats, are all among the other's (a number changed into
-    another one the item also has, 3 -> 8 in {3, 8, 25}, is not nested: the count of 8 grows)."""
+    another one the item also has, 3 -> 8 in {3, 8, 25}, is not nested: the count of 8 grows). The
+    smaller side needs two numbers: one number inside another problem's says nothing (the fifth
+    integer with three divisors against the second with five: {5} in {3, 5})."""
     x = Counter(q for q in a.quantities if not q.startswith("fn:"))
     y = Counter(q for q in b.quantities if not q.startswith("fn:"))
-    return bool(x) and bool(y) and (x <= y or y <= x)
+    return min(x.total(), y.total()) >= 2 and (x <= y or y <= x)
 
 
 def _nearest(sims: np.ndarray) -> tuple[int, float]:
