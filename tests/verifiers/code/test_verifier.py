@@ -133,7 +133,7 @@ def test_mbppplus_plus_inputs_reject_what_the_base_asserts_pass(verifier):
     assert {t for t, v in broken.items() if v[0] != "fail"} == set()
 
 
-@pytest.mark.conformance  # six minutes of sandboxed runs: `make conformance`, which CI runs after `make test`
+@pytest.mark.conformance  # minutes of sandboxed runs: `make conformance`, which CI runs after `make test`
 def test_all_mbppplus_canonical_solutions_pass_with_plus_inputs():
     """Under evalplus's limits (4 GB; Mbpp/599 sums ranges of 10^8, Mbpp/630 returns 11 MB).
     Mbpp/255's expected outputs are about a gigabyte of tuples: recording them runs out of memory,
