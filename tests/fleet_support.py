@@ -129,9 +129,15 @@ class FleetServer(ChatServer):
                     if server.dead:
                         self.close_connection = True
                         return
-                    super()._reply(status, payload, *args, **kw)
-                    if status == 200 and self.command == "POST":
-                        server.answered += 1
+                    # counted before the write: once the client holds the reply, a test reading
+                    # `answered` must see it (counting after let the client's thread read first)
+                    paid = status == 200 and self.command == "POST"
+                    server.answered += paid
+                    try:
+                        super()._reply(status, payload, *args, **kw)
+                    except OSError:
+                        server.answered -= paid  # not delivered: not paid for
+                        raise
 
             def do_POST(self) -> None:
                 if server._stalled():
