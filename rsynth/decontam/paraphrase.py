@@ -281,9 +281,7 @@ class ParaphraseDecider:
         need = empty | self.config.embed_all | self._screen(dice_all, texts, starts[1:] > starts[:-1], mass)
         return need, candidates
 
-    def _screen(
-        self, dice: np.ndarray, texts: Sequence[str], agreeing: np.ndarray, mass: np.ndarray | None = None
-    ) -> np.ndarray:
+    def _screen(self, dice: np.ndarray, texts: Sequence[str], agreeing: np.ndarray, mass: np.ndarray) -> np.ndarray:
         """Rows (among `agreeing`) with a candidate item whose words are close enough to theirs. A row
         whose informative quantities all agree with an informative item's (overlap >= `FULL`) needs
         only half the word cosine: a new story around the same numbers keeps few words ("Carla ... her
@@ -298,9 +296,8 @@ class ParaphraseDecider:
         d = dice[picked]
         short = (words[:, None] < MIN_WORDS) & (self.lexical.ref_words[None, :] < MIN_WORDS)
         close = ((d >= c.agree) & ((lex >= c.lexical) | short)) | ((d >= c.band) & ((lex >= c.lexical_band) | short))
-        if mass is not None:
-            informative = (mass[picked] >= c.min_mass)[:, None] & (self.ref_mass >= c.min_mass)[None, :]
-            close |= (d >= FULL) & informative & (lex >= c.lexical / 2)
+        informative = (mass[picked] >= c.min_mass)[:, None] & (self.ref_mass >= c.min_mass)[None, :]
+        close |= (d >= FULL) & informative & (lex >= c.lexical / 2)
         out[picked] = close.any(axis=1)
         return out
 

@@ -105,7 +105,7 @@ class Router:
         if not loads:
             return None
         if self.policy == "round-robin":
-            free = [name for name, (load, slots) in sorted(loads.items()) if load < slots]
+            free = {name for name, (load, slots) in loads.items() if load < slots}
             names = sorted(loads)
             for i in range(len(names)):
                 name = names[(self._turn + i) % len(names)]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -211,7 +212,7 @@ class AsyncScheduler(RolloutService):
         live: dict[asyncio.Task, int] = {}
         live_indexes: set[int] = set()
         oldest: list[int] = []  # live input indexes, a heap; an entry that is no longer live is dropped on top
-        ended: list[asyncio.Task] = []  # searches finished since drive last looked, in the order they finished
+        ended: deque[asyncio.Task] = deque()  # searches finished since drive last looked, in the order they finished
         done_ahead: list[int] = []  # finished input indexes, a heap; those above the oldest live one are held
         source = iter(items)
         exhausted = False
@@ -224,7 +225,7 @@ class AsyncScheduler(RolloutService):
         try:
             while True:
                 while ended:
-                    t = ended.pop(0)
+                    t = ended.popleft()
                     index = live.pop(t)
                     live_indexes.discard(index)
                     heapq.heappush(done_ahead, index)
