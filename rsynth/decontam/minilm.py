@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -106,30 +107,49 @@ class MiniLM:
     def _linear(self, x, name: str):
         return self.torch.nn.functional.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
 
-    def _forward(self, ids, mask):
+    def _forward(self, ids, positions, passes):
         """BertModel's last hidden state (embeddings, then per layer: attention, add & norm, GELU
-        feed-forward, add & norm), eval mode."""
+        feed-forward, add & norm), eval mode, on packed tokens: `ids` and `positions` are every
+        text's word pieces one after the other, without padding. Every step but attention works
+        token by token, so it runs once on all of them (no FLOP on padding); attention runs per
+        pass (`_Pass`), padded to the pass's longest text with the padding masked out."""
         F, w = self.torch.nn.functional, self.w
-        batch, width = ids.shape
         x = (
             w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:width]
+            + w["embeddings.position_embeddings.weight"][positions]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         x = self._norm(x, "embeddings.LayerNorm")
-        bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * self.torch.finfo(x.dtype).min  # padding gets no attention
-
-        def heads(t):
-            return t.view(batch, width, self.heads, -1).transpose(1, 2)
-
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
-            q, k, v = (heads(self._linear(x, p + f"attention.self.{n}")) for n in ("query", "key", "value"))
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(batch, width, self.dim)
+            q, k, v = (self._linear(x, p + f"attention.self.{n}") for n in ("query", "key", "value"))
+            a = self.torch.cat([self._attend(F, q, k, v, one) for one in passes])
             x = self._norm(self._linear(a, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
             h = F.gelu(self._linear(x, p + "intermediate.dense"))
             x = self._norm(self._linear(h, p + "output.dense") + x, p + "output.LayerNorm")
         return x
+
+    def _attend(self, F, q, k, v, one: _Pass):
+        """Self-attention of one pass's texts (rows `one.start:one.end` of the packed q, k, v)."""
+        q, k, v = (t[one.start : one.end] for t in (q, k, v))
+        width = one.width
+        if one.valid is None:  # one text, or texts of one length: nothing to pad
+            batch = (one.end - one.start) // width
+
+            def heads(t):
+                return t.view(batch, width, self.heads, -1).transpose(1, 2)
+
+            a = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+            return a.transpose(1, 2).reshape(one.end - one.start, self.dim)
+        batch = one.valid.shape[0]
+
+        def padded(t):
+            out = t.new_zeros((batch, width, self.dim))
+            out[one.valid] = t
+            return out.view(batch, width, self.heads, -1).transpose(1, 2)
+
+        a = F.scaled_dot_product_attention(padded(q), padded(k), padded(v), attn_mask=one.bias)
+        return a.transpose(1, 2).reshape(batch, width, self.dim)[one.valid]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length embeddings, tokenized once; texts whose token ids were embedded before (in
@@ -153,19 +173,47 @@ class MiniLM:
         return out
 
     def _encode_ids(self, encoded: Sequence[tuple[int, ...]]) -> np.ndarray:
-        """The model's vectors of token id sequences, in passes of similar length."""
+        """The model's vectors of token id sequences: packed (`_forward`), attention in passes of
+        similar length, each vector the mean of its text's own tokens."""
         torch = self.torch
         out = np.zeros((len(encoded), self.dim), dtype=np.float32)
+        if not encoded:
+            return out
+        order: list[int] = []
+        passes: list[_Pass] = []
         for idx in length_batches([len(e) for e in encoded]):
-            width = len(encoded[idx[0]])
-            ids = torch.zeros((len(idx), width), dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):
-                ids[r, : len(encoded[i])] = torch.tensor(encoded[i])
-                mask[r, : len(encoded[i])] = 1
-            with torch.inference_mode():
-                hidden = self._forward(ids, mask)
-                weights = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+            lengths = [len(encoded[i]) for i in idx]
+            passes.append(_Pass.of(torch, sum(len(encoded[i]) for i in order), lengths))
+            order.extend(idx)
+        sizes = [len(encoded[i]) for i in order]
+        ids = torch.tensor([t for i in order for t in encoded[i]], dtype=torch.long)
+        positions = torch.cat([torch.arange(n) for n in sizes])
+        with torch.inference_mode():
+            hidden = self._forward(ids, positions, passes)
+            segment = torch.repeat_interleave(torch.arange(len(order)), torch.tensor(sizes))
+            pooled = hidden.new_zeros((len(order), self.dim)).index_add_(0, segment, hidden)
+            pooled = pooled / torch.tensor(sizes, dtype=hidden.dtype)[:, None]
+            out[order] = torch.nn.functional.normalize(pooled, dim=1).numpy()
         return out
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One attention pass: packed rows `start:end`, padded to `width` tokens per text; `valid` marks
+    the real tokens of the padded (texts x width) grid and `bias` masks the padding out as keys
+    (None for both when every text of the pass has `width` tokens)."""
+
+    start: int
+    end: int
+    width: int
+    valid: object = None
+    bias: object = None
+
+    @classmethod
+    def of(cls, torch, start: int, lengths: Sequence[int]) -> _Pass:
+        width, end = max(lengths), start + sum(lengths)
+        if all(n == width for n in lengths):
+            return cls(start, end, width)
+        valid = torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]
+        bias = (~valid)[:, None, None, :].to(torch.float32) * torch.finfo(torch.float32).min
+        return cls(start, end, width, valid, bias)
