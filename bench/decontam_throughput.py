@@ -129,11 +129,24 @@ def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
 
 def child_semantic(inp: Path, out: Path, mode: str) -> dict:
     """One run; `mode` is cold (fresh cache), warm, warm2 (warm, --workers 2), noanswers (warm, answers
-    and programs ignored), all (warm, embed every row) or ngram (no semantic)."""
+    and programs ignored), all (warm, embed every row) or ngram (no semantic). "forward" is the CPU time
+    of the MiniLM forward passes (all of its threads)."""
+    from rsynth.decontam import minilm
     from rsynth.decontam.params import DecontamParams
     from rsynth.decontam.paraphrase import SemanticConfig
     from rsynth.decontam.pipeline import run
 
+    forward = [0.0]
+    encode_ids = minilm.MiniLM._encode_ids
+
+    def timed(self, encoded):
+        begin = _cpu_seconds()
+        try:
+            return encode_ids(self, encoded)
+        finally:
+            forward[0] += _cpu_seconds() - begin
+
+    minilm.MiniLM._encode_ids = timed
     start, cpu, kids = time.perf_counter(), _cpu_seconds(), _cpu_seconds(resource.RUSAGE_CHILDREN)
     off = {"answer_column": "none", "solution_column": "none", "tests_column": "none"} if mode == "noanswers" else {}
     report = run(
@@ -154,16 +167,23 @@ def child_semantic(inp: Path, out: Path, mode: str) -> dict:
         "child_cpu": _cpu_seconds(resource.RUSAGE_CHILDREN) - kids,
         "peak_mb": _peak_mb(),
         "embedded": sem.get("embedded", 0),
+        "forward": forward[0],
         "semantic_removed": sum(s.get("semantic", 0) for s in removed.values()),
     }
 
 
 # The files of the speed work (issue 23): `--baseline REF` runs the current tree with these files as they
 # were at REF, so that the ratio and the output check isolate them from other changes to the decisions.
-# The earlier rounds: 9d4974d (before any speed work) with minilm.py and lexical.py; this round: 756d83a (the
-# vector memo in minilm.py, mechanical edits to signature.py's number parsing).
-SPEED_FILES = ("rsynth/decontam/minilm.py", "rsynth/decontam/lexical.py", "rsynth/decontam/signature.py")
-BASELINE_REF = "756d83a"  # main before this round of speed work (merged in)
+# The earlier rounds: 9d4974d (before any speed work) with minilm.py and lexical.py; 756d83a (the vector memo
+# in minilm.py, mechanical edits to signature.py's number parsing); this round: d40354c (packed tokens in
+# minilm.py, passive OpenMP waiting in semantic.py).
+SPEED_FILES = (
+    "rsynth/decontam/minilm.py",
+    "rsynth/decontam/lexical.py",
+    "rsynth/decontam/signature.py",
+    "rsynth/decontam/semantic.py",
+)
+BASELINE_REF = "d40354c"  # main before this round of speed work
 
 
 def _baseline_tree(tmp: str, ref: str) -> Path:
@@ -176,12 +196,16 @@ def _baseline_tree(tmp: str, ref: str) -> Path:
     return tree
 
 
-SEMANTIC_RUNS = {  # name: (label, mode, input, code)
+# name: (label, mode, input, code); the runs named in THREADED keep torch's default threads (2 on 2 cores)
+# whatever OMP_NUM_THREADS the bench runs under: what a user gets with no settings
+SEMANTIC_RUNS = {
     "first": ("first run on a fresh cache, 1 row (time to first row)", "cold", "one", "new"),
     "cold": ("first run on a fresh cache", "cold", "all", "new"),
     "warm": ("warm", "warm", "all", "new"),
     "base": ("warm, baseline code", "warm", "all", "base"),
     "warm2": ("warm, --workers 2", "warm2", "all", "new"),
+    "threads": ("warm, torch's default threads (no OMP_NUM_THREADS)", "warm", "all", "new"),
+    "base-threads": ("warm, torch's default threads, baseline code", "warm", "all", "base"),
     "noanswers": ("warm, answers and programs ignored", "noanswers", "all", "new"),
     "all": ("warm, embed every row (no gate, no lexical screen)", "all", "head", "new"),
     "ngram": ("n-gram stages only", "ngram", "all", "new"),
@@ -189,7 +213,8 @@ SEMANTIC_RUNS = {  # name: (label, mode, input, code)
     "probe-base": ("probe, baseline code", "warm", "probe", "base"),
 }
 DEFAULT_RUNS = ("first", "cold", "base", "warm", "warm2", "noanswers", "ngram", "probe-base", "probe")
-TWINS = {"warm": "base", "warm2": "base", "probe": "probe-base"}  # run -> the baseline it is compared with
+TWINS = {"warm": "base", "warm2": "base", "threads": "base-threads", "probe": "probe-base"}  # run -> its baseline
+THREADED = ("threads", "base-threads")
 
 
 def idle_seconds(r: dict, workers: int) -> float:
@@ -201,14 +226,25 @@ def idle_seconds(r: dict, workers: int) -> float:
     return r["cpu"] + r["child_cpu"] / (2 if workers > 1 else 1)
 
 
-def _row_line(n: int, label: str, r: dict, base: dict | None, workers: int = 1) -> str:
+def threaded_seconds(r: dict) -> float:
+    """Estimated wall time on two idle cores of a one-worker run with torch's default threads (two on
+    two cores, what a user gets), from the CPU times of a one-thread run: serial as `idle_seconds`, but
+    the forward passes (matrix products, `forward`) split over both cores. It assumes perfect scaling
+    of the forward and no other work; an estimate, not a measurement."""
+    return r["cpu"] + r["child_cpu"] - r.get("forward", 0.0) / 2
+
+
+def _row_line(n: int, label: str, r: dict, base: dict | None, workers: int = 1, threads: bool = False) -> str:
     wall = "" if base is None else f"{base['seconds'] / r['seconds']:.2f}x"
     total = r["cpu"] + r["child_cpu"]  # the ratio counts children: --workers 2 does its work in them
     ratio = "" if base is None else f"{(base['cpu'] + base['child_cpu']) / total:.2f}x"
+    serial = workers == 1 and "forward" in r and not threads
+    threaded = f"{r['rows'] / threaded_seconds(r):,.0f}" if serial else ""
     return (
         f"| {n:,} | {label} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {r['cpu']:.1f} | "
         f"{r['child_cpu']:.1f} | {r['rows'] / r['cpu']:,.0f} | {r['rows'] / total:,.0f} | "
-        f"{r['rows'] / idle_seconds(r, workers):,.0f} | {wall} | {ratio} | {r['embedded']:,} | "
+        f"{r['rows'] / idle_seconds(r, workers):,.0f} | {threaded} | {r.get('forward', 0.0):.1f} | {wall} | {ratio} | "
+        f"{r['embedded']:,} | "
         f"{r['semantic_removed']:,} | {r['peak_mb']:.0f} | {os.getloadavg()[0]:.1f} |"
     )
 
@@ -222,9 +258,9 @@ def semantic_table(rows: int, cache: str | None, names: list[str], ref: str) -> 
     skipped."""
     lines = [
         "| rows | run | seconds | rows/s | CPU s | child CPU s | rows per CPU s | rows per CPU s (with children) | "
-        "est. rows/s, 2 idle cores | speed-up (wall) | speed-up (rows per CPU s) | rows embedded | "
-        "removed (semantic) | peak RSS (MiB) | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "est. rows/s, 2 idle cores | est. rows/s, 2 idle cores, torch's default threads | forward CPU s | "
+        "speed-up (wall) | speed-up (rows per CPU s) | rows embedded | removed (semantic) | peak RSS (MiB) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     checks = []
     with tempfile.TemporaryDirectory(prefix="rsynth-bench-sem-") as tmp:
@@ -252,10 +288,11 @@ def semantic_table(rows: int, cache: str | None, names: list[str], ref: str) -> 
             # each cold run gets a fresh cache; the cold run over all rows leaves the warm cache behind
             os.environ["RSYNTH_CACHE"] = f"{tmp}/cache-{k}" if mode == "cold" and which == "one" else warm
             out = f"{tmp}/out-{name}"
-            done[name] = r = _spawn("semantic", str(inputs[which]), out, mode, root=trees[code])
+            drop = ("OMP_NUM_THREADS",) if name in THREADED else ()
+            done[name] = r = _spawn("semantic", str(inputs[which]), out, mode, root=trees[code], drop=drop)
             r["out"] = out
             base = done.get(TWINS.get(name, ""))
-            lines.append(_row_line(counts[which], label, r, base, 2 if mode == "warm2" else 1))
+            lines.append(_row_line(counts[which], label, r, base, 2 if mode == "warm2" else 1, name in THREADED))
             print(lines[-1], flush=True)
             if base is not None:
                 checks.append(f"* {label}: output vs baseline code: {compare_outputs(base['out'], out)}")
@@ -359,9 +396,10 @@ def child_naive(inp: Path, out: Path, limit: int) -> dict:
     return {"rows": rows, "removed": removed, "seconds": seconds, "peak_mb": _peak_mb()}
 
 
-def _spawn(*args: str, root: Path = ROOT) -> dict:
-    """Run `--child ARGS` in a fresh process importing rsynth from `root` (the baseline tree, or this one)."""
-    env = {**os.environ, "BENCH_CODE_ROOT": str(root)}
+def _spawn(*args: str, root: Path = ROOT, drop: tuple[str, ...] = ()) -> dict:
+    """Run `--child ARGS` in a fresh process importing rsynth from `root` (the baseline tree, or this one),
+    without the environment variables in `drop`."""
+    env = {k: v for k, v in os.environ.items() if k not in drop} | {"BENCH_CODE_ROOT": str(root)}
     proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise SystemExit(f"child {args} failed:\n{proc.stderr[-3000:]}")
