@@ -4,6 +4,7 @@ text gets alone, and the lexical screen's memo gives the scores a fresh index gi
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 
@@ -91,3 +92,24 @@ def test_passes_by_length_give_each_text_its_own_vector():
     # the order of the input changes nothing either
     order = list(range(len(texts)))[::-1]
     assert np.abs(model.encode([texts[i] for i in order])[::-1] - together).max() < 1e-5
+    # texts of one length share a pass with nothing to pad; each still gets its own vector
+    same = ["Three red apples fell.", "Four blue birds flew."]
+    model.memo = type(model.memo)()
+    pair = model.encode(same)
+    assert len(set(map(len, (e.ids for e in model.tokenizer.encode_batch(same))))) == 1
+    model.memo = type(model.memo)()
+    assert np.abs(pair - np.concatenate([model.encode([t]) for t in same])).max() < 1e-5
+    assert float(pair[0] @ pair[1]) < 0.99
+
+
+def test_torch_threads_wait_passively_unless_the_user_chose(monkeypatch):
+    """Spinning OpenMP threads cost a loaded 2-core machine 4x the wall time (docs/decontaminate.md);
+    a user's own OMP_WAIT_POLICY stays."""
+    from rsynth.decontam.semantic import passive_threads
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    passive_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    passive_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
