@@ -25,8 +25,10 @@ the speed files (SPEED_FILES) as they were at REF: the table gives the ratios of
 rows per CPU second, and the bench checks that every row of the N rows and of the probe lands in the
 same split with the same evidence. `--runs` picks the runs (SEMANTIC_RUNS).
 
-On a machine other jobs keep busy, run it with OMP_NUM_THREADS=1: torch's second thread otherwise
-spins for its share of the contended cores and CPU time stops measuring the work.
+On a machine other jobs keep busy, run it with OMP_NUM_THREADS=1: CPU time then measures the work of
+one thread. Each line also gives the forward passes' CPU time and, from it, an estimate of the idle
+2-core rate with torch's default threads (the forward split over both cores: `threaded_seconds`);
+`--runs threads base-threads` time that default itself (OMP_NUM_THREADS dropped for those runs).
 """
 
 from __future__ import annotations
