@@ -30,6 +30,10 @@ PAD_SLACK = 1.15
 # code row is embedded whole and by its description, which for prose is the same text (~1 in 5
 # texts of a warm GSM8K-like run); a repeated row is embedded once. 384 floats each: ~6 MiB.
 MEMO = 4096
+# Word pieces per packed forward (whole passes, so at most this plus one pass of 64 x 256): bounds the
+# memory of a large call (the cold build embeds 256 texts a call; `--semantic-embed-all` a whole batch)
+# and keeps the matrix products at sizes that run at full speed here (~2,000-10,000 rows).
+CHUNK_TOKENS = 8192
 
 
 class VectorMemo:
@@ -174,27 +178,40 @@ class MiniLM:
 
     def _encode_ids(self, encoded: Sequence[tuple[int, ...]]) -> np.ndarray:
         """The model's vectors of token id sequences: packed (`_forward`), attention in passes of
-        similar length, each vector the mean of its text's own tokens."""
-        torch = self.torch
+        similar length, in chunks of about `CHUNK_TOKENS` word pieces (whole passes)."""
         out = np.zeros((len(encoded), self.dim), dtype=np.float32)
-        if not encoded:
-            return out
-        order: list[int] = []
-        passes: list[_Pass] = []
+        chunk: list[list[int]] = []
+        tokens = 0
         for idx in length_batches([len(e) for e in encoded]):
+            chunk.append(idx)
+            tokens += sum(len(encoded[i]) for i in idx)
+            if tokens >= CHUNK_TOKENS:
+                self._encode_chunk(encoded, chunk, out)
+                chunk, tokens = [], 0
+        if chunk:
+            self._encode_chunk(encoded, chunk, out)
+        return out
+
+    def _encode_chunk(self, encoded: Sequence[tuple[int, ...]], passes: list[list[int]], out: np.ndarray) -> None:
+        """Fills `out`'s rows of the texts in `passes`: each vector the mean of its text's own word pieces."""
+        torch = self.torch
+        order: list[int] = []
+        spans: list[_Pass] = []
+        start = 0
+        for idx in passes:
             lengths = [len(encoded[i]) for i in idx]
-            passes.append(_Pass.of(torch, sum(len(encoded[i]) for i in order), lengths))
+            spans.append(_Pass.of(torch, start, lengths))
+            start += sum(lengths)
             order.extend(idx)
         sizes = [len(encoded[i]) for i in order]
         ids = torch.tensor([t for i in order for t in encoded[i]], dtype=torch.long)
         positions = torch.cat([torch.arange(n) for n in sizes])
         with torch.inference_mode():
-            hidden = self._forward(ids, positions, passes)
+            hidden = self._forward(ids, positions, spans)
             segment = torch.repeat_interleave(torch.arange(len(order)), torch.tensor(sizes))
             pooled = hidden.new_zeros((len(order), self.dim)).index_add_(0, segment, hidden)
             pooled = pooled / torch.tensor(sizes, dtype=hidden.dtype)[:, None]
             out[order] = torch.nn.functional.normalize(pooled, dim=1).numpy()
-        return out
 
 
 @dataclass(frozen=True)
