@@ -24,12 +24,14 @@ docs/decontaminate.md).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from rsynth.decontam.codeview import CodeView
+from rsynth.decontam.contrast import flipped
 from rsynth.decontam.examples import stated_tests
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
@@ -136,6 +138,7 @@ class RephraseStage:
                 or same_answer is False
                 or asks_another(sig, ref)
                 or question_reworded(texts[i], self.settings.texts[item])
+                or flipped(texts[i], self.settings.texts[item])
             ):
                 rule = (
                     "another-question"
@@ -256,6 +259,8 @@ class RephraseStage:
             if i not in best or _stronger(ev, best[i][0]):
                 best[i] = (ev, runs.get((p, ev.item)))
         for i, (ev, ran) in best.items():
+            if ev.rule in ("paraphrase", "near-copy") and flipped(texts[i], self.settings.texts[ev.item]):
+                ev = dataclasses.replace(ev, rule="another-question")  # one word or operator flipped: no rewrite
             bench, item_id = self.index.describe(ev.item)
             evidence = self._evidence(ev, facts[i], ran)
             if i in stated and ran is not None:

@@ -319,6 +319,23 @@ def test_a_subscripted_log_in_plain_text_is_no_function_name():
         ("A farmer has 17 cows and buys 23 more, then sells 4. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
         # a number the item has once, twice: counted with repeats, not nested
         ("A farmer has 17 cows and sells 17. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
+        # a rewrite that keeps only one informative number of the item's, item close and far nearest
+        (
+            "A farmer starts out with 17 cows. After his purchases and sales, how many cows?",
+            [0.85, 0.3, 0.2],
+            "paraphrase",
+        ),
+        # ... but not when another item is within CLEAR_MARGIN, nor when the story is not close
+        (
+            "A farmer starts out with 17 cows. After his purchases and sales, how many cows?",
+            [0.85, 0.7, 0.2],
+            "uncertain",
+        ),
+        (
+            "A farmer starts out with 17 cows. After his purchases and sales, how many cows?",
+            [0.78, 0.3, 0.2],
+            "uncertain",
+        ),
     ],
 )
 def test_partly_agreeing_quantities_are_the_item_only_when_nested_and_clearly_nearest(decider, text, sims, rule):
@@ -348,3 +365,16 @@ def test_a_new_story_around_all_the_same_quantities_needs_fewer_shared_words(dec
     assert decider.config.lexical / 2 <= lex[0, 0] < decider.config.lexical
     need, _ = decider.gate([Signature.of(t) for t in (story, sibling, unrelated)], [story, sibling, unrelated])
     assert need.tolist() == [True, False, False]
+
+
+def test_a_lone_shared_number_must_be_informative_on_its_own():
+    """`_inside`: one side's numbers among the other's is evidence only when what they share is rare
+    (the fifth integer with three divisors against the second with five share a common 5)."""
+    from rsynth.decontam.paraphrase import _inside
+    from rsynth.decontam.signature import SignatureIndex
+
+    refs = [Signature.of(t) for t in ("5 apples", "5 pears and 3 plums", "5 figs", "5 kiwis", "284 and 12")]
+    weights = SignatureIndex(refs)
+    assert _inside(Signature.of("the sum for 284"), refs[4], weights, 0.8)
+    assert not _inside(Signature.of("the fifth one"), refs[1], weights, 0.8)  # a common 5 inside {3, 5}
+    assert not _inside(Signature.of("284 and 13"), refs[4], weights, 0.8)  # each has one the other lacks
