@@ -241,6 +241,10 @@ def test_judge_params_name_the_flag_of_a_bad_engine():
             "It costs 1.5 times as much; 3/4 are sold.",
         ),
         ("Two thirds of the class and a third of the teachers.", "2/3 of the class and 1/3 of the teachers."),
+        # every spoken denominator, not only the common ones (the ordinal alone stays an ordinal)
+        ("A seventh of the rooms and two ninths of the floors.", "1/7 of the rooms and 2/9 of the floors."),
+        ("Twelve twentieths, three hundredths, five twelfths.", "12/20, 3/100, 5/12."),
+        ("On the eleventh floor, one thousandth of it.", "On floor 11, 1/1000 of it."),
         ("He watches TV for a couple of hours.", "He watches TV for 2 hours."),
         ("Only fourth-fifth of the maximum, and one-fifth of it.", "Only 4/5 of the maximum, and 1/5 of it."),
         # compounds are one quantity: the total, as a rewrite into one unit states it
