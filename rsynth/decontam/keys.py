@@ -210,6 +210,35 @@ class AnswerComparer:
 _UNIT_RATIOS = frozenset(Fraction(x) for x in (60, 3600, 24, 7, 12, 36, 3, 5280, 63360, 10, 100, 1000, 16, 2000))
 
 
+# units a question may ask its answer in, beyond the signature's convertible ones: money and counts
+_ASKED_UNITS = {"cent": "cent", "cents": "cent", "dollar": "dollar", "dollars": "dollar", "dozen": "dozen"}
+_ASKED_UNITS |= {"dozens": "dozen", "month": "month", "months": "month", "year": "year", "years": "year"}
+
+
+def asked_units(text: str) -> frozenset[str]:
+    """Unit words of the sentence that asks the question ("How high, in feet, ..." -> {foot}), each
+    folded to its unit (`feet` and `ft` are one)."""
+    from rsynth.decontam.signature import _UNIT_FACTORS, _question
+
+    out = set()
+    for word in re.findall(r"[a-z]+", _question(text).lower()):
+        if word in _UNIT_FACTORS:
+            family, factor = _UNIT_FACTORS[word]
+            out.add(f"{family}:{factor}")
+        elif word in _ASKED_UNITS:
+            out.add(_ASKED_UNITS[word])
+    return frozenset(out)
+
+
+def in_other_units(row_text: str, item_text: str) -> bool:
+    """The row asks for its answer in a unit the item's question does not name ("in feet" against
+    "in inches"): only then may answers that differ by a factor between units be the same answer.
+    Without it, an answer 3 against an item's 36 (ratio 12) or 10 against 100 is a coincidence of
+    small numbers, common among look-alikes that ask another question of the same setup."""
+    row = asked_units(row_text)
+    return bool(row) and bool(row - asked_units(item_text))
+
+
 def unit_ratio(row: str, item: str) -> bool:
     """The two answers differ by a factor between units ("300" minutes for "5" hours)."""
     a, b = number(row), number(item)

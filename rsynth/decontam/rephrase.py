@@ -35,7 +35,7 @@ from rsynth.decontam.contrast import flipped
 from rsynth.decontam.examples import stated_tests
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
-from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
+from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, in_other_units, unit_ratio
 from rsynth.decontam.matcher import Match
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
 from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
@@ -158,12 +158,15 @@ class RephraseStage:
                 reviews,
             )
 
-    def _answers(self, pairs: Sequence[tuple[Facts, int]]) -> list[bool | None]:
+    def _answers(self, pairs: Sequence[tuple[Facts, int]], texts: Sequence[str] | None = None) -> list[bool | None]:
+        """Per (row facts, item): whether the answers are equal; "unit" when they differ by a factor
+        between units and the row (its text in `texts`) asks in a unit the item's question does not name."""
         keyed = [(k, f[0], self.keys[item]) for k, (f, item) in enumerate(pairs)]
         asked = [(k, a, key.answer) for k, a, key in keyed if a and key is not None and key.answer]
         out: list[bool | None] = [None] * len(pairs)
         for (k, a, b), verdict in zip(asked, self.answers.compare([(a, b) for _, a, b in asked])):
-            out[k] = "unit" if verdict is False and unit_ratio(a, b) else verdict
+            other_units = texts is not None and in_other_units(texts[k], self.settings.texts[pairs[k][1]])
+            out[k] = "unit" if verdict is False and unit_ratio(a, b) and other_units else verdict
         return out
 
     def _runs(self, triples: Sequence[tuple[str, Facts, int]]) -> list[bool | None]:
@@ -232,7 +235,14 @@ class RephraseStage:
             if facts[units[p][0]][0]
             and (sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor or item in self.led.get(p, ()))
         ]
-        answers = dict(zip(ans_pairs, self._answers([(facts[units[p][0]], item) for p, item in ans_pairs])))
+        answers = dict(
+            zip(
+                ans_pairs,
+                self._answers(
+                    [(facts[units[p][0]], item) for p, item in ans_pairs], [unit_texts[p] for p, _ in ans_pairs]
+                ),
+            )
+        )
         runs = self._executions(cands, sims, at, unit_texts, units, facts, wide)
         best: dict[int, tuple[Evidence, bool | None]] = {}
         for p, items in cands.items():
