@@ -6,8 +6,9 @@ Order of evidence, strongest first:
    (item coverage >= `VERBATIM`), stays removed whatever else the row holds (a few-shot prompt's
    worked examples cannot dilute it).
 2. **Other n-gram matches are checked**: a row that copies an item's words but whose answer differs,
-   whose program fails the item's tests, or whose question keeps under half of the item's question
-   words is the same setup asking another question (`another-question`: review/, or removed with
+   whose program fails the item's tests, whose question keeps under half of the item's question
+   words, or that flips one word or operator of the item's (`contrast.flipped`: "$60 more" for
+   "$60 less"; also checked on the semantic removals) is the same setup asking another question (`another-question`: review/, or removed with
    `--strict`); one whose quantities differ is a template sibling (review/).
 3. **Retrieval** proposes candidates for the other rows: embedding top-k, the best quantity
    signatures, items with the row's answer whose words are close (`answer_lexical`) or whose
