@@ -96,6 +96,22 @@ def _first(data: dict[str, Any], column: str, auto: Sequence[str]) -> Any:
     )
 
 
+_MARKS = (
+    re.compile(r"^\s*####", re.MULTILINE),
+    re.compile(r"\\boxed\s*\{"),
+    re.compile(r"\bthe\s+(?:final\s+)?answer\s+is\b", re.IGNORECASE),
+    _ANSWER_LINE,
+)
+
+
+def marked_answers(text: str) -> int:
+    """The most final answers the text marks in one way (`####` lines, boxed answers, "The answer
+    is", "Answer:" lines with something after them). Two or more of a kind is a few-shot prompt:
+    its marked answers belong to the worked examples, and the asked question (last, unanswered) has
+    none of its own, so the text gives the row no answer. ("The answer is 5. \\boxed{5}" marks one.)"""
+    return max(len(m.findall(text)) for m in _MARKS)
+
+
 def final_answer(text: str) -> str | None:
     """An explicitly marked final answer: the last boxed answer, a `####` line, "The answer is",
     or an "Answer:" line. Never a guess (the last number of a text is not its answer)."""
@@ -123,7 +139,7 @@ def row_facts(
         answer = str(raw)
     elif isinstance(raw, str) and raw.strip():
         answer = raw.strip() if len(raw) <= 60 and "\n" not in raw.strip() and "####" not in raw else final_answer(raw)
-    if answer is None and answer_column in ("auto",):
+    if answer is None and answer_column in ("auto",) and marked_answers(text) <= 1:
         answer = final_answer(text)
     solution = _first(data, solution_column, SOLUTION_COLUMNS)
     tests = _first(data, tests_column, TESTS_COLUMNS)
