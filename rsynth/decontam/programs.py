@@ -20,6 +20,8 @@ import re
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _PYTHON_TAGS = ("", "python", "py", "python3")
 MAX_CHARS = 20_000  # a program longer than this is not a rephrased benchmark solution
+MAX_TAILS = 40  # prose lines after unfenced code that are tried away
+_STARTS = re.compile(r"(?:def|async\s+def|class|from|import)\s|@\w")
 
 
 def _implements(node: ast.stmt) -> bool:
@@ -45,10 +47,29 @@ def _program(code: str) -> str | None:
     return code if any(_implements(node) for node in tree.body) else None
 
 
+def _unfenced(text: str) -> str | None:
+    """Code between prose without a fence ("Here is the code:" ... "This version uses a loop."):
+    from the first line that starts a program (def, class, import, a decorator) to the last line
+    after which the rest still parses, trying at most MAX_TAILS endings, longest first."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _STARTS.match(line)), None)
+    if start is None:
+        return None
+    for end in range(len(lines), max(start, len(lines) - MAX_TAILS), -1):
+        if lines[end - 1].strip():
+            found = _program("\n".join(lines[start:end]))
+            if found:
+                return found
+    return None
+
+
 def program_in_text(text: str) -> str | None:
     """The row's program: its fenced Python blocks (untagged or tagged python), joined, else the
-    whole text when it parses as Python; None when neither defines a function that does something."""
+    whole text when it parses as Python, else the code between its prose lines; None when none
+    defines a function that does something."""
     blocks = [body for tag, body in _FENCE.findall(text) if tag.lower() in _PYTHON_TAGS]
     if blocks:
         return _program("\n\n".join(blocks))
-    return _program(text) if "def " in text else None
+    if "def " not in text:
+        return None
+    return _program(text) or _unfenced(text)
