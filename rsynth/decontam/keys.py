@@ -24,6 +24,8 @@ from fractions import Fraction
 from importlib import resources
 from typing import Any
 
+from rsynth.decontam.programs import program_in_text
+
 ANSWER_COLUMNS = ("reference_answer", "answer", "final_answer", "gold_answer", "expected_answer")
 SOLUTION_COLUMNS = ("solution", "canonical_solution", "reference_solution", "code", "program")
 TESTS_COLUMNS = ("tests", "test", "test_list", "test_code")
@@ -132,7 +134,8 @@ def row_facts(
     tests_column: str = "auto",
 ) -> RowFacts:
     """The row's answer (a short answer column as given, a worked-solution column or the text by
-    its marked final answer), its reference program and tests, from the named or usual columns."""
+    its marked final answer), its reference program (a program column, or the Python program the
+    text carries: `programs.py`) and tests, from the named or usual columns."""
     raw = _first(data, answer_column, ANSWER_COLUMNS)
     answer = None
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
@@ -146,6 +149,8 @@ def row_facts(
     if isinstance(tests, list):
         tests = "\n".join(str(t) for t in tests)
     solution = solution if isinstance(solution, str) and _CODE_DEF.search(solution) else None
+    if solution is None and solution_column == "auto":
+        solution = program_in_text(text)
     if solution is not None and answer == solution.strip():
         answer = None
     return RowFacts(answer, solution, tests if isinstance(tests, str) and "assert" in tests else None)

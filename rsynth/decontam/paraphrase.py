@@ -214,10 +214,11 @@ FULL = 0.95
 CLEAR_MARGIN = 0.2
 
 # removal rules, then the policy case (review, or removed with --strict), the judge's case, near misses
-REMOVED = ("paraphrase", "near-copy", "same-answer", "same-behaviour")
+REMOVED = ("paraphrase", "near-copy", "same-name", "same-answer", "same-behaviour")
 _RANK = {
     "paraphrase": 3,
     "near-copy": 3,
+    "same-name": 3,
     "same-answer": 3,
     "same-behaviour": 3,
     "another-question": 2.5,
@@ -384,14 +385,24 @@ class ParaphraseDecider:
             and asks_agree(sig, self.refs[item])
         )
 
-    def code_neighbour(self, sig: Signature, item: int, cosine: float, margin: float) -> Evidence | None:
+    def code_neighbour(
+        self, sig: Signature, item: int, cosine: float, margin: float, named: bool = False
+    ) -> Evidence | None:
         """A code row with no program to run: its nearest code item, when clearly nearer than any other
-        (a renamed task keeps its docstring's meaning; a sibling task sits about as close to two items)."""
+        (a renamed task keeps its docstring's meaning; a sibling task sits about as close to two items);
+        or, `named`, the item whose entry point the row defines (any language: `names.py`), when the
+        row is still near it (`code_floor`): a translated task keeps its name, not its words."""
         c = self.config
-        if cosine < c.code_near or margin < c.code_margin:
+        if named:
+            if cosine < c.code_floor:
+                return None
+            rule = "same-name"
+        elif cosine < c.code_near or margin < c.code_margin:
             return None
+        else:
+            rule = "near-copy"
         ref = self.refs[item]
-        return Evidence(int(item), cosine, self.weights.overlap(sig, ref), "near-copy", sig.describe(), ref.describe())
+        return Evidence(int(item), cosine, self.weights.overlap(sig, ref), rule, sig.describe(), ref.describe())
 
     def _by_quantities(
         self, sig: Signature, ref: Signature, overlap: float, margin: float = 0.0, cosine: float = 0.0

@@ -38,6 +38,7 @@ from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
 from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, in_other_units, unit_ratio
 from rsynth.decontam.matcher import Match
+from rsynth.decontam.names import defined_functions, normalise
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
 from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
 from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed, question_reworded
@@ -80,6 +81,11 @@ class RephraseStage:
         self.decider.rare_answers = {int(v[0]) for a, v in self.by_answer.items() if len(v) == 1 and _distinctive(a)}
         self.code_items = np.array([i for i, k in enumerate(self.keys) if k is not None and k.is_code], dtype=np.int64)
         self.codeview = CodeView(settings.texts, self.code_items, self.embedder.embed)
+        self.code_by_name: dict[str, list[int]] = {}  # normalised entry point -> code items
+        for i in self.code_items.tolist():
+            key = self.keys[i]
+            if key is not None and key.entry_point:
+                self.code_by_name.setdefault(normalise(key.entry_point), []).append(i)
         self.answers = AnswerComparer()
         self.execution = ExecutionChecker()
         # per unit of the last batch: its answer-led items (same answer, strong overlap)
@@ -211,8 +217,8 @@ class RephraseStage:
             )
         k = self.decider.config.top_k
         code_near: dict[
-            int, tuple[int, float, float]
-        ] = {}  # unit -> (nearest code item, its cosine, the margin over the next)
+            int, tuple[int, float, float, bool]
+        ] = {}  # unit -> (nearest code item, its cosine, the margin over the next, whether the row defines its name)
         wide: dict[int, set[int]] = {}  # unit -> the nearest code items its reference program is run against
         for p in code_units:  # a code row is compared with the nearest code items, whatever else is near
             row = sims[at[unit_texts[p]]]
@@ -223,7 +229,12 @@ class RephraseStage:
             if program:
                 wide[p] = set(order[: self.decider.config.code_runs].tolist())
             if order.size >= 2:
-                code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]))
+                code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]), False)
+            named = [it for n in defined_functions(unit_texts[p]) for it in self.code_by_name.get(n, ())]
+            if named:  # a function with an item's name (any language): that item, at its own cosine
+                item = max(named, key=lambda it: row[it])
+                extra[p].append(item)
+                code_near[p] = (item, float(row[item]), 0.0, True)
         cands = {
             int(p): self.decider.candidates(sims[at[unit_texts[p]]], by_signature[p], extra.get(int(p), ()))
             for p in picked

