@@ -303,43 +303,26 @@ def test_a_subscripted_log_in_plain_text_is_no_function_name():
     assert functions("Write sin_wave(x) for a plotting helper.") == ["sin_wave"]
 
 
+SPLIT = "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?"
+ONE_NUMBER = "A farmer starts out with 17 cows. After his purchases and sales, how many cows?"
+
+
 @pytest.mark.parametrize(
     ("text", "sims", "rule"),
     [
         # the row states more than the item (a count split in two), its quantities include the item's,
-        # and the item is clearly the nearest
-        (
-            "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?",
-            [0.8, 0.3, 0.2],
-            "paraphrase",
-        ),
-        # the same, but another item is about as near: the judge's (or a reviewer's) case
-        (
-            "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?",
-            [0.8, 0.78, 0.2],
-            "uncertain",
-        ),
+        # and the item is clearly the nearest; not when another item is about as near (the judge's case)
+        (SPLIT, [0.8, 0.3, 0.2], "paraphrase"),
+        (SPLIT, [0.8, 0.78, 0.2], "uncertain"),
         # a number changed (each side has one the other lacks): a template sibling, never removed here
         ("A farmer has 17 cows and buys 23 more, then sells 4. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
         # a number the item has once, twice: counted with repeats, not nested
         ("A farmer has 17 cows and sells 17. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
-        # a rewrite that keeps only one informative number of the item's, item close and far nearest
-        (
-            "A farmer starts out with 17 cows. After his purchases and sales, how many cows?",
-            [0.85, 0.3, 0.2],
-            "paraphrase",
-        ),
-        # ... but not when another item is within CLEAR_MARGIN, nor when the story is not close
-        (
-            "A farmer starts out with 17 cows. After his purchases and sales, how many cows?",
-            [0.85, 0.7, 0.2],
-            "uncertain",
-        ),
-        (
-            "A farmer starts out with 17 cows. After his purchases and sales, how many cows?",
-            [0.78, 0.3, 0.2],
-            "uncertain",
-        ),
+        # a rewrite that keeps only one informative number of the item's, item close and far nearest;
+        # not when another item is within CLEAR_MARGIN, nor when the story is not close
+        (ONE_NUMBER, [0.85, 0.3, 0.2], "paraphrase"),
+        (ONE_NUMBER, [0.85, 0.7, 0.2], "uncertain"),
+        (ONE_NUMBER, [0.78, 0.3, 0.2], "uncertain"),
     ],
 )
 def test_partly_agreeing_quantities_are_the_item_only_when_nested_and_clearly_nearest(decider, text, sims, rule):
