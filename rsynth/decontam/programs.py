@@ -64,12 +64,15 @@ def _unfenced(text: str) -> str | None:
 
 
 def program_in_text(text: str) -> str | None:
-    """The row's program: its fenced Python blocks (untagged or tagged python), joined, else the
-    whole text when it parses as Python, else the code between its prose lines; None when none
-    defines a function that does something."""
+    """The row's program: its one fenced Python block (untagged or tagged python) that defines a
+    function doing something, else the whole text when it parses as Python, else the code between
+    its prose lines. None when there is none, or when several blocks each hold a program: that is a
+    few-shot prompt, whose worked examples are not the row's solution (and would fail the item's
+    tests, wrongly saying "another task" for a prompt that embeds an item)."""
     blocks = [body for tag, body in _FENCE.findall(text) if tag.lower() in _PYTHON_TAGS]
     if blocks:
-        return _program("\n\n".join(blocks))
+        programs = [p for p in map(_program, blocks) if p]
+        return programs[0] if len(programs) == 1 else None  # several: a few-shot prompt's worked examples
     if "def " not in text:
         return None
     return _program(text) or _unfenced(text)

@@ -54,6 +54,8 @@ def test_functions_a_row_defines_in_any_language(text, names):
         ("def f(x):\n    raise NotImplementedError\n", False),
         ("Here is the code:\n\nfrom math import sqrt\n\ndef f(x):\n    return sqrt(x)\n\nIt uses sqrt.", True),
         ("The rewritten function:\ndef f(x):\n    return x * 2\nThis doubles x.\nEnjoy!", True),
+        ("```python\ndef f(x):\n    return x + 1\n```\nUse it:\n```python\nprint(f(2))\n```", True),
+        ("Q1\n```python\ndef f(x):\n    return x + 1\n```\nQ2\n```python\ndef g(x):\n    return 2 * x\n```", False),
         ("```js\nfunction f(x) { return x + 1; }\n```", False),  # not Python
         ("Write def f(x) that returns x + 1.", False),  # prose that does not parse
         ("What is 3 + 4?", False),
