@@ -11,7 +11,12 @@ LaTeX restatements, number words, few-shot prompts, code bug reports, renamed fu
 reordered arguments), and was never tuned on either. decontam_probe_heldout3.jsonl (part "heldout3") was
 written and measured before the third round of tuning, from items none of the others use (dialogue,
 new stories, units converted, terse "compute", number words, an item inside a long few-shot prompt,
-code renamed with an I/O table, code as prose only) and is never tuned on. Three configurations run on the same rows:
+code renamed with an I/O table, code as prose only) and is never tuned on. decontam_probe_heldout4.jsonl (part "heldout4") was written and measured
+before the fifth round of tuning, from items none of the others use, in the styles an LLM rephraser produces
+(sentence-by-sentence paraphrase keeping the numbers, synonym swaps, reordered clauses, passive voice,
+"Determine/Find/Calculate" openings, the question moved to the front), with some rephrasings carrying no
+answer, plus units, number words, dialogue, terse, an instruction wrapper, a long few-shot prompt and code as
+prose, renamed or with a rewritten docstring; and is never tuned on. Three configurations run on the same rows:
 
 * `ngram`: exact and n-gram stages only;
 * `semantic`: `--semantic` with the answer, solution and tests columns ignored (rows with neither);
@@ -21,7 +26,7 @@ Per cell: candidate recall (the true item among the items the row was compared w
 (removed and matched to the right item), false-positive rate (look-alikes and controls removed),
 and rows sent to review/. Runs the stage's classifier in this process (same code as the command).
 
-    python bench/decontam_probe.py [--parts tune,heldout,heldout2,heldout3] [--misses]
+    python bench/decontam_probe.py [--parts tune,heldout,heldout2,heldout3,heldout4] [--misses]
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ PROBES = (
     ROOT / "tests" / "fixtures" / "decontam_probe.jsonl",  # parts "tune" and "heldout"
     ROOT / "tests" / "fixtures" / "decontam_probe_heldout2.jsonl",  # part "heldout2"
     ROOT / "tests" / "fixtures" / "decontam_probe_heldout3.jsonl",  # part "heldout3" (never tuned)
+    ROOT / "tests" / "fixtures" / "decontam_probe_heldout4.jsonl",  # part "heldout4" (never tuned)
 )
 MODES = {
     "ngram": DecontamParams(),
@@ -124,7 +130,9 @@ def _fmt(x) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--parts", default="tune,heldout,heldout2,heldout3", help="probe parts to run (comma-separated)")
+    ap.add_argument(
+        "--parts", default="tune,heldout,heldout2,heldout3,heldout4", help="probe parts to run (comma-separated)"
+    )
     ap.add_argument(
         "--misses",
         action="store_true",

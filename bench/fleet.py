@@ -380,7 +380,7 @@ def main() -> None:
             f"{r['step_hit_rate']:.2f}",
             f"{step_ratio:.2f}x" if step_ratio is not None and fleet else "-",
             f"{r['servers_per_question']:.1f}",
-            f"{r['virtual_s']:.0f}",
+            f"{r['virtual_s']:.1f}",
             f"{speed:.2f}x",
             f"{n / 1.15:.2f}x",
             _yes(r["occupancy"] >= 0.85) if fleet else "-",

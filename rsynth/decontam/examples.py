@@ -8,7 +8,8 @@ a sibling's solution gives other outputs. Only literal arguments and results cou
 `ast.literal_eval`, never evaluated as code), and only examples that say something: two or more, or
 one whose result is not a boolean, None, 0, 1 or empty (one `f(2) is False` is passed by half the
 predicates there are). A call stated with two different results ("returns 326 but should return
-131") keeps the one marked by "should"/"expected", or is dropped.
+131") keeps the one marked by "should"/"expected", or is dropped. A markdown I/O table ("| input |
+output |" and one example per line) states examples too (`table_examples`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def stated_examples(text: str) -> list[tuple[str, str, str]]:
             if but is None:
                 break
             end = but.end()
+    for name, args, result in table_examples(text):
+        found.setdefault((name, args), []).append((False, result))
     out = []
     for (name, args), results in found.items():
         if not results:
@@ -121,6 +124,43 @@ def stated_examples(text: str) -> list[tuple[str, str, str]]:
             values = marked
         out.append((name, args, values.pop()))
     return out[:MAX_EXAMPLES]
+
+
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_RULE = re.compile(r"^[\s|:-]+$")
+_NAMED = re.compile(r"([A-Za-z_]\w*)\s*\(")
+TABLE_NAME = "f"  # the function of a table whose text names none (bound to the item's entry point when run)
+
+
+def table_examples(text: str) -> list[tuple[str, str, str]]:
+    """(function, args source, result repr) for each data row of a markdown I/O table (lines of
+    `| ... |` cells, a header and a rule line optional): the last column is the result, the others
+    the arguments (one column may hold several: "[], 'a'"). A row whose cells are not all literals
+    (the header) only names the function, when its last column calls one ("| n | triangle_total(n)
+    |"); else the function is the text's own, else `TABLE_NAME`."""
+    from rsynth.decontam.signature import functions
+
+    out: list[tuple[str, str, str]] = []
+    name, width = None, 0
+    for line in [*text.splitlines(), ""]:
+        row = _TABLE_ROW.match(line)
+        if row is None:
+            name, width = None, 0  # a table ends
+            continue
+        if _RULE.match(row.group(1)):
+            continue
+        cells = [c.strip() for c in row.group(1).split("|")]
+        ok, args = _literal("(" + ", ".join(cells[:-1]) + ",)") if len(cells) >= 2 else (False, None)
+        good, value = _literal(cells[-1])
+        if not (ok and good):
+            if not width:  # the header
+                named = _NAMED.search(cells[-1])
+                name, width = (named.group(1) if named else None), len(cells)
+            continue
+        if width and len(cells) != width:
+            continue
+        out.append((name or next(iter(functions(text)), TABLE_NAME), repr(args), repr(value)))
+    return out
 
 
 def stated_tests(text: str) -> str | None:

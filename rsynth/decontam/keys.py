@@ -24,6 +24,8 @@ from fractions import Fraction
 from importlib import resources
 from typing import Any
 
+from rsynth.decontam.programs import program_in_text
+
 ANSWER_COLUMNS = ("reference_answer", "answer", "final_answer", "gold_answer", "expected_answer")
 SOLUTION_COLUMNS = ("solution", "canonical_solution", "reference_solution", "code", "program")
 TESTS_COLUMNS = ("tests", "test", "test_list", "test_code")
@@ -96,6 +98,22 @@ def _first(data: dict[str, Any], column: str, auto: Sequence[str]) -> Any:
     )
 
 
+_MARKS = (
+    re.compile(r"^\s*####", re.MULTILINE),
+    re.compile(r"\\boxed\s*\{"),
+    re.compile(r"\bthe\s+(?:final\s+)?answer\s+is\b", re.IGNORECASE),
+    _ANSWER_LINE,
+)
+
+
+def marked_answers(text: str) -> int:
+    """The most final answers the text marks in one way (`####` lines, boxed answers, "The answer
+    is", "Answer:" lines with something after them). Two or more of a kind is a few-shot prompt:
+    its marked answers belong to the worked examples, and the asked question (last, unanswered) has
+    none of its own, so the text gives the row no answer. ("The answer is 5. \\boxed{5}" marks one.)"""
+    return max(len(m.findall(text)) for m in _MARKS)
+
+
 def final_answer(text: str) -> str | None:
     """An explicitly marked final answer: the last boxed answer, a `####` line, "The answer is",
     or an "Answer:" line. Never a guess (the last number of a text is not its answer)."""
@@ -116,20 +134,23 @@ def row_facts(
     tests_column: str = "auto",
 ) -> RowFacts:
     """The row's answer (a short answer column as given, a worked-solution column or the text by
-    its marked final answer), its reference program and tests, from the named or usual columns."""
+    its marked final answer), its reference program (a program column, or the Python program the
+    text carries: `programs.py`) and tests, from the named or usual columns."""
     raw = _first(data, answer_column, ANSWER_COLUMNS)
     answer = None
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         answer = str(raw)
     elif isinstance(raw, str) and raw.strip():
         answer = raw.strip() if len(raw) <= 60 and "\n" not in raw.strip() and "####" not in raw else final_answer(raw)
-    if answer is None and answer_column in ("auto",):
+    if answer is None and answer_column in ("auto",) and marked_answers(text) <= 1:
         answer = final_answer(text)
     solution = _first(data, solution_column, SOLUTION_COLUMNS)
     tests = _first(data, tests_column, TESTS_COLUMNS)
     if isinstance(tests, list):
         tests = "\n".join(str(t) for t in tests)
     solution = solution if isinstance(solution, str) and _CODE_DEF.search(solution) else None
+    if solution is None and solution_column == "auto":
+        solution = program_in_text(text)
     if solution is not None and answer == solution.strip():
         answer = None
     return RowFacts(answer, solution, tests if isinstance(tests, str) and "assert" in tests else None)
@@ -208,6 +229,35 @@ class AnswerComparer:
 
 # factors between units a rewrite may ask its answer in (hours -> minutes, feet -> inches, kg -> g, ...)
 _UNIT_RATIOS = frozenset(Fraction(x) for x in (60, 3600, 24, 7, 12, 36, 3, 5280, 63360, 10, 100, 1000, 16, 2000))
+
+
+# units a question may ask its answer in, beyond the signature's convertible ones: money and counts
+_ASKED_UNITS = {"cent": "cent", "cents": "cent", "dollar": "dollar", "dollars": "dollar", "dozen": "dozen"}
+_ASKED_UNITS |= {"dozens": "dozen", "month": "month", "months": "month", "year": "year", "years": "year"}
+
+
+def asked_units(text: str) -> frozenset[str]:
+    """Unit words of the sentence that asks the question ("How high, in feet, ..." -> {foot}), each
+    folded to its unit (`feet` and `ft` are one)."""
+    from rsynth.decontam.signature import _UNIT_FACTORS, _question
+
+    out = set()
+    for word in re.findall(r"[a-z]+", _question(text).lower()):
+        if word in _UNIT_FACTORS:
+            family, factor = _UNIT_FACTORS[word]
+            out.add(f"{family}:{factor}")
+        elif word in _ASKED_UNITS:
+            out.add(_ASKED_UNITS[word])
+    return frozenset(out)
+
+
+def in_other_units(row_text: str, item_text: str) -> bool:
+    """The row asks for its answer in a unit the item's question does not name ("in feet" against
+    "in inches"): only then may answers that differ by a factor between units be the same answer.
+    Without it, an answer 3 against an item's 36 (ratio 12) or 10 against 100 is a coincidence of
+    small numbers, common among look-alikes that ask another question of the same setup."""
+    row = asked_units(row_text)
+    return bool(row) and bool(row - asked_units(item_text))
 
 
 def unit_ratio(row: str, item: str) -> bool:

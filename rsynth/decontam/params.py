@@ -54,7 +54,7 @@ class DecontamParams:
         "auto",
         "--solution-column",
         "Column with the row's reference program (auto: solution, "
-        "canonical_solution, code, ...; none: do not execute).",
+        "canonical_solution, code, ...; without one, a Python program in the text; none: do not execute).",
     )
     tests_column: str = param(
         "auto", "--tests-column", "Column with the row's own tests (auto: tests, test, test_list; none)."

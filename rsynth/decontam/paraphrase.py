@@ -209,11 +209,16 @@ class Evidence:
 # half the word cosine (3,000 GSM8K-train questions: one more row embedded, none more removed)
 FULL = 0.95
 
+# a row that keeps a single number of the item's needs its item to be this much nearer than any other
+# (the nearest-item margin is 0.05; a lone shared number is weaker evidence than nested pairs)
+CLEAR_MARGIN = 0.2
+
 # removal rules, then the policy case (review, or removed with --strict), the judge's case, near misses
-REMOVED = ("paraphrase", "near-copy", "same-answer", "same-behaviour")
+REMOVED = ("paraphrase", "near-copy", "same-name", "same-answer", "same-behaviour")
 _RANK = {
     "paraphrase": 3,
     "near-copy": 3,
+    "same-name": 3,
     "same-answer": 3,
     "same-behaviour": 3,
     "another-question": 2.5,
@@ -350,14 +355,14 @@ class ParaphraseDecider:
                 rule = "another-question"
         elif min(row_mass, item_mass) >= c.min_mass:  # informative on both sides: the quantities decide
             if overlap >= c.band and cosine >= c.cosine_floor:
-                rule = self._by_quantities(sig, ref, overlap, margin)
+                rule = self._by_quantities(sig, ref, overlap, margin, cosine)
             elif (  # a new story or terse restatement: same quantities, and this item is clearly the nearest
                 overlap >= c.agree and cosine >= c.nearest_floor and margin >= c.nearest_margin and asks_agree(sig, ref)
             ):
                 rule = "paraphrase"
         elif sig.quantities and ref.quantities:  # weak evidence: agreeing quantities need a close story
             if overlap >= c.band and cosine >= c.review:
-                rule = self._by_quantities(sig, ref, overlap, margin)
+                rule = self._by_quantities(sig, ref, overlap, margin, cosine)
         elif not sig.quantities and cosine >= c.review:  # the row has nothing to compare: the embedding alone
             rule = "near-copy" if cosine >= c.threshold else "uncertain"
         if rule is None and cosine >= c.review:
@@ -380,29 +385,42 @@ class ParaphraseDecider:
             and asks_agree(sig, self.refs[item])
         )
 
-    def code_neighbour(self, sig: Signature, item: int, cosine: float, margin: float) -> Evidence | None:
+    def code_neighbour(
+        self, sig: Signature, item: int, cosine: float, margin: float, named: bool = False
+    ) -> Evidence | None:
         """A code row with no program to run: its nearest code item, when clearly nearer than any other
-        (a renamed task keeps its docstring's meaning; a sibling task sits about as close to two items)."""
+        (a renamed task keeps its docstring's meaning; a sibling task sits about as close to two items);
+        or, `named`, the item whose entry point the row defines (any language: `names.py`), when the
+        row is still near it (`code_floor`): a translated task keeps its name, not its words."""
         c = self.config
-        if cosine < c.code_near or margin < c.code_margin:
+        if named:
+            if cosine < c.code_floor:
+                return None
+            rule = "same-name"
+        elif cosine < c.code_near or margin < c.code_margin:
             return None
+        else:
+            rule = "near-copy"
         ref = self.refs[item]
-        return Evidence(int(item), cosine, self.weights.overlap(sig, ref), "near-copy", sig.describe(), ref.describe())
+        return Evidence(int(item), cosine, self.weights.overlap(sig, ref), rule, sig.describe(), ref.describe())
 
-    def _by_quantities(self, sig: Signature, ref: Signature, overlap: float, margin: float = 0.0) -> str:
+    def _by_quantities(
+        self, sig: Signature, ref: Signature, overlap: float, margin: float = 0.0, cosine: float = 0.0
+    ) -> str:
         """Quantities that agree decide by the question. Partly agreeing ones (overlap in [band,
         agree)) are the same problem only when nested and the item is clearly the row's nearest: a
         rewrite drops a worked example's numbers or adds a conversion (one side's quantities all in
         the other's), while a template sibling changes a number (each side has one the other lacks).
         Weaker quantity evidence needs a closer question: the asked clauses must not be another
-        question (`asks_another`), not merely share a word."""
-        if overlap < self.config.agree:
-            if (
-                _nested(sig, ref)
-                and margin >= self.config.nearest_margin
-                and asks_agree(sig, ref)
-                and not asks_another(sig, ref)
-            ):
+        question (`asks_another`), not merely share a word. A rewrite that keeps only the asked
+        instance ("the sum of the proper divisors of 284" without the worked example of 12) may
+        keep a single number: then that number must be informative on its own (`_inside`), the
+        story close (cosine >= `review`) and no other item near (margin >= `CLEAR_MARGIN`)."""
+        c = self.config
+        if overlap < c.agree:
+            nested = _nested(sig, ref) and margin >= c.nearest_margin
+            inside = _inside(sig, ref, self.weights, c.min_mass) and margin >= CLEAR_MARGIN and cosine >= c.review
+            if (nested or inside) and asks_agree(sig, ref) and not asks_another(sig, ref):
                 return "paraphrase"
             return "uncertain"
         return "paraphrase" if asks_agree(sig, ref) else "another-question"
@@ -461,6 +479,17 @@ def _nested(a: Signature, b: Signature) -> bool:
     x = Counter(q for q in a.quantities if not q.startswith("fn:"))
     y = Counter(q for q in b.quantities if not q.startswith("fn:"))
     return min(x.total(), y.total()) >= 2 and (x <= y or y <= x)
+
+
+def _inside(a: Signature, b: Signature, weights: SignatureIndex, floor: float) -> bool:
+    """One side's numbers, counted with repeats, all among the other's (as `_nested`, but one number
+    is enough), and what they share is informative (IDF mass >= `floor`, `min_mass`: about one
+    number found in one item): "284" inside {12, 1, 2, 3, 4, 6, 284}, not a common "5" inside
+    {3, 5}, nor "17 cows, sells 17" inside {17, 23, 9} (the 17 counted twice)."""
+    x = Counter(q for q in a.quantities if not q.startswith("fn:"))
+    y = Counter(q for q in b.quantities if not q.startswith("fn:"))
+    shared = set(x) & set(y)
+    return bool(shared) and (x <= y or y <= x) and sum(weights.weight(q) for q in shared) >= floor
 
 
 def _nearest(sims: np.ndarray) -> tuple[int, float]:

@@ -6,8 +6,9 @@ Order of evidence, strongest first:
    (item coverage >= `VERBATIM`), stays removed whatever else the row holds (a few-shot prompt's
    worked examples cannot dilute it).
 2. **Other n-gram matches are checked**: a row that copies an item's words but whose answer differs,
-   whose program fails the item's tests, or whose question keeps under half of the item's question
-   words is the same setup asking another question (`another-question`: review/, or removed with
+   whose program fails the item's tests, whose question keeps under half of the item's question
+   words, or that flips one word or operator of the item's (`contrast.flipped`: "$60 more" for
+   "$60 less"; also checked on the semantic removals) is the same setup asking another question (`another-question`: review/, or removed with
    `--strict`); one whose quantities differ is a template sibling (review/).
 3. **Retrieval** proposes candidates for the other rows: embedding top-k, the best quantity
    signatures, items with the row's answer whose words are close (`answer_lexical`) or whose
@@ -24,17 +25,20 @@ docs/decontaminate.md).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from rsynth.decontam.codeview import CodeView
+from rsynth.decontam.contrast import flipped
 from rsynth.decontam.examples import stated_tests
 from rsynth.decontam.execution import ExecutionChecker
 from rsynth.decontam.index import Index
-from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, unit_ratio
+from rsynth.decontam.keys import AnswerComparer, Key, bundled_keys, canonical, in_other_units, unit_ratio
 from rsynth.decontam.matcher import Match
+from rsynth.decontam.names import defined_functions, normalise
 from rsynth.decontam.paraphrase import REMOVED, Evidence, ParaphraseDecider
 from rsynth.decontam.settings import VERBATIM, Facts, SemanticSettings
 from rsynth.decontam.signature import Signature, asks_another, functions, numbers_changed, question_reworded
@@ -77,6 +81,11 @@ class RephraseStage:
         self.decider.rare_answers = {int(v[0]) for a, v in self.by_answer.items() if len(v) == 1 and _distinctive(a)}
         self.code_items = np.array([i for i, k in enumerate(self.keys) if k is not None and k.is_code], dtype=np.int64)
         self.codeview = CodeView(settings.texts, self.code_items, self.embedder.embed)
+        self.code_by_name: dict[str, list[int]] = {}  # normalised entry point -> code items
+        for i in self.code_items.tolist():
+            key = self.keys[i]
+            if key is not None and key.entry_point:
+                self.code_by_name.setdefault(normalise(key.entry_point), []).append(i)
         self.answers = AnswerComparer()
         self.execution = ExecutionChecker()
         # per unit of the last batch: its answer-led items (same answer, strong overlap)
@@ -136,6 +145,7 @@ class RephraseStage:
                 or same_answer is False
                 or asks_another(sig, ref)
                 or question_reworded(texts[i], self.settings.texts[item])
+                or flipped(texts[i], self.settings.texts[item])
             ):
                 rule = (
                     "another-question"
@@ -155,12 +165,15 @@ class RephraseStage:
                 reviews,
             )
 
-    def _answers(self, pairs: Sequence[tuple[Facts, int]]) -> list[bool | None]:
+    def _answers(self, pairs: Sequence[tuple[Facts, int]], texts: Sequence[str] | None = None) -> list[bool | None]:
+        """Per (row facts, item): whether the answers are equal; "unit" when they differ by a factor
+        between units and the row (its text in `texts`) asks in a unit the item's question does not name."""
         keyed = [(k, f[0], self.keys[item]) for k, (f, item) in enumerate(pairs)]
         asked = [(k, a, key.answer) for k, a, key in keyed if a and key is not None and key.answer]
         out: list[bool | None] = [None] * len(pairs)
         for (k, a, b), verdict in zip(asked, self.answers.compare([(a, b) for _, a, b in asked])):
-            out[k] = "unit" if verdict is False and unit_ratio(a, b) else verdict
+            other_units = texts is not None and in_other_units(texts[k], self.settings.texts[pairs[k][1]])
+            out[k] = "unit" if verdict is False and unit_ratio(a, b) and other_units else verdict
         return out
 
     def _runs(self, triples: Sequence[tuple[str, Facts, int]]) -> list[bool | None]:
@@ -204,8 +217,8 @@ class RephraseStage:
             )
         k = self.decider.config.top_k
         code_near: dict[
-            int, tuple[int, float, float]
-        ] = {}  # unit -> (nearest code item, its cosine, the margin over the next)
+            int, tuple[int, float, float, bool]
+        ] = {}  # unit -> (nearest code item, its cosine, the margin over the next, whether the row defines its name)
         wide: dict[int, set[int]] = {}  # unit -> the nearest code items its reference program is run against
         for p in code_units:  # a code row is compared with the nearest code items, whatever else is near
             row = sims[at[unit_texts[p]]]
@@ -216,7 +229,12 @@ class RephraseStage:
             if program:
                 wide[p] = set(order[: self.decider.config.code_runs].tolist())
             if order.size >= 2:
-                code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]))
+                code_near[p] = (int(order[0]), float(row[order[0]]), float(row[order[0]] - row[order[1]]), False)
+            named = [it for n in defined_functions(unit_texts[p]) for it in self.code_by_name.get(n, ())]
+            if named:  # a function with an item's name (any language): that item, at its own cosine
+                item = max(named, key=lambda it: row[it])
+                extra[p].append(item)
+                code_near[p] = (item, float(row[item]), 0.0, True)
         cands = {
             int(p): self.decider.candidates(sims[at[unit_texts[p]]], by_signature[p], extra.get(int(p), ()))
             for p in picked
@@ -229,7 +247,14 @@ class RephraseStage:
             if facts[units[p][0]][0]
             and (sims[at[unit_texts[p]], item] >= self.decider.config.answer_floor or item in self.led.get(p, ()))
         ]
-        answers = dict(zip(ans_pairs, self._answers([(facts[units[p][0]], item) for p, item in ans_pairs])))
+        answers = dict(
+            zip(
+                ans_pairs,
+                self._answers(
+                    [(facts[units[p][0]], item) for p, item in ans_pairs], [unit_texts[p] for p, _ in ans_pairs]
+                ),
+            )
+        )
         runs = self._executions(cands, sims, at, unit_texts, units, facts, wide)
         best: dict[int, tuple[Evidence, bool | None]] = {}
         for p, items in cands.items():
@@ -256,6 +281,8 @@ class RephraseStage:
             if i not in best or _stronger(ev, best[i][0]):
                 best[i] = (ev, runs.get((p, ev.item)))
         for i, (ev, ran) in best.items():
+            if ev.rule in ("paraphrase", "near-copy") and flipped(texts[i], self.settings.texts[ev.item]):
+                ev = dataclasses.replace(ev, rule="another-question")  # one word or operator flipped: no rewrite
             bench, item_id = self.index.describe(ev.item)
             evidence = self._evidence(ev, facts[i], ran)
             if i in stated and ran is not None:

@@ -64,7 +64,11 @@ _WORDS = {
     "eighth": 8,
     "ninth": 9,
     "tenth": 10,
+    "eleventh": 11,
     "twelfth": 12,
+    "twentieth": 20,
+    "hundredth": 100,
+    "thousandth": 1000,
     # polygons: "a regular hexagon" and "a regular 6-gon" are the same quantity
     "triangle": 3,
     "quadrilateral": 4,
@@ -78,6 +82,7 @@ _WORDS = {
 }
 _NUMBER_WORDS = frozenset(
     [*_UNITS, *_TENS, *_SCALES, *_WORDS, "thirds", "fourths", "fifths", "sixths", "eighths", "tenths"]
+    + "sevenths ninths elevenths twelfths twentieths hundredths thousandths".split()
 )
 _ALPHA = re.compile(r"[A-Za-z]+")
 _JOIN = re.compile(r"[\s-]*(?:and\s+(?:a\s+)?)?", re.IGNORECASE)  # what may separate the words of one number
@@ -166,12 +171,30 @@ _DENOMINATORS = {
     "fifths": 5,
     "sixth": 6,
     "sixths": 6,
+    "seventh": 7,
+    "sevenths": 7,
     "eighth": 8,
     "eighths": 8,
+    "ninth": 9,
+    "ninths": 9,
     "tenth": 10,
     "tenths": 10,
+    "eleventh": 11,
+    "elevenths": 11,
+    "twelfth": 12,
+    "twelfths": 12,
+    "twentieth": 20,
+    "twentieths": 20,
+    "hundredth": 100,
+    "hundredths": 100,
+    "thousandth": 1000,
+    "thousandths": 1000,
 }
-_A_FRACTION = re.compile(r"\b(?:a|one)\s+(half|third|quarter|fourth|fifth|sixth|eighth|tenth)\b", re.IGNORECASE)
+_A_FRACTION = re.compile(
+    r"\b(?:a|one)\s+(half|third|quarter|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|twentieth"
+    r"|hundredth|thousandth)\b",
+    re.IGNORECASE,
+)
 _AND_A_HALF = re.compile(r"(\d+)\s+and\s+a\s+half\b", re.IGNORECASE)
 _AFTER_COUNT_AND = re.compile(
     r"\b(?:" + "|".join([*_UNITS, *_TENS]) + r")\s+and\s+$", re.IGNORECASE

@@ -20,6 +20,15 @@ from rsynth.decontam.keys import bundled_keys
         # a bug report: the wrong output is not the expected one, whichever comes first
         ("Bug: up('abAB') returns 326 but should return 131.", [("up", "('abAB',)", "131")]),
         ("up('abAB') should return 131, but it returns 326.", [("up", "('abAB',)", "131")]),
+        # a markdown I/O table: the last column is the result; the header (when it calls one) names
+        # the function, else the text's own, else "f"; a rule line is optional
+        (
+            "Keep the strings with the substring.\n| input | output |\n| [], 'a' | [] |\n| ['abc', 'x'], 'a' | ['abc'] |",
+            [("f", "([], 'a')", "[]"), ("f", "(['abc', 'x'], 'a')", "['abc']")],
+        ),
+        ("| n | tri(n) |\n|---|---|\n| 1 | 1 |\n| 5 | 15 |", [("tri", "(1,)", "1"), ("tri", "(5,)", "15")]),
+        ("Write sum_all(xs).\n| xs | result |\n| [1, 2] | 3 |", [("sum_all", "([1, 2],)", "3")]),
+        ("A complex z with |z| = 4 and |w| = 2.", []),
         # not literals, or nothing stated
         ("cyl(radius, height) gives 157 for radius 10", []),
         ("Write pick_longest(words) returning the longest word.", []),
@@ -66,8 +75,14 @@ def test_a_renamed_task_with_reordered_parameters_passes_and_another_task_fails(
             # no program: the row's stated examples against the item's canonical solution
             ("", None, stated_tests("hcf(25, 15) should be 5 and hcf(3, 7) should be 1"), gcd),
             ("", None, stated_tests("lcm(4, 6) should be 12 and lcm(3, 5) should be 15"), gcd),
+            # an unnamed I/O table ("f" bound to the entry point): substring filter, not prefix filter
+            ("", None, stated_tests(TABLE), keys[("humaneval", "HumanEval/7")]),
+            ("", None, stated_tests(TABLE), keys[("humaneval", "HumanEval/29")]),
         ]
     )
     if checker.unavailable:
         pytest.fail(f"no sandbox on this machine: {checker.unavailable}")
-    assert got == [True, False, False, True, True, False]
+    assert got == [True, False, False, True, True, False, True, False]
+
+
+TABLE = "Keep the strings containing the substring.\n| input | output |\n| [], 'a' | [] |\n| ['abc', 'bacd', 'cde'], 'a' | ['abc', 'bacd'] |"

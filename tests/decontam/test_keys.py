@@ -138,3 +138,40 @@ def test_execution_decides_for_renamed_code(keys):
     if checker.unavailable:
         pytest.fail(f"no sandbox: {checker.unavailable}")
     assert verdicts == [True, False, True, None]
+
+
+@pytest.mark.parametrize(
+    ("row", "item", "expected"),
+    [
+        # the row asks in another unit than the item: answers differing by 12 may be one answer
+        (
+            "Mattison is 5 feet tall. How high, in feet, is the roof?",
+            "He is 60 inches tall. How high is it in inches?",
+            True,
+        ),
+        ("How many minutes does the walk take?", "How many hours does the walk take?", True),
+        ("How many cents does she pay?", "How many dollars does she pay?", True),
+        # no unit asked, or the same one: 3 against 36, 10 against 100 is a coincidence of small numbers
+        ("How many left-handed players were there?", "What is the total number of games played?", False),
+        ("How many hours does the walk take?", "How many hrs does the walk take?", False),
+        ("How many pies did she bake?", "How many pies, in dozens, did she bake?", False),
+    ],
+)
+def test_answers_differing_by_a_unit_factor_need_a_question_in_other_units(row, item, expected):
+    from rsynth.decontam.keys import in_other_units
+
+    assert in_other_units(row, item) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("Tom has 2 apples and buys 2 more. 2 + 2 = 4.\n#### 4", "4"),
+        ("Compute 2 + 3. The answer is 5. \\boxed{5}", "5"),  # two marks of one answer
+        # a few-shot prompt: the worked examples' answers are not the asked question's
+        ("Q: 1 + 1?\nA: 2.\n#### 2\n\nQ: 2 + 2?\nA: 4.\n#### 4\n\nQ: Tom has 3 apples and buys 4. How many?\nA:", None),
+        ("Q: a?\nAnswer: 3\n\nQ: b?\nAnswer: 4\n\nQ: c?\nAnswer:", None),
+    ],
+)
+def test_a_marked_answer_in_the_text_is_the_rows_only_when_it_is_the_only_one(text, answer):
+    assert row_facts({"problem": text}, text).answer == answer

@@ -241,6 +241,10 @@ def test_judge_params_name_the_flag_of_a_bad_engine():
             "It costs 1.5 times as much; 3/4 are sold.",
         ),
         ("Two thirds of the class and a third of the teachers.", "2/3 of the class and 1/3 of the teachers."),
+        # every spoken denominator, not only the common ones (the ordinal alone stays an ordinal)
+        ("A seventh of the rooms and two ninths of the floors.", "1/7 of the rooms and 2/9 of the floors."),
+        ("Twelve twentieths, three hundredths, five twelfths.", "12/20, 3/100, 5/12."),
+        ("On the eleventh floor, one thousandth of it.", "On floor 11, 1/1000 of it."),
         ("He watches TV for a couple of hours.", "He watches TV for 2 hours."),
         ("Only fourth-fifth of the maximum, and one-fifth of it.", "Only 4/5 of the maximum, and 1/5 of it."),
         # compounds are one quantity: the total, as a rewrite into one unit states it
@@ -299,26 +303,26 @@ def test_a_subscripted_log_in_plain_text_is_no_function_name():
     assert functions("Write sin_wave(x) for a plotting helper.") == ["sin_wave"]
 
 
+SPLIT = "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?"
+ONE_NUMBER = "A farmer starts out with 17 cows. After his purchases and sales, how many cows?"
+
+
 @pytest.mark.parametrize(
     ("text", "sims", "rule"),
     [
         # the row states more than the item (a count split in two), its quantities include the item's,
-        # and the item is clearly the nearest
-        (
-            "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?",
-            [0.8, 0.3, 0.2],
-            "paraphrase",
-        ),
-        # the same, but another item is about as near: the judge's (or a reviewer's) case
-        (
-            "A farmer has 17 cows, buys 23 more, then sells 9: 5 on Monday, 4 later. How many cows?",
-            [0.8, 0.78, 0.2],
-            "uncertain",
-        ),
+        # and the item is clearly the nearest; not when another item is about as near (the judge's case)
+        (SPLIT, [0.8, 0.3, 0.2], "paraphrase"),
+        (SPLIT, [0.8, 0.78, 0.2], "uncertain"),
         # a number changed (each side has one the other lacks): a template sibling, never removed here
         ("A farmer has 17 cows and buys 23 more, then sells 4. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
         # a number the item has once, twice: counted with repeats, not nested
         ("A farmer has 17 cows and sells 17. How many cows?", [0.95, 0.3, 0.2], "uncertain"),
+        # a rewrite that keeps only one informative number of the item's, item close and far nearest;
+        # not when another item is within CLEAR_MARGIN, nor when the story is not close
+        (ONE_NUMBER, [0.85, 0.3, 0.2], "paraphrase"),
+        (ONE_NUMBER, [0.85, 0.7, 0.2], "uncertain"),
+        (ONE_NUMBER, [0.78, 0.3, 0.2], "uncertain"),
     ],
 )
 def test_partly_agreeing_quantities_are_the_item_only_when_nested_and_clearly_nearest(decider, text, sims, rule):
@@ -348,3 +352,16 @@ def test_a_new_story_around_all_the_same_quantities_needs_fewer_shared_words(dec
     assert decider.config.lexical / 2 <= lex[0, 0] < decider.config.lexical
     need, _ = decider.gate([Signature.of(t) for t in (story, sibling, unrelated)], [story, sibling, unrelated])
     assert need.tolist() == [True, False, False]
+
+
+def test_a_lone_shared_number_must_be_informative_on_its_own():
+    """`_inside`: one side's numbers among the other's is evidence only when what they share is rare
+    (the fifth integer with three divisors against the second with five share a common 5)."""
+    from rsynth.decontam.paraphrase import _inside
+    from rsynth.decontam.signature import SignatureIndex
+
+    refs = [Signature.of(t) for t in ("5 apples", "5 pears and 3 plums", "5 figs", "5 kiwis", "284 and 12")]
+    weights = SignatureIndex(refs)
+    assert _inside(Signature.of("the sum for 284"), refs[4], weights, 0.8)
+    assert not _inside(Signature.of("the fifth one"), refs[1], weights, 0.8)  # a common 5 inside {3, 5}
+    assert not _inside(Signature.of("284 and 13"), refs[4], weights, 0.8)  # each has one the other lacks
