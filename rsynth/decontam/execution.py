@@ -41,7 +41,7 @@ def arity(program: str, name: str) -> int:
     """Positional parameters of top-level function `name` in `program` (0 when not found or unparsable)."""
     try:
         tree = ast.parse(program)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return 0
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:

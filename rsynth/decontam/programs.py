@@ -42,7 +42,7 @@ def _program(code: str) -> str | None:
         return None
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # too deeply nested for the parser
         return None
     return code if any(_implements(node) for node in tree.body) else None
 

@@ -86,7 +86,7 @@ def _parse(program: str) -> tuple[ast.Module, int] | None:
     for head in ("", "if True:\n"):
         try:
             return ast.parse(head + program), head.count("\n")
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
     return None
 

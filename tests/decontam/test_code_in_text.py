@@ -59,6 +59,9 @@ def test_functions_a_row_defines_in_any_language(text, names):
         ("```js\nfunction f(x) { return x + 1; }\n```", False),  # not Python
         ("Write def f(x) that returns x + 1.", False),  # prose that does not parse
         ("What is 3 + 4?", False),
+        ("def f():\n    return " + "-" * 15000 + "1", False),  # the parser runs out of memory: not a program
+        ("def f():\n    return " + "not " * 4000 + "x", False),  # too deeply nested for the parser
+        ("def f():\n    return " + "1+" * 9000 + "1", False),
     ],
 )
 def test_the_python_program_a_text_carries(text, found):
